@@ -1,0 +1,21 @@
+package main
+
+import "github.com/spf13/cobra"
+
+// Commands registered here are part of the product's surface but not built yet.
+// Each moves to its own file when it is implemented.
+func init() {
+	stub := func(use, short string) {
+		register(func(*env) *cobra.Command {
+			return &cobra.Command{Use: use, Short: short + " (not built yet)", RunE: notBuilt("livemigrate " + use)}
+		})
+	}
+	stub("server", "Run the control plane: Admin API, web UI, agent endpoint")
+	stub("agent", "Run a migration host agent with a link token")
+	stub("sync", "Run the sync engine for one source and destination, with a local API")
+	stub("verify", "Compare a source and a destination, document by document")
+	stub("link", "Create or delete the organization's link token")
+	stub("validation", "Create or describe a pre-migration validation")
+	stub("migration", "Create, describe, cut over, list, extend, cancel live migrations")
+	stub("demo", "Run a full live migration on local demo servers")
+}
