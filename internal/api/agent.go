@@ -1,0 +1,230 @@
+package api
+
+import "time"
+
+// AgentRegisterRequest is the body of POST /api/agent/v1/register.
+type AgentRegisterRequest struct {
+	LinkToken string `json:"linkToken"`
+	Hostname  string `json:"hostname"`
+	Version   string `json:"version"`
+}
+
+// AgentRegistration is the response of register. AgentSecret authenticates
+// every later call ("Authorization: Bearer <AgentSecret>"); it is shown once.
+type AgentRegistration struct {
+	AgentID     string `json:"agentId"`
+	AgentSecret string `json:"agentSecret"`
+	OrgID       string `json:"orgId"`
+	// HeartbeatIntervalSeconds: send a heartbeat at least this often; missing
+	// three in a row marks the agent lost.
+	HeartbeatIntervalSeconds int `json:"heartbeatIntervalSeconds"`
+	// ProgressIntervalSeconds: post progress of a running migration at least this often.
+	ProgressIntervalSeconds int `json:"progressIntervalSeconds"`
+	// MaxWaitSeconds is the longest long-poll the server holds.
+	MaxWaitSeconds int `json:"maxWaitSeconds"`
+}
+
+// AgentHeartbeat is the body of POST /api/agent/v1/heartbeat (may be empty).
+type AgentHeartbeat struct {
+	// Migrations lists the IDs of migrations the agent is running.
+	Migrations []string `json:"migrations,omitempty"`
+}
+
+// Deployment is a source deployment the agent can reach.
+type Deployment struct {
+	Name                        string `json:"name"`
+	MongoDBVersion              string `json:"mongoDBVersion"`
+	FeatureCompatibilityVersion string `json:"featureCompatibilityVersion"`
+	Sharded                     bool   `json:"sharded"`
+	ShardsSize                  int    `json:"shardsSize"`
+	TLSEnabled                  bool   `json:"tlsEnabled"`
+	DBSizeBytes                 int64  `json:"dbSizeBytes"`
+	OplogSizeMB                 int64  `json:"oplogSizeMB"`
+	Managed                     bool   `json:"managed"`
+}
+
+// DeploymentsReport is the body of PUT /api/agent/v1/deployments; it replaces
+// the agent's previous list.
+type DeploymentsReport struct {
+	Deployments []Deployment `json:"deployments"`
+}
+
+// WorkKind is what a work item asks the agent to do.
+type WorkKind string
+
+// Work kinds.
+const (
+	// WorkValidate: run the pre-migration checks of Spec; post a ValidationResult.
+	WorkValidate WorkKind = "validate"
+	// WorkStart: start (or resume) migration MigrationID with Spec; post Progress.
+	WorkStart WorkKind = "start"
+	// WorkCutover: the operator confirmed writes to the source are stopped:
+	// drain, restore indexes, verify, finalize, then post the Report.
+	WorkCutover WorkKind = "cutover"
+	// WorkCancel: stop migration MigrationID; leave the destination as it is.
+	WorkCancel WorkKind = "cancel"
+	// WorkExpire: the cutover window lapsed: stop syncing migration MigrationID.
+	WorkExpire WorkKind = "expire"
+)
+
+// WorkItems is the response of GET /api/agent/v1/work.
+type WorkItems struct {
+	Items []WorkItem `json:"items"`
+}
+
+// WorkItem is one instruction to the agent. ID is unique and stable across
+// redeliveries.
+type WorkItem struct {
+	ID           string   `json:"id"`
+	Kind         WorkKind `json:"kind"`
+	ValidationID string   `json:"validationId,omitempty"`
+	MigrationID  string   `json:"migrationId,omitempty"`
+	// Spec is set for validate and start.
+	Spec *MigrationSpec `json:"spec,omitempty"`
+}
+
+// MigrationSpec is everything the agent needs to validate or run a migration,
+// secrets included (decrypted only for the agent, only over this call).
+type MigrationSpec struct {
+	// Request is the operator's request, including the source password and
+	// dropDestinationData.
+	Request     MigrationRequest   `json:"request"`
+	Destination DestinationCluster `json:"destination"`
+}
+
+// DestinationCluster is how the agent connects to the destination.
+type DestinationCluster struct {
+	Name             string `json:"name"`
+	ConnectionString string `json:"connectionString"`
+	Username         string `json:"username,omitempty"`
+	Password         string `json:"password,omitempty"`
+}
+
+// CheckStatus is the outcome of one validation check.
+type CheckStatus string
+
+// Check statuses.
+const (
+	CheckPassed  CheckStatus = "PASSED"
+	CheckFailed  CheckStatus = "FAILED"
+	CheckWarning CheckStatus = "WARNING"
+	CheckSkipped CheckStatus = "SKIPPED"
+)
+
+// ValidationCheck is one check the agent ran.
+type ValidationCheck struct {
+	Name    string      `json:"name"`
+	Status  CheckStatus `json:"status"`
+	Message string      `json:"message,omitempty"`
+}
+
+// ValidationResult is the body of POST /api/agent/v1/validations/{id}/result.
+// Status must be SUCCESS or FAILED.
+type ValidationResult struct {
+	Status       ValidationStatus  `json:"status"`
+	ErrorMessage string            `json:"errorMessage,omitempty"`
+	Checks       []ValidationCheck `json:"checks"`
+}
+
+// EngineState is the sync engine's state, as in mongosync.
+type EngineState string
+
+// Engine states. FAILED is terminal: the migration becomes FAILED with Progress.Error.
+const (
+	StateIdle       EngineState = "IDLE"
+	StateRunning    EngineState = "RUNNING"
+	StatePaused     EngineState = "PAUSED"
+	StateCommitting EngineState = "COMMITTING"
+	StateCommitted  EngineState = "COMMITTED"
+	StateFailed     EngineState = "FAILED"
+)
+
+// Progress is the body of POST /api/agent/v1/migrations/{id}/progress. The
+// first progress moves the migration to WORKING; CanCommit makes it ready for
+// cutover (and starts the cutover window the first time).
+type Progress struct {
+	// Phase is the engine's phase, e.g. "collection copy", "change event application".
+	Phase string      `json:"phase"`
+	State EngineState `json:"state"`
+	// Info is a human-readable line about what happens now.
+	Info                    string              `json:"info,omitempty"`
+	LagTimeSeconds          int64               `json:"lagTimeSeconds"`
+	CanCommit               bool                `json:"canCommit"`
+	CanWrite                bool                `json:"canWrite"`
+	TotalEventsApplied      int64               `json:"totalEventsApplied"`
+	EstimatedTotalBytes     int64               `json:"estimatedTotalBytes"`
+	EstimatedCopiedBytes    int64               `json:"estimatedCopiedBytes"`
+	EstimatedTotalDocuments int64               `json:"estimatedTotalDocuments"`
+	CopiedDocuments         int64               `json:"copiedDocuments"`
+	Namespaces              []NamespaceProgress `json:"namespaces,omitempty"`
+	Warnings                []string            `json:"warnings,omitempty"`
+	// Error is set with State FAILED.
+	Error string `json:"error,omitempty"`
+	// ReportedAt is set by the control plane when it stores the report.
+	ReportedAt time.Time `json:"reportedAt,omitzero"`
+}
+
+// NamespaceProgress is the copy progress of one collection.
+type NamespaceProgress struct {
+	Namespace          string `json:"namespace"`
+	Phase              string `json:"phase"`
+	EstimatedBytes     int64  `json:"estimatedBytes"`
+	CopiedBytes        int64  `json:"copiedBytes"`
+	EstimatedDocuments int64  `json:"estimatedDocuments"`
+	CopiedDocuments    int64  `json:"copiedDocuments"`
+}
+
+// Directive is what the control plane wants the agent to do with a migration.
+type Directive string
+
+// Directives.
+const (
+	DirectiveContinue Directive = "CONTINUE"
+	DirectiveCutover  Directive = "CUTOVER"
+	DirectiveStop     Directive = "STOP"
+)
+
+// ProgressAck is the response to a progress report.
+type ProgressAck struct {
+	Status    MigrationStatus `json:"status"`
+	Directive Directive       `json:"directive"`
+}
+
+// Report is the body of POST /api/agent/v1/migrations/{id}/report, sent once
+// after cutover finalized. It is stored and shown by x-report.
+type Report struct {
+	ChangesSynced     int64        `json:"changesSynced"`
+	DowntimeSeconds   float64      `json:"downtimeSeconds"`
+	DurationSeconds   float64      `json:"durationSeconds"`
+	BytesCopied       int64        `json:"bytesCopied"`
+	CollectionsCopied int          `json:"collectionsCopied"`
+	Verification      Verification `json:"verification"`
+}
+
+// VerificationStatus is the overall verification outcome.
+type VerificationStatus string
+
+// Verification statuses.
+const (
+	VerificationPassed  VerificationStatus = "PASSED"
+	VerificationFailed  VerificationStatus = "FAILED"
+	VerificationSkipped VerificationStatus = "SKIPPED"
+)
+
+// Verification is the result of comparing source and destination at cutover.
+type Verification struct {
+	Status     VerificationStatus      `json:"status"`
+	Message    string                  `json:"message,omitempty"`
+	Namespaces []NamespaceVerification `json:"namespaces"`
+}
+
+// NamespaceVerification compares one collection; Examples are `_id`s (as
+// extended JSON strings) of documents that differ.
+type NamespaceVerification struct {
+	Namespace string   `json:"namespace"`
+	Matched   int64    `json:"matched"`
+	Missing   int64    `json:"missing"`
+	Extra     int64    `json:"extra"`
+	Differing int64    `json:"differing"`
+	Examples  []string `json:"examples,omitempty"`
+}

@@ -1,0 +1,62 @@
+// Package api holds the JSON wire types of livemigrate's control plane: the
+// Atlas-shaped Admin API under /api/atlas/v2 and the agent protocol under
+// /api/agent/v1. It has no logic; the server (internal/controlplane) and the
+// one typed client (internal/client) both use these types, so they are the
+// contract between the control plane, the agent, the CLI and the web UI.
+//
+// # Admin API
+//
+// Paths, fields, enums and status codes of the eight Atlas live-migration
+// endpoints follow Atlas exactly (see MigrationRequest, Migration, Validation,
+// LinkToken, AvailableProject). Extensions Atlas lacks carry an "x-" path
+// segment so they can never collide with a future Atlas path:
+//
+//	GET  /api/atlas/v2/groups/{groupId}/liveMigrations                     list (Page[Migration]; Atlas has no GET on the collection)
+//	GET  /api/atlas/v2/groups/{groupId}/liveMigrations/{id}/x-progress     MigrationProgress
+//	POST /api/atlas/v2/groups/{groupId}/liveMigrations/{id}/x-cancel       202, Migration
+//	POST /api/atlas/v2/groups/{groupId}/liveMigrations/{id}/x-extend       200, CutoverWindow (+24 h)
+//	GET  /api/atlas/v2/groups/{groupId}/liveMigrations/{id}/x-report       MigrationReport (404 until COMPLETE)
+//	GET  /api/atlas/v2/groups/{groupId}/liveMigrations/{id}/x-events       Page[Event]
+//	GET  /api/atlas/v2/groups/{groupId}/liveMigrations/validate/{id}/x-checks  ValidationChecks
+//	GET  /api/atlas/v2/orgs/{orgId}/liveMigrations/x-agents                Page[Agent]
+//
+// Errors always use ErrorEnvelope. Write-only fields (passwords, secrets,
+// dropDestinationData) are accepted in requests and never returned.
+//
+// # Authentication
+//
+// Admin API calls authenticate with HTTP Basic using either an API key
+// (public key as user, private key as password) or a user's username and
+// password, or with the session cookie returned by POST /api/session
+// (SessionRequest → Session). Session-authenticated requests with an unsafe
+// method (POST, PUT, PATCH, DELETE) must carry the session's CSRF token in the
+// X-CSRF-Token header. DELETE /api/session logs out.
+//
+// # Agent protocol
+//
+// The agent initiates every call (HTTP+JSON); the control plane never
+// connects to the migration host. All paths are under /api/agent/v1:
+//
+//	POST /register                       AgentRegisterRequest → 200 AgentRegistration (no other auth: the link token is the credential)
+//	POST /heartbeat                      AgentHeartbeat → 204
+//	PUT  /deployments                    DeploymentsReport → 204 (replaces this agent's list; feeds availableProjects)
+//	GET  /work?waitSeconds=N             → 200 WorkItems (long-poll; empty Items after N seconds, N ≤ 30)
+//	POST /work/{itemId}/ack              → 204 (the agent has taken the item; un-acked items are delivered again)
+//	POST /validations/{validationId}/result  ValidationResult → 204
+//	POST /migrations/{migrationId}/progress  Progress → 200 ProgressAck (at least every ProgressIntervalSeconds)
+//	POST /migrations/{migrationId}/report    Report → 204 (final; the migration becomes COMPLETE)
+//
+// Every call but register carries "Authorization: Bearer <AgentSecret>". The
+// link token's accessListIps, when set, are enforced on every agent call.
+// Work items are delivered at least once: the agent acks an item when it has
+// taken it and must treat a repeated item ID as already taken. An agent that
+// restarts re-registers (same hostname replaces its previous identity) and
+// resumes its running migration; ProgressAck tells it what the control plane
+// wants (continue, cut over, stop) in case a work item was missed.
+//
+// # Link token
+//
+// A link token is base64url (no padding) of the JSON of LinkTokenClaims. It
+// is self-contained: the agent needs nothing else to find the control plane.
+// The control plane stores only a hash of the secret and shows the token once.
+package api
