@@ -1,0 +1,81 @@
+package mongotest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// Option adjusts the Options of a test server.
+type Option func(*Options)
+
+// WithAuth enables SCRAM authentication with this user.
+func WithAuth(user, password string) Option {
+	return func(o *Options) { o.Auth = &Credentials{User: user, Password: password} }
+}
+
+// WithTLS serves TLS only, with generated certificates (see Server.TLSFiles).
+func WithTLS() Option { return func(o *Options) { o.TLS = true } }
+
+// WithPostgreSQL runs the server on a private PostgreSQL cluster; the test is
+// skipped with a clear message when PostgreSQL is not installed.
+func WithPostgreSQL() Option { return func(o *Options) { o.Backend = PostgreSQL } }
+
+// WithOplog sets the oplog's maximum number of entries.
+func WithOplog(max int) Option { return func(o *Options) { o.Oplog = max } }
+
+// Standalone drops the replica-set name (a source the engine must refuse).
+func Standalone() Option { return func(o *Options) { o.ReplSet = "" } }
+
+// DefaultOplog is the oplog size test sources get.
+const DefaultOplog = 50_000
+
+// StartSource starts a server that behaves as replica set "rs0" with an oplog.
+func StartSource(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	return StartServer(t, append([]Option{func(o *Options) { o.ReplSet = "rs0"; o.Oplog = DefaultOplog }}, opts...)...)
+}
+
+// StartDestination starts a server without an oplog.
+func StartDestination(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	return StartServer(t, opts...)
+}
+
+// StartServer starts a server with opts in a test temp directory, stopped
+// when the test ends.
+func StartServer(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	o := Options{Dir: t.TempDir()}
+	for _, f := range opts {
+		f(&o)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	s, err := Start(ctx, o)
+	if errors.Is(err, ErrNoPostgres) {
+		t.Skipf("skipping PostgreSQL-backed test: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("start ferretdb: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Client connects to s and disconnects when the test ends.
+func Client(t testing.TB, s *Server) *mongo.Client {
+	t.Helper()
+	c, err := s.Connect(context.Background())
+	if err != nil {
+		t.Fatalf("connect %s: %v", s.Addr(), err)
+	}
+	if err := c.Ping(context.Background(), nil); err != nil {
+		t.Fatalf("ping %s: %v\nserver log tail:\n%s", s.Addr(), err, s.LogTail(4096))
+	}
+	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
+	return c
+}
