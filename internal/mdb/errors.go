@@ -1,0 +1,132 @@
+package mdb
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// Error codes this project branches on.
+const (
+	codeNamespaceNotFound  = 26
+	codeNamespaceExists    = 48
+	codeIndexNotFound      = 27
+	codeCommandNotFound    = 59
+	codeIndexOptsConflict  = 85
+	codeIndexKeySpecsConfl = 86
+	codeAuthFailed         = 18
+	codeUnauthorized       = 13
+	codeDuplicateKey       = 11000
+	codeInterrupted        = 11601
+	codeNotWritablePrimary = 10107
+	codeHostUnreachable    = 6
+	codeHostNotFound       = 7
+	codeNetworkTimeout     = 89
+	codeShutdownInProgress = 91
+	codePrimarySteppedDown = 189
+	codeExceededTimeLimit  = 262
+	codeSocketException    = 9001
+	codeNotPrimaryNoSecOk  = 13435
+	codeNotPrimaryOrSecond = 13436
+	codeInterruptedShutdwn = 11600
+	codeRetryChangeStream  = 234
+	codeCappedPositionLost = 136
+	codeOplogStartMissing  = 286 // ChangeStreamHistoryLost
+)
+
+func serverCode(err error) (int, bool) {
+	var se mongo.ServerError
+	if errors.As(err, &se) {
+		for _, c := range []int{
+			codeDuplicateKey, codeNamespaceNotFound, codeNamespaceExists, codeIndexNotFound,
+			codeCommandNotFound, codeAuthFailed, codeUnauthorized, codeIndexOptsConflict, codeIndexKeySpecsConfl,
+			codeCappedPositionLost, codeOplogStartMissing,
+		} {
+			if se.HasErrorCode(c) {
+				return c, true
+			}
+		}
+	}
+	var ce mongo.CommandError
+	if errors.As(err, &ce) {
+		return int(ce.Code), true
+	}
+	return 0, false
+}
+
+func hasCode(err error, codes ...int) bool {
+	var se mongo.ServerError
+	if errors.As(err, &se) {
+		for _, c := range codes {
+			if se.HasErrorCode(c) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// IsDuplicateKey reports a unique-index violation.
+func IsDuplicateKey(err error) bool { return mongo.IsDuplicateKeyError(err) }
+
+// IsNamespaceNotFound reports a missing collection or database.
+func IsNamespaceNotFound(err error) bool { return hasCode(err, codeNamespaceNotFound) }
+
+// IsNamespaceExists reports that a collection already exists.
+func IsNamespaceExists(err error) bool { return hasCode(err, codeNamespaceExists) }
+
+// IsIndexNotFound reports a missing index.
+func IsIndexNotFound(err error) bool { return hasCode(err, codeIndexNotFound) }
+
+// IsCommandNotFound reports a command the server does not implement.
+func IsCommandNotFound(err error) bool { return hasCode(err, codeCommandNotFound) }
+
+// IsAuthFailed reports bad credentials.
+func IsAuthFailed(err error) bool {
+	return hasCode(err, codeAuthFailed) || strings.Contains(err.Error(), "auth error") ||
+		strings.Contains(err.Error(), "Authentication failed")
+}
+
+// IsUnauthorized reports a missing privilege.
+func IsUnauthorized(err error) bool { return hasCode(err, codeUnauthorized) }
+
+// IsHistoryLost reports that the server no longer holds the requested change history.
+func IsHistoryLost(err error) bool {
+	return hasCode(err, codeCappedPositionLost, codeOplogStartMissing)
+}
+
+// IsTransient reports an error worth retrying: network trouble, a server
+// stepping down or restarting, or an error labelled retryable.
+func IsTransient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) {
+		return true
+	}
+	var le mongo.LabeledError
+	if errors.As(err, &le) && (le.HasErrorLabel("RetryableWriteError") || le.HasErrorLabel("TransientTransactionError") ||
+		le.HasErrorLabel("NetworkError") || le.HasErrorLabel("ResumableChangeStreamError")) {
+		return true
+	}
+	if hasCode(err, codeHostUnreachable, codeHostNotFound, codeNetworkTimeout, codeShutdownInProgress,
+		codePrimarySteppedDown, codeExceededTimeLimit, codeSocketException, codeNotWritablePrimary,
+		codeNotPrimaryNoSecOk, codeNotPrimaryOrSecond, codeInterruptedShutdwn, codeInterrupted, codeRetryChangeStream) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "connection reset") || strings.Contains(msg, "connection refused") ||
+		strings.Contains(msg, "broken pipe") || strings.Contains(msg, "server selection error") ||
+		strings.Contains(msg, "connection closed") || strings.Contains(msg, "incomplete read")
+}
+
+// Code returns the server error code of err, if any.
+func Code(err error) (int, bool) { return serverCode(err) }
