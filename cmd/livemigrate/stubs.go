@@ -10,7 +10,6 @@ func init() {
 			return &cobra.Command{Use: use, Short: short + " (not built yet)", RunE: notBuilt("livemigrate " + use)}
 		})
 	}
-	stub("server", "Run the control plane: Admin API, web UI, agent endpoint")
 	stub("agent", "Run a migration host agent with a link token")
 	stub("sync", "Run the sync engine for one source and destination, with a local API")
 	stub("verify", "Compare a source and a destination, document by document")

@@ -1,0 +1,552 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/livemigrate/livemigrate/internal/api"
+)
+
+// agent is an authenticated migration host.
+type agent struct {
+	id, orgID, hostname string
+	lost                bool
+}
+
+func (s *Server) remoteAddr(r *http.Request) (netip.Addr, bool) {
+	host := r.RemoteAddr
+	if s.opts.TrustProxy {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			host = strings.TrimSpace(strings.Split(xff, ",")[0])
+		}
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	a, err := netip.ParseAddr(host)
+	return a.Unmap(), err == nil
+}
+
+// allowedIP enforces the org's link-token access list (empty list: any address).
+func (s *Server) allowedIP(ctx context.Context, r *http.Request, orgID string) error {
+	var list string
+	err := s.store.db.QueryRowContext(ctx, `SELECT access_list FROM link_tokens WHERE org_id = ?`, orgID).Scan(&list)
+	if isNoRows(err) {
+		return nil // agents of a deleted link are revoked anyway
+	}
+	if err != nil {
+		return err
+	}
+	var entries []string
+	if err := json.Unmarshal([]byte(list), &entries); err != nil {
+		return err
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	addr, ok := s.remoteAddr(r)
+	if ok {
+		for _, e := range entries {
+			if p, err := netip.ParsePrefix(e); err == nil && p.Contains(addr) {
+				return nil
+			}
+		}
+	}
+	return errorf(http.StatusForbidden, "IP_ADDRESS_NOT_ON_ACCESS_LIST", "the migration host's address is not on the link token's access list")
+}
+
+// agentAuthed wraps an agent endpoint: bearer agent secret, access list, liveness.
+func (s *Server) agentAuthed(h func(w http.ResponseWriter, r *http.Request, a *agent) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a, err := s.authenticateAgent(r)
+		if err == nil {
+			err = h(w, r, a)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}
+
+func (s *Server) authenticateAgent(r *http.Request) (*agent, error) {
+	ctx := r.Context()
+	auth := r.Header.Get("Authorization")
+	secret, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || secret == "" {
+		return nil, errorf(http.StatusUnauthorized, "UNAUTHORIZED", "agent calls need Authorization: Bearer <agent secret>")
+	}
+	a := &agent{}
+	err := s.store.db.QueryRowContext(ctx, `SELECT id, org_id, hostname, lost FROM agents WHERE secret_hash = ? AND revoked = 0`, tokenHash(secret)).
+		Scan(&a.id, &a.orgID, &a.hostname, &a.lost)
+	if isNoRows(err) {
+		return nil, errorf(http.StatusUnauthorized, "UNAUTHORIZED", "unknown or revoked agent secret: register again with a link token")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.allowedIP(ctx, r, a.orgID); err != nil {
+		return nil, err
+	}
+	return a, s.seen(ctx, a)
+}
+
+// seen records that agent a is alive; a lost agent is found again and its
+// stalled migrations resume.
+func (s *Server) seen(ctx context.Context, a *agent) error {
+	now := time.Now()
+	if !a.lost {
+		_, err := s.store.db.ExecContext(ctx, `UPDATE agents SET last_seen_at = ? WHERE id = ?`, ms(now), a.id)
+		return err
+	}
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE agents SET last_seen_at = ?, lost = 0 WHERE id = ?`, ms(now), a.id); err != nil {
+			return err
+		}
+		ms_, err := activeMigrations(ctx, tx, `agent_id = ? AND stalled = 1`, a.id)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms_ {
+			if _, err := tx.ExecContext(ctx, `UPDATE migrations SET stalled = 0, updated_at = ? WHERE id = ?`, ms(now), m.id); err != nil {
+				return err
+			}
+			if err := s.addEvent(ctx, tx, m, api.EventResumed, "migration host "+a.hostname+" is back", now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	a.lost = false
+	s.logger.Info("agent back", "agent_id", a.id, "hostname", a.hostname)
+	s.kickTimers()
+	return err
+}
+
+// POST /api/agent/v1/register: link token → agent identity. Registering the
+// same hostname again keeps the agent ID (and so its migrations), rotates the
+// secret and re-queues the work of its unfinished validations and migrations.
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+	if err := s.register(w, r); err != nil {
+		s.writeError(w, r, err)
+	}
+}
+
+func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	var req api.AgentRegisterRequest
+	if err := decodeJSON(w, r, maxBodyBytes, &req); err != nil {
+		return err
+	}
+	invalid := errorf(http.StatusUnauthorized, "INVALID_LINK_TOKEN", "the link token is invalid, replaced or deleted")
+	claims, ok := decodeLinkToken(req.LinkToken)
+	if !ok {
+		return invalid
+	}
+	var hash string
+	err := s.store.db.QueryRowContext(ctx, `SELECT secret_hash FROM link_tokens WHERE org_id = ?`, claims.OrgID).Scan(&hash)
+	if isNoRows(err) {
+		return invalid
+	}
+	if err != nil {
+		return err
+	}
+	if subtle.ConstantTimeCompare([]byte(hash), []byte(tokenHash(claims.Secret))) != 1 {
+		return invalid
+	}
+	if err := s.allowedIP(ctx, r, claims.OrgID); err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Hostname) == "" || len(req.Hostname) > 255 {
+		return badRequest("MISSING_ATTRIBUTE", "hostname is required")
+	}
+	now := time.Now()
+	secret := "lma_" + randomToken(32)
+	reg := api.AgentRegistration{AgentSecret: secret, OrgID: claims.OrgID,
+		HeartbeatIntervalSeconds: int(s.timing.HeartbeatInterval / time.Second), ProgressIntervalSeconds: int(s.timing.ProgressInterval / time.Second),
+		MaxWaitSeconds: int(s.timing.MaxWait / time.Second)}
+	err = s.store.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT id FROM agents WHERE org_id = ? AND hostname = ? AND revoked = 0`, claims.OrgID, req.Hostname).Scan(&reg.AgentID)
+		if isNoRows(err) {
+			reg.AgentID = newID(now)
+			_, err = tx.ExecContext(ctx, `INSERT INTO agents (id, org_id, hostname, version, secret_hash, registered_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				reg.AgentID, claims.OrgID, req.Hostname, req.Version, tokenHash(secret), ms(now), ms(now))
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE agents SET version = ?, secret_hash = ?, registered_at = ?, last_seen_at = ?, lost = 0 WHERE id = ?`,
+			req.Version, tokenHash(secret), ms(now), ms(now), reg.AgentID); err != nil {
+			return err
+		}
+		return s.requeue(ctx, tx, reg.AgentID, now)
+	})
+	if err != nil {
+		return err
+	}
+	s.metrics.agentRegistrations.Inc()
+	s.logger.Info("agent registered", "agent_id", reg.AgentID, "hostname", req.Hostname, "version", req.Version, "org_id", claims.OrgID)
+	writeJSON(w, http.StatusOK, reg)
+	return nil
+}
+
+// requeue replaces an agent's pending work with one item per unfinished
+// validation and migration, for an agent that restarted and lost its state.
+func (s *Server) requeue(ctx context.Context, tx *sql.Tx, agentID string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE work_items SET acked_at = ? WHERE agent_id = ? AND acked_at IS NULL`, ms(now), agentID); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO work_items (agent_id, kind, validation_id, created_at)
+		SELECT agent_id, 'validate', id, ? FROM validations WHERE agent_id = ? AND status = 'PENDING' ORDER BY created_at`, ms(now), agentID); err != nil {
+		return err
+	}
+	ms_, err := activeMigrations(ctx, tx, `agent_id = ?`, agentID)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms_ {
+		if err := enqueue(ctx, tx, agentID, api.WorkStart, "", m.id, now); err != nil {
+			return err
+		}
+		if m.cutoverRequested.Valid {
+			if err := enqueue(ctx, tx, agentID, api.WorkCutover, "", m.id, now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// POST /api/agent/v1/heartbeat
+func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request, a *agent) error {
+	var hb api.AgentHeartbeat
+	if err := decodeOptionalJSON(w, r, maxAgentBodyBytes, &hb); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// PUT /api/agent/v1/deployments
+func (s *Server) handleDeployments(w http.ResponseWriter, r *http.Request, a *agent) error {
+	ctx := r.Context()
+	var rep api.DeploymentsReport
+	if err := decodeJSON(w, r, maxAgentBodyBytes, &rep); err != nil {
+		return err
+	}
+	for _, d := range rep.Deployments {
+		if strings.TrimSpace(d.Name) == "" {
+			return badRequest("MISSING_ATTRIBUTE", "every deployment needs a name")
+		}
+	}
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM deployments WHERE agent_id = ?`, a.id); err != nil {
+			return err
+		}
+		for _, d := range rep.Deployments {
+			b, _ := json.Marshal(d)
+			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO deployments (agent_id, name, doc) VALUES (?, ?, ?)`, a.id, d.Name, string(b)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// GET /api/agent/v1/work?waitSeconds=N: long-poll for the agent's pending work.
+func (s *Server) handleWork(w http.ResponseWriter, r *http.Request, a *agent) error {
+	ctx := r.Context()
+	wait := time.Duration(0)
+	if v := r.URL.Query().Get("waitSeconds"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return badRequest("INVALID_QUERY_PARAMETER", "waitSeconds must be a non-negative integer")
+		}
+		wait = min(time.Duration(n)*time.Second, s.timing.MaxWait)
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		wake := s.work.wait(a.id) // before the query, so no notify is missed
+		items, err := s.pendingWork(ctx, a)
+		if err != nil {
+			return err
+		}
+		if len(items) > 0 {
+			writeJSON(w, http.StatusOK, api.WorkItems{Items: items})
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+			writeJSON(w, http.StatusOK, api.WorkItems{Items: []api.WorkItem{}})
+			return nil
+		case <-ctx.Done():
+			writeJSON(w, http.StatusOK, api.WorkItems{Items: []api.WorkItem{}})
+			return nil
+		}
+	}
+}
+
+// pendingWork builds the agent's un-acked items, decrypting specs for the
+// agent. Items whose validation or migration is no longer open are retired.
+func (s *Server) pendingWork(ctx context.Context, a *agent) ([]api.WorkItem, error) {
+	type row struct {
+		id                                  int64
+		kind                                api.WorkKind
+		validationID, migrationID           string
+	}
+	rows, err := s.store.db.QueryContext(ctx, `SELECT id, kind, validation_id, migration_id FROM work_items WHERE agent_id = ? AND acked_at IS NULL ORDER BY id`, a.id)
+	if err != nil {
+		return nil, err
+	}
+	var pending []row
+	for rows.Next() {
+		var x row
+		if err := rows.Scan(&x.id, &x.kind, &x.validationID, &x.migrationID); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		pending = append(pending, x)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	items := []api.WorkItem{}
+	for _, x := range pending {
+		item := api.WorkItem{ID: strconv.FormatInt(x.id, 10), Kind: x.kind, ValidationID: x.validationID, MigrationID: x.migrationID}
+		var sealed []byte
+		var groupID, dest string
+		open := true
+		switch x.kind {
+		case api.WorkValidate:
+			var status string
+			err = s.store.db.QueryRowContext(ctx, `SELECT request_enc, group_id, destination_cluster, status FROM validations WHERE id = ?`, x.validationID).Scan(&sealed, &groupID, &dest, &status)
+			open = status == string(api.ValidationPending)
+		case api.WorkStart:
+			var status string
+			err = s.store.db.QueryRowContext(ctx, `SELECT request_enc, group_id, destination_cluster, status FROM migrations WHERE id = ?`, x.migrationID).Scan(&sealed, &groupID, &dest, &status)
+			open = status == string(api.MigrationNew) || status == string(api.MigrationWorking)
+		}
+		if isNoRows(err) {
+			open, err = false, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !open { // finalized: the agent's allowance to this spec is gone
+			if _, err := s.store.db.ExecContext(ctx, `UPDATE work_items SET acked_at = ? WHERE id = ?`, ms(time.Now()), x.id); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if sealed != nil {
+			spec := &api.MigrationSpec{}
+			plain, err := s.sealer.open(sealed)
+			if err != nil {
+				return nil, err
+			}
+			if err := json.Unmarshal(plain, &spec.Request); err != nil {
+				return nil, err
+			}
+			if spec.Destination, err = s.destination(ctx, s.store.db, groupID, dest); err != nil {
+				if isNoRows(err) {
+					err = conflict("DESTINATION_CLUSTER_GONE", "destination cluster %q was deleted", dest)
+				}
+				return nil, err
+			}
+			item.Spec = spec
+		}
+		items = append(items, item)
+	}
+	return items, nil
+}
+
+// POST /api/agent/v1/work/{itemId}/ack
+func (s *Server) handleAck(w http.ResponseWriter, r *http.Request, a *agent) error {
+	id, err := strconv.ParseInt(r.PathValue("itemId"), 10, 64)
+	if err != nil {
+		return notFound("work item", r.PathValue("itemId"))
+	}
+	res, err := s.store.db.ExecContext(r.Context(), `UPDATE work_items SET acked_at = coalesce(acked_at, ?) WHERE id = ? AND agent_id = ?`, ms(time.Now()), id, a.id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("work item", r.PathValue("itemId"))
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// POST /api/agent/v1/validations/{validationId}/result
+func (s *Server) handleValidationResult(w http.ResponseWriter, r *http.Request, a *agent) error {
+	ctx := r.Context()
+	var res api.ValidationResult
+	if err := decodeJSON(w, r, maxAgentBodyBytes, &res); err != nil {
+		return err
+	}
+	if res.Status != api.ValidationSuccess && res.Status != api.ValidationFailed {
+		return badRequest("INVALID_ENUM_VALUE", "status must be SUCCESS or FAILED")
+	}
+	if res.Checks == nil {
+		res.Checks = []api.ValidationCheck{}
+	}
+	id := r.PathValue("validationId")
+	checks, _ := json.Marshal(res.Checks)
+	out, err := s.store.db.ExecContext(ctx, `UPDATE validations SET status = ?, error_message = ?, checks = ?, updated_at = ? WHERE id = ? AND agent_id = ? AND status = 'PENDING'`,
+		res.Status, res.ErrorMessage, string(checks), ms(time.Now()), id, a.id)
+	if err != nil {
+		return err
+	}
+	if n, _ := out.RowsAffected(); n == 0 {
+		var status string
+		err := s.store.db.QueryRowContext(ctx, `SELECT status FROM validations WHERE id = ? AND agent_id = ?`, id, a.id).Scan(&status)
+		if isNoRows(err) {
+			return notFound("validation", id)
+		}
+		if err != nil {
+			return err
+		}
+		return conflict("VALIDATION_FINISHED", "validation %s is already %s", id, status)
+	}
+	s.logger.Info("validation finished", "validation_id", id, "status", res.Status)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// agentMigration loads a migration the agent runs.
+func agentMigration(ctx context.Context, q querier, a *agent, id string) (*migration, error) {
+	m, err := loadMigration(ctx, q, id)
+	if isNoRows(err) || (err == nil && m.agentID != a.id) {
+		return nil, notFound("live migration", id)
+	}
+	return m, err
+}
+
+// POST /api/agent/v1/migrations/{migrationId}/progress
+func (s *Server) handleMigrationProgress(w http.ResponseWriter, r *http.Request, a *agent) error {
+	var p api.Progress
+	if err := decodeJSON(w, r, maxAgentBodyBytes, &p); err != nil {
+		return err
+	}
+	ack, err := s.recordProgress(r.Context(), a, r.PathValue("migrationId"), p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ack)
+	return nil
+}
+
+// recordProgress stores p for migration id: NEW becomes WORKING, the first
+// canCommit starts the cutover window, state FAILED fails the migration.
+func (s *Server) recordProgress(ctx context.Context, a *agent, id string, p api.Progress) (api.ProgressAck, error) {
+	var ack api.ProgressAck
+	now := time.Now()
+	p.ReportedAt = fromMS(ms(now))
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+		m, err := agentMigration(ctx, tx, a, id)
+		if err != nil {
+			return err
+		}
+		if !m.active() {
+			ack = api.ProgressAck{Status: m.status, Directive: api.DirectiveStop}
+			return nil
+		}
+		if m.status == api.MigrationNew {
+			m.status = api.MigrationWorking
+			if err := s.addEvent(ctx, tx, m, api.EventStarted, "migration host "+m.host+" started the migration", now); err != nil {
+				return err
+			}
+		}
+		if p.State == api.StateFailed {
+			msg := p.Error
+			if msg == "" {
+				msg = "the sync engine failed"
+			}
+			ack = api.ProgressAck{Status: api.MigrationFailed, Directive: api.DirectiveStop}
+			return s.finish(ctx, tx, m, api.MigrationFailed, msg, api.EventFailed, now)
+		}
+		pj, _ := json.Marshal(p)
+		ready := p.CanCommit
+		windowStart, expires := m.windowStarted, m.expiresAt
+		if ready && !windowStart.Valid {
+			windowStart = sql.NullInt64{Int64: ms(now), Valid: true}
+			expires = sql.NullInt64{Int64: ms(now.Add(s.timing.CutoverWindow)), Valid: true}
+			msg := "ready for cutover; the cutover window closes at " + fromMS(expires.Int64).Format(time.RFC3339)
+			if err := s.addEvent(ctx, tx, m, api.EventReadyForCutover, msg, now); err != nil {
+				return err
+			}
+			defer s.kickTimers()
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE migrations SET status = ?, ready = ?, lag_seconds = ?, progress = ?, window_started_at = ?, expires_at = ?, updated_at = ? WHERE id = ?`,
+			m.status, ready, p.LagTimeSeconds, string(pj), windowStart, expires, ms(now), m.id); err != nil {
+			return err
+		}
+		ack = api.ProgressAck{Status: m.status, Directive: api.DirectiveContinue}
+		if m.cutoverRequested.Valid {
+			ack.Directive = api.DirectiveCutover
+		}
+		return nil
+	})
+	if err == nil {
+		s.kickWebhooks()
+		s.logger.LogAttrs(ctx, slog.LevelDebug, "progress", slog.String("migration_id", id), slog.String("phase", p.Phase), slog.Int64("lag_seconds", p.LagTimeSeconds))
+	}
+	return ack, err
+}
+
+// POST /api/agent/v1/migrations/{migrationId}/report: the final report after
+// cutover; the migration becomes COMPLETE. Repeating it is harmless.
+func (s *Server) handleMigrationReport(w http.ResponseWriter, r *http.Request, a *agent) error {
+	ctx := r.Context()
+	var rep api.Report
+	if err := decodeJSON(w, r, maxAgentBodyBytes, &rep); err != nil {
+		return err
+	}
+	if rep.Verification.Namespaces == nil {
+		rep.Verification.Namespaces = []api.NamespaceVerification{}
+	}
+	id := r.PathValue("migrationId")
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+		m, err := agentMigration(ctx, tx, a, id)
+		if err != nil {
+			return err
+		}
+		switch {
+		case m.status == api.MigrationComplete:
+			return nil
+		case m.status != api.MigrationWorking || !m.cutoverRequested.Valid:
+			return conflict("LIVE_MIGRATION_NOT_CUTTING_OVER", "live migration %s is %s and not cutting over", id, m.status)
+		}
+		now := time.Now()
+		b, _ := json.Marshal(rep)
+		if _, err := tx.ExecContext(ctx, `UPDATE migrations SET report = ?, lag_seconds = NULL WHERE id = ?`, string(b), id); err != nil {
+			return err
+		}
+		msg := "migration complete: " + strconv.FormatInt(rep.ChangesSynced, 10) + " changes synced, verification " + string(rep.Verification.Status)
+		return s.finish(ctx, tx, m, api.MigrationComplete, msg, api.EventCompleted, now)
+	})
+	if err != nil {
+		return err
+	}
+	s.kickWebhooks()
+	s.kickTimers()
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

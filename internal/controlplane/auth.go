@@ -1,0 +1,308 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"net/http"
+	"time"
+
+	"github.com/livemigrate/livemigrate/internal/api"
+)
+
+// Cookie and header names of browser sessions.
+const (
+	sessionCookie = "livemigrate_session"
+	csrfHeader    = "X-CSRF-Token"
+)
+
+// principal is the authenticated caller of an Admin API request.
+type principal struct {
+	id    string
+	kind  string // "user" or "apikey"
+	name  string
+	admin bool
+	roles []api.Role
+}
+
+// orgRole tells what p may do in org orgID: own it, read it, or nothing.
+func (p *principal) orgRole(orgID string) (owner, reader bool) {
+	if p.admin {
+		return true, true
+	}
+	for _, r := range p.roles {
+		if r.OrgID != orgID {
+			continue
+		}
+		reader = true // any role in the org or one of its projects lets one see the org
+		if r.GroupID == "" && r.RoleName == api.RoleOrgOwner {
+			owner = true
+		}
+	}
+	return owner, reader
+}
+
+// projectRole tells what p may do in project groupID of org orgID.
+func (p *principal) projectRole(orgID, groupID string) (owner, reader bool) {
+	if p.admin {
+		return true, true
+	}
+	for _, r := range p.roles {
+		if r.OrgID != orgID {
+			continue
+		}
+		switch {
+		case r.GroupID == "" && r.RoleName == api.RoleOrgOwner:
+			owner, reader = true, true
+		case r.GroupID == "" && r.RoleName == api.RoleOrgMember:
+			reader = true
+		case r.GroupID == groupID && r.RoleName == api.RoleGroupOwner:
+			owner, reader = true, true
+		case r.GroupID == groupID && r.RoleName == api.RoleGroupReadOnly:
+			reader = true
+		}
+	}
+	return owner, reader
+}
+
+// ownsAnyProject reports whether p owns orgID or one of its projects.
+func (p *principal) ownsAnyProject(orgID string) bool {
+	if owner, _ := p.orgRole(orgID); owner {
+		return true
+	}
+	for _, r := range p.roles {
+		if r.OrgID == orgID && r.RoleName == api.RoleGroupOwner {
+			return true
+		}
+	}
+	return false
+}
+
+type ctxKey int
+
+const principalKey ctxKey = 1
+
+func principalFrom(ctx context.Context) *principal {
+	p, _ := ctx.Value(principalKey).(*principal)
+	return p
+}
+
+// authenticate resolves the caller from HTTP Basic (API key or user) or the
+// session cookie. Session requests with unsafe methods must carry the
+// session's CSRF token.
+func (s *Server) authenticate(r *http.Request) (*principal, error) {
+	ctx := r.Context()
+	if user, pass, ok := r.BasicAuth(); ok {
+		return s.checkBasic(ctx, user, pass)
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, errUnauthenticated
+	}
+	var pid, csrf string
+	var expires int64
+	err = s.store.db.QueryRowContext(ctx, `SELECT principal_id, csrf_token, expires_at FROM sessions WHERE token_hash = ?`, tokenHash(c.Value)).Scan(&pid, &csrf, &expires)
+	if isNoRows(err) || (err == nil && time.Now().UnixMilli() > expires) {
+		return nil, errUnauthenticated
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		if h := r.Header.Get(csrfHeader); h == "" || subtle.ConstantTimeCompare([]byte(h), []byte(csrf)) != 1 {
+			return nil, errCSRF
+		}
+	}
+	return s.loadPrincipal(ctx, pid)
+}
+
+func (s *Server) checkBasic(ctx context.Context, name, secret string) (*principal, error) {
+	cacheKey := tokenHash(name + "\x00" + secret)
+	s.credMu.Lock()
+	e, ok := s.credCache[cacheKey]
+	s.credMu.Unlock()
+	if ok && time.Now().Before(e.until) {
+		p, err := s.loadPrincipal(ctx, e.principalID)
+		if err == nil {
+			return p, nil
+		}
+	}
+	var id, kind, hash string
+	err := s.store.db.QueryRowContext(ctx, `SELECT id, kind, secret_hash FROM principals WHERE name = ?`, name).Scan(&id, &kind, &hash)
+	if isNoRows(err) {
+		return nil, errUnauthenticated
+	}
+	if err != nil {
+		return nil, err
+	}
+	var good bool
+	if kind == "apikey" {
+		good = subtle.ConstantTimeCompare([]byte(tokenHash(secret)), []byte(hash)) == 1
+	} else {
+		good = checkPassword(hash, secret)
+	}
+	if !good {
+		return nil, errUnauthenticated
+	}
+	s.credMu.Lock()
+	if len(s.credCache) > 10000 {
+		clear(s.credCache)
+	}
+	s.credCache[cacheKey] = credEntry{principalID: id, until: time.Now().Add(5 * time.Minute)}
+	s.credMu.Unlock()
+	return s.loadPrincipal(ctx, id)
+}
+
+func (s *Server) loadPrincipal(ctx context.Context, id string) (*principal, error) {
+	p := &principal{id: id}
+	err := s.store.db.QueryRowContext(ctx, `SELECT kind, name, is_admin FROM principals WHERE id = ?`, id).Scan(&p.kind, &p.name, &p.admin)
+	if isNoRows(err) {
+		return nil, errUnauthenticated
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.roles, err = s.rolesOf(ctx, s.store.db, id)
+	return p, err
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (s *Server) rolesOf(ctx context.Context, q querier, principalID string) ([]api.Role, error) {
+	rows, err := q.QueryContext(ctx, `SELECT org_id, group_id, role FROM roles WHERE principal_id = ? ORDER BY org_id, group_id, role`, principalID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	roles := []api.Role{}
+	for rows.Next() {
+		var r api.Role
+		if err := rows.Scan(&r.OrgID, &r.GroupID, &r.RoleName); err != nil {
+			return nil, err
+		}
+		roles = append(roles, r)
+	}
+	return roles, rows.Err()
+}
+
+// authed wraps an Admin API handler: it authenticates, sets the principal in
+// the context and maps the handler's error to the envelope.
+func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, p *principal) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.authenticate(r)
+		if err != nil {
+			if err == errUnauthenticated {
+				w.Header().Set("WWW-Authenticate", `Basic realm="livemigrate"`)
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), principalKey, p))
+		if err := h(w, r, p); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}
+
+// requireOrg checks p's access to org orgID: 404 when p has no role there
+// (existence is not leaked), 403 when p may read but owner is needed.
+func (s *Server) requireOrg(ctx context.Context, p *principal, orgID string, needOwner bool) error {
+	var n int
+	if err := s.store.db.QueryRowContext(ctx, `SELECT count(*) FROM orgs WHERE id = ?`, orgID).Scan(&n); err != nil {
+		return err
+	}
+	owner, reader := p.orgRole(orgID)
+	if n == 0 || !reader {
+		return notFound("organization", orgID)
+	}
+	if needOwner && !owner {
+		return errForbidden
+	}
+	return nil
+}
+
+// requireProject loads project groupID and checks p's access to it like requireOrg.
+func (s *Server) requireProject(ctx context.Context, p *principal, groupID string, needOwner bool) (api.Project, error) {
+	var pr api.Project
+	err := s.store.db.QueryRowContext(ctx, `SELECT id, name, org_id FROM projects WHERE id = ?`, groupID).Scan(&pr.ID, &pr.Name, &pr.OrgID)
+	if isNoRows(err) {
+		return pr, notFound("project", groupID)
+	}
+	if err != nil {
+		return pr, err
+	}
+	owner, reader := p.projectRole(pr.OrgID, pr.ID)
+	if !reader {
+		return pr, notFound("project", groupID)
+	}
+	if needOwner && !owner {
+		return pr, errForbidden
+	}
+	return pr, nil
+}
+
+// handleLogin is POST /api/session: username + password → session cookie
+// (HttpOnly, SameSite=Strict) and the CSRF token in the body.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	if err := s.login(w, r); err != nil {
+		s.writeError(w, r, err)
+	}
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
+	var req api.SessionRequest
+	if err := decodeJSON(w, r, maxBodyBytes, &req); err != nil {
+		return err
+	}
+	p, err := s.checkBasic(r.Context(), req.Username, req.Password)
+	if err != nil {
+		return err
+	}
+	if p.kind != "user" {
+		return errUnauthenticated
+	}
+	token, csrf := randomToken(32), randomToken(24)
+	expires := time.Now().Add(s.timing.SessionTTL)
+	if _, err := s.store.db.ExecContext(r.Context(), `INSERT INTO sessions (token_hash, principal_id, csrf_token, expires_at) VALUES (?, ?, ?, ?)`,
+		tokenHash(token), p.id, csrf, ms(expires)); err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: r.TLS != nil, Expires: expires})
+	writeJSON(w, http.StatusOK, api.Session{Username: p.name, CSRFToken: csrf, ExpiresAt: fromMS(ms(expires)), Roles: p.roles})
+	return nil
+}
+
+// handleSession is GET /api/session: who is logged in (and the CSRF token again).
+func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, p *principal) error {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return badRequest("NO_SESSION", "GET /api/session needs the session cookie")
+	}
+	var sess api.Session
+	var expires int64
+	if err := s.store.db.QueryRowContext(r.Context(), `SELECT csrf_token, expires_at FROM sessions WHERE token_hash = ?`, tokenHash(c.Value)).Scan(&sess.CSRFToken, &expires); err != nil {
+		return err
+	}
+	sess.Username, sess.ExpiresAt, sess.Roles = p.name, fromMS(expires), p.roles
+	writeJSON(w, http.StatusOK, sess)
+	return nil
+}
+
+// handleLogout is DELETE /api/session.
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if _, err := s.store.db.ExecContext(r.Context(), `DELETE FROM sessions WHERE token_hash = ?`, tokenHash(c.Value)); err != nil {
+			return err
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

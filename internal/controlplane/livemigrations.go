@@ -1,0 +1,430 @@
+package controlplane
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/livemigrate/livemigrate/internal/api"
+)
+
+// checkedRequest is a migration request resolved against the store.
+type checkedRequest struct {
+	project api.Project
+	agentID string
+	host    string
+	sealed  []byte
+}
+
+// checkRequest validates a migration request for project groupID (owners only)
+// and resolves its migration host.
+func (s *Server) checkRequest(ctx context.Context, w http.ResponseWriter, r *http.Request, p *principal) (api.MigrationRequest, checkedRequest, error) {
+	var req api.MigrationRequest
+	var c checkedRequest
+	if err := decodeJSON(w, r, maxBodyBytes, &req); err != nil {
+		return req, c, err
+	}
+	groupID := r.PathValue("groupId")
+	pr, err := s.requireProject(ctx, p, groupID, true)
+	if err != nil {
+		return req, c, err
+	}
+	c.project = pr
+	switch {
+	case req.Source.ClusterName == "" || req.Source.GroupID == "":
+		return req, c, badRequest("MISSING_ATTRIBUTE", "source.clusterName and source.groupId are required")
+	case req.Destination.ClusterName == "" || req.Destination.GroupID == "":
+		return req, c, badRequest("MISSING_ATTRIBUTE", "destination.clusterName and destination.groupId are required")
+	case req.Destination.GroupID != groupID:
+		return req, c, badRequest("INVALID_ATTRIBUTE", "destination.groupId must be the project in the path (%s)", groupID)
+	case len(req.MigrationHosts) != 1:
+		return req, c, badRequest("INVALID_ATTRIBUTE", "migrationHosts must name exactly one migration host")
+	}
+	switch req.Destination.HostnameSchemaType {
+	case api.HostnamePublic, api.HostnamePrivateLink, api.HostnameVPCPeering:
+	default:
+		return req, c, badRequest("INVALID_ENUM_VALUE", "destination.hostnameSchemaType must be PUBLIC, PRIVATE_LINK or VPC_PEERING")
+	}
+	if !req.Source.ManagedAuthentication && (req.Source.Username == "") != (req.Source.Password == "") {
+		return req, c, badRequest("MISSING_ATTRIBUTE", "source.username and source.password go together")
+	}
+	var sourceGroup string
+	if err := s.store.db.QueryRowContext(ctx, `SELECT source_group_id FROM orgs WHERE id = ?`, pr.OrgID).Scan(&sourceGroup); err != nil {
+		return req, c, err
+	}
+	if req.Source.GroupID != sourceGroup {
+		return req, c, notFound("source project", req.Source.GroupID)
+	}
+	var n int
+	if err := s.store.db.QueryRowContext(ctx, `SELECT count(*) FROM clusters WHERE group_id = ? AND name = ?`, groupID, req.Destination.ClusterName).Scan(&n); err != nil {
+		return req, c, err
+	}
+	if n == 0 {
+		return req, c, notFound("destination cluster", req.Destination.ClusterName)
+	}
+	c.host = req.MigrationHosts[0]
+	err = s.store.db.QueryRowContext(ctx, `SELECT id FROM agents WHERE org_id = ? AND hostname = ? AND revoked = 0`, pr.OrgID, c.host).Scan(&c.agentID)
+	if isNoRows(err) {
+		return req, c, badRequest("MIGRATION_HOST_NOT_FOUND", "no migration host %q is registered in this organization", c.host)
+	}
+	if err != nil {
+		return req, c, err
+	}
+	if err := s.store.db.QueryRowContext(ctx, `SELECT count(*) FROM deployments WHERE agent_id = ? AND name = ?`, c.agentID, req.Source.ClusterName).Scan(&n); err != nil {
+		return req, c, err
+	}
+	if n == 0 {
+		return req, c, badRequest("SOURCE_CLUSTER_NOT_FOUND", "migration host %q reports no deployment named %q", c.host, req.Source.ClusterName)
+	}
+	if err := s.destinationFree(ctx, s.store.db, groupID, req.Destination.ClusterName); err != nil {
+		return req, c, err
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return req, c, err
+	}
+	c.sealed = s.sealer.seal(b)
+	return req, c, nil
+}
+
+func (s *Server) destinationFree(ctx context.Context, q querier, groupID, cluster string) error {
+	var id string
+	err := q.QueryRowContext(ctx, `SELECT id FROM migrations WHERE group_id = ? AND destination_cluster = ? AND status IN ('NEW', 'WORKING')`, groupID, cluster).Scan(&id)
+	if isNoRows(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return conflict("DESTINATION_CLUSTER_IN_USE", "live migration %s already targets cluster %q", id, cluster)
+}
+
+// POST /api/atlas/v2/groups/{groupId}/liveMigrations/validate
+func (s *Server) handleCreateValidation(w http.ResponseWriter, r *http.Request, p *principal) error {
+	ctx := r.Context()
+	req, c, err := s.checkRequest(ctx, w, r, p)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	v := api.Validation{ID: newID(now), GroupID: c.project.ID, SourceGroupID: req.Source.GroupID, Status: api.ValidationPending}
+	err = s.store.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO validations (id, org_id, group_id, source_group_id, agent_id, destination_cluster, request_enc, status, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, v.ID, c.project.OrgID, v.GroupID, v.SourceGroupID, c.agentID, req.Destination.ClusterName, c.sealed, v.Status, ms(now), ms(now)); err != nil {
+			return err
+		}
+		return enqueue(ctx, tx, c.agentID, api.WorkValidate, v.ID, "", now)
+	})
+	if err != nil {
+		return err
+	}
+	s.work.notify(c.agentID)
+	negotiate(w, r, api.MediaType20240530)
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (s *Server) loadValidation(ctx context.Context, p *principal, groupID, id string) (api.Validation, api.ValidationChecks, error) {
+	var v api.Validation
+	var checks api.ValidationChecks
+	if _, err := s.requireProject(ctx, p, groupID, true); err != nil {
+		return v, checks, err
+	}
+	var checksJSON string
+	err := s.store.db.QueryRowContext(ctx, `SELECT id, group_id, source_group_id, status, error_message, checks FROM validations WHERE id = ? AND group_id = ?`, id, groupID).
+		Scan(&v.ID, &v.GroupID, &v.SourceGroupID, &v.Status, &v.ErrorMessage, &checksJSON)
+	if isNoRows(err) {
+		return v, checks, notFound("validation", id)
+	}
+	if err != nil {
+		return v, checks, err
+	}
+	checks = api.ValidationChecks{ValidationID: v.ID, Status: v.Status, Checks: []api.ValidationCheck{}}
+	err = json.Unmarshal([]byte(checksJSON), &checks.Checks)
+	return v, checks, err
+}
+
+// GET /api/atlas/v2/groups/{groupId}/liveMigrations/validate/{validationId}
+func (s *Server) handleGetValidation(w http.ResponseWriter, r *http.Request, p *principal) error {
+	v, _, err := s.loadValidation(r.Context(), p, r.PathValue("groupId"), r.PathValue("validationId"))
+	if err != nil {
+		return err
+	}
+	negotiate(w, r, api.MediaType20230101)
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// GET /api/atlas/v2/groups/{groupId}/liveMigrations/validate/{validationId}/x-checks (extension)
+func (s *Server) handleValidationChecks(w http.ResponseWriter, r *http.Request, p *principal) error {
+	_, checks, err := s.loadValidation(r.Context(), p, r.PathValue("groupId"), r.PathValue("validationId"))
+	if err != nil {
+		return err
+	}
+	negotiate(w, r, api.MediaType20230101)
+	writeJSON(w, http.StatusOK, checks)
+	return nil
+}
+
+// POST /api/atlas/v2/groups/{groupId}/liveMigrations
+func (s *Server) handleCreateMigration(w http.ResponseWriter, r *http.Request, p *principal) error {
+	ctx := r.Context()
+	req, c, err := s.checkRequest(ctx, w, r, p)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	m := &migration{id: newID(now), orgID: c.project.OrgID, groupID: c.project.ID, sourceGroupID: req.Source.GroupID, agentID: c.agentID,
+		host: c.host, destination: req.Destination.ClusterName, status: api.MigrationNew, createdAt: ms(now), updatedAt: ms(now)}
+	err = s.store.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO migrations (id, org_id, group_id, source_group_id, agent_id, host, destination_cluster, request_enc, status, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.id, m.orgID, m.groupID, m.sourceGroupID, m.agentID, m.host, m.destination, c.sealed, m.status, m.createdAt, m.updatedAt)
+		if isUniqueViolation(err) {
+			return s.destinationFree(ctx, tx, m.groupID, m.destination)
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.addEvent(ctx, tx, m, api.EventCreated, "migration created by "+p.name+" on migration host "+m.host, now); err != nil {
+			return err
+		}
+		return enqueue(ctx, tx, m.agentID, api.WorkStart, "", m.id, now)
+	})
+	if err != nil {
+		return err
+	}
+	s.metrics.migrationsCreated.Inc()
+	s.work.notify(c.agentID)
+	negotiate(w, r, api.MediaType20240530)
+	writeJSON(w, http.StatusCreated, m.api())
+	return nil
+}
+
+// migrationFor loads migration id of project groupID after checking p's access.
+func (s *Server) migrationFor(ctx context.Context, p *principal, groupID, id string, needOwner bool) (*migration, error) {
+	if _, err := s.requireProject(ctx, p, groupID, needOwner); err != nil {
+		return nil, err
+	}
+	m, err := loadMigration(ctx, s.store.db, id)
+	if isNoRows(err) || (err == nil && m.groupID != groupID) {
+		return nil, notFound("live migration", id)
+	}
+	return m, err
+}
+
+// GET /api/atlas/v2/groups/{groupId}/liveMigrations/{liveMigrationId}
+func (s *Server) handleGetMigration(w http.ResponseWriter, r *http.Request, p *principal) error {
+	m, err := s.migrationFor(r.Context(), p, r.PathValue("groupId"), r.PathValue("liveMigrationId"), false)
+	if err != nil {
+		return err
+	}
+	negotiate(w, r, api.MediaType20230101)
+	writeJSON(w, http.StatusOK, m.api())
+	return nil
+}
+
+// GET /api/atlas/v2/groups/{groupId}/liveMigrations (extension: list, newest first)
+func (s *Server) handleListMigrations(w http.ResponseWriter, r *http.Request, p *principal) error {
+	ctx := r.Context()
+	pr, err := s.requireProject(ctx, p, r.PathValue("groupId"), false)
+	if err != nil {
+		return err
+	}
+	rows, err := s.store.db.QueryContext(ctx, `SELECT `+migrationColumns+` FROM migrations WHERE group_id = ? ORDER BY created_at DESC, id DESC`, pr.ID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	page := api.Page[api.Migration]{Results: []api.Migration{}}
+	for rows.Next() {
+		m, err := scanMigration(rows)
+		if err != nil {
+			return err
+		}
+		page.Results = append(page.Results, m.api())
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	page.TotalCount = len(page.Results)
+	negotiate(w, r, api.MediaType20230101)
+	writeJSON(w, http.StatusOK, page)
+	return nil
+}
+
+// PUT /api/atlas/v2/groups/{groupId}/liveMigrations/{liveMigrationId}/cutover:
+// the operator confirms writes to the source are stopped; the agent drains,
+// finalizes and reports. 202, empty body; repeating it is harmless.
+func (s *Server) handleCutover(w http.ResponseWriter, r *http.Request, p *principal) error {
+	ctx := r.Context()
+	groupID, id := r.PathValue("groupId"), r.PathValue("liveMigrationId")
+	if _, err := s.migrationFor(ctx, p, groupID, id, true); err != nil {
+		return err
+	}
+	var agentID string
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+		m, err := loadMigration(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		agentID = m.agentID
+		switch {
+		case m.status == api.MigrationWorking && m.cutoverRequested.Valid:
+			return nil
+		case m.status != api.MigrationWorking:
+			return conflict("LIVE_MIGRATION_NOT_WORKING", "live migration %s is %s", id, m.status)
+		case !m.ready:
+			return conflict("LIVE_MIGRATION_NOT_READY_FOR_CUTOVER", "live migration %s is not ready for cutover yet", id)
+		}
+		now := time.Now()
+		if _, err := tx.ExecContext(ctx, `UPDATE migrations SET cutover_requested_at = ?, updated_at = ? WHERE id = ?`, ms(now), ms(now), id); err != nil {
+			return err
+		}
+		if err := s.addEvent(ctx, tx, m, api.EventCutoverStarted, "cutover started by "+p.name+": writes to the source confirmed stopped", now); err != nil {
+			return err
+		}
+		return enqueue(ctx, tx, m.agentID, api.WorkCutover, "", id, now)
+	})
+	if err != nil {
+		return err
+	}
+	s.work.notify(agentID)
+	s.kickTimers()
+	negotiate(w, r, api.MediaType20230101)
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// POST /api/atlas/v2/groups/{groupId}/liveMigrations/{liveMigrationId}/x-cancel
+// (extension): stops a NEW or WORKING migration before cutover; it becomes
+// FAILED with errorMessage "cancelled by <user>". 202 with the migration.
+func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request, p *principal) error {
+	ctx := r.Context()
+	groupID, id := r.PathValue("groupId"), r.PathValue("liveMigrationId")
+	if _, err := s.migrationFor(ctx, p, groupID, id, true); err != nil {
+		return err
+	}
+	var m *migration
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if m, err = loadMigration(ctx, tx, id); err != nil {
+			return err
+		}
+		switch {
+		case !m.active():
+			return conflict("LIVE_MIGRATION_NOT_WORKING", "live migration %s is %s", id, m.status)
+		case m.cutoverRequested.Valid:
+			return conflict("LIVE_MIGRATION_CUTTING_OVER", "live migration %s is cutting over and cannot be cancelled", id)
+		}
+		now := time.Now()
+		if err := s.finish(ctx, tx, m, api.MigrationFailed, "cancelled by "+p.name, api.EventCancelled, now); err != nil {
+			return err
+		}
+		return enqueue(ctx, tx, m.agentID, api.WorkCancel, "", id, now)
+	})
+	if err != nil {
+		return err
+	}
+	s.work.notify(m.agentID)
+	s.kickTimers()
+	negotiate(w, r, api.MediaType20230101)
+	writeJSON(w, http.StatusAccepted, m.api())
+	return nil
+}
+
+// POST /api/atlas/v2/groups/{groupId}/liveMigrations/{liveMigrationId}/x-extend
+// (extension): adds Timing.Extension (24 h) to the cutover window.
+func (s *Server) handleExtend(w http.ResponseWriter, r *http.Request, p *principal) error {
+	ctx := r.Context()
+	groupID, id := r.PathValue("groupId"), r.PathValue("liveMigrationId")
+	if _, err := s.migrationFor(ctx, p, groupID, id, true); err != nil {
+		return err
+	}
+	win, err := s.extend(ctx, id, p.name)
+	if err != nil {
+		return err
+	}
+	negotiate(w, r, api.MediaType20230101)
+	writeJSON(w, http.StatusOK, win)
+	return nil
+}
+
+func (s *Server) extend(ctx context.Context, id, by string) (api.CutoverWindow, error) {
+	var win api.CutoverWindow
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+		m, err := loadMigration(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		switch {
+		case m.status != api.MigrationWorking:
+			return conflict("LIVE_MIGRATION_NOT_WORKING", "live migration %s is %s", id, m.status)
+		case !m.expiresAt.Valid:
+			return conflict("CUTOVER_WINDOW_NOT_STARTED", "live migration %s has no cutover window yet: it starts when the migration is first ready", id)
+		case m.cutoverRequested.Valid:
+			return conflict("LIVE_MIGRATION_CUTTING_OVER", "live migration %s is cutting over", id)
+		}
+		now := time.Now()
+		expires := fromMS(m.expiresAt.Int64).Add(s.timing.Extension)
+		warned := expires.Sub(now) <= s.timing.ExpiryWarning && m.expiryWarned
+		if _, err := tx.ExecContext(ctx, `UPDATE migrations SET expires_at = ?, expiry_warned = ?, updated_at = ? WHERE id = ?`, ms(expires), warned, ms(now), id); err != nil {
+			return err
+		}
+		win = api.CutoverWindow{StartedAt: fromMS(m.windowStarted.Int64), ExpiresAt: expires}
+		return s.addEvent(ctx, tx, m, api.EventExtended, "cutover window extended by "+by+" until "+expires.Format(time.RFC3339), now)
+	})
+	if err == nil {
+		s.kickTimers()
+	}
+	return win, err
+}
+
+// GET …/{liveMigrationId}/x-report (extension): the final report, 404 until COMPLETE.
+func (s *Server) handleReport(w http.ResponseWriter, r *http.Request, p *principal) error {
+	m, err := s.migrationFor(r.Context(), p, r.PathValue("groupId"), r.PathValue("liveMigrationId"), false)
+	if err != nil {
+		return err
+	}
+	if m.status != api.MigrationComplete || !m.report.Valid {
+		return notFound("report of live migration", m.id)
+	}
+	rep := api.MigrationReport{MigrationID: m.id, CompletedAt: fromMS(m.completedAt.Int64)}
+	if err := json.Unmarshal([]byte(m.report.String), &rep.Report); err != nil {
+		return err
+	}
+	negotiate(w, r, api.MediaType20230101)
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// GET …/{liveMigrationId}/x-events (extension): the event log, oldest first.
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, p *principal) error {
+	m, err := s.migrationFor(r.Context(), p, r.PathValue("groupId"), r.PathValue("liveMigrationId"), false)
+	if err != nil {
+		return err
+	}
+	events, err := s.listEvents(r.Context(), m.id)
+	if err != nil {
+		return err
+	}
+	negotiate(w, r, api.MediaType20230101)
+	writeJSON(w, http.StatusOK, api.Page[api.Event]{Results: events, TotalCount: len(events)})
+	return nil
+}
+
+// GET …/{liveMigrationId}/x-progress (extension): the migration plus the
+// agent's latest progress, cutover window and stall state.
+func (s *Server) handleProgress(w http.ResponseWriter, r *http.Request, p *principal) error {
+	m, err := s.migrationFor(r.Context(), p, r.PathValue("groupId"), r.PathValue("liveMigrationId"), false)
+	if err != nil {
+		return err
+	}
+	negotiate(w, r, api.MediaType20230101)
+	writeJSON(w, http.StatusOK, m.progressView())
+	return nil
+}
+
+var _ = strings.TrimSpace

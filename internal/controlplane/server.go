@@ -1,0 +1,227 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Timing holds the control plane's durations. Zero fields take the defaults.
+type Timing struct {
+	CutoverWindow     time.Duration // default 120 h: from first ready to EXPIRED
+	Extension         time.Duration // default 24 h: what x-extend adds
+	ExpiryWarning     time.Duration // default 24 h: warn this long before expiry
+	HeartbeatInterval time.Duration // default 10 s: told to agents at register
+	AgentLostAfter    time.Duration // default 3 heartbeat intervals
+	ProgressInterval  time.Duration // default 2 s: told to agents at register
+	MaxWait           time.Duration // default 30 s: longest work long-poll
+	SessionTTL        time.Duration // default 12 h
+}
+
+func (t Timing) withDefaults() Timing {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&t.CutoverWindow, 120*time.Hour)
+	def(&t.Extension, 24*time.Hour)
+	def(&t.ExpiryWarning, 24*time.Hour)
+	def(&t.HeartbeatInterval, 10*time.Second)
+	def(&t.AgentLostAfter, 3*t.HeartbeatInterval)
+	def(&t.ProgressInterval, 2*time.Second)
+	def(&t.MaxWait, 30*time.Second)
+	def(&t.SessionTTL, 12*time.Hour)
+	return t
+}
+
+// Options configure a Server.
+type Options struct {
+	// DataPath is the SQLite file; it is created when missing.
+	DataPath string
+	// Key is the 32-byte secrets key (see LoadKey).
+	Key []byte
+	// ExternalURL is the base URL agents use to reach this server; it goes
+	// into link tokens.
+	ExternalURL string
+	Logger      *slog.Logger
+	Timing      Timing
+	// UI, when set, serves every path outside /api and /metrics (the web UI).
+	UI http.Handler
+	// WebhookClient delivers webhooks; nil means a client with a 10 s timeout.
+	WebhookClient *http.Client
+	// TrustedProxies: when true, the agent's address is taken from the first
+	// X-Forwarded-For entry for access-list checks.
+	TrustProxy bool
+}
+
+// Server is the control plane: Admin API, agent endpoint, timers and webhooks
+// over one SQLite store. Handler serves HTTP; Run drives the timers and
+// webhook deliveries; Serve does both on a listener with graceful shutdown.
+type Server struct {
+	opts    Options
+	timing  Timing
+	logger  *slog.Logger
+	store   *store
+	sealer  *sealer
+	metrics *metrics
+	handler http.Handler
+
+	startedAt time.Time
+	work      *notifier     // wakes agents' long-polls
+	timerWake chan struct{} // wakes the timer loop after a state change
+	hookWake  chan struct{} // wakes the webhook loop after an enqueue
+
+	credMu    sync.Mutex
+	credCache map[string]credEntry // verified password logins, by hash of user+password
+}
+
+type credEntry struct {
+	principalID string
+	until       time.Time
+}
+
+// New opens the store at opts.DataPath, applying schema migrations.
+func New(ctx context.Context, opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ExternalURL == "" {
+		return nil, errors.New("controlplane: ExternalURL is required (it goes into link tokens)")
+	}
+	opts.ExternalURL = strings.TrimRight(opts.ExternalURL, "/")
+	sl, err := newSealer(opts.Key)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore(ctx, opts.DataPath)
+	if err != nil {
+		return nil, err
+	}
+	if opts.WebhookClient == nil {
+		opts.WebhookClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	s := &Server{
+		opts:      opts,
+		timing:    opts.Timing.withDefaults(),
+		logger:    opts.Logger.With("component", "controlplane"),
+		store:     st,
+		sealer:    sl,
+		startedAt: time.Now(),
+		work:      newNotifier(),
+		timerWake: make(chan struct{}, 1),
+		hookWake:  make(chan struct{}, 1),
+		credCache: map[string]credEntry{},
+	}
+	s.metrics = newMetrics(s)
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Close closes the store. Call it after Run and every request have returned.
+func (s *Server) Close() error { return s.store.Close() }
+
+// Handler returns the HTTP handler of the Admin API, the agent endpoint,
+// /metrics and, when configured, the UI.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Registry returns the Prometheus registry that /metrics serves.
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.registry }
+
+// Run drives the cutover-window and agent-heartbeat timers and the webhook
+// deliveries until ctx is done. It returns nil on cancellation.
+func (s *Server) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { s.runTimers(ctx) })
+	wg.Go(func() { s.runWebhooks(ctx) })
+	wg.Wait()
+	return nil
+}
+
+// Serve serves HTTP on ln and runs the timers until ctx is done, then shuts
+// down gracefully: it stops accepting, ends long-polls, waits up to 10 s for
+// requests in flight, and stops the timers.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = s.Run(runCtx) })
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	s.logger.Info("listening", "addr", ln.Addr().String(), "external_url", s.opts.ExternalURL)
+	var err error
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+		shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = hs.Shutdown(shutCtx)
+		cancel()
+		<-serveErr
+	}
+	stopRun()
+	wg.Wait()
+	s.logger.Info("stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("serve http: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) kickTimers() {
+	select {
+	case s.timerWake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Server) kickWebhooks() {
+	select {
+	case s.hookWake <- struct{}{}:
+	default:
+	}
+}
+
+// notifier wakes waiters keyed by agent ID.
+type notifier struct {
+	mu sync.Mutex
+	ch map[string]chan struct{}
+}
+
+func newNotifier() *notifier { return &notifier{ch: map[string]chan struct{}{}} }
+
+// wait returns a channel closed at the next notify(key).
+func (n *notifier) wait(key string) <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c, ok := n.ch[key]
+	if !ok {
+		c = make(chan struct{})
+		n.ch[key] = c
+	}
+	return c
+}
+
+func (n *notifier) notify(key string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if c, ok := n.ch[key]; ok {
+		close(c)
+		delete(n.ch, key)
+	}
+}

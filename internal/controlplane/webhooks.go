@@ -1,0 +1,156 @@
+package controlplane
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/livemigrate/livemigrate/internal/api"
+)
+
+// Webhook retry policy: up to webhookAttempts tries, backing off from 1 s,
+// doubling, capped at 5 min. Deliveries are rows in the store, so a restart
+// neither loses nor repeats a delivered one (at-least-once across a crash
+// between sending and recording).
+const (
+	webhookAttempts   = 8
+	webhookMaxBackoff = 5 * time.Minute
+	signatureHeader   = "X-Livemigrate-Signature"
+)
+
+func webhookBackoff(attempts int) time.Duration {
+	d := time.Second << min(attempts-1, 20)
+	return min(d, webhookMaxBackoff)
+}
+
+// runWebhooks delivers queued webhook events until ctx is done.
+func (s *Server) runWebhooks(ctx context.Context) {
+	for {
+		next, err := s.deliverDue(ctx, time.Now())
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.logger.Warn("webhook deliveries", "err", err)
+			next = time.Now().Add(5 * time.Second)
+		}
+		t := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		case <-s.hookWake:
+			t.Stop()
+		}
+	}
+}
+
+type delivery struct {
+	id, eventID int64
+	attempts    int
+	url         string
+	secret      []byte
+}
+
+// deliverDue sends every due delivery once and returns when to look again.
+func (s *Server) deliverDue(ctx context.Context, now time.Time) (time.Time, error) {
+	rows, err := s.store.db.QueryContext(ctx, `SELECT d.id, d.event_id, d.attempts, p.webhook_url, p.webhook_secret FROM webhook_deliveries d
+		JOIN projects p ON p.id = d.group_id WHERE d.delivered_at IS NULL AND d.failed = 0 AND d.next_attempt_at <= ? ORDER BY d.id LIMIT 50`, ms(now))
+	if err != nil {
+		return time.Time{}, err
+	}
+	var due []delivery
+	for rows.Next() {
+		var d delivery
+		if err := rows.Scan(&d.id, &d.eventID, &d.attempts, &d.url, &d.secret); err != nil {
+			rows.Close()
+			return time.Time{}, err
+		}
+		due = append(due, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return time.Time{}, err
+	}
+	for _, d := range due {
+		if err := s.deliver(ctx, d); err != nil {
+			return time.Time{}, err
+		}
+	}
+	next := now.Add(time.Hour)
+	var v sql.NullInt64
+	if err := s.store.db.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM webhook_deliveries WHERE delivered_at IS NULL AND failed = 0`).Scan(&v); err != nil {
+		return time.Time{}, err
+	}
+	if v.Valid && fromMS(v.Int64).Before(next) {
+		next = fromMS(v.Int64)
+	}
+	return next, nil
+}
+
+// deliver makes one attempt and records its outcome; only store errors are returned.
+func (s *Server) deliver(ctx context.Context, d delivery) error {
+	var e api.Event
+	var at int64
+	err := s.store.db.QueryRowContext(ctx, `SELECT id, org_id, group_id, migration_id, type, message, created_at FROM events WHERE id = ?`, d.eventID).
+		Scan(&e.ID, &e.OrgID, &e.GroupID, &e.MigrationID, &e.Type, &e.Message, &at)
+	if err != nil {
+		return err
+	}
+	e.CreatedAt = fromMS(at)
+	sendErr := s.send(ctx, d, e)
+	now := time.Now()
+	if sendErr == nil {
+		s.metrics.webhooks.WithLabelValues("delivered").Inc()
+		_, err = s.store.db.ExecContext(ctx, `UPDATE webhook_deliveries SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?`, ms(now), d.id)
+		return err
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	attempts := d.attempts + 1
+	failed := attempts >= webhookAttempts
+	result := "retry"
+	if failed {
+		result = "failed"
+	}
+	s.metrics.webhooks.WithLabelValues(result).Inc()
+	s.logger.Warn("webhook delivery failed", "event_id", d.eventID, "attempt", attempts, "giving_up", failed, "err", sendErr)
+	_, err = s.store.db.ExecContext(ctx, `UPDATE webhook_deliveries SET attempts = ?, failed = ?, last_error = ?, next_attempt_at = ? WHERE id = ?`,
+		attempts, failed, sendErr.Error(), ms(now.Add(webhookBackoff(attempts))), d.id)
+	return err
+}
+
+func (s *Server) send(ctx context.Context, d delivery, e api.Event) error {
+	body, _ := json.Marshal(e)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("webhook request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "livemigrate-webhook")
+	req.Header.Set("X-Livemigrate-Event", string(e.Type))
+	if len(d.secret) > 0 {
+		secret, err := s.sealer.open(d.secret)
+		if err != nil {
+			return err
+		}
+		req.Header.Set(signatureHeader, "sha256="+hmacHex(secret, body))
+	}
+	resp, err := s.opts.WebhookClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("post webhook: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("post webhook: status %d", resp.StatusCode)
+	}
+	return nil
+}
