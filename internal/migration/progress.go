@@ -1,0 +1,85 @@
+package migration
+
+import "time"
+
+// State is the externally visible state of a sync run, as mongosync names it.
+type State string
+
+// States of a sync run.
+const (
+	StateIdle       State = "IDLE"
+	StateRunning    State = "RUNNING"
+	StatePaused     State = "PAUSED"
+	StateCommitting State = "COMMITTING"
+	StateCommitted  State = "COMMITTED"
+	StateFailed     State = "FAILED"
+)
+
+// Progress is a copy-out snapshot of a sync run, shaped after mongosync's
+// GET /api/v1/progress.
+type Progress struct {
+	State     State  `json:"state"`
+	Phase     Phase  `json:"info"`
+	CanCommit bool   `json:"canCommit"`
+	CanWrite  bool   `json:"canWrite"`
+	Error     string `json:"error,omitempty"`
+
+	// StartPoint is where change capture starts (recorded before the copy).
+	StartPoint Position `json:"startPoint"`
+
+	LagTimeSeconds     int64 `json:"lagTimeSeconds"`
+	TotalEventsApplied int64 `json:"totalEventsApplied"`
+
+	CollectionCopy CopyProgress  `json:"collectionCopy"`
+	IndexBuilding  IndexProgress `json:"indexBuilding"`
+
+	// Namespaces is per-namespace copy progress, in the order they were planned.
+	Namespaces []NamespaceProgress `json:"namespaces,omitempty"`
+	Warnings   []string            `json:"warnings,omitempty"`
+
+	StartedAt time.Time `json:"startedAt,omitzero"`
+	UpdatedAt time.Time `json:"updatedAt,omitzero"`
+}
+
+// CopyProgress is the initial copy against its up-front estimate.
+type CopyProgress struct {
+	EstimatedTotalBytes     int64 `json:"estimatedTotalBytes"`
+	EstimatedCopiedBytes    int64 `json:"estimatedCopiedBytes"`
+	EstimatedTotalDocuments int64 `json:"estimatedTotalDocuments"`
+	CopiedDocuments         int64 `json:"copiedDocuments"`
+	CollectionsTotal        int   `json:"collectionsTotal"`
+	CollectionsCopied       int   `json:"collectionsCopied"`
+	// ETASeconds is the remaining copy time at the current rate (-1 unknown).
+	ETASeconds int64 `json:"etaSeconds"`
+	// BytesPerSecond is the copy rate since the copy started (this process).
+	BytesPerSecond float64 `json:"bytesPerSecond"`
+}
+
+// IndexProgress counts secondary indexes built on the destination.
+type IndexProgress struct {
+	Total   int `json:"total"`
+	Built   int `json:"built"`
+	Refused int `json:"refused"`
+}
+
+// CopyState is where one namespace's copy stands.
+type CopyState string
+
+// Copy states of a namespace.
+const (
+	CopyPending CopyState = "pending"
+	CopyRunning CopyState = "copying"
+	CopyDone    CopyState = "copied"  // data copied, indexes not yet built
+	CopyIndexed CopyState = "indexed" // data and indexes on the destination
+	CopySkipped CopyState = "skipped" // refused by the destination, skipped by policy
+)
+
+// NamespaceProgress is one namespace's copy progress.
+type NamespaceProgress struct {
+	NS                 Namespace `json:"ns"`
+	State              CopyState `json:"state"`
+	EstimatedBytes     int64     `json:"estimatedBytes"`
+	CopiedBytes        int64     `json:"copiedBytes"`
+	EstimatedDocuments int64     `json:"estimatedDocuments"`
+	CopiedDocuments    int64     `json:"copiedDocuments"`
+}
