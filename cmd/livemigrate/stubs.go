@@ -16,5 +16,4 @@ func init() {
 	stub("link", "Create or delete the organization's link token")
 	stub("validation", "Create or describe a pre-migration validation")
 	stub("migration", "Create, describe, cut over, list, extend, cancel live migrations")
-	stub("demo", "Run a full live migration on local demo servers")
 }
