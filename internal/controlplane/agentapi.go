@@ -306,9 +306,9 @@ func (s *Server) handleWork(w http.ResponseWriter, r *http.Request, a *agent) er
 // agent. Items whose validation or migration is no longer open are retired.
 func (s *Server) pendingWork(ctx context.Context, a *agent) ([]api.WorkItem, error) {
 	type row struct {
-		id                                  int64
-		kind                                api.WorkKind
-		validationID, migrationID           string
+		id                        int64
+		kind                      api.WorkKind
+		validationID, migrationID string
 	}
 	rows, err := s.store.db.QueryContext(ctx, `SELECT id, kind, validation_id, migration_id FROM work_items WHERE agent_id = ? AND acked_at IS NULL ORDER BY id`, a.id)
 	if err != nil {

@@ -13,16 +13,16 @@ import (
 // migration is a row of the migrations table.
 type migration struct {
 	id, orgID, groupID, sourceGroupID, agentID, host, destination string
-	requestEnc                                                     []byte
-	status                                                         api.MigrationStatus
-	ready                                                          bool
-	lag                                                            sql.NullInt64
-	progress                                                       sql.NullString
-	errorMessage                                                   string
-	windowStarted, expiresAt, cutoverRequested, completedAt        sql.NullInt64
-	expiryWarned, stalled                                          bool
-	report                                                         sql.NullString
-	createdAt, updatedAt                                           int64
+	requestEnc                                                    []byte
+	status                                                        api.MigrationStatus
+	ready                                                         bool
+	lag                                                           sql.NullInt64
+	progress                                                      sql.NullString
+	errorMessage                                                  string
+	windowStarted, expiresAt, cutoverRequested, completedAt       sql.NullInt64
+	expiryWarned, stalled                                         bool
+	report                                                        sql.NullString
+	createdAt, updatedAt                                          int64
 }
 
 const migrationColumns = `id, org_id, group_id, source_group_id, agent_id, host, destination_cluster, request_enc, status, ready, lag_seconds,
