@@ -216,7 +216,7 @@ var (
 	hexID   = regexp.MustCompile(`\b[0-9a-f]{24}\b`)
 	rfcTime = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
 	hostRE  = regexp.MustCompile(`127\.0\.0\.1:\d+`)
-	csrfRE  = regexp.MustCompile(`"csrfToken": "[^"]*"`)
+	csrfRE  = regexp.MustCompile(`"(csrfToken|publicKey|privateKey)": "[^"]*"`)
 )
 
 // normalize makes an exchange deterministic: secrets, IDs, times, ports.
@@ -227,7 +227,7 @@ func (e *env) normalize(s string, ids map[string]string) string {
 		}
 	}
 	s = hostRE.ReplaceAllString(s, "<host>")
-	s = csrfRE.ReplaceAllString(s, `"csrfToken": "<csrfToken>"`)
+	s = csrfRE.ReplaceAllString(s, `"$1": "<$1>"`)
 	s = rfcTime.ReplaceAllString(s, "<time>")
 	return hexID.ReplaceAllStringFunc(s, func(id string) string {
 		if n, ok := ids[id]; ok {
