@@ -304,7 +304,10 @@ func (e *env) raw(method, path, user, pass string, body []byte) (int, api.ErrorE
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if user != "" {
+	switch {
+	case user == "bearer":
+		req.Header.Set("Authorization", "Bearer "+pass)
+	case user != "":
 		req.SetBasicAuth(user, pass)
 	}
 	resp, err := http.DefaultClient.Do(req)
