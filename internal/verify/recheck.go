@@ -1,0 +1,230 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/livemigrate/livemigrate/internal/migration"
+)
+
+// fetched is one side's current state of a batch of documents.
+type fetched struct {
+	hash map[string]docHash
+	doc  map[string]bson.Raw // only when keepDocs
+}
+
+// fetch re-reads the documents with the given _id keys from one side with a
+// single $in query. Keys are matched exactly (type and bytes), so an
+// int64 _id never stands in for an int32 one.
+func fetch(ctx context.Context, c *mongo.Client, ns migration.Namespace, keys [][]byte, h *hasher, keepDocs bool) (fetched, error) {
+	want := make(map[string]bool, len(keys))
+	in := make(bson.A, len(keys))
+	for i, k := range keys {
+		want[string(k)] = true
+		in[i] = idValue(k)
+	}
+	out := fetched{hash: map[string]docHash{}}
+	if keepDocs {
+		out.doc = map[string]bson.Raw{}
+	}
+	cur, err := c.Database(ns.DB).Collection(ns.Coll).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: in}}}},
+		options.Find().SetBatchSize(scanBatch))
+	if err != nil {
+		return out, fmt.Errorf("re-read %d documents of %s: %w", len(keys), ns, err)
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		k := string(idKey(cur.Current.Lookup("_id")))
+		if !want[k] {
+			continue
+		}
+		fp, err := h.hash(cur.Current)
+		if err != nil {
+			return out, fmt.Errorf("%s _id %s: %w", ns, idString([]byte(k)), err)
+		}
+		out.hash[k] = fp
+		if keepDocs {
+			out.doc[k] = append(bson.Raw(nil), cur.Current...)
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return out, fmt.Errorf("re-read %d documents of %s: %w", len(keys), ns, err)
+	}
+	return out, nil
+}
+
+// batches calls fn with the _id keys of in, InBatch at a time.
+func (v *Verifier) batches(in *recordFile, fn func(keys [][]byte) error) error {
+	var keys [][]byte
+	err := in.each(func(_ byte, p []byte) error {
+		keys = append(keys, append([]byte(nil), p...))
+		if len(keys) < v.opts.InBatch {
+			return nil
+		}
+		err := fn(keys)
+		keys = keys[:0]
+		return err
+	})
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	return fn(keys)
+}
+
+// compareBatch re-reads keys from both sides and writes the ones that still
+// differ, with their current kind, to out.
+func (v *Verifier) compareBatch(ctx context.Context, ns migration.Namespace, keys [][]byte, out *recordFile) error {
+	var got [2]fetched
+	err := v.sides(ctx, func(ctx context.Context, side int, c *mongo.Client) error {
+		var err error
+		got[side], err = fetch(ctx, c, ns, keys, &hasher{ignoreFieldOrder: v.opts.IgnoreFieldOrder}, false)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		s, inS := got[sideSource].hash[string(k)]
+		d, inD := got[sideDestination].hash[string(k)]
+		var err error
+		switch {
+		case inS && !inD:
+			err = out.write(byte(kindMissing), k)
+		case !inS && inD:
+			err = out.write(byte(kindExtra), k)
+		case inS && inD && s != d:
+			err = out.write(byte(kindDiffering), k)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recheck re-reads the candidates from both sides up to Rechecks times, with
+// backoff between rounds, and returns those that differ in every round (the
+// caller owns the result). Documents still changing on a live source settle
+// between rounds and drop out.
+func (v *Verifier) recheck(ctx context.Context, ns migration.Namespace, cands *recordFile) (*recordFile, int64, error) {
+	delay := v.opts.RecheckBackoff
+	rechecked := int64(0)
+	cur := cands
+	for round := 1; round <= v.opts.Rechecks && cur.n > 0; round++ {
+		select {
+		case <-ctx.Done():
+			return cur, rechecked, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 8*time.Second)
+		next, err := newRecordFile(v.opts.TempDir)
+		if err != nil {
+			return cur, rechecked, err
+		}
+		rechecked += cur.n
+		err = v.batches(cur, func(keys [][]byte) error { return v.compareBatch(ctx, ns, keys, next) })
+		if cur != cands {
+			cur.close()
+		}
+		cur = next
+		if err != nil {
+			return cur, rechecked, err
+		}
+		v.logger.Debug("recheck round done", "ns", ns.String(), "round", round, "still_differ", cur.n)
+	}
+	if cur == cands { // no round ran: hand back a copy the caller may close
+		next, err := newRecordFile(v.opts.TempDir)
+		if err != nil {
+			return cur, rechecked, err
+		}
+		if err := cands.each(func(t byte, p []byte) error { return next.write(t, p) }); err != nil {
+			return next, rechecked, err
+		}
+		cur = next
+	}
+	return cur, rechecked, nil
+}
+
+// numericTypes are the _id types the server compares by value across types.
+var numericTypes = map[bson.Type]bool{bson.TypeDouble: true, bson.TypeInt32: true, bson.TypeInt64: true, bson.TypeDecimal128: true}
+
+// exactID filters on exactly this _id: for numbers the type is pinned too,
+// so repairing int64(5) never touches a destination document with int32(5).
+func exactID(key []byte) bson.D {
+	v := idValue(key)
+	if !numericTypes[v.Type] {
+		return bson.D{{Key: "_id", Value: v}}
+	}
+	return bson.D{{Key: "$and", Value: bson.A{
+		bson.D{{Key: "_id", Value: v}},
+		bson.D{{Key: "_id", Value: bson.D{{Key: "$type", Value: int32(v.Type)}}}},
+	}}}
+}
+
+// repair makes the destination documents of cands equal to the source's
+// current ones: each batch is deleted from the destination with one
+// statement (exact _ids, so one scan on servers without _id lookups), then
+// the source's current documents are inserted. Delete-then-insert rather
+// than replace: FerretDB skips a replace whose document compares equal
+// (int32(1) vs int64(1)), which would leave a type difference unrepaired.
+// A crash between the two steps leaves documents missing, which the next
+// verification finds and repairs.
+func (v *Verifier) repair(ctx context.Context, ns migration.Namespace, cands *recordFile) (int64, error) {
+	repaired := int64(0)
+	coll := v.opts.Destination.Database(ns.DB).Collection(ns.Coll)
+	err := v.batches(cands, func(keys [][]byte) error {
+		src, err := fetch(ctx, v.opts.Source, ns, keys, &hasher{}, true)
+		if err != nil {
+			return err
+		}
+		or := make(bson.A, len(keys))
+		var puts []any
+		for i, k := range keys {
+			or[i] = exactID(k)
+			if doc, ok := src.doc[string(k)]; ok {
+				puts = append(puts, doc)
+			}
+		}
+		if _, err := coll.DeleteMany(ctx, bson.D{{Key: "$or", Value: or}}); err != nil {
+			return fmt.Errorf("repair %s: delete %d documents on the destination: %w", ns, len(keys), err)
+		}
+		if len(puts) > 0 {
+			if _, err := coll.InsertMany(ctx, puts, options.InsertMany().SetOrdered(false)); err != nil {
+				return fmt.Errorf("repair %s: copy %d documents to the destination: %w", ns, len(puts), err)
+			}
+		}
+		repaired += int64(len(keys))
+		return nil
+	})
+	return repaired, err
+}
+
+// summarize counts the differences in final and keeps examples.
+func (v *Verifier) summarize(final *recordFile, res *NamespaceResult) error {
+	res.Missing, res.Extra, res.Differing = 0, 0, 0
+	res.Examples = Examples{Missing: []string{}, Extra: []string{}, Differing: []string{}}
+	return final.each(func(t byte, p []byte) error {
+		var n *int64
+		var ex *[]string
+		switch kind(t) {
+		case kindMissing:
+			n, ex = &res.Missing, &res.Examples.Missing
+		case kindExtra:
+			n, ex = &res.Extra, &res.Examples.Extra
+		case kindDiffering:
+			n, ex = &res.Differing, &res.Examples.Differing
+		default:
+			return fmt.Errorf("spill file: unknown record kind %q", t)
+		}
+		*n++
+		if len(*ex) < v.opts.MaxExamples {
+			*ex = append(*ex, idString(p))
+		}
+		return nil
+	})
+}

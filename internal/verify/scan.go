@@ -1,0 +1,78 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/livemigrate/livemigrate/internal/migration"
+)
+
+// scanBatch is the cursor batch size of full scans: large batches, one
+// unsorted cursor (the server neither sorts nor seeks).
+const scanBatch = 1000
+
+// scan streams every document of ns on one side, unsorted, calling fn with
+// the document's _id key and bytes. The document is only valid during fn.
+// A missing collection yields nothing.
+func scan(ctx context.Context, c *mongo.Client, ns migration.Namespace, scanned *atomic.Int64, fn func(key []byte, doc bson.Raw) error) error {
+	cur, err := c.Database(ns.DB).Collection(ns.Coll).Find(ctx, bson.D{}, options.Find().SetBatchSize(scanBatch))
+	if err != nil {
+		return fmt.Errorf("scan %s: %w", ns, err)
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		id, err := cur.Current.LookupErr("_id")
+		if err != nil {
+			return fmt.Errorf("scan %s: document without _id: %w", ns, err)
+		}
+		if err := fn(idKey(id), cur.Current); err != nil {
+			return err
+		}
+		scanned.Add(1)
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("scan %s: %w", ns, err)
+	}
+	return nil
+}
+
+// sides runs f for the source and the destination concurrently.
+func (v *Verifier) sides(ctx context.Context, f func(ctx context.Context, side int, c *mongo.Client) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for i, c := range []*mongo.Client{v.opts.Source, v.opts.Destination} {
+		g.Go(func() error { return f(ctx, i, c) })
+	}
+	return g.Wait()
+}
+
+const (
+	sideSource      = 0
+	sideDestination = 1
+)
+
+// digests is pass 1: one unsorted scan of each side summing document
+// fingerprints into buckets by _id. Memory is O(buckets).
+func (v *Verifier) digests(ctx context.Context, ns migration.Namespace) ([2][]digest, error) {
+	var out [2][]digest
+	err := v.sides(ctx, func(ctx context.Context, side int, c *mongo.Client) error {
+		d := make([]digest, v.opts.Buckets)
+		h := hasher{ignoreFieldOrder: v.opts.IgnoreFieldOrder}
+		err := scan(ctx, c, ns, &v.scanned, func(key []byte, doc bson.Raw) error {
+			fp, err := h.hash(doc)
+			if err != nil {
+				return fmt.Errorf("%s _id %s: %w", ns, idString(key), err)
+			}
+			d[bucketOf(key, len(d))].add(fp)
+			return nil
+		})
+		out[side] = d
+		return err
+	})
+	return out, err
+}
