@@ -1,0 +1,279 @@
+package clone
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/livemigrate/livemigrate/internal/mdb"
+	"github.com/livemigrate/livemigrate/internal/migration"
+)
+
+// Options tunes the copy. Zero values take the defaults.
+type Options struct {
+	// Workers is how many namespaces are copied at once (default 4).
+	Workers int
+	// InsertersPerTask is how many insert batches of one namespace are in
+	// flight at once (default 2): the cursor reads the next batch while
+	// earlier ones are inserted.
+	InsertersPerTask int
+	// BatchDocuments and BatchBytes bound one insert (defaults 1000 and 8 MiB).
+	BatchDocuments int
+	BatchBytes     int
+	// MaxBytesInFlight caps the document bytes read but not yet inserted,
+	// across all namespaces (default 64 MiB). Memory does not grow with the
+	// size of the data.
+	MaxBytesInFlight int64
+	// Retry is the policy for transient errors (default mdb.DefaultRetry).
+	Retry mdb.RetryPolicy
+}
+
+func (o Options) withDefaults() Options {
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.InsertersPerTask <= 0 {
+		o.InsertersPerTask = 2
+	}
+	if o.BatchDocuments <= 0 {
+		o.BatchDocuments = 1000
+	}
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = 8 << 20
+	}
+	if o.MaxBytesInFlight <= 0 {
+		o.MaxBytesInFlight = 64 << 20
+	}
+	o.BatchBytes = int(min(int64(o.BatchBytes), o.MaxBytesInFlight))
+	if o.Retry == (mdb.RetryPolicy{}) {
+		o.Retry = mdb.DefaultRetry
+	}
+	return o
+}
+
+// Task is one unit of copy: a whole namespace.
+type Task struct {
+	NS migration.Namespace
+	// EstimatedBytes orders tasks (largest first).
+	EstimatedBytes int64
+	// Ordered keeps the source's natural order (capped collections): one
+	// insert batch in flight at a time.
+	Ordered bool
+}
+
+// Result is what one task copied.
+type Result struct {
+	Documents int64
+	Bytes     int64
+}
+
+// Hooks connect the copy to its owner. They are called from several
+// goroutines at once and must be safe for concurrent use.
+type Hooks struct {
+	// Begin prepares the destination for an attempt at t: it must leave the
+	// namespace empty (drop and re-create it), so a task that was interrupted
+	// — by an error here or by a killed process — is redone without
+	// duplicates or losses. Required.
+	Begin func(ctx context.Context, t Task) error
+	// Progress reports documents and bytes inserted by one batch of t.
+	Progress func(t Task, docs, bytes int64)
+	// Done is called once t is copied completely; an error stops the copy.
+	Done func(ctx context.Context, t Task, r Result) error
+}
+
+// Copier copies namespaces from a source to a destination.
+type Copier struct {
+	src, dst *mongo.Client
+	opts     Options
+	logger   *slog.Logger
+	inFlight *semaphore.Weighted
+
+	peak, cur atomic.Int64 // bytes in flight, for tests and the benchmark
+}
+
+// New returns a Copier. It starts nothing.
+func New(src, dst *mongo.Client, opts Options, logger *slog.Logger) *Copier {
+	opts = opts.withDefaults()
+	return &Copier{src: src, dst: dst, opts: opts, logger: logger.With("component", "clone"),
+		inFlight: semaphore.NewWeighted(opts.MaxBytesInFlight)}
+}
+
+// PeakBytesInFlight is the most document bytes held at once so far.
+func (c *Copier) PeakBytesInFlight() int64 { return c.peak.Load() }
+
+// CopyAll copies every task, largest first, Options.Workers at a time. A task
+// that fails with a transient error is begun again (Hooks.Begin) under the
+// retry policy; any other error stops the copy and is returned.
+func (c *Copier) CopyAll(ctx context.Context, tasks []Task, h Hooks) error {
+	tasks = slices.Clone(tasks)
+	slices.SortStableFunc(tasks, func(a, b Task) int { return cmp.Compare(b.EstimatedBytes, a.EstimatedBytes) })
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.opts.Workers)
+	for _, t := range tasks {
+		g.Go(func() error {
+			var res Result
+			err := mdb.Retry(ctx, c.logger, "copy "+t.NS.String(), c.opts.Retry, func(ctx context.Context) error {
+				if err := h.Begin(ctx, t); err != nil {
+					return err
+				}
+				var err error
+				res, err = c.copyOnce(ctx, t, h.Progress)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("copy %s: %w", t.NS, err)
+			}
+			if h.Done != nil {
+				return h.Done(ctx, t, res)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+type batch struct {
+	docs  []bson.Raw
+	bytes int64
+}
+
+// copyOnce reads t with one unsorted cursor and inserts in unordered batches.
+func (c *Copier) copyOnce(ctx context.Context, t Task, progress func(Task, int64, int64)) (Result, error) {
+	g, ctx := errgroup.WithContext(ctx)
+	batches := make(chan batch)
+	var res Result
+	var docs, bytes atomic.Int64
+
+	g.Go(func() error {
+		defer close(batches)
+		return c.read(ctx, t, batches)
+	})
+	dst := c.dst.Database(t.NS.DB).Collection(t.NS.Coll)
+	inserters := c.opts.InsertersPerTask
+	if t.Ordered {
+		inserters = 1
+	}
+	for range inserters {
+		g.Go(func() error {
+			for b := range batches {
+				err := c.insert(ctx, dst, b)
+				c.release(b.bytes)
+				if err != nil {
+					return fmt.Errorf("insert into %s: %w", t.NS, err)
+				}
+				docs.Add(int64(len(b.docs)))
+				bytes.Add(b.bytes)
+				if progress != nil {
+					progress(t, int64(len(b.docs)), b.bytes)
+				}
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	res.Documents, res.Bytes = docs.Load(), bytes.Load()
+	return res, err
+}
+
+func (c *Copier) read(ctx context.Context, t Task, out chan<- batch) error {
+	coll := c.src.Database(t.NS.DB).Collection(t.NS.Coll)
+	cur, err := coll.Find(ctx, bson.D{}, options.Find().SetBatchSize(int32(c.opts.BatchDocuments)))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", t.NS, err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	var b batch
+	send := func() error {
+		if len(b.docs) == 0 {
+			return nil
+		}
+		if err := c.acquire(ctx, b.bytes); err != nil {
+			return err
+		}
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			c.release(b.bytes)
+			return ctx.Err()
+		}
+		b = batch{}
+		return nil
+	}
+	for cur.Next(ctx) {
+		doc := slices.Clone(cur.Current) // the cursor reuses its buffer
+		if len(b.docs) > 0 && (len(b.docs) >= c.opts.BatchDocuments || b.bytes+int64(len(doc)) > int64(c.opts.BatchBytes)) {
+			if err := send(); err != nil {
+				return err
+			}
+		}
+		if b.docs == nil {
+			b.docs = make([]bson.Raw, 0, c.opts.BatchDocuments)
+		}
+		b.docs = append(b.docs, doc)
+		b.bytes += int64(len(doc))
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", t.NS, err)
+	}
+	return send()
+}
+
+// acquire takes n bytes of the in-flight budget (a single document larger
+// than the budget takes all of it).
+func (c *Copier) acquire(ctx context.Context, n int64) error {
+	n = min(n, c.opts.MaxBytesInFlight)
+	if err := c.inFlight.Acquire(ctx, n); err != nil {
+		return err
+	}
+	now := c.cur.Add(n)
+	for {
+		p := c.peak.Load()
+		if now <= p || c.peak.CompareAndSwap(p, now) {
+			break
+		}
+	}
+	return nil
+}
+
+func (c *Copier) release(n int64) {
+	n = min(n, c.opts.MaxBytesInFlight)
+	c.cur.Add(-n)
+	c.inFlight.Release(n)
+}
+
+// insert writes one batch unordered, retrying transient errors. Duplicate-key
+// errors are accepted: on a retry they are the documents of an earlier
+// attempt that did reach the server.
+func (c *Copier) insert(ctx context.Context, dst *mongo.Collection, b batch) error {
+	opts := options.InsertMany().SetOrdered(false).SetBypassDocumentValidation(true)
+	return mdb.Retry(ctx, c.logger, "insert batch into "+dst.Database().Name()+"."+dst.Name(), c.opts.Retry, func(ctx context.Context) error {
+		_, err := dst.InsertMany(ctx, b.docs, opts)
+		if err != nil && onlyDuplicates(err) {
+			return nil
+		}
+		return err
+	})
+}
+
+func onlyDuplicates(err error) bool {
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return false
+	}
+	for _, we := range bwe.WriteErrors {
+		if !mdb.IsDuplicateKey(we) {
+			return false
+		}
+	}
+	return true
+}

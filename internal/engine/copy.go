@@ -1,0 +1,227 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/livemigrate/livemigrate/internal/catalog"
+	"github.com/livemigrate/livemigrate/internal/checkpoint"
+	"github.com/livemigrate/livemigrate/internal/clone"
+	"github.com/livemigrate/livemigrate/internal/migration"
+)
+
+// copyPhase creates the in-scope collections on the destination, copies
+// their documents and builds each one's indexes right after its data, then
+// creates the views. Namespaces the checkpoint marks indexed or skipped are
+// left alone; one marked copied only gets its indexes; pending and copying
+// ones are copied from scratch (docs/design/resume.md).
+func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copyDone bool) error {
+	e.updateProgress(func(p *migration.Progress) { p.Phase = migration.PhaseCopying })
+	states, err := e.store.Collections(ctx)
+	if err != nil {
+		return err
+	}
+	var (
+		views     []catalog.Collection
+		toCopy    []catalog.Collection
+		indexOnly []catalog.Collection
+		refusals  []catalog.Refusal
+	)
+	byNS := map[migration.Namespace]catalog.Collection{}
+	for _, c := range colls {
+		if c.Kind == catalog.KindView {
+			views = append(views, c)
+			continue
+		}
+		byNS[c.NS] = c
+		st, ok := states[c.NS]
+		if !ok {
+			if copyDone {
+				continue // created on the source after the copy: change application's business
+			}
+			docs, bytes, err := catalog.Estimate(ctx, e.src, c.NS)
+			if err != nil {
+				return err
+			}
+			st = checkpoint.Collection{NS: c.NS, State: migration.CopyPending, EstimatedDocuments: docs, EstimatedBytes: bytes}
+			if err := e.store.SetCollection(ctx, st); err != nil {
+				return err
+			}
+		}
+		e.addNamespace(st)
+		switch st.State {
+		case migration.CopyIndexed, migration.CopySkipped:
+		case migration.CopyDone:
+			indexOnly = append(indexOnly, c)
+		case migration.CopyPending, migration.CopyRunning:
+			// Create up front so every refusal is known before any copy.
+			r, err := e.recreate(ctx, c)
+			if err != nil {
+				return err
+			}
+			if r != nil {
+				refusals = append(refusals, *r)
+				continue
+			}
+			toCopy = append(toCopy, c)
+		}
+	}
+	if err := e.handleRefusals(ctx, refusals, true); err != nil {
+		return err
+	}
+	for _, c := range indexOnly {
+		if err := e.finishIndexes(ctx, c.NS); err != nil {
+			return err
+		}
+	}
+
+	tasks := make([]clone.Task, 0, len(toCopy))
+	for _, c := range toCopy {
+		t := clone.Task{NS: c.NS, EstimatedBytes: e.estimatedBytes(c.NS), Ordered: c.Capped()}
+		tasks = append(tasks, t)
+	}
+	e.startCopyClock()
+	copier := clone.New(e.src, e.dst, e.opts.Copy, e.logger)
+	err = copier.CopyAll(ctx, tasks, clone.Hooks{
+		Begin: func(ctx context.Context, t clone.Task) error {
+			if r, err := e.recreate(ctx, byNS[t.NS]); err != nil {
+				return err
+			} else if r != nil {
+				return fmt.Errorf("re-create %s: %s", t.NS, r.Reason)
+			}
+			e.setNamespace(t.NS, migration.CopyRunning, 0, 0)
+			return e.store.SetCollection(ctx, e.checkpointOf(t.NS))
+		},
+		Progress: e.addCopied,
+		Done: func(ctx context.Context, t clone.Task, r clone.Result) error {
+			e.setNamespace(t.NS, migration.CopyDone, r.Documents, r.Bytes)
+			if err := e.store.SetCollection(ctx, e.checkpointOf(t.NS)); err != nil {
+				return err
+			}
+			e.logger.Info("collection copied", "ns", t.NS.String(), "documents", r.Documents, "bytes", r.Bytes)
+			return e.finishIndexes(ctx, t.NS)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	return e.createViews(ctx, views, states)
+}
+
+// recreate drops ns on the destination and creates it with the source's
+// options, so an attempt starts from an empty namespace.
+func (e *Engine) recreate(ctx context.Context, c catalog.Collection) (*catalog.Refusal, error) {
+	if err := catalog.Drop(ctx, e.dst, c.NS); err != nil {
+		return nil, err
+	}
+	return catalog.Create(ctx, e.dst, c)
+}
+
+// finishIndexes builds the secondary indexes of ns (unique ones relaxed) and
+// marks it indexed.
+func (e *Engine) finishIndexes(ctx context.Context, ns migration.Namespace) error {
+	e.updateProgress(func(p *migration.Progress) { p.Phase = migration.PhaseIndexing })
+	defer e.updateProgress(func(p *migration.Progress) { p.Phase = migration.PhaseCopying })
+	ixs, err := catalog.ListIndexes(ctx, e.src, ns)
+	if err != nil {
+		return err
+	}
+	e.updateProgress(func(p *migration.Progress) { p.IndexBuilding.Total += len(ixs) })
+	var refusals []catalog.Refusal
+	for _, ix := range ixs {
+		r, err := catalog.CreateIndex(ctx, e.dst, ns, ix.Name, ix.Relaxed())
+		if err != nil {
+			return err
+		}
+		if r != nil {
+			refusals = append(refusals, *r)
+			continue
+		}
+		if ix.Unique() {
+			err := e.store.AddRelaxed(ctx, checkpoint.RelaxedIndex{NS: ns, Name: ix.Name, Spec: ix.Spec})
+			if err != nil {
+				return err
+			}
+		}
+		e.updateProgress(func(p *migration.Progress) { p.IndexBuilding.Built++ })
+	}
+	if err := e.handleRefusals(ctx, refusals, false); err != nil {
+		return err
+	}
+	e.setNamespace(ns, migration.CopyIndexed, -1, -1)
+	return e.store.SetCollection(ctx, e.checkpointOf(ns))
+}
+
+// createViews creates views after every base collection exists.
+func (e *Engine) createViews(ctx context.Context, views []catalog.Collection, states map[migration.Namespace]checkpoint.Collection) error {
+	var refusals []catalog.Refusal
+	for _, v := range views {
+		if st, ok := states[v.NS]; ok && (st.State == migration.CopyIndexed || st.State == migration.CopySkipped) {
+			continue
+		}
+		r, err := catalog.Create(ctx, e.dst, v)
+		if err != nil {
+			return err
+		}
+		if r != nil {
+			refusals = append(refusals, *r)
+			continue
+		}
+		if err := e.store.SetCollection(ctx, checkpoint.Collection{NS: v.NS, State: migration.CopyIndexed}); err != nil {
+			return err
+		}
+	}
+	return e.handleRefusals(ctx, refusals, true)
+}
+
+// handleRefusals applies the refusal policy: fail with every refusal listed,
+// or record each as a warning (and, for namespaces, mark them skipped).
+func (e *Engine) handleRefusals(ctx context.Context, rs []catalog.Refusal, namespaces bool) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	e.updateProgress(func(p *migration.Progress) {
+		if !namespaces {
+			p.IndexBuilding.Refused += len(rs)
+		}
+	})
+	if e.opts.RefusalPolicy != catalog.PolicySkip {
+		return &catalog.RefusedError{Refusals: rs}
+	}
+	for _, r := range rs {
+		e.logger.Warn("skipped what the destination refused", "ns", r.NS.String(), "kind", r.Kind, "name", r.Name, "reason", r.Reason)
+		e.updateProgress(func(p *migration.Progress) { p.Warnings = append(p.Warnings, "skipped: "+r.String()) })
+		if namespaces {
+			e.setNamespace(r.NS, migration.CopySkipped, 0, 0)
+			st := e.checkpointOf(r.NS)
+			st.NS, st.State, st.Refusal = r.NS, migration.CopySkipped, r.Reason
+			if err := e.store.SetCollection(ctx, st); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// restoreUniqueIndexes turns every relaxed unique index back into a unique
+// one (docs/design/indexes.md). It is idempotent; commit.go calls it once
+// the commit point is drained.
+func (e *Engine) restoreUniqueIndexes(ctx context.Context) error {
+	list, err := e.store.Relaxed(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range list {
+		if r.Restored {
+			continue
+		}
+		if err := catalog.RestoreUnique(ctx, e.dst, r.NS, catalog.Index{Name: r.Name, Spec: r.Spec}); err != nil {
+			return err
+		}
+		if err := e.store.MarkRestored(ctx, r); err != nil {
+			return err
+		}
+		e.logger.Info("unique index restored", "ns", r.NS.String(), "index", r.Name)
+	}
+	return nil
+}

@@ -1,0 +1,215 @@
+// Package engine is the sync engine's phase machine: it wires the catalog,
+// clone and checkpoint stages (and the capture/apply stages through the hooks
+// in docs/design/engine.md) into one resumable run.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/livemigrate/livemigrate/internal/catalog"
+	"github.com/livemigrate/livemigrate/internal/checkpoint"
+	"github.com/livemigrate/livemigrate/internal/mdb"
+	"github.com/livemigrate/livemigrate/internal/migration"
+)
+
+// phaseFunc is a phase provided by another file of this package.
+type phaseFunc func(ctx context.Context, e *Engine) error
+
+// Hooks for the phases after the copy (docs/design/engine.md). cdc.go sets
+// applyPhase and commit.go sets commitPhase from init(); while they are nil
+// Run ends when the copy and indexes are done.
+var (
+	applyPhase  phaseFunc
+	commitPhase phaseFunc
+)
+
+// ErrDestinationNotEmpty is wrapped by the error of a new run whose
+// namespaces already exist on the destination.
+var ErrDestinationNotEmpty = errors.New("the destination already holds namespaces this migration would write")
+
+// Engine runs one migration from a source to a destination.
+type Engine struct {
+	opts   Options
+	logger *slog.Logger
+	scope  *catalog.Scope
+
+	// Set by Run; read by the phases of this package.
+	src, dst *mongo.Client
+	store    *checkpoint.Store
+	start    migration.Position
+
+	mu   sync.Mutex // guards prog and copyStarted
+	prog migration.Progress
+	nsIx map[migration.Namespace]int // index into prog.Namespaces
+	// copyStarted and copyBase measure this process's copy rate.
+	copyStarted time.Time
+	copyBase    int64
+}
+
+// New validates opts. It connects to nothing; Run does.
+func New(opts Options, logger *slog.Logger) (*Engine, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	if opts.MetadataDB == "" {
+		opts.MetadataDB = catalog.DefaultMetadataDB
+	}
+	if opts.RefusalPolicy == "" {
+		opts.RefusalPolicy = catalog.PolicyFail
+	}
+	scope, err := catalog.NewScope(opts.Include, opts.Exclude, opts.MetadataDB)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{
+		opts:   opts,
+		logger: logger.With("component", "engine"),
+		scope:  scope,
+		prog:   migration.Progress{State: migration.StateIdle, Phase: migration.PhaseIdle},
+		nsIx:   map[migration.Namespace]int{},
+	}, nil
+}
+
+// StartPoint is where change capture starts; zero until Run recorded it.
+func (e *Engine) StartPoint() migration.Position { return e.start }
+
+// Run connects, records or resumes the run, and executes the phases in order
+// (docs/design/engine.md). It returns when the run is complete, fails, or
+// ctx ends; after a failure or kill, running it again with the same options
+// resumes.
+func (e *Engine) Run(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil && ctx.Err() == nil {
+			e.updateProgress(func(p *migration.Progress) {
+				p.State, p.Phase, p.Error = migration.StateFailed, migration.PhaseFailed, err.Error()
+			})
+		}
+	}()
+	e.updateProgress(func(p *migration.Progress) {
+		p.State, p.Phase, p.StartedAt = migration.StateRunning, migration.PhaseStarting, time.Now()
+	})
+	if e.src, err = mdb.Connect(ctx, "source", e.opts.Source, mdb.ConnectOptions{}); err != nil {
+		return err
+	}
+	defer e.src.Disconnect(context.WithoutCancel(ctx))
+	if e.dst, err = mdb.Connect(ctx, "destination", e.opts.Destination, mdb.ConnectOptions{}); err != nil {
+		return err
+	}
+	defer e.dst.Disconnect(context.WithoutCancel(ctx))
+	e.store = checkpoint.Open(e.dst, e.opts.MetadataDB, e.logger)
+
+	// Phase 1: prepare.
+	run, colls, err := e.prepare(ctx)
+	if err != nil {
+		return err
+	}
+	// Phase 2: the start point, durable before the first document is read.
+	if !run.HasStartPoint() {
+		sp, err := DetectStartPoint(ctx, e.src)
+		if err != nil {
+			return err
+		}
+		if err := e.store.SetStartPoint(ctx, sp.Pos, string(sp.Method)); err != nil {
+			return err
+		}
+		run.StartPoint, run.StartMethod = sp.Pos, string(sp.Method)
+		e.logger.Info("start point recorded", "ts", sp.Pos.TS, "method", sp.Method)
+	}
+	e.start = run.StartPoint
+	e.updateProgress(func(p *migration.Progress) { p.StartPoint = run.StartPoint })
+
+	// Phases 3 and 4: copy, with each collection's indexes after its data.
+	if err := e.copyPhase(ctx, colls, run.CopyDone); err != nil {
+		return err
+	}
+	if !run.CopyDone {
+		if err := e.store.SetCopyDone(ctx); err != nil {
+			return err
+		}
+	}
+
+	// Phases 5 and 6 belong to cdc.go and commit.go.
+	if applyPhase == nil {
+		e.logger.Info("copy complete; change application is not built into this engine")
+		return nil
+	}
+	e.updateProgress(func(p *migration.Progress) { p.Phase = migration.PhaseApplying })
+	if err := applyPhase(ctx, e); err != nil {
+		return err
+	}
+	if commitPhase != nil {
+		e.updateProgress(func(p *migration.Progress) { p.State, p.Phase = migration.StateCommitting, migration.PhaseCommitting })
+		return commitPhase(ctx, e)
+	}
+	return nil
+}
+
+// prepare binds the run to its identity, discovers the namespaces and, for a
+// new run, checks (or clears) the destination.
+func (e *Engine) prepare(ctx context.Context) (*checkpoint.Run, []catalog.Collection, error) {
+	srcID, dstID := e.opts.SourceID, e.opts.DestinationID
+	var err error
+	if srcID == "" {
+		if srcID, err = fingerprint(ctx, e.src, e.opts.Source); err != nil {
+			return nil, nil, fmt.Errorf("identify the source: %w", err)
+		}
+	}
+	if dstID == "" {
+		if dstID, err = fingerprint(ctx, e.dst, e.opts.Destination); err != nil {
+			return nil, nil, fmt.Errorf("identify the destination: %w", err)
+		}
+	}
+	id := checkpoint.Identity{Source: srcID, Destination: dstID, Filters: e.scope.Fingerprint()}
+	run, found, err := e.store.Load(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if found && run.Identity != id {
+		return nil, nil, &checkpoint.MismatchError{DB: e.store.Name(), Stored: run.Identity, Wanted: id}
+	}
+	colls, err := catalog.List(ctx, e.src, e.scope)
+	if err != nil {
+		return nil, nil, fmt.Errorf("source catalog: %w", err)
+	}
+	if !found {
+		if err := e.checkDestination(ctx, colls); err != nil {
+			return nil, nil, err
+		}
+	}
+	run, resumed, err := e.store.Begin(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	e.logger.Info("run prepared", "resumed", resumed, "namespaces", len(colls), "source", srcID, "destination", dstID)
+	return run, colls, nil
+}
+
+// checkDestination refuses a new run whose namespaces exist on the
+// destination, or drops them when DropDestinationData is set.
+func (e *Engine) checkDestination(ctx context.Context, colls []catalog.Collection) error {
+	nss := make([]migration.Namespace, len(colls))
+	for i, c := range colls {
+		nss[i] = c.NS
+	}
+	existing, err := catalog.Exists(ctx, e.dst, nss)
+	if err != nil || len(existing) == 0 {
+		return err
+	}
+	if !e.opts.DropDestinationData {
+		return fmt.Errorf("%w: %v; drop them, exclude them, or set dropDestinationData to let the engine drop exactly these", ErrDestinationNotEmpty, existing)
+	}
+	for _, ns := range existing {
+		if err := catalog.Drop(ctx, e.dst, ns); err != nil {
+			return err
+		}
+		e.logger.Warn("dropped destination namespace", "ns", ns.String())
+	}
+	return nil
+}

@@ -1,0 +1,56 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/livemigrate/livemigrate/internal/catalog"
+	"github.com/livemigrate/livemigrate/internal/clone"
+	"github.com/livemigrate/livemigrate/internal/mdb"
+	"github.com/livemigrate/livemigrate/internal/migration"
+)
+
+// Options configures a sync run. A restart must pass the same Source,
+// Destination (deployments, not necessarily the same connection strings) and
+// filters to resume.
+type Options struct {
+	Source, Destination mdb.URI
+
+	// SourceID and DestinationID override the deployment fingerprints the run
+	// is bound to (default: replica-set name and members from hello, or the
+	// connection string's hosts for mongos and standalone servers).
+	SourceID, DestinationID string
+
+	// Include and Exclude select namespaces (mongosync's shape). No Include
+	// means every user database.
+	Include, Exclude []migration.Filter
+
+	// DropDestinationData drops in-scope namespaces that already exist on the
+	// destination before a new run; without it such a run is refused.
+	DropDestinationData bool
+
+	// RefusalPolicy says what happens when the destination refuses a
+	// collection, view or index: fail (default) or skip with a warning.
+	RefusalPolicy catalog.Policy
+
+	// MetadataDB is the destination database holding the engine's state
+	// (default "__livemigrate").
+	MetadataDB string
+
+	// Copy tunes the initial copy.
+	Copy clone.Options
+}
+
+func (o Options) validate() error {
+	var errs []error
+	if err := o.Source.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("source: %w", err))
+	}
+	if err := o.Destination.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("destination: %w", err))
+	}
+	if err := o.RefusalPolicy.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
