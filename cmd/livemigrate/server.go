@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/livemigrate/livemigrate/internal/controlplane"
+	"github.com/livemigrate/livemigrate/internal/web"
 )
 
 // Environment variables of `livemigrate server`.
@@ -55,6 +56,7 @@ generated and printed once.`,
 				}
 				srv, err := controlplane.New(ctx, controlplane.Options{
 					DataPath: data, Key: key, ExternalURL: externalURL, Logger: e.logger, TrustProxy: trustProxy,
+					UI: web.Handler(),
 				})
 				if err != nil {
 					return err

@@ -1,0 +1,162 @@
+// The Live Migration page of an organization: the link token (shown once),
+// the migration hosts (agents) and the source deployments they report.
+
+import * as api from './api.js';
+import { h, replace, field, errorBox, table, badge, fmtAgo, fmtTime, fmtBytes, announce } from './dom.js';
+
+export async function render(main, { orgId }, page) {
+  let org;
+  try {
+    org = await api.org(orgId);
+  } catch (e) {
+    replace(main, h('h1', {}, 'Live Migration'), errorBox(e, 'open this organization'));
+    return;
+  }
+  if (!page.alive()) return;
+
+  const tokenArea = h('div', { id: 'token-area' });
+  const agentsArea = h('div', { id: 'agents-area', 'aria-busy': 'true' }, h('p', { class: 'muted' }, 'Loading…'));
+  const deploymentsArea = h('div', { id: 'deployments-area' }, h('p', { class: 'muted' }, 'Loading…'));
+  const projectsArea = h('div', {});
+
+  const ips = h('input', { type: 'text', name: 'accessListIps', placeholder: 'e.g. 203.0.113.7, 10.0.0.0/24', spellcheck: 'false' });
+  const ipsField = field('Access list (optional)', ips, 'IP addresses or CIDR ranges the migration hosts connect from, separated by commas. Empty allows any address.');
+  const genButton = h('button', { type: 'button', class: 'primary', id: 'generate-token' }, 'Generate link token');
+  const delButton = h('button', { type: 'button', class: 'danger', id: 'delete-token' }, 'Delete link token');
+
+  genButton.addEventListener('click', async () => {
+    const list = ips.value.split(',').map((s) => s.trim()).filter(Boolean);
+    genButton.disabled = true;
+    replace(tokenArea);
+    try {
+      const { linkToken } = await api.createLinkToken(orgId, list);
+      showToken(tokenArea, linkToken);
+      announce('Link token generated. Copy it now: it is shown only once.');
+      refresh();
+    } catch (e) {
+      replace(tokenArea, errorBox(e, 'generate the link token'));
+    } finally {
+      genButton.disabled = false;
+    }
+  });
+
+  const confirmDelete = h('dialog', { 'aria-labelledby': 'del-h' },
+    h('h2', { id: 'del-h' }, 'Delete the link token?'),
+    h('p', {}, 'Every migration host of this organization is disconnected and must be linked again with a new token. Running migrations on those hosts stop.'),
+    h('form', { method: 'dialog', class: 'actions' },
+      h('button', { value: 'cancel', autofocus: true }, 'Keep it'),
+      h('button', { value: 'delete', class: 'danger', id: 'confirm-delete-token' }, 'Delete link token')));
+  confirmDelete.addEventListener('close', async () => {
+    if (confirmDelete.returnValue !== 'delete') return;
+    try {
+      await api.deleteLinkToken(orgId);
+      replace(tokenArea, h('div', { class: 'alert ok', role: 'status' }, 'The link token is deleted and its migration hosts are disconnected.'));
+      refresh();
+    } catch (e) {
+      replace(tokenArea, errorBox(e, 'delete the link token'));
+    }
+  });
+  delButton.addEventListener('click', () => { confirmDelete.returnValue = ''; confirmDelete.showModal(); });
+
+  replace(main,
+    h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Organizations'), ' / ', org.name),
+    h('h1', {}, 'Live Migration'),
+    h('section', { class: 'card', 'aria-labelledby': 'link-h' },
+      h('h2', { id: 'link-h' }, 'Link token'),
+      h('p', {}, 'A migration host runs ', h('code', {}, 'livemigrate agent'), ' next to your source deployment. ',
+        'The link token connects it to this organization. Generating a new token replaces the previous one.'),
+      ipsField,
+      h('div', { class: 'actions' }, genButton, delButton),
+      tokenArea, confirmDelete),
+    h('section', { class: 'card', 'aria-labelledby': 'agents-h' },
+      h('h2', { id: 'agents-h' }, 'Migration hosts'), agentsArea),
+    h('section', { class: 'card', 'aria-labelledby': 'dep-h' },
+      h('h2', { id: 'dep-h' }, 'Source deployments'), deploymentsArea),
+    h('section', { class: 'card', 'aria-labelledby': 'proj-h' },
+      h('h2', { id: 'proj-h' }, 'Destination projects'),
+      h('p', {}, 'Open a project and choose “Migrate data to this cluster” on a destination cluster.'), projectsArea));
+
+  api.projects().then((ps) => {
+    if (!page.alive()) return;
+    ps = ps.filter((p) => p.orgId === orgId);
+    replace(projectsArea, ps.length
+      ? h('ul', {}, ps.map((p) => h('li', {}, h('a', { href: `#/groups/${p.id}`, 'data-project': p.name }, p.name))))
+      : h('p', { class: 'muted' }, 'No projects.'));
+  }, (e) => page.alive() && replace(projectsArea, errorBox(e, 'list projects')));
+
+  async function refresh() {
+    const [ag, av] = await Promise.allSettled([api.agents(orgId), api.availableProjects(orgId)]);
+    if (!page.alive()) return;
+    agentsArea.removeAttribute('aria-busy');
+    if (ag.status === 'rejected') replace(agentsArea, errorBox(ag.reason, 'list migration hosts'));
+    else replace(agentsArea, renderAgents(ag.value));
+    if (av.status === 'rejected') {
+      const e = av.reason;
+      replace(deploymentsArea, e instanceof api.ApiError && e.status === 403
+        ? h('div', { class: 'alert warn', 'data-error': 'FORBIDDEN' }, 'Only organization owners and project owners can see source deployments.')
+        : errorBox(e, 'list source deployments'));
+    } else {
+      replace(deploymentsArea, renderDeployments(av.value));
+    }
+  }
+  await refresh();
+  const timer = setInterval(refresh, 3000);
+  return () => clearInterval(timer);
+}
+
+function showToken(area, token) {
+  const out = h('p', { class: 'token', id: 'link-token', tabindex: '0', 'aria-label': 'Link token' }, token);
+  const copied = h('span', { role: 'status', class: 'muted' });
+  const copy = h('button', { type: 'button', id: 'copy-token' }, 'Copy token');
+  copy.addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(token);
+      copied.textContent = 'Copied to the clipboard.';
+    } catch {
+      const range = document.createRange();
+      range.selectNodeContents(out);
+      const sel = getSelection(); sel.removeAllRanges(); sel.addRange(range);
+      copied.textContent = 'Selected: press Ctrl+C (⌘C) to copy.';
+    }
+  });
+  replace(area, h('div', { class: 'alert warn', role: 'alert', 'aria-labelledby': 'tok-h' },
+    h('h3', { id: 'tok-h' }, 'Copy this link token now'),
+    h('p', {}, h('strong', {}, 'It is never shown again. '), 'If you lose it, generate a new one (the old one stops working). Treat it like a password.'),
+    out,
+    h('div', { class: 'row' }, copy, copied),
+    h('p', { class: 'hint' }, 'On the migration host run: ', h('code', {}, 'livemigrate agent --link-token <token>'))));
+  copy.focus();
+}
+
+function renderAgents(agents) {
+  if (!agents.length) {
+    return h('p', { id: 'no-agents' }, 'No migration host is linked. Generate a link token and start ', h('code', {}, 'livemigrate agent'), ' with it.');
+  }
+  return table('Migration hosts of this organization',
+    [{ label: 'Hostname' }, { label: 'Status' }, { label: 'Last heartbeat' }, { label: 'Version' }, { label: 'Linked' }],
+    agents, (a) => h('tr', { 'data-agent': a.hostname },
+      h('th', { scope: 'row' }, a.hostname),
+      h('td', {}, a.lost ? badge('Lost', 'bad') : badge('Online', 'ok'),
+        a.lost ? h('span', { class: 'hint' }, ' missed its heartbeats; check the host and its network') : null),
+      h('td', {}, h('time', { datetime: a.lastSeenAt, title: fmtTime(a.lastSeenAt) }, fmtAgo(a.lastSeenAt))),
+      h('td', {}, a.version || '—'),
+      h('td', {}, fmtTime(a.registeredAt))));
+}
+
+function renderDeployments(projects) {
+  const rows = [];
+  for (const p of projects) for (const d of p.deployments) rows.push({ p, d });
+  if (!rows.length) {
+    return h('p', {}, 'No source deployment is reported yet. A linked migration host reports the deployments it can reach.');
+  }
+  return table('Source deployments the migration hosts reach',
+    [{ label: 'Deployment' }, { label: 'MongoDB' }, { label: 'Topology' }, { label: 'Data size', num: true }, { label: 'Oplog', num: true }, { label: 'TLS' }, { label: 'Migration hosts' }],
+    rows, ({ p, d }) => h('tr', { 'data-deployment': d.name },
+      h('th', { scope: 'row' }, d.name),
+      h('td', {}, `${d.mongoDBVersion || '?'} (FCV ${d.featureCompatibilityVersion || '?'})`),
+      h('td', {}, d.sharded ? `sharded, ${d.shardsSize} shards` : 'replica set'),
+      h('td', { class: 'num' }, fmtBytes(d.dbSizeBytes)),
+      h('td', { class: 'num' }, `${d.oplogSizeMB} MB`),
+      h('td', {}, d.tlsEnabled ? 'yes' : 'no'),
+      h('td', {}, p.migrationHosts.join(', '))));
+}
