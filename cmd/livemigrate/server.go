@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -93,7 +92,6 @@ generated and printed once.`,
 		f.StringVar(&ownerUser, "owner-username", "", "first owner's username on first start (default admin; $"+envOwnerUsername+")")
 		f.StringVar(&ownerPassword, "owner-password", "", "first owner's password on first start ($"+envOwnerPassword+"; generated when empty)")
 		f.BoolVar(&trustProxy, "trust-proxy", false, "take agents' addresses from X-Forwarded-For for access lists")
-		_ = strings.TrimSpace
 		return c
 	})
 }

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-
-	"github.com/livemigrate/livemigrate/internal/api"
 )
 
 // Body size limits.
@@ -96,5 +94,3 @@ func negotiate(w http.ResponseWriter, r *http.Request, def string) {
 	}
 	w.Header().Set("Content-Type", ct)
 }
-
-var _ = api.MediaType20230101

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -165,5 +164,4 @@ func TestKill9(t *testing.T) {
 			}
 		}
 	}
-	_ = strconv.Itoa
 }

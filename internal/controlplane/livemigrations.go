@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/livemigrate/livemigrate/internal/api"
@@ -426,5 +425,3 @@ func (s *Server) handleProgress(w http.ResponseWriter, r *http.Request, p *princ
 	writeJSON(w, http.StatusOK, m.progressView())
 	return nil
 }
-
-var _ = strings.TrimSpace
