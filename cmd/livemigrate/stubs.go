@@ -12,7 +12,6 @@ func init() {
 	}
 	stub("agent", "Run a migration host agent with a link token")
 	stub("sync", "Run the sync engine for one source and destination, with a local API")
-	stub("verify", "Compare a source and a destination, document by document")
 	stub("link", "Create or delete the organization's link token")
 	stub("validation", "Create or describe a pre-migration validation")
 	stub("migration", "Create, describe, cut over, list, extend, cancel live migrations")
