@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/livemigrate/livemigrate/internal/mdb"
+	"github.com/livemigrate/livemigrate/internal/migration"
 	"github.com/livemigrate/livemigrate/internal/verify"
 )
 
@@ -120,14 +121,14 @@ func runVerify(ctx context.Context, e *env, f *verifyFlags) error {
 
 // parseFilters turns --include/--exclude/--filters into verify filters.
 func (f *verifyFlags) parseFilters() error {
-	conv := func(flag string, vals []string) ([]verify.Filter, error) {
-		var out []verify.Filter
+	conv := func(flag string, vals []string) ([]migration.Filter, error) {
+		var out []migration.Filter
 		for _, v := range vals {
 			db, coll, hasColl := strings.Cut(v, ".")
 			if db == "" || (hasColl && coll == "") {
 				return nil, fmt.Errorf("--%s %q: want <database> or <database>.<collection>", flag, v)
 			}
-			fl := verify.Filter{Database: db}
+			fl := migration.Filter{Database: db}
 			if hasColl {
 				fl.Collections = []string{coll}
 			}
@@ -150,8 +151,8 @@ func (f *verifyFlags) parseFilters() error {
 		return fmt.Errorf("--filters: %w", err)
 	}
 	var file struct {
-		Include []verify.Filter `json:"includeNamespaces"`
-		Exclude []verify.Filter `json:"excludeNamespaces"`
+		Include []migration.Filter `json:"includeNamespaces"`
+		Exclude []migration.Filter `json:"excludeNamespaces"`
 	}
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()

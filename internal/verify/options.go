@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/livemigrate/livemigrate/internal/catalog"
+	"github.com/livemigrate/livemigrate/internal/migration"
 )
 
 // Strategy is how documents are partitioned and compared.
@@ -24,8 +27,8 @@ const (
 
 // DefaultMetadataDB is the destination database holding livemigrate's own
 // state. Verification stores its progress in collection ProgressCollection
-// there. It must match internal/checkpoint's database name.
-const DefaultMetadataDB = "__livemigrate"
+// there, beside internal/checkpoint's collections.
+const DefaultMetadataDB = catalog.DefaultMetadataDB
 
 // ProgressCollection holds resumable verification progress.
 const ProgressCollection = "verify_progress"
@@ -40,7 +43,7 @@ type Options struct {
 	// is verified when it matches an Include filter (or there are none) and
 	// no Exclude filter. admin, local, config, the metadata database and
 	// system.* collections are never verified.
-	Include, Exclude []Filter
+	Include, Exclude []migration.Filter
 
 	// IgnoreFieldOrder counts documents that differ only in field order as
 	// equal. Types still matter: int32(1) and int64(1) differ.

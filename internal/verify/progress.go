@@ -11,6 +11,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/livemigrate/livemigrate/internal/migration"
 )
 
 // Stages of a namespace's verification, as persisted.
@@ -57,7 +59,7 @@ func (v *Verifier) progressStore() *store {
 // settings fingerprints what must not change for progress to be reusable.
 func (v *Verifier) settings() string {
 	b, _ := json.Marshal(struct {
-		Include, Exclude []Filter
+		Include, Exclude []migration.Filter
 		IgnoreFieldOrder bool
 		Repair           bool
 		Buckets          int

@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/livemigrate/livemigrate/internal/catalog"
 	"github.com/livemigrate/livemigrate/internal/mdb"
 	"github.com/livemigrate/livemigrate/internal/migration"
 )
@@ -23,7 +24,7 @@ import (
 type Verifier struct {
 	opts    Options
 	logger  *slog.Logger
-	scope   scope
+	scope   *catalog.Scope
 	runID   string
 	scanned atomic.Int64 // documents read by scans, both sides
 
@@ -52,13 +53,9 @@ func New(opts Options, logger *slog.Logger) (*Verifier, error) {
 	}
 	v := &Verifier{opts: opts, logger: logger.With("component", "verify")}
 	var err error
-	if v.scope.include, err = compileFilters(opts.Include); err != nil {
-		return nil, fmt.Errorf("verify: include filters: %w", err)
+	if v.scope, err = catalog.NewScope(opts.Include, opts.Exclude, opts.MetadataDB); err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
 	}
-	if v.scope.exclude, err = compileFilters(opts.Exclude); err != nil {
-		return nil, fmt.Errorf("verify: exclude filters: %w", err)
-	}
-	v.scope.metaDB = opts.MetadataDB
 	v.runID = opts.RunID
 	if v.runID == "" {
 		v.runID = "verify-" + v.settings()
@@ -91,7 +88,7 @@ func (v *Verifier) Run(ctx context.Context) (*Report, error) {
 	err := v.sides(ctx, func(ctx context.Context, side int, c *mongo.Client) error {
 		return v.retry(ctx, "list namespaces", func(ctx context.Context) error {
 			var err error
-			if cat[side], err = v.scope.listNamespaces(ctx, c); err != nil {
+			if cat[side], err = listNamespaces(ctx, c, v.scope); err != nil {
 				return fmt.Errorf("%s: %w", sideName(side), err)
 			}
 			return nil

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/livemigrate/livemigrate/internal/migration"
 	"github.com/livemigrate/livemigrate/internal/mongotest"
 )
 
@@ -190,8 +191,8 @@ func TestInjectedDifferencesFoundExactly(t *testing.T) {
 	})
 	t.Run("Filters", func(t *testing.T) {
 		rep := run(t, Options{Source: src, Destination: dst, RunID: "filters",
-			Include: []Filter{{Database: "app"}, {DatabaseRegex: &Regex{Pattern: "^CRM$", Options: "i"}}},
-			Exclude: []Filter{{Database: "app", Collections: []string{"items"}}}})
+			Include: []migration.Filter{{Database: "app"}, {DatabaseRegex: &migration.Regex{Pattern: "^CRM$", Options: "i"}}},
+			Exclude: []migration.Filter{{Database: "app", Collections: []string{"items"}}}})
 		got := summarizeReport(rep)
 		if diff := cmp.Diff(want[1:], got); diff != "" {
 			t.Errorf("filtered report (-want +got):\n%s", diff)
