@@ -147,6 +147,16 @@ type batch struct {
 	bytes int64
 }
 
+// add appends a copy of doc (cursors reuse their buffer); the bytes are
+// passed on untouched.
+func (b *batch) add(doc bson.Raw, capacity int) {
+	if b.docs == nil {
+		b.docs = make([]bson.Raw, 0, capacity)
+	}
+	b.docs = append(b.docs, slices.Clone(doc))
+	b.bytes += int64(len(doc))
+}
+
 // copyOnce reads t with one unsorted cursor and inserts in unordered batches.
 func (c *Copier) copyOnce(ctx context.Context, t Task, progress func(Task, int64, int64)) (Result, error) {
 	g, ctx := errgroup.WithContext(ctx)
@@ -210,17 +220,12 @@ func (c *Copier) read(ctx context.Context, t Task, out chan<- batch) error {
 		return nil
 	}
 	for cur.Next(ctx) {
-		doc := slices.Clone(cur.Current) // the cursor reuses its buffer
-		if len(b.docs) > 0 && (len(b.docs) >= c.opts.BatchDocuments || b.bytes+int64(len(doc)) > int64(c.opts.BatchBytes)) {
+		if len(b.docs) > 0 && (len(b.docs) >= c.opts.BatchDocuments || b.bytes+int64(len(cur.Current)) > int64(c.opts.BatchBytes)) {
 			if err := send(); err != nil {
 				return err
 			}
 		}
-		if b.docs == nil {
-			b.docs = make([]bson.Raw, 0, c.opts.BatchDocuments)
-		}
-		b.docs = append(b.docs, doc)
-		b.bytes += int64(len(doc))
+		b.add(cur.Current, c.opts.BatchDocuments)
 	}
 	if err := cur.Err(); err != nil {
 		return fmt.Errorf("read %s: %w", t.NS, err)
