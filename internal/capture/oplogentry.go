@@ -394,7 +394,7 @@ func withoutKeys(doc bson.Raw, keys ...string) (bson.Raw, error) {
 	if err != nil {
 		return nil, err
 	}
-	var d bson.D
+	d := bson.D{}
 	for _, el := range elems {
 		skip := false
 		for _, k := range keys {
