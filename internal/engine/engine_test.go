@@ -310,14 +310,22 @@ func TestStartPoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var newest struct {
-		TS bson.Timestamp `bson:"ts"`
+	oplogTS := func(id int) bson.Timestamp {
+		var e struct {
+			TS bson.Timestamp `bson:"ts"`
+		}
+		if err := c.Database("local").Collection("oplog.rs").FindOne(ctx, bson.D{{Key: "o._id", Value: id}}).Decode(&e); err != nil {
+			t.Fatal(err)
+		}
+		return e.TS
 	}
-	if err := c.Database("local").Collection("oplog.rs").FindOne(ctx, bson.D{{Key: "o._id", Value: 2}}).Decode(&newest); err != nil {
-		t.Fatal(err)
-	}
-	if sp.Method != StartOplog || sp.Pos.TS != newest.TS {
-		t.Errorf("start point %+v, want oplog ts %v", sp, newest.TS)
+	before := oplogTS(2)
+	seed(t, c, migration.Namespace{DB: "d", Coll: "c"}, 3, 1)
+	after := oplogTS(3)
+	// Every entry written after the start point orders after it; entries
+	// written before it are at most in the same second (replayed: idempotent).
+	if sp.Method != StartOplogClock || migration.CompareTS(after, sp.Pos.TS) <= 0 || sp.Pos.TS.T < before.T {
+		t.Errorf("start point %+v; newest entry before it %v, first entry after it %v", sp, before, after)
 	}
 
 	standalone := mongotest.StartServer(t, mongotest.Standalone())

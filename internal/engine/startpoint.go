@@ -20,8 +20,14 @@ const (
 	// StartClusterTime is the operationTime of the source (MongoDB replica
 	// sets and sharded clusters, where change streams start from it).
 	StartClusterTime StartMethod = "clusterTime"
-	// StartOplog is the ts of the newest local.oplog.rs entry (FerretDB and
-	// other servers with an oplog but no cluster time).
+	// StartOplogClock is (server clock seconds, 0) on a replica set with an
+	// oplog whose entries' ts is (unix seconds, counter) and that reports no
+	// cluster time (FerretDB): no entry written after the start point can
+	// order before it, and it costs one round trip where reading the newest
+	// entry is a full scan plus an in-memory sort of the oplog.
+	StartOplogClock StartMethod = "oplogClock"
+	// StartOplog is the ts of the newest local.oplog.rs entry, used when the
+	// server reports no clock.
 	StartOplog StartMethod = "oplog"
 )
 
@@ -39,7 +45,8 @@ var ErrNoChangeHistory = errors.New("the source keeps no change history")
 // everything after it is applied later, everything before it is in the copy.
 // It must be called before the copy reads any document. On a server that
 // reports an operationTime (MongoDB replica set or mongos) that time is used;
-// otherwise the newest oplog entry's ts. The oplog reader on FerretDB replays
+// otherwise the server's clock (see StartOplogClock), or failing that the
+// newest oplog entry's ts. The oplog reader on FerretDB replays
 // from this point minus its settle window (entries become visible out of ts
 // order), which is safe because applying changes is idempotent.
 func DetectStartPoint(ctx context.Context, src *mongo.Client) (StartPoint, error) {
@@ -55,6 +62,13 @@ func DetectStartPoint(ctx context.Context, src *mongo.Client) (StartPoint, error
 	if !isRS {
 		return StartPoint{}, fmt.Errorf("%w: it is a standalone server; live migration needs a replica set (or sharded cluster) so changes made during the copy can be captured", ErrNoChangeHistory)
 	}
+	if err := src.Database("local").RunCommand(ctx, bson.D{{Key: "find", Value: "oplog.rs"}, {Key: "limit", Value: 1},
+		{Key: "projection", Value: bson.D{{Key: "ts", Value: 1}}}}).Err(); err != nil {
+		return StartPoint{}, fmt.Errorf("%w: read local.oplog.rs: %v", ErrNoChangeHistory, err)
+	}
+	if lt, ok := raw.Lookup("localTime").DateTimeOK(); ok {
+		return StartPoint{Pos: migration.Position{TS: bson.Timestamp{T: uint32(lt / 1000)}}, Method: StartOplogClock}, nil
+	}
 	var entry struct {
 		TS bson.Timestamp `bson:"ts"`
 	}
@@ -62,13 +76,7 @@ func DetectStartPoint(ctx context.Context, src *mongo.Client) (StartPoint, error
 		options.FindOne().SetSort(bson.D{{Key: "$natural", Value: -1}}).SetProjection(bson.D{{Key: "ts", Value: 1}})).Decode(&entry)
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
-		// An empty oplog: everything written from now on is after the start.
-		// Use the server's clock with counter 0 (entries carry (seconds, counter)).
-		lt, ok := raw.Lookup("localTime").DateTimeOK()
-		if !ok {
-			return StartPoint{}, fmt.Errorf("%w: local.oplog.rs is empty and the server reports no time", ErrNoChangeHistory)
-		}
-		return StartPoint{Pos: migration.Position{TS: bson.Timestamp{T: uint32(lt / 1000)}}, Method: StartOplog}, nil
+		return StartPoint{}, fmt.Errorf("%w: local.oplog.rs is empty and the server reports no time", ErrNoChangeHistory)
 	case err != nil:
 		return StartPoint{}, fmt.Errorf("%w: read the newest entry of local.oplog.rs: %v", ErrNoChangeHistory, err)
 	}
