@@ -10,9 +10,5 @@ func init() {
 			return &cobra.Command{Use: use, Short: short + " (not built yet)", RunE: notBuilt("livemigrate " + use)}
 		})
 	}
-	stub("agent", "Run a migration host agent with a link token")
 	stub("sync", "Run the sync engine for one source and destination, with a local API")
-	stub("link", "Create or delete the organization's link token")
-	stub("validation", "Create or describe a pre-migration validation")
-	stub("migration", "Create, describe, cut over, list, extend, cancel live migrations")
 }

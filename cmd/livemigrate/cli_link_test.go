@@ -1,0 +1,59 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/livemigrate/livemigrate/internal/api"
+	"github.com/livemigrate/livemigrate/internal/client"
+)
+
+func TestLinkCommands(t *testing.T) {
+	t.Parallel()
+	e := startControlPlane(t)
+	ctx := t.Context()
+
+	create := e.run("", "link", "create")
+	wantExit(t, create, 0)
+	token := strings.TrimSuffix(strings.TrimPrefix(create.stdout, "Link-token '"), "' successfully created.\n")
+	claims, err := client.ParseLinkToken(token)
+	if err != nil {
+		t.Fatalf("link create printed %q: %v", create.stdout, err)
+	}
+	if claims.OrgID != e.orgID || claims.URL != e.url {
+		t.Errorf("token claims = %+v, want org %s url %s", claims, e.orgID, e.url)
+	}
+	asJSON := e.run("", "link", "create", "--orgId", e.orgID, "--accessListIp", "10.0.0.0/8", "--accessListIp", "127.0.0.1", "-o", "json")
+	wantExit(t, asJSON, 0)
+	jsonPath := e.run("", "link", "create", "-o", "json-path=$.linkToken")
+	wantExit(t, jsonPath, 0)
+	if _, err := client.ParseLinkToken(strings.TrimSpace(jsonPath.stdout)); err != nil {
+		t.Errorf("-o json-path=$.linkToken printed %q: %v", jsonPath.stdout, err)
+	}
+	notFound := e.run("", "link", "create", "--orgId", "000000000000000000000000")
+	wantExit(t, notFound, 1)
+	e.golden("link_create", create, asJSON, jsonPath, notFound)
+
+	// An agent registered with the newest token, to see deletion revoke it.
+	agent, _, err := client.RegisterAgent(ctx, strings.TrimSpace(jsonPath.stdout), "host-b", "v1.0.0")
+	cliMust(t, err)
+	no := e.run("n\n", "link", "delete")
+	wantExit(t, no, 0)
+	if err := agent.Heartbeat(ctx, api.AgentHeartbeat{}); err != nil {
+		t.Fatalf("agent after answering no to link delete: %v", err)
+	}
+	yes := e.run("y\n", "link", "delete")
+	wantExit(t, yes, 0)
+	if err := agent.Heartbeat(ctx, api.AgentHeartbeat{}); !client.IsUnauthorized(err) {
+		t.Fatalf("agent heartbeat after link delete: err = %v, want 401", err)
+	}
+	forced := e.run("", "link", "rm", "--force", "--orgId", e.orgID)
+	wantExit(t, forced, 0)
+	usage := e.run("", "link", "delete", "extra")
+	wantExit(t, usage, 2)
+	unknownFlag := e.run("", "link", "create", "--bogus")
+	wantExit(t, unknownFlag, 2)
+	badOutput := e.run("", "link", "create", "-o", "yaml")
+	wantExit(t, badOutput, 2)
+	e.golden("link_delete", no, yes, forced, usage, unknownFlag, badOutput)
+}

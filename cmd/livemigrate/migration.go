@@ -1,0 +1,383 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/livemigrate/livemigrate/internal/api"
+	"github.com/livemigrate/livemigrate/internal/cli"
+)
+
+func init() {
+	register(func(e *env) *cobra.Command {
+		root := group("migration", "Create, describe, cut over, list, extend, cancel live migrations (atlas liveMigrations)")
+		flags := addAPIFlags(root)
+		root.AddCommand(
+			migrationCreateCmd(e, flags),
+			migrationDescribeCmd(e, flags),
+			migrationCutoverCmd(e, flags),
+			migrationListCmd(e, flags),
+			migrationExtendCmd(e, flags),
+			migrationCancelCmd(e, flags),
+			migrationReportCmd(e, flags),
+		)
+		return root
+	})
+}
+
+// migrationTarget holds --projectId and --liveMigrationId.
+type migrationTarget struct{ projectID, id string }
+
+func addMigrationTarget(c *cobra.Command) *migrationTarget {
+	t := &migrationTarget{}
+	c.Flags().StringVar(&t.projectID, "projectId", "", "destination project ID (default: the profile's project_id, or your only project)")
+	c.Flags().StringVar(&t.id, "liveMigrationId", "", "live migration ID (required)")
+	return t
+}
+
+// open checks the flags, opens the session and resolves the project.
+func (t *migrationTarget) open(e *env, flags *apiFlags, c *cobra.Command) (*session, string, error) {
+	if err := requireFlags(c, "liveMigrationId"); err != nil {
+		return nil, "", err
+	}
+	s, err := flags.open(e, c)
+	if err != nil {
+		return nil, "", err
+	}
+	groupID, err := s.projectID(c.Context(), t.projectID)
+	return s, groupID, err
+}
+
+func migrationCreateCmd(e *env, flags *apiFlags) *cobra.Command {
+	var out *outputFlag
+	var req *requestFlags
+	c := &cobra.Command{
+		Use:   "create",
+		Short: "Start a live migration",
+		Long: `Start a live migration from a source deployment a migration host reaches into a
+destination cluster of the project. Run 'livemigrate validation create' with the
+same flags first. Follow it with 'livemigrate migration describe --watch'.
+
+The source password is never required on the command line: without
+--sourcePassword it comes from $` + cli.EnvSourcePassword + `, else it is asked for on the
+terminal (no echo) or read as one line from stdin.`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			f, err := out.format(c)
+			if err != nil {
+				return err
+			}
+			if err := req.check(c); err != nil {
+				return err
+			}
+			s, err := flags.open(e, c)
+			if err != nil {
+				return err
+			}
+			ctx := c.Context()
+			groupID, mr, err := req.build(ctx, s)
+			if err != nil {
+				return err
+			}
+			m, err := s.client.CreateMigration(ctx, groupID, mr)
+			if err != nil {
+				return s.apiError("create live migration", err)
+			}
+			return f.Print(e.stdout, m, migrationTable(m))
+		},
+	}
+	req = addRequestFlags(c)
+	out = addOutputFlag(c)
+	return c
+}
+
+func migrationDescribeCmd(e *env, flags *apiFlags) *cobra.Command {
+	var out *outputFlag
+	var t *migrationTarget
+	var watch bool
+	var interval time.Duration
+	c := &cobra.Command{
+		Use:   "describe",
+		Short: "Show a live migration; --watch follows its progress until its state changes",
+		Long: `Show a live migration. With --watch, show its progress (phase, bytes and
+documents copied, lag, cutover window) on stderr until its status or readiness
+for cutover changes, then print it as without --watch.`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			f, err := out.format(c)
+			if err != nil {
+				return err
+			}
+			s, groupID, err := t.open(e, flags, c)
+			if err != nil {
+				return err
+			}
+			ctx := c.Context()
+			var m api.Migration
+			if watch {
+				var mp api.MigrationProgress
+				mp, err = cli.Watch(ctx, interval, e.stderr, cli.IsTerminal(e.stderr), func(ctx context.Context) (cli.Observation[api.MigrationProgress], error) {
+					mp, err := s.client.MigrationProgress(ctx, groupID, t.id)
+					if err != nil {
+						return cli.Observation[api.MigrationProgress]{}, s.apiError("describe live migration", err)
+					}
+					return cli.Observation[api.MigrationProgress]{
+						Value: mp,
+						State: fmt.Sprintf("%s/%t", mp.Migration.Status, mp.Migration.ReadyForCutover),
+						Final: mp.Migration.Status != api.MigrationNew && mp.Migration.Status != api.MigrationWorking,
+						Line:  progressLine(mp),
+					}, nil
+				})
+				m = mp.Migration
+			} else {
+				m, err = s.client.Migration(ctx, groupID, t.id)
+				if err != nil {
+					err = s.apiError("describe live migration", err)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			return f.Print(e.stdout, m, migrationTable(m))
+		},
+	}
+	t = addMigrationTarget(c)
+	c.Flags().BoolVarP(&watch, "watch", "w", false, "show progress until the status or readiness for cutover changes (progress on stderr)")
+	c.Flags().DurationVar(&interval, "interval", 2*time.Second, "poll interval of --watch")
+	out = addOutputFlag(c)
+	return c
+}
+
+// progressLine is one line about a running migration, e.g.
+// "WORKING  collection copy  400 B / 1000 B (40%)  4/10 docs  lag 30s".
+func progressLine(mp api.MigrationProgress) string {
+	m := mp.Migration
+	parts := []string{string(m.Status)}
+	if p := mp.Progress; p != nil {
+		if p.Phase != "" {
+			parts = append(parts, p.Phase)
+		}
+		if p.EstimatedTotalBytes > 0 {
+			parts = append(parts, fmt.Sprintf("%s / %s (%d%%)", bytesIEC(p.EstimatedCopiedBytes), bytesIEC(p.EstimatedTotalBytes),
+				min(100, p.EstimatedCopiedBytes*100/p.EstimatedTotalBytes)))
+		}
+		if p.EstimatedTotalDocuments > 0 {
+			parts = append(parts, fmt.Sprintf("%d/%d docs", p.CopiedDocuments, p.EstimatedTotalDocuments))
+		}
+		if p.TotalEventsApplied > 0 {
+			parts = append(parts, fmt.Sprintf("%d changes applied", p.TotalEventsApplied))
+		}
+	}
+	if m.LagTimeSeconds != nil {
+		parts = append(parts, fmt.Sprintf("lag %ds", *m.LagTimeSeconds))
+	}
+	if m.ReadyForCutover {
+		parts = append(parts, "ready for cutover")
+	}
+	if w := mp.CutoverWindow; w != nil && m.Status == api.MigrationWorking && mp.CutoverRequestedAt == nil {
+		parts = append(parts, "window closes "+w.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	if mp.CutoverRequestedAt != nil && m.Status == api.MigrationWorking {
+		parts = append(parts, "cutting over")
+	}
+	if mp.Stalled {
+		parts = append(parts, "STALLED: the migration host is not responding")
+	}
+	if mp.ErrorMessage != "" {
+		parts = append(parts, "error: "+mp.ErrorMessage)
+	}
+	return strings.Join(parts, "  ")
+}
+
+func bytesIEC(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func migrationCutoverCmd(e *env, flags *apiFlags) *cobra.Command {
+	var out *outputFlag
+	var t *migrationTarget
+	c := &cobra.Command{
+		Use:   "cutover",
+		Short: "Confirm writes to the source are stopped and start the cutover",
+		Long: `Start the cutover. First stop your applications' writes to the source: the
+migration host then applies the last changes, restores the indexes, verifies
+and finalizes. Point your applications at the destination when
+'livemigrate migration describe --watch' shows COMPLETE, then read
+'livemigrate migration report'.`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			f, err := out.format(c)
+			if err != nil {
+				return err
+			}
+			s, groupID, err := t.open(e, flags, c)
+			if err != nil {
+				return err
+			}
+			ctx := c.Context()
+			if err := s.client.Cutover(ctx, groupID, t.id); err != nil {
+				return s.apiError("start cutover", err)
+			}
+			if f.IsDefault() {
+				fmt.Fprint(e.stdout, "Cutover process successfully started.\n")
+				return nil
+			}
+			m, err := s.client.Migration(ctx, groupID, t.id)
+			if err != nil {
+				return s.apiError("describe live migration", err)
+			}
+			return f.Print(e.stdout, m, nil)
+		},
+	}
+	t = addMigrationTarget(c)
+	out = addOutputFlag(c)
+	return c
+}
+
+func migrationListCmd(e *env, flags *apiFlags) *cobra.Command {
+	var out *outputFlag
+	var projectID string
+	c := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the project's live migrations, newest first (livemigrate extension)",
+		Args:    noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			f, err := out.format(c)
+			if err != nil {
+				return err
+			}
+			s, err := flags.open(e, c)
+			if err != nil {
+				return err
+			}
+			ctx := c.Context()
+			groupID, err := s.projectID(ctx, projectID)
+			if err != nil {
+				return err
+			}
+			ms, err := s.client.Migrations(ctx, groupID)
+			if err != nil {
+				return s.apiError("list live migrations", err)
+			}
+			if ms == nil {
+				ms = []api.Migration{}
+			}
+			return f.Print(e.stdout, api.Page[api.Migration]{Results: ms, TotalCount: len(ms)}, migrationTable(ms...))
+		},
+	}
+	c.Flags().StringVar(&projectID, "projectId", "", "destination project ID (default: the profile's project_id, or your only project)")
+	out = addOutputFlag(c)
+	return c
+}
+
+func migrationExtendCmd(e *env, flags *apiFlags) *cobra.Command {
+	var out *outputFlag
+	var t *migrationTarget
+	c := &cobra.Command{
+		Use:   "extend",
+		Short: "Add 24 hours to the cutover window (livemigrate extension)",
+		Args:  noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			f, err := out.format(c)
+			if err != nil {
+				return err
+			}
+			s, groupID, err := t.open(e, flags, c)
+			if err != nil {
+				return err
+			}
+			w, err := s.client.ExtendCutoverWindow(c.Context(), groupID, t.id)
+			if err != nil {
+				return s.apiError("extend cutover window", err)
+			}
+			return f.Print(e.stdout, w, message("Cutover window successfully extended; it closes at %s.\n", w.ExpiresAt.UTC().Format(time.RFC3339)))
+		},
+	}
+	t = addMigrationTarget(c)
+	out = addOutputFlag(c)
+	return c
+}
+
+func migrationCancelCmd(e *env, flags *apiFlags) *cobra.Command {
+	var out *outputFlag
+	var t *migrationTarget
+	var force bool
+	c := &cobra.Command{
+		Use:   "cancel",
+		Short: "Stop a live migration before cutover (livemigrate extension)",
+		Long: `Stop a live migration before cutover. The migration host stops syncing; the
+destination keeps what was copied so far. A cancelled migration cannot resume.`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			f, err := out.format(c)
+			if err != nil {
+				return err
+			}
+			s, groupID, err := t.open(e, flags, c)
+			if err != nil {
+				return err
+			}
+			if !force {
+				ok, err := s.prompt.Confirm(fmt.Sprintf("Are you sure you want to cancel live migration %s? It cannot be resumed.", t.id))
+				if err != nil {
+					return err
+				}
+				if !ok {
+					fmt.Fprintln(e.stdout, "Live migration not cancelled")
+					return nil
+				}
+			}
+			m, err := s.client.CancelMigration(c.Context(), groupID, t.id)
+			if err != nil {
+				return s.apiError("cancel live migration", err)
+			}
+			return f.Print(e.stdout, m, migrationTable(m))
+		},
+	}
+	t = addMigrationTarget(c)
+	c.Flags().BoolVar(&force, "force", false, "do not ask for confirmation")
+	out = addOutputFlag(c)
+	return c
+}
+
+func migrationReportCmd(e *env, flags *apiFlags) *cobra.Command {
+	var out *outputFlag
+	var t *migrationTarget
+	c := &cobra.Command{
+		Use:   "report",
+		Short: "Show the final report of a completed live migration (livemigrate extension)",
+		Args:  noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			f, err := out.format(c)
+			if err != nil {
+				return err
+			}
+			s, groupID, err := t.open(e, flags, c)
+			if err != nil {
+				return err
+			}
+			r, err := s.client.MigrationReport(c.Context(), groupID, t.id)
+			if err != nil {
+				return s.apiError("read live migration report", err)
+			}
+			return f.Print(e.stdout, r, reportTable(r))
+		},
+	}
+	t = addMigrationTarget(c)
+	out = addOutputFlag(c)
+	return c
+}
