@@ -1,0 +1,229 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/livemigrate/livemigrate/internal/migration"
+)
+
+// docState is where one document stands after folding a batch's events.
+type docState struct {
+	id      bson.RawValue
+	image   bson.Raw // final document, when known
+	deleted bool
+	// pending are updates to apply on top of the destination's current
+	// document (no image in the batch to apply them to).
+	pending []*migration.UpdateDescription
+	// fromSource: the state must be read from the source.
+	fromSource bool
+}
+
+// nsBatch is one namespace's part of a batch, documents in first-seen order.
+type nsBatch struct {
+	ns    migration.Namespace
+	order []string
+	docs  map[string]*docState
+}
+
+// fold reduces events to one final state per document, in event order.
+func fold(events []migration.Event) ([]*nsBatch, error) {
+	var out []*nsBatch
+	byNS := map[migration.Namespace]*nsBatch{}
+	for _, ev := range events {
+		b := byNS[ev.NS]
+		if b == nil {
+			b = &nsBatch{ns: ev.NS, docs: map[string]*docState{}}
+			byNS[ev.NS] = b
+			out = append(out, b)
+		}
+		id, err := ev.DocumentKey.LookupErr("_id")
+		if err != nil {
+			return nil, fmt.Errorf("%s event on %s without _id in its document key", ev.Op, ev.NS)
+		}
+		key := string(append([]byte{byte(id.Type)}, id.Value...))
+		d := b.docs[key]
+		if d == nil {
+			d = &docState{id: id}
+			b.docs[key] = d
+			b.order = append(b.order, key)
+		}
+		switch {
+		case ev.Op == migration.OpDelete:
+			*d = docState{id: id, deleted: true}
+		case ev.FullDocument != nil:
+			*d = docState{id: id, image: ev.FullDocument}
+		case ev.Op == migration.OpUpdate && ev.Update != nil:
+			switch {
+			case d.fromSource:
+			case d.deleted:
+				// An update of a deleted document: the source's state decides.
+				d.deleted, d.fromSource = false, true
+			case d.image != nil:
+				img, err := applyUpdate(d.image, ev.Update)
+				if err != nil {
+					d.image, d.fromSource = nil, true
+				} else {
+					d.image = img
+				}
+			default:
+				d.pending = append(d.pending, ev.Update)
+			}
+		default:
+			return nil, fmt.Errorf("%s event on %s carries neither a document nor an update description", ev.Op, ev.NS)
+		}
+	}
+	return out, nil
+}
+
+// write applies one worker's batch to the destination.
+func (p *Pool) write(ctx context.Context, events []migration.Event) error {
+	batches, err := fold(events)
+	if err != nil {
+		return err
+	}
+	for _, b := range batches {
+		if err := p.writeNS(ctx, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Pool) writeNS(ctx context.Context, b *nsBatch) error {
+	coll := p.dst.Database(b.ns.DB).Collection(b.ns.Coll)
+	// Updates without an image: read the destination's documents with one $in.
+	var need []*docState
+	for _, k := range b.order {
+		if d := b.docs[k]; len(d.pending) > 0 && !d.fromSource {
+			need = append(need, d)
+		}
+	}
+	if len(need) > 0 {
+		cur, err := p.findIn(ctx, coll, need, "read destination documents to update")
+		if err != nil {
+			return err
+		}
+		for _, d := range need {
+			base, ok := cur[idKey(d.id)]
+			if !ok {
+				d.fromSource = true // missing target: the source's state decides
+				continue
+			}
+			img := base
+			for _, u := range d.pending {
+				if img, err = applyUpdate(img, u); err != nil {
+					break
+				}
+			}
+			if err != nil {
+				d.fromSource = true
+				continue
+			}
+			d.image, d.pending = img, nil
+		}
+	}
+	// Documents whose state cannot be derived safely: the source's current state.
+	var fromSrc []*docState
+	for _, k := range b.order {
+		if d := b.docs[k]; d.fromSource {
+			fromSrc = append(fromSrc, d)
+		}
+	}
+	if len(fromSrc) > 0 {
+		if p.opts.Source == nil {
+			return fmt.Errorf("apply update on %s: the update cannot be applied to the destination's document and no source is configured to read its current state", b.ns)
+		}
+		src := p.opts.Source.Database(b.ns.DB).Collection(b.ns.Coll)
+		cur, err := p.findIn(ctx, src, fromSrc, "read current source documents")
+		if err != nil {
+			return err
+		}
+		for _, d := range fromSrc {
+			if img, ok := cur[idKey(d.id)]; ok {
+				d.image, d.deleted = img, false
+			} else {
+				d.image, d.deleted = nil, true
+			}
+			d.pending, d.fromSource = nil, false
+		}
+		p.logger.Debug("documents read from the source", "ns", b.ns.String(), "count", len(fromSrc))
+	}
+	switch p.opts.Mode {
+	case ModeBulk:
+		return p.writeBulk(ctx, coll, b)
+	default:
+		return p.writeIn(ctx, coll, b)
+	}
+}
+
+func idKey(id bson.RawValue) string { return string(append([]byte{byte(id.Type)}, id.Value...)) }
+
+// findIn reads the documents of ds from coll with one {_id: {$in: …}}.
+func (p *Pool) findIn(ctx context.Context, coll *mongo.Collection, ds []*docState, what string) (map[string]bson.Raw, error) {
+	ids := make(bson.A, len(ds))
+	for i, d := range ds {
+		ids[i] = d.id
+	}
+	out := map[string]bson.Raw{}
+	err := p.retry(ctx, what+" in "+coll.Database().Name()+"."+coll.Name(), func(ctx context.Context) error {
+		clear(out)
+		cur, err := coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, options.Find().SetBatchSize(int32(len(ids))))
+		if err != nil {
+			return err
+		}
+		defer cur.Close(ctx)
+		for cur.Next(ctx) {
+			doc := append(bson.Raw(nil), cur.Current...)
+			out[idKey(doc.Lookup("_id"))] = doc
+		}
+		return cur.Err()
+	})
+	return out, err
+}
+
+// writeIn deletes every document of the batch with one $in and inserts the
+// final images with one unordered insertMany. Replaying it is harmless.
+func (p *Pool) writeIn(ctx context.Context, coll *mongo.Collection, b *nsBatch) error {
+	ids := make(bson.A, 0, len(b.order))
+	var docs []any
+	for _, k := range b.order {
+		d := b.docs[k]
+		ids = append(ids, d.id)
+		if !d.deleted && d.image != nil {
+			docs = append(docs, d.image)
+		}
+	}
+	return p.retry(ctx, "write batch to "+b.ns.String(), func(ctx context.Context) error {
+		if _, err := coll.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}); err != nil {
+			return err
+		}
+		if len(docs) == 0 {
+			return nil
+		}
+		_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		return err
+	})
+}
+
+// writeBulk sends one unordered bulk write of upserting replaces and deletes.
+func (p *Pool) writeBulk(ctx context.Context, coll *mongo.Collection, b *nsBatch) error {
+	models := make([]mongo.WriteModel, 0, len(b.order))
+	for _, k := range b.order {
+		d := b.docs[k]
+		filter := bson.D{{Key: "_id", Value: d.id}}
+		if d.deleted || d.image == nil {
+			models = append(models, mongo.NewDeleteOneModel().SetFilter(filter))
+		} else {
+			models = append(models, mongo.NewReplaceOneModel().SetFilter(filter).SetReplacement(d.image).SetUpsert(true))
+		}
+	}
+	return p.retry(ctx, "write batch to "+b.ns.String(), func(ctx context.Context) error {
+		_, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+		return err
+	})
+}

@@ -1,0 +1,167 @@
+package apply_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/livemigrate/livemigrate/internal/apply"
+	"github.com/livemigrate/livemigrate/internal/migration"
+	"github.com/livemigrate/livemigrate/internal/mongotest"
+)
+
+var ns = migration.Namespace{DB: "app", Coll: "c"}
+
+func raw(t *testing.T, d bson.D) bson.Raw {
+	t.Helper()
+	b, err := bson.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func key(t *testing.T, id int32) bson.Raw { return raw(t, bson.D{{Key: "_id", Value: id}}) }
+
+func pos(i uint32) migration.Position { return migration.Position{TS: bson.Timestamp{T: 1000, I: i}} }
+
+// events is a sequence touching several documents, with a DDL barrier.
+func events(t *testing.T) []migration.Event {
+	var evs []migration.Event
+	add := func(ev migration.Event) {
+		ev.Pos = pos(uint32(len(evs) + 1))
+		if ev.NS.IsZero() {
+			ev.NS = ns
+		}
+		evs = append(evs, ev)
+	}
+	for i := int32(1); i <= 20; i++ {
+		add(migration.Event{Op: migration.OpInsert, DocumentKey: key(t, i), FullDocument: raw(t, bson.D{{Key: "_id", Value: i}, {Key: "n", Value: i}, {Key: "tmp", Value: true}})})
+	}
+	for i := int32(1); i <= 20; i += 2 {
+		add(migration.Event{Op: migration.OpUpdate, DocumentKey: key(t, i), Update: &migration.UpdateDescription{
+			UpdatedFields: raw(t, bson.D{{Key: "n", Value: i * 10}}), RemovedFields: []string{"tmp"}}})
+	}
+	add(migration.Event{Op: migration.OpCreateIndexes, Indexes: []bson.Raw{raw(t, bson.D{{Key: "key", Value: bson.D{{Key: "n", Value: 1}}}, {Key: "name", Value: "n_1"}})}})
+	for i := int32(2); i <= 20; i += 4 {
+		add(migration.Event{Op: migration.OpDelete, DocumentKey: key(t, i)})
+	}
+	add(migration.Event{Op: migration.OpReplace, DocumentKey: key(t, 4), FullDocument: raw(t, bson.D{{Key: "_id", Value: int32(4)}, {Key: "r", Value: "replaced"}})})
+	// FerretDB-style full-image update.
+	add(migration.Event{Op: migration.OpUpdate, DocumentKey: key(t, 3), FullDocument: raw(t, bson.D{{Key: "_id", Value: int32(3)}, {Key: "img", Value: true}})})
+	// Create and drop of another collection, with data in between.
+	other := migration.Namespace{DB: "app", Coll: "tmp"}
+	add(migration.Event{Op: migration.OpCreate, NS: other})
+	add(migration.Event{Op: migration.OpInsert, NS: other, DocumentKey: key(t, 1), FullDocument: raw(t, bson.D{{Key: "_id", Value: int32(1)}})})
+	add(migration.Event{Op: migration.OpDrop, NS: other})
+	add(migration.Event{Op: migration.OpNoop})
+	return evs
+}
+
+func want() map[int32]bson.D {
+	m := map[int32]bson.D{}
+	for i := int32(1); i <= 20; i++ {
+		m[i] = bson.D{{Key: "_id", Value: i}, {Key: "n", Value: i}, {Key: "tmp", Value: true}}
+		if i%2 == 1 {
+			m[i] = bson.D{{Key: "_id", Value: i}, {Key: "n", Value: i * 10}}
+		}
+	}
+	for i := int32(2); i <= 20; i += 4 {
+		delete(m, i)
+	}
+	m[4] = bson.D{{Key: "_id", Value: int32(4)}, {Key: "r", Value: "replaced"}}
+	m[3] = bson.D{{Key: "_id", Value: int32(3)}, {Key: "img", Value: true}}
+	return m
+}
+
+func run(t *testing.T, p *apply.Pool, evs []migration.Event) {
+	t.Helper()
+	in := make(chan migration.Event)
+	errc := make(chan error, 1)
+	go func() { errc <- p.Run(context.Background(), in) }()
+	for _, ev := range evs {
+		in <- ev
+	}
+	close(in)
+	if err := <-errc; err != nil {
+		t.Fatalf("Pool.Run: %v", err)
+	}
+}
+
+func contents(t *testing.T, c *mongo.Client, ns migration.Namespace) map[int32]bson.D {
+	t.Helper()
+	cur, err := c.Database(ns.DB).Collection(ns.Coll).Find(context.Background(), bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []bson.D
+	if err := cur.All(context.Background(), &docs); err != nil {
+		t.Fatal(err)
+	}
+	m := map[int32]bson.D{}
+	for _, d := range docs {
+		m[d[0].Value.(int32)] = d
+	}
+	return m
+}
+
+func TestPoolAppliesInOrderAndReplaysIdempotently(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []apply.Mode{apply.ModeInIDs, apply.ModeBulk} {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			dst := mongotest.StartDestination(t)
+			c := mongotest.Client(t, dst)
+			evs := events(t)
+			p := apply.New(c, apply.Options{Workers: 3, BatchSize: 4, Mode: mode, TickEvery: 5 * time.Millisecond}, nil)
+			run(t, p, evs)
+			if diff := cmp.Diff(want(), contents(t, c, ns)); diff != "" {
+				t.Fatalf("destination (-want +got):\n%s", diff)
+			}
+			if got := p.Checkpoint(); got.TS != evs[len(evs)-1].Pos.TS {
+				t.Errorf("Checkpoint = %v, want the last event's %v", got.TS, evs[len(evs)-1].Pos.TS)
+			}
+			if got, want := p.Applied(), int64(len(evs)-1); got != want {
+				t.Errorf("Applied = %d, want %d", got, want)
+			}
+			names, err := c.Database("app").ListCollectionNames(context.Background(), bson.D{{Key: "name", Value: "tmp"}})
+			if err != nil || len(names) != 0 {
+				t.Errorf("dropped collection app.tmp still there: %v %v", names, err)
+			}
+			// Replaying any suffix converges to the same state.
+			for _, from := range []int{0, 15, 31, 40} {
+				run(t, apply.New(c, apply.Options{Workers: 2, BatchSize: 3, Mode: mode}, nil), evs[from:])
+				if diff := cmp.Diff(want(), contents(t, c, ns)); diff != "" {
+					t.Fatalf("after replaying from event %d (-want +got):\n%s", from, diff)
+				}
+			}
+		})
+	}
+}
+
+// An update whose target is missing on the destination takes the
+// document's current state from the source.
+func TestPoolFallsBackToSourceState(t *testing.T) {
+	t.Parallel()
+	src, dst := mongotest.StartSource(t), mongotest.StartDestination(t)
+	sc, dc := mongotest.Client(t, src), mongotest.Client(t, dst)
+	ctx := context.Background()
+	if _, err := sc.Database("app").Collection("c").InsertMany(ctx, []any{
+		bson.D{{Key: "_id", Value: int32(1)}, {Key: "now", Value: "source"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p := apply.New(dc, apply.Options{Source: sc}, nil)
+	run(t, p, []migration.Event{
+		{Op: migration.OpUpdate, NS: ns, Pos: pos(1), DocumentKey: key(t, 1), Update: &migration.UpdateDescription{UpdatedFields: raw(t, bson.D{{Key: "x", Value: 1}})}},
+		{Op: migration.OpUpdate, NS: ns, Pos: pos(2), DocumentKey: key(t, 2), Update: &migration.UpdateDescription{UpdatedFields: raw(t, bson.D{{Key: "x", Value: 1}})}},
+	})
+	want := map[int32]bson.D{1: {{Key: "_id", Value: int32(1)}, {Key: "now", Value: "source"}}}
+	if diff := cmp.Diff(want, contents(t, dc, ns)); diff != "" {
+		t.Fatalf("destination (-want +got):\n%s", diff)
+	}
+}
