@@ -79,3 +79,7 @@ func (e *RefusedError) Error() string {
 	}
 	return b.String()
 }
+
+// Error makes a Refusal usable as an error (e.g. wrapped by a caller that
+// stops on it); it is the same line as String.
+func (r Refusal) Error() string { return r.String() }
