@@ -63,6 +63,9 @@ type OplogReader struct {
 	started uint64         // polls started
 	done    uint64         // polls finished
 	pollCh  chan struct{}  // closed when a poll finishes
+	// forceCatalog makes the next poll compare the catalog, so DDL made
+	// before a Latest call is at or before the position it returns.
+	forceCatalog bool
 }
 
 // NewOplogReader returns a reader of c's oplog.
@@ -104,6 +107,7 @@ func (r *OplogReader) oplog() *mongo.Collection {
 func (r *OplogReader) Latest(ctx context.Context) (migration.Position, error) {
 	r.mu.Lock()
 	if r.running {
+		r.forceCatalog = true
 		target := r.started + 1
 		for r.done < target && r.running {
 			ch := r.pollCh
@@ -273,10 +277,12 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 		}
 		r.mu.Lock()
 		r.started++
+		force := r.forceCatalog
+		r.forceCatalog = false
 		r.mu.Unlock()
 
 		var catEvents []migration.Event
-		if r.opts.CatalogDDL && time.Since(lastCat) >= r.opts.CatalogEvery {
+		if r.opts.CatalogDDL && (force || time.Since(lastCat) >= r.opts.CatalogEvery) {
 			cur, err := r.readCatalog(ctx)
 			if err != nil {
 				return err

@@ -1,0 +1,335 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/livemigrate/livemigrate/internal/apply"
+	"github.com/livemigrate/livemigrate/internal/capture"
+	"github.com/livemigrate/livemigrate/internal/catalog"
+	"github.com/livemigrate/livemigrate/internal/checkpoint"
+	"github.com/livemigrate/livemigrate/internal/migration"
+)
+
+func init() { applyPhase = runChangeApplication }
+
+// stateKeyApply is the checkpoint.Store state key of the change-apply
+// checkpoint (docs/design/apply.md).
+const stateKeyApply = "apply"
+
+// applyState is the durable change-apply checkpoint.
+type applyState struct {
+	// Pos: every event at or before it is on the destination.
+	Pos migration.Position `bson:"pos"`
+	// Applied counts events applied over all runs.
+	Applied int64 `bson:"applied"`
+	// Reader is the reader that wrote it ("oplog", "change stream").
+	Reader string `bson:"reader"`
+	// CommitRequestedAt is set once the operator asked to commit.
+	CommitRequestedAt time.Time `bson:"commitRequestedAt,omitempty"`
+}
+
+// DefaultCommitLag is the lag under which a run can commit.
+const DefaultCommitLag = 5 * time.Second
+
+// cdc is the change-application state of one engine (kept beside the
+// Engine so the phase files stay separate).
+type cdc struct {
+	commitReq chan struct{} // closed by Commit
+	pauseReq  chan bool     // true = pause, false = resume
+
+	mu          sync.Mutex // guards the fields below
+	requestedAt time.Time
+	reader      string
+	report      *CommitReport
+}
+
+var cdcs sync.Map // *Engine → *cdc
+
+func (e *Engine) cdc() *cdc {
+	v, _ := cdcs.LoadOrStore(e, &cdc{commitReq: make(chan struct{}), pauseReq: make(chan bool, 1)})
+	return v.(*cdc)
+}
+
+// ErrNotReady is returned by Commit before the run can commit.
+var ErrNotReady = errors.New("the migration cannot commit yet: wait until the copy and index builds are done and canCommit is true")
+
+// Commit tells a running engine that writes to the source are stopped: it
+// takes the source's current position as the commit point, drains to it,
+// restores relaxed indexes, verifies and sets canWrite. It returns at once;
+// Run finishes the commit. Calling it again is harmless.
+func (e *Engine) Commit() error {
+	p := e.Progress()
+	if p.State == migration.StateCommitting || p.State == migration.StateCommitted {
+		return nil
+	}
+	if !p.CanCommit {
+		return ErrNotReady
+	}
+	c := e.cdc()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.requestedAt.IsZero() {
+		c.requestedAt = time.Now()
+		close(c.commitReq)
+	}
+	return nil
+}
+
+// Pause stops applying changes (after a checkpoint) until Resume.
+func (e *Engine) Pause() error {
+	if s := e.Progress().State; s != migration.StateRunning {
+		return fmt.Errorf("cannot pause a migration in state %s", s)
+	}
+	select {
+	case e.cdc().pauseReq <- true:
+	default:
+	}
+	return nil
+}
+
+// Resume continues a paused run.
+func (e *Engine) Resume() error {
+	if s := e.Progress().State; s != migration.StatePaused {
+		return fmt.Errorf("cannot resume a migration in state %s", s)
+	}
+	select {
+	case e.cdc().pauseReq <- false:
+	default:
+	}
+	return nil
+}
+
+// inScope filters events: collections by the run's scope, database-wide
+// events by its database filter.
+func (e *Engine) inScope(ns migration.Namespace) bool {
+	if ns.Coll == "" {
+		return e.scope.MatchDatabase(ns.DB)
+	}
+	return e.scope.Match(ns)
+}
+
+// runChangeApplication captures from the start point (or the stored
+// checkpoint) and applies until the commit point is drained.
+func runChangeApplication(ctx context.Context, e *Engine) error {
+	c := e.cdc()
+	var st applyState
+	found, err := e.store.LoadState(ctx, stateKeyApply, &st)
+	if err != nil {
+		return err
+	}
+	srcCaps, err := capture.DetectCapabilities(ctx, e.src)
+	if err != nil {
+		return err
+	}
+	dstCaps, err := capture.DetectCapabilities(ctx, e.dst)
+	if err != nil {
+		return err
+	}
+	from := st.Pos
+	if !found {
+		from = e.StartPoint()
+		if srcCaps.FerretDB && !srcCaps.ChangeStreams {
+			// Entries up to 2 s older than the start point may become visible
+			// after it was read: replay from before it (idempotent).
+			from = migration.Position{TS: bson.Timestamp{T: from.TS.T - min(from.TS.T, 3)}}
+		}
+	}
+	if !st.CommitRequestedAt.IsZero() {
+		c.mu.Lock()
+		if c.requestedAt.IsZero() {
+			c.requestedAt = st.CommitRequestedAt
+			close(c.commitReq)
+		}
+		c.mu.Unlock()
+	}
+	mode := apply.ModeBulk
+	if dstCaps.FerretDB {
+		mode = apply.ModeInIDs
+	}
+	for {
+		reader, why, err := e.newReader(ctx, srcCaps)
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.reader = string(reader.Kind())
+		c.mu.Unlock()
+		e.logger.Info("change capture", "reader", string(reader.Kind()), "why", why, "from", from.TS, "apply_mode", string(mode))
+		pool := apply.New(e.dst, apply.Options{Source: e.src, Start: from, Mode: mode, CreateIndex: e.createRelaxedIndex}, e.logger)
+		paused, err := e.applyUntil(ctx, reader, pool, from, st.Applied)
+		cp := pool.Checkpoint()
+		st = applyState{Pos: cp, Applied: st.Applied + pool.Applied(), Reader: string(reader.Kind()), CommitRequestedAt: c.requested()}
+		// A final checkpoint, also after Ctrl-C.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		serr := e.store.SaveState(sctx, stateKeyApply, st)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if serr != nil {
+			return serr
+		}
+		from = cp
+		if !paused {
+			return nil
+		}
+		e.updateProgress(func(p *migration.Progress) { p.State = migration.StatePaused })
+		e.logger.Info("paused", "checkpoint", cp.TS)
+		if err := c.waitResume(ctx); err != nil {
+			return err
+		}
+		e.updateProgress(func(p *migration.Progress) { p.State = migration.StateRunning })
+	}
+}
+
+func (c *cdc) requested() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.requestedAt
+}
+
+func (c *cdc) waitResume(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case p := <-c.pauseReq:
+			if !p {
+				return nil
+			}
+		}
+	}
+}
+
+// newReader picks the reader for the source. On FerretDB the catalog
+// comparison starts from the destination's catalog, so DDL made while the
+// engine was stopped is still noticed.
+func (e *Engine) newReader(ctx context.Context, caps capture.Capabilities) (capture.Reader, string, error) {
+	if caps.FerretDB && caps.Oplog {
+		r := capture.NewOplogReader(e.src, capture.OplogOptions{
+			Filter: e.inScope, FullImageUpdates: true, CatalogDDL: true, Settle: 2 * time.Second,
+			Baseline: func(ctx context.Context) (capture.Catalog, error) { return capture.ReadCatalog(ctx, e.dst, e.inScope) },
+		}, e.logger)
+		return r, caps.Server + ": oplog reader with settle window and catalog comparison for DDL", nil
+	}
+	r, _, why, err := capture.Detect(ctx, e.src, e.inScope, e.logger)
+	return r, why, err
+}
+
+// createRelaxedIndex builds an index created on the source during sync,
+// relaxed like the copy's (unique restored at commit).
+func (e *Engine) createRelaxedIndex(ctx context.Context, ns migration.Namespace, spec bson.Raw) error {
+	name, _ := spec.Lookup("name").StringValueOK()
+	ix := catalog.Index{Name: name, Spec: spec}
+	if ix.Unique() {
+		if err := e.store.AddRelaxed(ctx, checkpoint.RelaxedIndex{NS: ns, Name: name, Spec: spec}); err != nil {
+			return err
+		}
+	}
+	ref, err := catalog.CreateIndex(ctx, e.dst, ns, name, ix.Relaxed())
+	if err != nil {
+		return err
+	}
+	if ref != nil {
+		e.logger.Warn("index refused by the destination", "ns", ns.String(), "index", name, "reason", ref.Reason)
+		e.updateProgress(func(p *migration.Progress) {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("index %s on %s refused by the destination: %s", name, ns, ref.Reason))
+		})
+	}
+	return nil
+}
+
+// applyUntil runs reader → pool until the commit point is drained (nil),
+// a pause is requested (paused), or an error.
+func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *apply.Pool, from migration.Position, base int64) (paused bool, err error) {
+	c := e.cdc()
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	g, gctx := errgroup.WithContext(runCtx)
+	events := make(chan migration.Event, 4096)
+	g.Go(func() error { return reader.Run(gctx, from, events) })
+	g.Go(func() error { return pool.Run(gctx, events) })
+
+	var done bool
+	g.Go(func() error {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		var commitPoint migration.Position
+		committing := false
+		lastSave := time.Now()
+		for {
+			select {
+			case <-gctx.Done():
+				return gctx.Err()
+			case <-c.commitReq:
+				if !committing {
+					p, err := reader.Latest(gctx)
+					if err != nil {
+						return fmt.Errorf("read the commit point: %w", err)
+					}
+					commitPoint, committing = p, true
+					e.logger.Info("commit point taken", "ts", p.TS)
+					e.updateProgress(func(p *migration.Progress) {
+						p.State, p.Phase = migration.StateCommitting, migration.PhaseCommitting
+					})
+					st := applyState{Pos: pool.Checkpoint(), Applied: base + pool.Applied(), Reader: string(reader.Kind()), CommitRequestedAt: c.requested()}
+					if err := e.store.SaveState(gctx, stateKeyApply, st); err != nil {
+						return err
+					}
+				}
+			case p := <-c.pauseReq:
+				if p && !committing {
+					paused = true
+					stop()
+					return nil
+				}
+			case <-tick.C:
+			}
+			cp := pool.Checkpoint()
+			if committing && !cp.Before(commitPoint) {
+				done = true
+				stop()
+				return nil
+			}
+			newest, err := reader.Latest(gctx)
+			if err != nil {
+				return err
+			}
+			lag := int64(0)
+			if cp.Before(newest) {
+				lag = int64(newest.TS.T) - int64(cp.TS.T)
+			}
+			e.updateProgress(func(p *migration.Progress) {
+				p.LagTimeSeconds = lag
+				p.TotalEventsApplied = base + pool.Applied()
+				p.CanCommit = lag <= int64(DefaultCommitLag/time.Second) || committing
+			})
+			if time.Since(lastSave) >= time.Second {
+				st := applyState{Pos: cp, Applied: base + pool.Applied(), Reader: string(reader.Kind()), CommitRequestedAt: c.requested()}
+				if err := e.store.SaveState(gctx, stateKeyApply, st); err != nil {
+					return err
+				}
+				lastSave = time.Now()
+			}
+		}
+	})
+	err = g.Wait()
+	e.updateProgress(func(p *migration.Progress) { p.TotalEventsApplied = base + pool.Applied() })
+	if done || paused {
+		return paused, nil
+	}
+	if err == nil {
+		err = errors.New("change capture stopped unexpectedly")
+	}
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	return false, err
+}
