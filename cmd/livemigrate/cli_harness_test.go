@@ -151,7 +151,7 @@ var (
 	cliTime   = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
 	cliHost   = regexp.MustCompile(`127\.0\.0\.1:\d+`)
 	cliToken  = regexp.MustCompile(`[A-Za-z0-9_-]{80,}`)
-	cliTmpDir = regexp.MustCompile(`/[^ \n"]*/cli/config\.json`)
+	cliTmpDir = regexp.MustCompile(`/[^\s"()]*\.json`)
 )
 
 // normalize makes output deterministic: known IDs by name, other IDs

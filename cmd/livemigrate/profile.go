@@ -249,7 +249,9 @@ func configShowCmd(e *env, flags *apiFlags) *cobra.Command {
 			view := map[string]string{"profile": r.Name, "config": path}
 			rows := [][]string{}
 			for _, s := range r.Settings {
-				view[s.Key] = s.Display()
+				if s.Value != "" {
+					view[s.Key] = s.Display()
+				}
 				src := s.Source
 				if src == "" {
 					src = "-"
