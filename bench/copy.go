@@ -327,7 +327,7 @@ func copyChild(args []string) error {
 		err = rawCopy(ctx, args[1], args[2])
 	case "engine":
 		var e *engine.Engine
-		e, err = engine.New(engine.Options{Source: mdb.URI(args[1]), Destination: mdb.URI(args[2])}, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})))
+		e, err = engine.New(engine.Options{Source: mdb.URI(args[1]), Destination: mdb.URI(args[2]), StopAfterCopy: true}, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})))
 		if err == nil {
 			err = e.Run(ctx)
 		}

@@ -43,7 +43,6 @@ type Engine struct {
 	// Set by Run; read by the phases of this package.
 	src, dst *mongo.Client
 	store    *checkpoint.Store
-	start    migration.Position
 
 	mu   sync.Mutex // guards prog and copyStarted
 	prog migration.Progress
@@ -78,7 +77,12 @@ func New(opts Options, logger *slog.Logger) (*Engine, error) {
 }
 
 // StartPoint is where change capture starts; zero until Run recorded it.
-func (e *Engine) StartPoint() migration.Position { return e.start }
+// It is safe for concurrent use.
+func (e *Engine) StartPoint() migration.Position {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.prog.StartPoint
+}
 
 // Run connects, records or resumes the run, and executes the phases in order
 // (docs/design/engine.md). It returns when the run is complete, fails, or
@@ -122,7 +126,6 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		run.StartPoint, run.StartMethod = sp.Pos, string(sp.Method)
 		e.logger.Info("start point recorded", "ts", sp.Pos.TS, "method", sp.Method)
 	}
-	e.start = run.StartPoint
 	e.updateProgress(func(p *migration.Progress) { p.StartPoint = run.StartPoint })
 
 	// Phases 3 and 4: copy, with each collection's indexes after its data.
@@ -136,8 +139,8 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	}
 
 	// Phases 5 and 6 belong to cdc.go and commit.go.
-	if applyPhase == nil {
-		e.logger.Info("copy complete; change application is not built into this engine")
+	if applyPhase == nil || e.opts.StopAfterCopy {
+		e.logger.Info("copy complete; stopping before change application")
 		return nil
 	}
 	e.updateProgress(func(p *migration.Progress) { p.Phase = migration.PhaseApplying })

@@ -110,6 +110,7 @@ func collNames(t testing.TB, c *mongo.Client, db string) []string {
 
 func runEngine(t testing.TB, opts Options) (*Engine, error) {
 	t.Helper()
+	opts.StopAfterCopy = true
 	e, err := New(opts, testLogger(t))
 	if err != nil {
 		t.Fatalf("new engine: %v", err)

@@ -39,6 +39,11 @@ type Options struct {
 
 	// Copy tunes the initial copy.
 	Copy clone.Options
+
+	// StopAfterCopy makes Run return once every namespace is copied and
+	// indexed, without change application or commit (copy benchmarks, tests,
+	// one-shot copies of a quiet source). Unique indexes stay relaxed.
+	StopAfterCopy bool
 }
 
 func (o Options) validate() error {

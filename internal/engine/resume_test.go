@@ -32,9 +32,10 @@ func TestHelperEngineProcess(t *testing.T) {
 		t.Skip("helper process for TestResumeAfterKill")
 	}
 	e, err := New(Options{
-		Source:      mdb.URI(os.Getenv(helperEnv + "_SRC")),
-		Destination: mdb.URI(os.Getenv(helperEnv + "_DST")),
-		Copy:        clone.Options{Workers: 1, InsertersPerTask: 1, BatchDocuments: 100},
+		Source:        mdb.URI(os.Getenv(helperEnv + "_SRC")),
+		Destination:   mdb.URI(os.Getenv(helperEnv + "_DST")),
+		Copy:          clone.Options{Workers: 1, InsertersPerTask: 1, BatchDocuments: 100},
+		StopAfterCopy: true,
 	}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
