@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/livemigrate/livemigrate/internal/engine"
+	"github.com/livemigrate/livemigrate/internal/mdb"
+	"github.com/livemigrate/livemigrate/internal/migration"
+	"github.com/livemigrate/livemigrate/internal/syncapi"
+)
+
+func init() { register(newSyncCmd) }
+
+func newSyncCmd(e *env) *cobra.Command {
+	var (
+		source, destination, listen, token string
+		include, exclude                   []string
+		startNow                           bool
+	)
+	cmd := &cobra.Command{
+		Use:   "sync --source URI --destination URI",
+		Short: "Run the sync engine for one source and destination, with a local API",
+		Long: `Run the sync engine for one source and destination, with a local HTTP API
+shaped like mongosync's: POST /api/v1/start, GET /api/v1/progress,
+POST /api/v1/pause, /api/v1/resume, /api/v1/commit.
+
+The API binds to 127.0.0.1 by default; binding elsewhere requires --token
+(or LIVEMIGRATE_SYNC_TOKEN), sent as "Authorization: Bearer <token>".
+Ctrl-C stops cleanly after a final checkpoint; running the same command
+again resumes.`,
+		Example: `  livemigrate sync --source mongodb://src:27017 --destination mongodb://dst:27017 --start
+  curl -s localhost:27182/api/v1/progress
+  curl -s -XPOST localhost:27182/api/v1/commit`,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if source == "" || destination == "" {
+				return usageError{errors.New("--source and --destination are required (see 'livemigrate sync --help')")}
+			}
+			if token == "" {
+				token = os.Getenv("LIVEMIGRATE_SYNC_TOKEN")
+			}
+			host, _, err := net.SplitHostPort(listen)
+			if err != nil {
+				return usageError{fmt.Errorf("--listen %q: want host:port", listen)}
+			}
+			if ip := net.ParseIP(host); token == "" && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+				return usageError{fmt.Errorf("--listen %s is not a loopback address: set --token so the API is not open to the network", listen)}
+			}
+			inc, err := parseFilters(include)
+			if err != nil {
+				return usageError{err}
+			}
+			exc, err := parseFilters(exclude)
+			if err != nil {
+				return usageError{err}
+			}
+			s := &syncRun{ctx: c.Context(), env: e, opts: engine.Options{
+				Source: mdb.URI(source), Destination: mdb.URI(destination), Include: inc, Exclude: exc,
+			}, done: make(chan error, 1)}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", listen, err)
+			}
+			srv := &http.Server{Handler: syncapi.Handler(s, token), ReadHeaderTimeout: 10 * time.Second}
+			go func() { _ = srv.Serve(ln) }()
+			defer srv.Shutdown(context.WithoutCancel(c.Context()))
+			fmt.Fprintf(e.stdout, "livemigrate sync: API on http://%s/api/v1/ (state IDLE until POST /api/v1/start)\n", ln.Addr())
+			if startNow {
+				if err := s.Start(syncapi.StartRequest{}); err != nil {
+					return err
+				}
+			}
+			return s.wait(c.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&source, "source", "", "source connection string (mongodb://…)")
+	f.StringVar(&destination, "destination", "", "destination connection string (mongodb://…)")
+	f.StringArrayVar(&include, "include", nil, "namespace to include: db or db.coll (repeatable)")
+	f.StringArrayVar(&exclude, "exclude", nil, "namespace to exclude: db or db.coll (repeatable)")
+	f.StringVar(&listen, "listen", "127.0.0.1:27182", "address of the local API")
+	f.StringVar(&token, "token", "", "bearer token the API requires (required when --listen is not loopback)")
+	f.BoolVar(&startNow, "start", false, "start at once instead of waiting for POST /api/v1/start")
+	return cmd
+}
+
+// parseFilters turns "db" and "db.coll" into mongosync-shaped filters.
+func parseFilters(in []string) ([]migration.Filter, error) {
+	var out []migration.Filter
+	for _, s := range in {
+		db, coll, hasColl := strings.Cut(s, ".")
+		if db == "" || (hasColl && coll == "") {
+			return nil, fmt.Errorf("namespace filter %q: want <database> or <database>.<collection>", s)
+		}
+		f := migration.Filter{Database: db}
+		if hasColl {
+			f.Collections = []string{coll}
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// syncRun adapts engine.Engine to the API.
+type syncRun struct {
+	ctx  context.Context
+	env  *env
+	opts engine.Options
+	done chan error
+
+	mu  sync.Mutex // guards eng
+	eng *engine.Engine
+}
+
+func (s *syncRun) engine() *engine.Engine {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.eng
+}
+
+func (s *syncRun) Start(req syncapi.StartRequest) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.eng != nil {
+		return fmt.Errorf("%w: already started", syncapi.ErrInvalidState)
+	}
+	opts := s.opts
+	if len(req.IncludeNamespaces) > 0 {
+		opts.Include = req.IncludeNamespaces
+	}
+	if len(req.ExcludeNamespaces) > 0 {
+		opts.Exclude = req.ExcludeNamespaces
+	}
+	eng, err := engine.New(opts, s.env.logger)
+	if err != nil {
+		return err
+	}
+	s.eng = eng
+	go func() { s.done <- eng.Run(s.ctx) }()
+	return nil
+}
+
+func (s *syncRun) Progress() migration.Progress {
+	if eng := s.engine(); eng != nil {
+		return eng.Progress()
+	}
+	return migration.Progress{State: migration.StateIdle, Phase: migration.PhaseIdle}
+}
+
+func (s *syncRun) call(f func(*engine.Engine) error) error {
+	eng := s.engine()
+	if eng == nil {
+		return fmt.Errorf("%w: not started (POST /api/v1/start)", syncapi.ErrInvalidState)
+	}
+	if err := f(eng); err != nil {
+		return fmt.Errorf("%w: %v", syncapi.ErrInvalidState, err)
+	}
+	return nil
+}
+
+func (s *syncRun) Pause() error  { return s.call((*engine.Engine).Pause) }
+func (s *syncRun) Resume() error { return s.call((*engine.Engine).Resume) }
+func (s *syncRun) Commit() error { return s.call((*engine.Engine).Commit) }
+
+func (s *syncRun) Report() any {
+	if eng := s.engine(); eng != nil {
+		if r := eng.CommitReport(); r != nil {
+			return r
+		}
+	}
+	return nil
+}
+
+// wait prints a progress line every 5 s until the run ends, then the report.
+func (s *syncRun) wait(ctx context.Context) error {
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-s.done:
+			if err != nil {
+				return err
+			}
+			if r := s.engine().CommitReport(); r != nil {
+				fmt.Fprintf(s.env.stdout, "committed: %d events applied, downtime %.1fs (verification %.1fs), duration %.0fs, verified=%v, repaired=%d\n",
+					r.EventsApplied, r.DowntimeSeconds, r.VerificationSeconds, r.DurationSeconds, r.Verified, r.Repaired)
+			}
+			return nil
+		case <-ctx.Done():
+			if s.engine() == nil {
+				return ctx.Err()
+			}
+			return <-s.done
+		case <-tick.C:
+			p := s.Progress()
+			cc := p.CollectionCopy
+			fmt.Fprintf(s.env.stdout, "%s  state=%s info=%q copied=%d/%d bytes collections=%d/%d lag=%ds events=%d canCommit=%v canWrite=%v\n",
+				time.Now().Format(time.TimeOnly), p.State, p.Phase, cc.EstimatedCopiedBytes, cc.EstimatedTotalBytes,
+				cc.CollectionsCopied, cc.CollectionsTotal, p.LagTimeSeconds, p.TotalEventsApplied, p.CanCommit, p.CanWrite)
+		}
+	}
+}
