@@ -10,6 +10,7 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -342,7 +343,7 @@ func (p *Pool) retry(ctx context.Context, what string, op func(context.Context) 
 		actx, cancel := context.WithTimeout(ctx, p.opts.AttemptTimeout)
 		defer cancel()
 		err := op(actx)
-		if err != nil && actx.Err() != nil && ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil && (actx.Err() != nil || errors.Is(err, context.DeadlineExceeded)) {
 			return attemptTimeout{what: what}
 		}
 		if err != nil {

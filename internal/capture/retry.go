@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -23,7 +24,7 @@ func retry(ctx context.Context, logger *slog.Logger, what string, policy mdb.Ret
 		actx, cancel := context.WithTimeout(ctx, attempt)
 		defer cancel()
 		err := op(actx)
-		if err != nil && actx.Err() != nil && ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil && (actx.Err() != nil || errors.Is(err, context.DeadlineExceeded)) {
 			return attemptTimeout{what: what}
 		}
 		return err
