@@ -97,3 +97,17 @@ func TestProfileEnvironment(t *testing.T) {
 	wantExit(t, bad, 1)
 	e.golden("config_env", list, show, bad)
 }
+
+func TestControlPlaneUnreachable(t *testing.T) {
+	t.Parallel()
+	e := startControlPlane(t)
+	down := filepath.Join(t.TempDir(), "down.json")
+	for _, kv := range [][2]string{{"base_url", "http://127.0.0.1:1"}, {"public_api_key", "k"}, {"private_api_key", "p"}, {"project_id", e.groupID}} {
+		wantExit(t, e.runConfig(down, "", "config", "set", kv[0], kv[1]), 0)
+	}
+	r := e.runConfig(down, "", "migration", "list")
+	wantExit(t, r, 1)
+	if !strings.Contains(r.stderr, "is the control plane at http://127.0.0.1:1 running?") {
+		t.Errorf("error for an unreachable control plane gives no advice: %s", r.stderr)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -77,8 +78,12 @@ func (f *apiFlags) open(e *env, c *cobra.Command) (*session, error) {
 
 // apiError names the operation and adds advice for authentication failures.
 func (s *session) apiError(op string, err error) error {
-	if client.IsUnauthorized(err) {
+	var ae *client.APIError
+	switch {
+	case client.IsUnauthorized(err):
 		return fmt.Errorf("%s: %w (check the API key of profile %q with 'livemigrate config show')", op, err, s.profile.Name)
+	case !errors.As(err, &ae) && s.cmd.Context().Err() == nil:
+		return fmt.Errorf("%s: %w (is the control plane at %s running? check base_url with 'livemigrate config show')", op, err, s.client.BaseURL())
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
