@@ -22,6 +22,10 @@ func main() {
 		err = copyBench(os.Args[2:])
 	case childCommand:
 		err = copyChild(os.Args[2:])
+	case "verify":
+		err = verifyBench(os.Args[2:])
+	case verifyChildCommand:
+		err = verifyChild(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown benchmark %q (want copy)", os.Args[1])
 	}
