@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -77,7 +78,9 @@ func copyBench(args []string) error {
 		cfg.Backend = string(mongotest.PostgreSQL)
 	}
 
-	ctx := context.Background()
+	// Stop the servers on Ctrl-C too.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	dir, err := os.MkdirTemp("", "livemigrate-bench-")
 	if err != nil {
 		return err
@@ -114,15 +117,21 @@ func copyBench(args []string) error {
 			return err
 		}
 		docs, bytes, have = int64(cfg.Collections*n), bytes+b, n
-		var raw copyRow
-		for _, method := range []string{"raw", "engine"} {
-			row := copyRow{DocsPerCollection: n, Method: method, Documents: docs, Bytes: bytes}
-			var cpu []float64
-			for run := range cfg.Runs {
+		// Raw and engine runs alternate, so load from anything else on the
+		// machine hits both alike.
+		methods := []string{"raw", "engine"}
+		byMethod := map[string]*copyRow{}
+		cpu := map[string][]float64{}
+		for _, m := range methods {
+			byMethod[m] = &copyRow{DocsPerCollection: n, Method: m, Documents: docs, Bytes: bytes}
+		}
+		for run := range cfg.Runs {
+			for _, method := range methods {
+				row := byMethod[method]
 				if err := freshDestination(ctx, dc); err != nil {
 					return err
 				}
-				res, err := runChild(method, src.URI(), dst.URI())
+				res, err := runChild(ctx, method, src.URI(), dst.URI())
 				if err != nil {
 					return fmt.Errorf("%s run %d: %w", method, run+1, err)
 				}
@@ -131,19 +140,20 @@ func copyBench(args []string) error {
 				}
 				fmt.Fprintf(os.Stderr, "  %-6s run %d: %.2fs, cpu %.2fs, rss %.0f MB\n", method, run+1, res.Seconds, res.CPUSeconds, res.PeakRSSMB)
 				row.AllSeconds = append(row.AllSeconds, res.Seconds)
-				cpu = append(cpu, res.CPUSeconds)
+				cpu[method] = append(cpu[method], res.CPUSeconds)
 				row.PeakRSSMB = max(row.PeakRSSMB, res.PeakRSSMB)
 			}
+		}
+		for _, m := range methods {
+			row := byMethod[m]
 			row.Seconds = median(row.AllSeconds)
 			row.DocsPerSec = float64(docs) / row.Seconds
 			row.MBPerSec = float64(bytes) / 1e6 / row.Seconds
-			row.CPUSecondsPerGB = median(cpu) / (float64(bytes) / 1e9)
-			if method == "raw" {
-				raw = row
-			} else {
-				row.RatioToRaw = row.DocsPerSec / raw.DocsPerSec
+			row.CPUSecondsPerGB = median(cpu[m]) / (float64(bytes) / 1e9)
+			if m == "engine" {
+				row.RatioToRaw = row.DocsPerSec / byMethod["raw"].DocsPerSec
 			}
-			rows = append(rows, row)
+			rows = append(rows, *row)
 		}
 	}
 	printTable(os.Stdout, rows)
@@ -293,12 +303,12 @@ type childResult struct {
 
 // runChild runs one copy in a process of its own so its CPU time and peak
 // RSS are its alone.
-func runChild(method, src, dst string) (childResult, error) {
+func runChild(ctx context.Context, method, src, dst string) (childResult, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return childResult{}, err
 	}
-	cmd := exec.Command(exe, childCommand, method, src, dst)
+	cmd := exec.CommandContext(ctx, exe, childCommand, method, src, dst)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {

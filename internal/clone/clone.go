@@ -24,8 +24,10 @@ type Options struct {
 	// Workers is how many namespaces are copied at once (default 4).
 	Workers int
 	// InsertersPerTask is how many insert batches of one namespace are in
-	// flight at once (default 2): the cursor reads the next batch while
-	// earlier ones are inserted.
+	// flight at once (default 1). The cursor always reads the next batch
+	// while the previous one is inserted. More inserters help servers with
+	// concurrent writers per collection (MongoDB); on FerretDB/SQLite, where
+	// one database is one file with one writer, they only add lock contention.
 	InsertersPerTask int
 	// BatchDocuments and BatchBytes bound one insert (defaults 1000 and 8 MiB).
 	BatchDocuments int
@@ -43,7 +45,7 @@ func (o Options) withDefaults() Options {
 		o.Workers = 4
 	}
 	if o.InsertersPerTask <= 0 {
-		o.InsertersPerTask = 2
+		o.InsertersPerTask = 1
 	}
 	if o.BatchDocuments <= 0 {
 		o.BatchDocuments = 1000
