@@ -94,7 +94,7 @@ func startControlPlane(t *testing.T) *cpEnv {
 	e.sourceGroupID = avail[0].ProjectID
 	// The default profile, written by the CLI itself.
 	for _, kv := range [][2]string{{"base_url", hs.URL}, {"public_api_key", key.PublicKey}, {"private_api_key", key.PrivateKey}} {
-		if r := e.run("", "config", "set", kv[0], kv[1]); r.code != 0 {
+		if r := e.run("", "config", "set", kv[0], "--", kv[1]); r.code != 0 { // keys may start with "-"
 			t.Fatalf("config set %s: exit %d: %s", kv[0], r.code, r.stderr)
 		}
 	}
@@ -123,7 +123,15 @@ func (e *cpEnv) run(stdin string, args ...string) cliResult {
 
 func (e *cpEnv) runWith(stdin io.Reader, stderr *lockedBuffer, args ...string) cliResult {
 	var stdout lockedBuffer
-	full := append(append([]string{}, args...), "--config", e.config)
+	// --config goes before a "--" that ends the flags.
+	i := len(args)
+	for j, a := range args {
+		if a == "--" {
+			i = j
+			break
+		}
+	}
+	full := append(append(append([]string{}, args[:i]...), "--config", e.config), args[i:]...)
 	code := run(full, stdin, &stdout, stderr)
 	return cliResult{args: args, code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
