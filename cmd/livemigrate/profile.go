@@ -192,7 +192,8 @@ func configSetCmd(e *env, flags *apiFlags) *cobra.Command {
 		Long: `Set a key of the profile: base_url, public_api_key, private_api_key, org_id or
 project_id. An empty value unsets the key. Without a value, the value is read
 from the terminal without echo (or one line of stdin), so the private key need
-not appear on the command line.`,
+not appear on the command line. Put -- before a value that starts with a dash:
+livemigrate config set public_api_key -- -abc123`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) < 1 || len(args) > 2 {
 				return usageError{fmt.Errorf("want <key> [value], got %d arguments (see '%s --help')", len(args), c.CommandPath())}
