@@ -1,0 +1,55 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/livemigrate/livemigrate/internal/api"
+	"github.com/livemigrate/livemigrate/internal/mdb"
+)
+
+// deployments probes every configured source. A source that cannot be
+// reached is still reported (by name, without details) so that a validation
+// can say why.
+func (a *Agent) deployments(ctx context.Context) []api.Deployment {
+	out := make([]api.Deployment, 0, len(a.opts.Sources))
+	for _, s := range a.opts.Sources {
+		d := api.Deployment{Name: s.Name, TLSEnabled: tlsEnabled(s.URI)}
+		uri, err := s.connectionFor(api.MigrationSource{ManagedAuthentication: true})
+		if err == nil {
+			d, err = describe(ctx, s.Name, uri)
+		}
+		if err != nil {
+			a.logger.Warn("source not reachable with the configured credentials", "source", s.Name, "err", err)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// describe connects to a source and reads what the control plane shows.
+func describe(ctx context.Context, name string, uri mdb.URI) (api.Deployment, error) {
+	d := api.Deployment{Name: name, TLSEnabled: tlsEnabled(uri)}
+	c, err := mdb.Connect(ctx, "source "+name, uri, mdb.ConnectOptions{Timeout: 5 * time.Second})
+	if err != nil {
+		return d, err
+	}
+	defer c.Disconnect(context.WithoutCancel(ctx))
+	si, err := probe(ctx, c)
+	if err != nil {
+		return d, err
+	}
+	d.MongoDBVersion, d.FeatureCompatibilityVersion = si.Version, si.FCV
+	d.Sharded, d.ShardsSize = si.Sharded, si.Shards
+	d.DBSizeBytes, d.OplogSizeMB = si.DataBytes, si.OplogBytes>>20
+	return d, nil
+}
+
+func (a *Agent) reportDeployments(ctx context.Context) {
+	ds := a.deployments(ctx)
+	if err := a.client().ReportDeployments(ctx, ds); err != nil && ctx.Err() == nil {
+		a.logger.Warn("report deployments failed", "err", err)
+		return
+	}
+	a.logger.Debug("deployments reported", "count", len(ds))
+}
