@@ -56,9 +56,15 @@ type checks struct{ list []api.ValidationCheck }
 func (c *checks) add(name string, st api.CheckStatus, format string, args ...any) {
 	c.list = append(c.list, api.ValidationCheck{Name: name, Status: st, Message: fmt.Sprintf(format, args...)})
 }
-func (c *checks) pass(name, format string, args ...any) { c.add(name, api.CheckPassed, format, args...) }
-func (c *checks) fail(name, format string, args ...any) { c.add(name, api.CheckFailed, format, args...) }
-func (c *checks) warn(name, format string, args ...any) { c.add(name, api.CheckWarning, format, args...) }
+func (c *checks) pass(name, format string, args ...any) {
+	c.add(name, api.CheckPassed, format, args...)
+}
+func (c *checks) fail(name, format string, args ...any) {
+	c.add(name, api.CheckFailed, format, args...)
+}
+func (c *checks) warn(name, format string, args ...any) {
+	c.add(name, api.CheckWarning, format, args...)
+}
 
 // unknown records a check that cannot be made, saying why.
 func (c *checks) unknown(name, format string, args ...any) {
