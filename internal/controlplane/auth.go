@@ -197,7 +197,9 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, p *princi
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r)
 		if err != nil {
-			if err == errUnauthenticated {
+			// No Basic challenge for script requests (the web UI sends
+			// X-Requested-With): browsers would open a password prompt.
+			if err == errUnauthenticated && r.Header.Get("X-Requested-With") == "" {
 				w.Header().Set("WWW-Authenticate", `Basic realm="livemigrate"`)
 			}
 			s.writeError(w, r, err)
