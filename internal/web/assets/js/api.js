@@ -28,7 +28,9 @@ export function setSession(s) {
 
 /** call sends one request and returns the decoded JSON body (or null). */
 export async function call(method, path, body) {
-  const headers = { Accept: 'application/json' };
+  // X-Requested-With: the server then answers 401 without a Basic
+  // challenge, so the browser does not open its own password prompt.
+  const headers = { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest' };
   const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
