@@ -26,8 +26,11 @@ type syncEngine interface {
 
 // committer is implemented by an engine that can commit (drain to the
 // source's current position, restore indexes, verify, mark writable).
+// Commit returns at once (an error while the run is not ready); Run ends
+// when the commit is done.
 type committer interface {
-	Commit(ctx context.Context) error
+	Commit() error
+	CommitReport() *engine.CommitReport
 }
 
 // run is one migration this agent runs.
@@ -131,9 +134,14 @@ func (a *Agent) migrate(ctx context.Context, r *run) {
 // migration was reported or stopped.
 func (a *Agent) drive(ctx context.Context, r *run, eng syncEngine) error {
 	ectx, stopEngine := context.WithCancel(ctx)
-	defer stopEngine()
 	runErr := make(chan error, 1)
 	go func() { runErr <- eng.Run(ectx) }()
+	defer func() {
+		stopEngine()
+		if runErr != nil {
+			<-runErr
+		}
+	}()
 
 	a.mu.Lock()
 	every := a.interval(a.reg.ProgressIntervalSeconds, 2*time.Second)
@@ -144,43 +152,31 @@ func (a *Agent) drive(ctx context.Context, r *run, eng syncEngine) error {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	commitReq := r.cutover
-	var commitErr chan error
 	var commitRetry <-chan time.Time
 	closed := make(chan struct{})
 	close(closed)
-	runDone := false
 	for {
 		select {
 		case <-ctx.Done():
-			if runErr != nil {
-				<-runErr
-			}
 			return nil
 		case err := <-runErr:
+			runErr = nil
 			if err != nil {
 				return err
 			}
-			runDone = true
-			runErr = nil
-			p := eng.Progress()
-			if p.CanWrite || p.State == migration.StateCommitted {
-				return a.finish(ctx, r, eng)
+			if p := eng.Progress(); !p.CanWrite {
+				return fmt.Errorf("the engine stopped in phase %q before the commit", p.Phase)
 			}
-			// A copy-only engine ends after the copy; report and wait for the cutover.
-			r.logger.Info("engine finished syncing; waiting for the cutover")
+			return a.finish(ctx, r, eng)
 		case <-commitReq:
 			commitReq = nil
-			if c, ok := eng.(committer); ok {
-				commitErr = make(chan error, 1)
-				go func() { commitErr <- c.Commit(ectx) }()
-			} else if runDone {
-				return a.finish(ctx, r, eng)
+			c, ok := eng.(committer)
+			if !ok {
+				return errors.New("this engine cannot commit")
 			}
-		case err := <-commitErr:
-			commitErr = nil
-			if err != nil && ectx.Err() == nil {
+			if err := c.Commit(); err != nil {
 				r.logger.Warn("commit not accepted yet; retrying", "err", err)
-				commitRetry = time.After(2 * time.Second)
+				commitRetry = time.After(time.Second)
 			}
 		case <-commitRetry:
 			commitRetry = nil
@@ -188,10 +184,6 @@ func (a *Agent) drive(ctx context.Context, r *run, eng syncEngine) error {
 		case <-tick.C:
 			if stop := a.postProgress(ctx, r, eng.Progress()); stop {
 				r.logger.Info("control plane stopped the migration")
-				stopEngine()
-				if runErr != nil {
-					<-runErr
-				}
 				return nil
 			}
 		}
@@ -236,23 +228,15 @@ func (a *Agent) fail(ctx context.Context, r *run, err error) {
 	})
 }
 
-// finish verifies (unless the engine did), builds the report and posts it.
+// finish builds the report of a committed run and posts it.
 func (a *Agent) finish(ctx context.Context, r *run, eng syncEngine) error {
 	p := eng.Progress()
 	r.mu.Lock()
 	cutoverAt := r.cutoverAt
 	r.mu.Unlock()
-	committedAt := p.UpdatedAt
-	if committedAt.IsZero() {
-		committedAt = time.Now()
-	}
 	// Post the final progress (canWrite) first, so the control plane shows it.
 	a.postProgress(ctx, r, p)
 	opts, err := a.engineOptions(r.spec)
-	if err != nil {
-		return err
-	}
-	ver, err := a.verification(ctx, r, eng, opts)
 	if err != nil {
 		return err
 	}
@@ -260,17 +244,29 @@ func (a *Agent) finish(ctx context.Context, r *run, eng syncEngine) error {
 		ChangesSynced:     p.TotalEventsApplied,
 		BytesCopied:       p.CollectionCopy.EstimatedCopiedBytes,
 		CollectionsCopied: p.CollectionCopy.CollectionsCopied,
-		Verification:      ver,
+		Verification:      api.Verification{Status: api.VerificationSkipped, Message: "the engine reported no verification", Namespaces: []api.NamespaceVerification{}},
 	}
+	committedAt := time.Now()
+	if c, ok := eng.(committer); ok {
+		if cr := c.CommitReport(); cr != nil {
+			rep.ChangesSynced = cr.EventsApplied
+			rep.DowntimeSeconds = cr.DowntimeSeconds
+			rep.Verification = commitVerification(cr)
+			if !cr.CommittedAt.IsZero() {
+				committedAt = cr.CommittedAt
+			}
+		}
+	}
+	// The agent saw the operator's confirmation before the engine did.
 	if !cutoverAt.IsZero() {
-		rep.DowntimeSeconds = max(committedAt.Sub(cutoverAt).Seconds(), 0)
+		rep.DowntimeSeconds = max(rep.DowntimeSeconds, committedAt.Sub(cutoverAt).Seconds())
 	}
 	started := runCreatedAt(ctx, opts)
 	if started.IsZero() {
 		started = p.StartedAt
 	}
 	if !started.IsZero() {
-		rep.DurationSeconds = time.Since(started).Seconds()
+		rep.DurationSeconds = committedAt.Sub(started).Seconds()
 	}
 	err = a.retryCall(ctx, "post migration report", func(ctx context.Context, cl *client.Client) error {
 		return cl.PostReport(ctx, r.id, rep)
