@@ -79,6 +79,12 @@ func runCommit(ctx context.Context, e *Engine) error {
 	v, err := verify.New(verify.Options{
 		Source: e.src, Destination: e.dst, Include: e.opts.Include, Exclude: e.opts.Exclude,
 		Repair: true, MetadataDB: e.opts.MetadataDB,
+		// Writes to the source are stopped and the destination is drained:
+		// a document that differs now will differ after any wait, so one
+		// quick recheck (guarding against a read racing the last apply)
+		// and then repair, instead of the live-source backoff (~16 s of
+		// downtime per differing partition).
+		Rechecks: 1, RecheckBackoff: 100 * time.Millisecond,
 	}, e.logger)
 	if err != nil {
 		return err
