@@ -48,6 +48,7 @@ func artifactsDir(t *testing.T, test string) string {
 		base = filepath.Join("..", "..", "artifacts")
 	}
 	dir := filepath.Join(base, "ui", test)
+	_ = os.RemoveAll(dir) // screenshots of an earlier run
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -196,6 +197,19 @@ func waitJS(expr string) chromedp.Action[chromedp.Void] {
 func clearField(sel string) chromedp.Action[chromedp.Void] {
 	return chromedp.PollFunction[chromedp.Void](`(sel) => { const e = document.querySelector(sel); if (!e) return false; e.value = ''; e.dispatchEvent(new Event('input', {bubbles: true})); return true; }`,
 		chromedp.WithPollingArgs(sel), chromedp.WithPollingInterval(100*time.Millisecond))
+}
+
+// setField sets the value of a form control and fires input and change,
+// as a user's edit would.
+func setField(sel, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.PollFunction[chromedp.Void](`(sel, v) => { const e = document.querySelector(sel); if (!e) return false; e.value = v;
+		e.dispatchEvent(new Event('input', {bubbles: true})); e.dispatchEvent(new Event('change', {bubbles: true})); return true; }`,
+		chromedp.WithPollingArgs(sel, value), chromedp.WithPollingInterval(100*time.Millisecond))
+}
+
+// click waits for sel to be visible and enabled and clicks it.
+func click(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.WaitEnabled(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel)))
 }
 
 // text reads the text of the first element matching sel.

@@ -1,6 +1,296 @@
-// Placeholder until this page is built.
-import { h, replace } from './dom.js';
+// The live walk-through of a running migration: phase, copy progress, lag,
+// events applied, the cutover window with Extend, warnings, per-namespace
+// progress and the three-step cutover dialog. It polls x-progress every
+// second and updates in place (no reload).
 
-export async function render(main) {
-  replace(main, h('h1', {}, 'Not built yet'));
+import * as api from './api.js';
+import { h, replace, errorBox, table, statusBadge, badge, fmtBytes, fmtCount, fmtClock, fmtDuration, fmtTime, announce } from './dom.js';
+
+const POLL_MS = 1000;
+
+/** labels of the migration (source, destination) remembered by the wizard. */
+export function labels(id) {
+  try { return JSON.parse(sessionStorage.getItem(`lm:${id}`) || 'null') || {}; } catch { return {}; }
+}
+
+export async function render(main, { groupId, migrationId }, page) {
+  let mp;
+  try {
+    mp = await api.progress(groupId, migrationId);
+  } catch (e) {
+    replace(main, h('h1', {}, 'Live migration'), errorBox(e, 'open this live migration'));
+    return;
+  }
+  if (!page.alive()) return;
+  const names = labels(migrationId);
+
+  // Regions updated in place.
+  const statusEl = h('div', { id: 'status-card' });
+  const progressEl = h('div', { id: 'copy' });
+  const statsEl = h('div', { class: 'grid', id: 'stats' });
+  const windowEl = h('div', { id: 'cutover-window' });
+  const warningsEl = h('div', { id: 'warnings' });
+  const nsEl = h('div', { id: 'namespaces' });
+  const eventsEl = h('div', { id: 'events' });
+  const cutoverBtn = h('button', { type: 'button', class: 'primary', id: 'open-cutover', 'aria-describedby': 'cutover-why' }, 'Cut over…');
+  const cutoverWhy = h('p', { class: 'hint', id: 'cutover-why' });
+  const cutoverMsg = h('div', {});
+  const dialog = cutoverDialog();
+
+  replace(main,
+    h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Organizations'), ' / ', h('a', { href: `#/groups/${groupId}` }, 'Project'), ' / migration'),
+    h('h1', {}, names.source && names.destination ? `Migrating ${names.source} to ${names.destination}` : 'Live migration'),
+    h('p', { class: 'muted' }, 'Migration ', h('code', {}, migrationId), mp.migration.migrationHosts ? ` on migration host ${mp.migration.migrationHosts.join(', ')}` : ''),
+    statusEl,
+    h('section', { class: 'card', 'aria-labelledby': 'copy-h' }, h('h2', { id: 'copy-h' }, 'Progress'), progressEl, statsEl),
+    h('section', { class: 'card', 'aria-labelledby': 'cut-h' }, h('h2', { id: 'cut-h' }, 'Cutover'),
+      windowEl, h('div', { class: 'actions' }, cutoverBtn), cutoverWhy, cutoverMsg, dialog),
+    warningsEl,
+    h('section', { class: 'card', 'aria-labelledby': 'ns-h' }, h('h2', { id: 'ns-h' }, 'Collections'), nsEl),
+    h('section', { class: 'card', 'aria-labelledby': 'ev-h' }, h('h2', { id: 'ev-h' }, 'Events'), eventsEl));
+
+  let lastStatus = '';
+  let lastReady = null;
+  function update() {
+    const m = mp.migration; const p = mp.progress;
+    const done = ['COMPLETE', 'FAILED', 'EXPIRED'].includes(m.status);
+    const cutting = !!mp.cutoverRequestedAt && m.status === 'WORKING';
+    // Status.
+    patch(statusEl, [m.status, m.readyForCutover, cutting, p && p.phase, p && p.info, p && p.reportedAt, mp.stalled, mp.errorMessage], () => h('section', { class: 'card', 'aria-labelledby': 'st-h' },
+      h('h2', { id: 'st-h' }, 'Status'),
+      h('dl', { class: 'facts' },
+        h('dt', {}, 'Status'), h('dd', { id: 'migration-status', 'data-status': m.status }, statusBadge(m.status),
+          cutting ? ' cutting over' : '', m.readyForCutover ? ' ' : '', m.readyForCutover ? badge('Ready for cutover', 'ok') : ''),
+        h('dt', {}, 'Phase'), h('dd', { id: 'phase' }, p ? p.phase : (m.status === 'NEW' ? 'waiting for the migration host to start' : '—')),
+        p && p.info ? [h('dt', {}, 'Now'), h('dd', {}, p.info)] : null,
+        h('dt', {}, 'Started'), h('dd', {}, fmtTime(mp.createdAt)),
+        h('dt', {}, 'Last report'), h('dd', {}, p ? fmtTime(p.reportedAt) : '—')),
+      mp.stalled ? h('div', { class: 'alert warn', role: 'alert', 'data-stalled': '' },
+        h('strong', {}, 'The migration host stopped reporting. '),
+        'The migration is not failed: it resumes where it left off when the host is back. Check that livemigrate agent runs on ',
+        (m.migrationHosts || []).join(', '), ' and reaches this control plane.') : null,
+      m.status === 'COMPLETE' ? h('div', { class: 'alert ok', 'data-complete': '' },
+        h('strong', {}, 'Migration complete. '), `Point your applications at ${names.destination || 'the destination cluster'}. `,
+        h('a', { href: `#/groups/${groupId}/migrations/${migrationId}/report`, id: 'report-link' }, 'Open the report')) : null,
+      m.status === 'FAILED' || m.status === 'EXPIRED' ? h('div', { class: 'alert error', role: 'alert' },
+        h('strong', {}, m.status === 'EXPIRED' ? 'The cutover window lapsed. ' : 'The migration failed. '), mp.errorMessage || '', ' ',
+        h('a', { href: `#/groups/${groupId}/migrations/${migrationId}/report`, id: 'report-link' }, 'See what happened and what to do')) : null));
+
+    // Copy progress.
+    if (p) {
+      const total = Math.max(p.estimatedTotalBytes || 0, p.estimatedCopiedBytes || 0);
+      const pct = total ? Math.min(100, Math.floor((100 * p.estimatedCopiedBytes) / total)) : (done || m.readyForCutover ? 100 : 0);
+      replace(progressEl,
+        h('label', { for: 'copy-bar' }, `Initial copy: ${pct}%`),
+        h('progress', { id: 'copy-bar', max: 100, value: pct, 'aria-valuetext': `${pct}% copied` }),
+        h('p', { id: 'copy-text' }, `${fmtBytes(p.estimatedCopiedBytes)} of ${fmtBytes(total)} · `,
+          `${fmtCount(p.copiedDocuments)} of ${fmtCount(Math.max(p.estimatedTotalDocuments, p.copiedDocuments))} documents`));
+    } else {
+      replace(progressEl, h('p', {}, m.status === 'NEW' ? 'Waiting for the migration host to pick up the migration…' : 'No progress reported yet.'));
+    }
+    const lag = m.lagTimeSeconds !== null && m.lagTimeSeconds !== undefined ? m.lagTimeSeconds : (p && !done ? p.lagTimeSeconds : null);
+    replace(statsEl,
+      stat('Lag time', h('span', { id: 'lag' }, fmtClock(lag)), 'How far the destination is behind the source.'),
+      stat('Events applied', h('span', { id: 'events-applied' }, fmtCount(p ? p.totalEventsApplied : 0)), 'Changes replayed on the destination since the copy began.'),
+      stat('Elapsed', h('span', { id: 'elapsed', 'data-since': mp.createdAt }, fmtDuration((Date.now() - new Date(mp.createdAt)) / 1000)), ''));
+
+    // Cutover window.
+    const win = mp.cutoverWindow;
+    patch(windowEl, [win && win.expiresAt, done, cutting, m.status], () => windowContent(win, done, cutting));
+    cutoverBtn.hidden = done || cutting;
+    cutoverBtn.disabled = !m.readyForCutover;
+    cutoverWhy.textContent = done || cutting ? '' : m.readyForCutover
+      ? 'Ready: stop the writes to the source, then cut over.'
+      : 'Cutover unlocks when the initial copy is done and the destination has caught up with the source.';
+
+    // Warnings.
+    const warnings = (p && p.warnings) || [];
+    replace(warningsEl, warnings.length ? h('section', { class: 'alert warn', 'aria-labelledby': 'warn-h' },
+      h('h2', { id: 'warn-h' }, 'Warnings'), h('ul', {}, warnings.map((w) => h('li', {}, w)))) : null);
+
+    // Namespaces.
+    const nss = (p && p.namespaces) || [];
+    replace(nsEl, nss.length
+      ? table('Copy progress per collection', [{ label: 'Collection' }, { label: 'Phase' }, { label: 'Documents', num: true }, { label: 'Bytes', num: true }, { label: 'Copied', num: true }],
+        nss, (n) => {
+          const pct = n.estimatedBytes ? Math.min(100, Math.floor((100 * n.copiedBytes) / n.estimatedBytes)) : (n.copiedDocuments >= n.estimatedDocuments ? 100 : 0);
+          return h('tr', { 'data-ns': n.namespace }, h('th', { scope: 'row' }, n.namespace), h('td', {}, n.phase),
+            h('td', { class: 'num' }, `${fmtCount(n.copiedDocuments)} / ${fmtCount(n.estimatedDocuments)}`),
+            h('td', { class: 'num' }, `${fmtBytes(n.copiedBytes)} / ${fmtBytes(n.estimatedBytes)}`),
+            h('td', { class: 'num' }, `${pct}%`));
+        })
+      : h('p', { class: 'muted' }, 'No collection reported yet.'));
+
+    dialog.sync();
+    if (m.status !== lastStatus && lastStatus) announce(`Migration status: ${m.status}.`);
+    if (lastReady === false && m.readyForCutover) announce('The migration is ready for cutover.');
+    lastStatus = m.status; lastReady = m.readyForCutover;
+  }
+
+  // windowContent renders the cutover window region (rebuilt only when its
+  // state changes, so the Extend button keeps keyboard focus).
+  function windowContent(win, done, cutting) {
+    if (win && !done && !cutting) {
+      const extend = h('button', { type: 'button', id: 'extend' }, 'Extend by 24 hours');
+      const extMsg = h('span', { role: 'status', id: 'extend-status' });
+      extend.addEventListener('click', async () => {
+        extend.disabled = true;
+        try {
+          mp.cutoverWindow = await api.extend(groupId, migrationId);
+          extMsg.textContent = `Extended: the window now closes at ${fmtTime(mp.cutoverWindow.expiresAt)}.`;
+          closes.textContent = `Closes at ${fmtTime(mp.cutoverWindow.expiresAt)} (opened ${fmtTime(mp.cutoverWindow.startedAt)}).`;
+          windowEl.dataset.key = JSON.stringify([mp.cutoverWindow.expiresAt, done, cutting, mp.migration.status]);
+          tick();
+        } catch (e) {
+          replace(extMsg, errorBox(e, 'extend the cutover window'));
+        } finally { extend.disabled = false; }
+      });
+      const closes = h('p', { class: 'hint' }, `Closes at ${fmtTime(win.expiresAt)} (opened ${fmtTime(win.startedAt)}).`);
+      return [
+        h('p', {}, 'Cut over before the window closes, or the migration expires and stops syncing.'),
+        h('div', { class: 'stat' }, h('span', { class: 'label' }, 'Time left to cut over'),
+          h('span', { class: 'big', id: 'countdown', 'data-expires': win.expiresAt }, fmtDuration((new Date(win.expiresAt) - Date.now()) / 1000))),
+        closes, h('div', { class: 'row' }, extend, extMsg)];
+    }
+    if (cutting) return h('p', { id: 'cutting' }, `Cutover started at ${fmtTime(mp.cutoverRequestedAt)}: the migration host applies the last changes, verifies and finalizes.`);
+    if (done) return h('p', {}, mp.migration.status === 'COMPLETE' ? 'The cutover is done.' : 'No cutover: the migration ended.');
+    return h('p', {}, 'The cutover window opens when the migration is first ready (after the initial copy, when the lag is small). You then have 120 hours to cut over, and can extend.');
+  }
+
+  // patch rebuilds el only when key changed.
+  function patch(el, key, build) {
+    const k = JSON.stringify(key);
+    if (el.dataset.key === k) return;
+    el.dataset.key = k;
+    replace(el, build());
+  }
+
+  function stat(label, value, hint) {
+    return h('div', { class: 'stat' }, h('span', { class: 'label' }, label), h('span', { class: 'big' }, value), hint ? h('span', { class: 'hint' }, hint) : null);
+  }
+
+  // tick updates the clocks between polls.
+  function tick() {
+    const cd = document.getElementById('countdown');
+    if (cd && mp.cutoverWindow) {
+      cd.textContent = fmtDuration((new Date(mp.cutoverWindow.expiresAt) - Date.now()) / 1000);
+      cd.dataset.expires = mp.cutoverWindow.expiresAt;
+    }
+    const el = document.getElementById('elapsed');
+    if (el && !['COMPLETE', 'FAILED', 'EXPIRED'].includes(mp.migration.status)) el.textContent = fmtDuration((Date.now() - new Date(mp.createdAt)) / 1000);
+  }
+
+  async function loadEvents() {
+    try {
+      const evs = await api.events(groupId, migrationId);
+      if (!page.alive()) return;
+      replace(eventsEl, h('ol', { class: 'log', reversed: true }, evs.slice().reverse().map((e) =>
+        h('li', { 'data-event': e.type }, h('time', { datetime: e.createdAt }, fmtTime(e.createdAt)), ' — ', h('strong', {}, e.type), ': ', e.message))));
+    } catch (e) {
+      if (page.alive()) replace(eventsEl, errorBox(e, 'load the events'));
+    }
+  }
+
+  // The three-step cutover dialog: stop writes → confirm → finalize.
+  function cutoverDialog() {
+    const d = h('dialog', { id: 'cutover-dialog', 'aria-labelledby': 'cd-h' });
+    let step = 0; let requested = false;
+    const stepsEl = h('ol', { class: 'steps', 'aria-label': 'Cutover steps' });
+    const content = h('div', {});
+    d.append(h('h2', { id: 'cd-h' }, 'Cut over'), stepsEl, content);
+    const show = (n) => {
+      step = n;
+      replace(stepsEl, ['Stop writes', 'Confirm', 'Finalize'].map((s, i) => h('li', { 'aria-current': i === n ? 'step' : null, class: i < n ? 'done' : null }, s)));
+      replace(content, [stopWrites, confirm, finalize][n]());
+      const f = content.querySelector('input, button.primary, a.button');
+      if (f) f.focus();
+    };
+    const close = h('button', { type: 'button', onclick: () => d.close() }, 'Close');
+    function stopWrites() {
+      const box = h('input', { type: 'checkbox', id: 'writes-stopped' });
+      const next = h('button', { type: 'button', class: 'primary', id: 'cutover-next', disabled: true, onclick: () => show(1) }, 'Next');
+      box.addEventListener('change', () => { next.disabled = !box.checked; });
+      return [
+        h('p', {}, `Stop every application write to the source${names.source ? ` ${names.source}` : ''}: stop the writers, or make the source read-only. `,
+          'Writes made after this point are not migrated.'),
+        h('label', { class: 'inline' }, box, 'All writes to the source are stopped'),
+        h('div', { class: 'actions' }, h('button', { type: 'button', onclick: () => d.close() }, 'Cancel'), next)];
+    }
+    function confirm() {
+      const m = mp.migration;
+      const go = h('button', { type: 'button', class: 'primary', id: 'cutover-confirm', disabled: !m.readyForCutover }, 'Confirm cutover');
+      const msg = h('div', {});
+      go.addEventListener('click', async () => {
+        go.disabled = true;
+        try {
+          await api.cutover(groupId, migrationId);
+          requested = true;
+          announce('Cutover started.');
+          show(2);
+          poll();
+        } catch (e) {
+          replace(msg, errorBox(e, 'start the cutover'));
+          go.disabled = false;
+        }
+      });
+      return [
+        h('p', {}, 'The migration host applies the remaining changes, verifies the destination against the source and finalizes. This cannot be undone.'),
+        h('dl', { class: 'facts' }, h('dt', {}, 'Lag time'), h('dd', { id: 'confirm-lag' }, fmtClock(m.lagTimeSeconds)),
+          h('dt', {}, 'Events applied'), h('dd', {}, fmtCount(mp.progress ? mp.progress.totalEventsApplied : 0))),
+        m.readyForCutover ? null : h('p', { class: 'alert warn', id: 'not-ready' }, 'Not ready right now: wait until the destination has caught up.'),
+        msg,
+        h('div', { class: 'actions' }, h('button', { type: 'button', onclick: () => show(0) }, 'Back'), go)];
+    }
+    function finalize() {
+      const m = mp.migration; const p = mp.progress;
+      if (m.status === 'COMPLETE') {
+        return [h('div', { class: 'alert ok', role: 'status', id: 'cutover-done' }, h('strong', {}, 'Cutover complete. '),
+          `Point your applications at ${names.destination || 'the destination cluster'}.`),
+        h('div', { class: 'actions' }, h('a', { class: 'button primary', href: `#/groups/${groupId}/migrations/${migrationId}/report`, id: 'dialog-report' }, 'Open the report'), close)];
+      }
+      if (m.status === 'FAILED' || m.status === 'EXPIRED') {
+        return [h('div', { class: 'alert error', role: 'alert' }, h('strong', {}, 'The cutover failed. '), mp.errorMessage || ''),
+          h('div', { class: 'actions' }, h('a', { class: 'button', href: `#/groups/${groupId}/migrations/${migrationId}/report` }, 'See what to do'), close)];
+      }
+      return [h('p', { role: 'status', id: 'finalizing' }, 'Finalizing: ', p ? `${p.phase}${p.info ? ` — ${p.info}` : ''}` : 'waiting for the migration host…'),
+        h('progress', { 'aria-label': 'Finalizing' }),
+        h('div', { class: 'actions' }, close)];
+    }
+    cutoverBtn.addEventListener('click', () => { if (!mp.migration.readyForCutover) return; requested = false; show(0); d.showModal(); });
+    d.sync = () => {
+      if (!d.open) return;
+      if (step === 2 || requested) { replace(content, finalize()); return; }
+      if (step === 1) {
+        const go = d.querySelector('#cutover-confirm');
+        if (go && !go.matches(':focus')) go.disabled = !mp.migration.readyForCutover;
+        const lag = d.querySelector('#confirm-lag');
+        if (lag) lag.textContent = fmtClock(mp.migration.lagTimeSeconds);
+      }
+    };
+    return d;
+  }
+
+  let stopped = false;
+  let inflight = false;
+  async function poll() {
+    if (inflight || stopped) return;
+    inflight = true;
+    try {
+      const next = await api.progress(groupId, migrationId);
+      if (!page.alive()) return;
+      mp = next;
+      update();
+    } catch (e) {
+      if (page.alive() && !(e instanceof api.ApiError && e.status === 401)) replace(cutoverMsg, errorBox(e, 'refresh the progress'));
+    } finally { inflight = false; }
+  }
+
+  update();
+  loadEvents();
+  const timers = [
+    setInterval(poll, POLL_MS),
+    setInterval(tick, 1000),
+    setInterval(loadEvents, 3000),
+  ];
+  return () => { stopped = true; timers.forEach(clearInterval); if (dialog.open) dialog.close(); };
 }

@@ -1,6 +1,323 @@
-// Placeholder until this page is built.
-import { h, replace } from './dom.js';
+// "Migrate data to this cluster": the wizard that builds an Atlas migration
+// request, validates it on the migration host and starts the migration.
 
-export async function render(main) {
-  replace(main, h('h1', {}, 'Not built yet'));
+import * as api from './api.js';
+import { h, replace, field, errorBox, table, statusBadge, fmtBytes, announce } from './dom.js';
+
+const STEPS = ['Source', 'Credentials', 'Options', 'Validate', 'Review and start'];
+
+export const shardingExample = `[
+  {"database": "shop", "collection": "orders",
+   "shardCollection": {"key": [{"customerId": 1}, {"_id": 1}]}},
+  {"database": "shop", "collection": "events",
+   "shardCollection": {"key": [{"_id": "hashed"}]}}
+]`;
+
+/** parseSharding checks the sharding entries JSON; it returns {entries} or {error}. */
+export function parseSharding(text) {
+  let v;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    return { error: `Not valid JSON: ${e.message}` };
+  }
+  if (!Array.isArray(v) || v.length === 0) return { error: 'Enter a JSON array with at least one sharding entry (see the example).' };
+  const seen = new Set();
+  for (let i = 0; i < v.length; i++) {
+    const e = v[i]; const n = `Entry ${i + 1}`;
+    if (!e || typeof e !== 'object' || Array.isArray(e)) return { error: `${n} must be an object.` };
+    for (const k of Object.keys(e)) {
+      if (!['database', 'collection', 'shardCollection'].includes(k)) return { error: `${n} has an unknown field "${k}".` };
+    }
+    if (typeof e.database !== 'string' || !e.database || /[/\\. "$]/.test(e.database)) return { error: `${n}: "database" must be a database name.` };
+    if (typeof e.collection !== 'string' || !e.collection || e.collection.includes('$')) return { error: `${n}: "collection" must be a collection name.` };
+    const ns = `${e.database}.${e.collection}`;
+    if (seen.has(ns)) return { error: `${n}: ${ns} is listed twice.` };
+    seen.add(ns);
+    const key = e.shardCollection && e.shardCollection.key;
+    if (!Array.isArray(key) || key.length === 0) return { error: `${n}: "shardCollection.key" must be a non-empty array such as [{"_id": 1}].` };
+    let hashed = 0;
+    for (let j = 0; j < key.length; j++) {
+      const f = key[j];
+      const ks = f && typeof f === 'object' && !Array.isArray(f) ? Object.keys(f) : [];
+      if (ks.length !== 1 || !(f[ks[0]] === 1 || f[ks[0]] === 'hashed')) {
+        return { error: `${n}: shardCollection.key[${j}] must map one field to 1 or "hashed", e.g. {"customerId": 1}.` };
+      }
+      if (f[ks[0]] === 'hashed') hashed++;
+    }
+    if (hashed > 1) return { error: `${n}: a shard key can have at most one hashed field.` };
+  }
+  return { entries: v };
+}
+
+export async function render(main, { groupId, cluster }, page) {
+  let project, dest, available;
+  try {
+    [project, dest] = await Promise.all([api.project(groupId), api.cluster(groupId, cluster)]);
+    available = await api.availableProjects(project.orgId);
+  } catch (e) {
+    replace(main, h('h1', {}, 'Migrate data to this cluster'), errorBox(e, 'start the migration wizard'));
+    return;
+  }
+  if (!page.alive()) return;
+
+  const st = {
+    step: 0, sourceGroupId: available[0] ? available[0].projectId : '', deployment: '', host: '',
+    managed: false, username: '', password: '', ssl: false, caPath: '',
+    sharding: false, shardingText: '', createIndexes: true, drop: false, dropConfirm: '',
+    validation: null, checks: [], validatedKey: '', validating: false, validateError: null,
+  };
+  const srcProject = () => available.find((p) => p.projectId === st.sourceGroupId);
+
+  const request = () => {
+    const req = {
+      source: { clusterName: st.deployment, groupId: st.sourceGroupId, managedAuthentication: st.managed, ssl: st.ssl },
+      destination: { clusterName: dest.name, groupId, hostnameSchemaType: 'PUBLIC' },
+      migrationHosts: [st.host],
+      dropDestinationData: st.drop,
+    };
+    if (!st.managed && st.username) { req.source.username = st.username; req.source.password = st.password; }
+    if (st.ssl && st.caPath) req.source.caCertificatePath = st.caPath;
+    if (st.sharding) req.sharding = { createSupportingIndexes: st.createIndexes, shardingEntries: parseSharding(st.shardingText).entries };
+    return req;
+  };
+  const requestKey = () => JSON.stringify(request());
+  const validated = () => st.validation && st.validation.status === 'SUCCESS' && st.validatedKey === requestKey();
+
+  const stepsEl = h('ol', { class: 'steps', 'aria-label': 'Wizard steps' });
+  const body = h('div', {});
+  replace(main,
+    h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Organizations'), ' / ', h('a', { href: `#/groups/${groupId}` }, project.name), ' / ', dest.name),
+    h('h1', {}, `Migrate data to ${dest.name}`),
+    h('p', {}, 'Live migration copies a source deployment into this cluster and keeps it in sync until you cut over.'),
+    stepsEl, body);
+
+  function show(step) {
+    st.step = step;
+    replace(stepsEl, STEPS.map((s, i) => h('li', { 'aria-current': i === step ? 'step' : null, class: i < step ? 'done' : null }, s)));
+    const heading = h('h2', { tabindex: '-1', id: 'step-h' }, `Step ${step + 1} of ${STEPS.length}: ${STEPS[step]}`);
+    const content = [sourceStep, credentialsStep, optionsStep, validateStep, reviewStep][step]();
+    replace(body, h('section', { class: 'card', 'aria-labelledby': 'step-h', 'data-step': STEPS[step] }, heading, content));
+    heading.focus();
+  }
+
+  function nav(onNext, nextLabel, nextAttrs) {
+    const back = st.step > 0 ? h('button', { type: 'button', id: 'wizard-back', onclick: () => show(st.step - 1) }, 'Back') : null;
+    const next = onNext ? h('button', Object.assign({ type: 'submit', class: 'primary' }, nextAttrs || {}), nextLabel || 'Next') : null;
+    return h('div', { class: 'actions' }, back, next,
+      h('a', { class: 'button', href: `#/groups/${groupId}` }, 'Cancel'));
+  }
+
+  function form(children, onNext, nextLabel) {
+    const f = h('form', { novalidate: true }, children, nav(onNext, nextLabel));
+    f.addEventListener('submit', (ev) => { ev.preventDefault(); onNext(); });
+    return f;
+  }
+
+  function sourceStep() {
+    if (!available.length || !available.some((p) => p.deployments.length)) {
+      return [h('div', { class: 'alert warn', role: 'alert' },
+        'No source deployment is available. Link a migration host on the ',
+        h('a', { href: `#/orgs/${project.orgId}/live-migration` }, 'Live Migration page'),
+        ' and let it report the deployments it can reach.'), nav(null)];
+    }
+    const projSel = h('select', { name: 'sourceProject' },
+      available.map((p) => h('option', { value: p.projectId, selected: p.projectId === st.sourceGroupId }, p.name)));
+    const depSel = h('select', { name: 'deployment' });
+    const hostSel = h('select', { name: 'migrationHost' });
+    const depInfo = h('p', { class: 'hint', 'aria-live': 'polite' });
+    const fill = () => {
+      const p = srcProject();
+      replace(depSel, h('option', { value: '' }, 'Choose a deployment…'),
+        p.deployments.map((d) => h('option', { value: d.name, selected: d.name === st.deployment },
+          `${d.name} — MongoDB ${d.mongoDBVersion}, ${d.sharded ? 'sharded' : 'replica set'}, ${fmtBytes(d.dbSizeBytes)}`)));
+      replace(hostSel, h('option', { value: '' }, 'Choose a migration host…'),
+        p.migrationHosts.map((m) => h('option', { value: m, selected: m === st.host }, m)));
+      if (!st.host && p.migrationHosts.length === 1) { st.host = p.migrationHosts[0]; hostSel.value = st.host; }
+      describe();
+    };
+    const describe = () => {
+      const d = srcProject().deployments.find((x) => x.name === depSel.value);
+      depInfo.textContent = d ? `Oplog ${d.oplogSizeMB} MB · FCV ${d.featureCompatibilityVersion} · TLS ${d.tlsEnabled ? 'on' : 'off'} · reported by agent ${d.agentVersion}` : '';
+    };
+    projSel.addEventListener('change', () => { st.sourceGroupId = projSel.value; st.deployment = ''; st.host = ''; fill(); });
+    depSel.addEventListener('change', describe);
+    fill();
+    const fDep = field('Source deployment', depSel);
+    const fHost = field('Migration host', hostSel, 'The host running livemigrate agent that reaches the source and this cluster.');
+    depInfo.id = 'dep-info';
+    return form([field('Source project', projSel), fDep, depInfo, fHost], () => {
+      fDep.setError(depSel.value ? '' : 'Choose the deployment to migrate from.');
+      fHost.setError(hostSel.value ? '' : 'Choose the migration host.');
+      if (!depSel.value) { depSel.focus(); return; }
+      if (!hostSel.value) { hostSel.focus(); return; }
+      st.deployment = depSel.value; st.host = hostSel.value;
+      show(1);
+    });
+  }
+
+  function credentialsStep() {
+    const managed = h('input', { type: 'checkbox', name: 'managedAuthentication', checked: st.managed });
+    const user = h('input', { type: 'text', name: 'username', value: st.username, autocomplete: 'off', spellcheck: 'false' });
+    const pass = h('input', { type: 'password', name: 'password', value: st.password, autocomplete: 'new-password' });
+    const fUser = field('Source username', user, 'Needs the backup and readAnyDatabase roles (plus clusterMonitor for a sharded source).');
+    const fPass = field('Source password', pass, 'Sent to the migration host only; never shown again.');
+    const creds = h('div', { hidden: st.managed }, fUser, fPass);
+    managed.addEventListener('change', () => { creds.hidden = managed.checked; });
+    const ssl = h('input', { type: 'checkbox', name: 'ssl', checked: st.ssl });
+    const ca = h('input', { type: 'text', name: 'caCertificatePath', value: st.caPath, placeholder: '/etc/ssl/source-ca.pem', spellcheck: 'false' });
+    const fCA = field('CA certificate file on the migration host (optional)', ca, 'A PEM file path on the migration host. Leave empty to use the host\'s system trust store.');
+    const tls = h('div', { hidden: !st.ssl }, fCA);
+    ssl.addEventListener('change', () => { tls.hidden = !ssl.checked; });
+    return form([
+      h('fieldset', {}, h('legend', {}, 'Authentication to the source'),
+        h('label', { class: 'inline' }, managed, 'Managed authentication: the migration host supplies the credentials'),
+        creds),
+      h('fieldset', {}, h('legend', {}, 'TLS'),
+        h('label', { class: 'inline' }, ssl, 'Connect to the source with TLS'), tls),
+    ], () => {
+      fUser.setError(''); fPass.setError(''); fCA.setError('');
+      if (!managed.checked) {
+        if (!user.value.trim()) { fUser.setError('Enter the source username, or choose managed authentication.'); user.focus(); return; }
+        if (!pass.value) { fPass.setError('Enter the source password.'); pass.focus(); return; }
+      }
+      if (ssl.checked && ca.value && !ca.value.startsWith('/')) { fCA.setError('Give an absolute path on the migration host, e.g. /etc/ssl/ca.pem.'); ca.focus(); return; }
+      st.managed = managed.checked; st.username = user.value.trim(); st.password = pass.value;
+      st.ssl = ssl.checked; st.caPath = ca.value.trim();
+      show(2);
+    });
+  }
+
+  function optionsStep() {
+    const shard = h('input', { type: 'checkbox', name: 'sharding', checked: st.sharding });
+    const text = h('textarea', { name: 'shardingEntries', rows: 8, spellcheck: 'false' });
+    text.value = st.shardingText;
+    const fText = field('Sharding entries (JSON)', text, 'One entry per collection to shard on the destination: database, collection and shard key (1 or "hashed" per field). Only for a replica set source going to a sharded destination.');
+    const example = h('button', { type: 'button', id: 'sharding-example' }, 'Insert example');
+    example.addEventListener('click', () => { text.value = shardingExample; text.focus(); });
+    const createIdx = h('input', { type: 'checkbox', name: 'createSupportingIndexes', checked: st.createIndexes });
+    const shardBox = h('div', { hidden: !st.sharding }, fText, h('div', { class: 'row' }, example),
+      h('details', {}, h('summary', {}, 'Show the example'), h('pre', { class: 'example' }, shardingExample)),
+      h('label', { class: 'inline' }, createIdx, 'Create the indexes that support the shard keys'));
+    shard.addEventListener('change', () => { shardBox.hidden = !shard.checked; });
+
+    const drop = h('input', { type: 'checkbox', name: 'dropDestinationData', checked: st.drop });
+    const confirm = h('input', { type: 'text', name: 'confirmClusterName', value: st.dropConfirm, autocomplete: 'off', spellcheck: 'false' });
+    const fConfirm = field(`Type the destination cluster name (${dest.name}) to confirm`, confirm);
+    const dropBox = h('div', { hidden: !st.drop },
+      h('div', { class: 'alert warn' }, h('strong', {}, 'Every database on ', dest.name, ' is deleted'), ' before the copy starts. This cannot be undone.'),
+      fConfirm);
+    drop.addEventListener('change', () => { dropBox.hidden = !drop.checked; });
+
+    return form([
+      h('fieldset', {}, h('legend', {}, 'Sharding'),
+        h('label', { class: 'inline' }, shard, 'Shard collections on the destination'), shardBox),
+      h('fieldset', {}, h('legend', {}, 'Existing data on the destination'),
+        h('label', { class: 'inline' }, drop, 'Clear existing data on the destination cluster'), dropBox),
+    ], () => {
+      fText.setError(''); fConfirm.setError('');
+      if (shard.checked) {
+        const r = parseSharding(text.value);
+        if (r.error) { fText.setError(r.error); text.focus(); return; }
+      }
+      if (drop.checked && confirm.value !== dest.name) {
+        fConfirm.setError(`Type ${dest.name} exactly to confirm that its data may be deleted.`);
+        confirm.focus(); return;
+      }
+      st.sharding = shard.checked; st.shardingText = text.value; st.createIndexes = createIdx.checked;
+      st.drop = drop.checked; st.dropConfirm = confirm.value;
+      show(3);
+    });
+  }
+
+  function validateStep() {
+    const out = h('div', { id: 'validation', 'aria-live': 'polite' });
+    const run = h('button', { type: 'button', class: validated() ? null : 'primary', id: 'run-validation' }, 'Validate');
+    const renderResult = () => {
+      if (st.validating) { replace(out, h('p', { role: 'status' }, 'Validating on the migration host… this takes a few seconds.')); return; }
+      if (st.validateError) { replace(out, errorBox(st.validateError, 'validate')); return; }
+      const v = st.validation;
+      if (!v) { replace(out, h('p', {}, 'The migration host checks that it reaches the source and this cluster, the versions, the source user\'s roles, TLS, disk space and existing data.')); return; }
+      const stale = st.validatedKey !== requestKey();
+      replace(out,
+        v.status === 'SUCCESS'
+          ? h('div', { class: 'alert ok', 'data-validation': 'SUCCESS' }, h('strong', {}, 'Validation passed. '), 'You can review and start the migration.')
+          : h('div', { class: 'alert error', role: 'alert', 'data-validation': v.status },
+            h('strong', {}, 'Validation failed. '), v.errorMessage || 'A check failed.',
+            h('p', { class: 'hint' }, 'Fix the failing check below (go back to change the source, credentials or options), then validate again.')),
+        stale ? h('p', { class: 'alert warn' }, 'The settings changed since this validation: validate again.') : null,
+        st.checks.length
+          ? table('Validation checks', [{ label: 'Check' }, { label: 'Result' }, { label: 'Message' }], st.checks,
+            (c) => h('tr', { 'data-check': c.name }, h('th', { scope: 'row' }, c.name), h('td', {}, statusBadge(c.status)), h('td', {}, c.message || '')))
+          : null);
+    };
+    run.addEventListener('click', async () => {
+      st.validating = true; st.validateError = null; st.validation = null; st.checks = [];
+      run.disabled = true; next.disabled = true;
+      renderResult();
+      const key = requestKey();
+      try {
+        let v = await api.validate(groupId, request());
+        const deadline = Date.now() + 180000;
+        while (v.status === 'PENDING' && page.alive() && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 700));
+          v = await api.validation(groupId, v._id);
+        }
+        if (!page.alive()) return;
+        if (v.status === 'PENDING') throw new Error('The migration host did not answer within 3 minutes. Check on the Live Migration page that it is online.');
+        const checks = await api.validationChecks(groupId, v._id);
+        st.validation = v; st.checks = checks.checks || []; st.validatedKey = key;
+        announce(`Validation ${v.status === 'SUCCESS' ? 'passed' : 'failed'}.`);
+      } catch (e) {
+        st.validateError = e;
+      } finally {
+        st.validating = false;
+        if (page.alive()) { run.disabled = false; next.disabled = !validated(); renderResult(); }
+      }
+    });
+    const f = form([
+      h('dl', { class: 'facts' }, h('dt', {}, 'Source'), h('dd', {}, `${st.deployment} via ${st.host}`),
+        h('dt', {}, 'Destination'), h('dd', {}, dest.name)),
+      h('div', { class: 'actions' }, run), out,
+    ], () => { if (validated()) show(4); }, 'Review');
+    const next = f.querySelector('button[type=submit]');
+    next.disabled = !validated();
+    renderResult();
+    return f;
+  }
+
+  function reviewStep() {
+    const req = request();
+    const start = h('button', { type: 'submit', class: 'primary', id: 'start-migration' }, 'Start migration');
+    const msg = h('div', {});
+    const f = h('form', { novalidate: true },
+      h('dl', { class: 'facts', id: 'review' },
+        h('dt', {}, 'Source deployment'), h('dd', {}, `${st.deployment} (project ${srcProject().name})`),
+        h('dt', {}, 'Migration host'), h('dd', {}, st.host),
+        h('dt', {}, 'Destination cluster'), h('dd', {}, `${dest.name} (project ${project.name})`),
+        h('dt', {}, 'Authentication'), h('dd', {}, st.managed ? 'managed by the migration host' : `user ${st.username}, password set`),
+        h('dt', {}, 'TLS'), h('dd', {}, st.ssl ? `on${st.caPath ? `, CA file ${st.caPath}` : ''}` : 'off'),
+        h('dt', {}, 'Sharding'), h('dd', {}, st.sharding ? `${req.sharding.shardingEntries.length} collection(s)${st.createIndexes ? ', supporting indexes created' : ''}` : 'none'),
+        h('dt', {}, 'Existing destination data'), h('dd', {}, st.drop ? h('strong', {}, 'deleted before the copy') : 'kept'),
+        h('dt', {}, 'Validation'), h('dd', {}, statusBadge(st.validation.status))),
+      h('p', {}, 'After the start, the migration copies the data and then applies changes continuously. When it is ready, you have 120 hours to cut over.'),
+      msg, h('div', { class: 'actions' }, h('button', { type: 'button', onclick: () => show(3) }, 'Back'), start,
+        h('a', { class: 'button', href: `#/groups/${groupId}` }, 'Cancel')));
+    f.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      start.disabled = true;
+      replace(msg);
+      try {
+        const m = await api.createMigration(groupId, request());
+        sessionStorage.setItem(`lm:${m._id}`, JSON.stringify({ source: st.deployment, destination: dest.name, host: st.host }));
+        page.go(`/groups/${groupId}/migrations/${m._id}`);
+      } catch (e) {
+        replace(msg, errorBox(e, 'start the migration'));
+        start.disabled = false;
+      }
+    });
+    return f;
+  }
+
+  show(0);
 }
