@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/livemigrate/livemigrate/internal/cli"
 	"github.com/livemigrate/livemigrate/internal/engine"
 	"github.com/livemigrate/livemigrate/internal/mdb"
 	"github.com/livemigrate/livemigrate/internal/migration"
@@ -26,6 +27,7 @@ func newSyncCmd(e *env) *cobra.Command {
 		source, destination, listen, token string
 		include, exclude                   []string
 		startNow                           bool
+		linger                             time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "sync --source URI --destination URI",
@@ -79,7 +81,16 @@ again resumes.`,
 					return err
 				}
 			}
-			return s.wait(c.Context())
+			if err := s.wait(c.Context()); err != nil {
+				return err
+			}
+			// Keep answering GET /api/v1/progress for a while, so a client
+			// polling for COMMITTED sees it before the API goes away.
+			select {
+			case <-c.Context().Done():
+			case <-time.After(linger):
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -90,6 +101,7 @@ again resumes.`,
 	f.StringVar(&listen, "listen", "127.0.0.1:27182", "address of the local API")
 	f.StringVar(&token, "token", "", "bearer token the API requires (required when --listen is not loopback)")
 	f.BoolVar(&startNow, "start", false, "start at once instead of waiting for POST /api/v1/start")
+	f.DurationVar(&linger, "linger", 10*time.Second, "how long the API keeps serving progress after the commit before the command exits")
 	return cmd
 }
 
@@ -180,13 +192,19 @@ func (s *syncRun) Report() any {
 	return nil
 }
 
-// wait prints a progress line every 5 s until the run ends, then the report.
+// wait shows progress until the run ends (a bar on a terminal, plain
+// lines otherwise), then the commit report.
 func (s *syncRun) wait(ctx context.Context) error {
-	tick := time.NewTicker(5 * time.Second)
+	d := &syncDisplay{w: s.env.stdout, tty: cli.IsTerminal(s.env.stdout)}
+	tick := time.NewTicker(d.every())
 	defer tick.Stop()
 	for {
 		select {
 		case err := <-s.done:
+			if eng := s.engine(); eng != nil {
+				d.show(eng.Progress(), time.Now())
+			}
+			d.done()
 			if err != nil {
 				return err
 			}
@@ -196,16 +214,15 @@ func (s *syncRun) wait(ctx context.Context) error {
 			}
 			return nil
 		case <-ctx.Done():
+			d.done()
 			if s.engine() == nil {
 				return ctx.Err()
 			}
 			return <-s.done
 		case <-tick.C:
-			p := s.Progress()
-			cc := p.CollectionCopy
-			fmt.Fprintf(s.env.stdout, "%s  state=%s info=%q copied=%d/%d bytes collections=%d/%d lag=%ds events=%d canCommit=%v canWrite=%v\n",
-				time.Now().Format(time.TimeOnly), p.State, p.Phase, cc.EstimatedCopiedBytes, cc.EstimatedTotalBytes,
-				cc.CollectionsCopied, cc.CollectionsTotal, p.LagTimeSeconds, p.TotalEventsApplied, p.CanCommit, p.CanWrite)
+			if s.engine() != nil {
+				d.show(s.Progress(), time.Now())
+			}
 		}
 	}
 }
