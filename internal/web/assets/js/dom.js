@@ -147,7 +147,14 @@ export function table(caption, headers, rows, row, attrs) {
     h('table', attrs || {},
       h('caption', {}, caption),
       h('thead', {}, h('tr', {}, headers.map((c) => h('th', { scope: 'col', class: c.num ? 'num' : null }, c.label)))),
-      h('tbody', {}, rows.map(row))));
+      h('tbody', {}, rows.map((r) => labelCells(row(r), headers)))));
+}
+
+// labelCells names each cell after its column (data-label), which the
+// narrow-screen layout shows in front of the value.
+function labelCells(tr, headers) {
+  Array.from(tr.children).forEach((cell, i) => { if (headers[i] && headers[i].label) cell.dataset.label = headers[i].label; });
+  return tr;
 }
 
 /** field renders a labelled control with an optional hint and error slot. */

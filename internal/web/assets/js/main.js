@@ -105,12 +105,16 @@ async function route() {
   if (gen === generation) focusHeading(main);
 }
 
+// focusHeading moves focus to the page's heading (so screen readers announce
+// the new page), unless the page already focused a control of its own.
 function focusHeading(main) {
   const h1 = main.querySelector('h1');
+  if (h1) document.title = `${h1.textContent} · livemigrate`;
+  const active = document.activeElement;
+  if (active && active !== main && main.contains(active)) return;
   if (h1) {
     h1.setAttribute('tabindex', '-1');
     h1.focus({ preventScroll: false });
-    document.title = `${h1.textContent} · livemigrate`;
   }
 }
 

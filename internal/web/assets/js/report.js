@@ -78,7 +78,7 @@ export async function render(main, { groupId, migrationId }, page) {
             h('th', { scope: 'row' }, n.namespace), h('td', { class: 'num' }, fmtCount(n.matched)), h('td', { class: 'num' }, fmtCount(n.missing)),
             h('td', { class: 'num' }, fmtCount(n.extra)), h('td', { class: 'num' }, fmtCount(n.differing)),
             h('td', {}, (n.examples || []).length ? h('code', {}, n.examples.join(', ')) : '—')))
-        : h('p', { class: 'muted' }, 'No collection was compared.')) : null,
+        : h('p', { class: 'muted' }, 'The migration host reported no per-collection breakdown.')) : null,
     !rep && mp.progress ? h('section', { class: 'card', 'aria-labelledby': 'last-h' },
       h('h2', { id: 'last-h' }, 'Last progress before it ended'),
       h('dl', { class: 'facts' },
