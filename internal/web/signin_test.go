@@ -21,4 +21,11 @@ func TestSignInShowsLiveMigrationPage(t *testing.T) {
 	b.do("organizations", chromedp.WaitVisible(chromedp.CSS(`[data-user]`)), waitText("h1", "Organizations"))
 	b.do("live migration page", chromedp.Click(chromedp.CSS(`a[data-org]`)), waitText("h1", "Live Migration"), waitText("#agents-area", "No migration host"))
 	b.screenshot("live-migration")
+	b.do("generate a token", click(`#generate-token`), chromedp.WaitVisible(chromedp.CSS(`#link-token`)), chromedp.WaitVisible(chromedp.CSS(`#copy-token`)))
+	b.do("delete asks first", click(`#delete-token`), chromedp.WaitVisible(chromedp.CSS(`#confirm-delete-token`)))
+	b.screenshot("delete-token-confirm")
+	b.do("delete the token", click(`#confirm-delete-token`), waitText(`#token-area`, "The link token is deleted"))
+	if n := js[int](b, `document.querySelectorAll('#link-token').length`); n != 0 {
+		t.Error("the token is still shown after deletion")
+	}
 }
