@@ -264,6 +264,7 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 		var commitPoint migration.Position
 		committing := false
 		lastSave := time.Now()
+		var meter lagMeter
 		for {
 			select {
 			case <-gctx.Done():
@@ -302,10 +303,7 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 			if err != nil {
 				return err
 			}
-			lag := int64(0)
-			if cp.Before(newest) {
-				lag = int64(newest.TS.T) - int64(cp.TS.T)
-			}
+			lag := lagSeconds(meter.observe(newest, cp, time.Now()))
 			e.updateProgress(func(p *migration.Progress) {
 				p.LagTimeSeconds = lag
 				p.TotalEventsApplied = base + pool.Applied()

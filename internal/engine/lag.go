@@ -1,0 +1,47 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/livemigrate/livemigrate/internal/migration"
+)
+
+// lagMeter measures lag as the age of the oldest change the engine knows of
+// but has not applied. Each newest source position the engine observes is
+// stamped with the wall-clock time it was first seen; lag is the time since
+// the oldest stamped position that is still after the applied checkpoint.
+//
+// The plain difference newest.TS.T − applied.TS.T is wrong after a quiet
+// period on a source whose oplog only advances with writes (FerretDB; and a
+// MongoDB between its 10 s no-ops): the first write after a quiet minute
+// made lag jump to a minute and canCommit flip to false, though nothing was
+// waiting for more than a second. The stamps need no clock agreement with
+// the source. They under-read by at most one poll plus one observation
+// interval; the settle window (FerretDB) is included, as it should be.
+type lagMeter struct {
+	seen []lagStamp // increasing positions, oldest first
+}
+
+type lagStamp struct {
+	pos migration.Position
+	at  time.Time
+}
+
+// observe records newest as seen at now and returns the lag given applied.
+func (m *lagMeter) observe(newest, applied migration.Position, now time.Time) time.Duration {
+	if n := len(m.seen); n == 0 || m.seen[n-1].pos.Before(newest) {
+		m.seen = append(m.seen, lagStamp{pos: newest, at: now})
+	}
+	i := 0
+	for i < len(m.seen) && !applied.Before(m.seen[i].pos) {
+		i++
+	}
+	m.seen = append(m.seen[:0], m.seen[i:]...)
+	if len(m.seen) == 0 {
+		return 0
+	}
+	return now.Sub(m.seen[0].at)
+}
+
+// lagSeconds rounds a lag to whole seconds for Progress.
+func lagSeconds(d time.Duration) int64 { return int64(d.Round(time.Second) / time.Second) }

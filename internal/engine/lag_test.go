@@ -1,0 +1,39 @@
+package engine
+
+import (
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/livemigrate/livemigrate/internal/migration"
+)
+
+func TestLagMeter(t *testing.T) {
+	pos := func(sec uint32) migration.Position { return migration.Position{TS: bson.Timestamp{T: sec}} }
+	t0 := time.Unix(1000, 0)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	var m lagMeter
+	steps := []struct {
+		at              float64
+		newest, applied uint32
+		want            time.Duration
+	}{
+		{0, 100, 100, 0},                // caught up
+		{60, 100, 100, 0},               // a quiet minute: nothing waits
+		{61, 161, 100, 0},               // the first write after it: just seen, not 61 s
+		{62, 162, 100, time.Second},     // waiting since 61
+		{63, 163, 161, time.Second},     // 161 applied: the oldest waiting was seen at 62
+		{64, 163, 163, 0},               // caught up
+		{70, 170, 163, 0},               //
+		{75, 170, 163, 5 * time.Second}, // nothing applied for 5 s: lag grows
+	}
+	for _, s := range steps {
+		if got := m.observe(pos(s.newest), pos(s.applied), at(s.at)); got != s.want {
+			t.Errorf("at %vs newest %d applied %d: lag %v, want %v", s.at, s.newest, s.applied, got, s.want)
+		}
+	}
+	if len(m.seen) > 1 {
+		t.Errorf("stamps kept: %d, want at most 1", len(m.seen))
+	}
+}
