@@ -153,6 +153,10 @@ func cdcBench(args []string) error {
 	if err := waitUntil(ctx, runErr, 5*time.Minute, func() bool { return e.Progress().Phase == migration.PhaseApplying }); err != nil {
 		return fmt.Errorf("wait for change application: %w", err)
 	}
+	// Start measuring once the copy's backlog is applied.
+	if err := waitUntil(ctx, runErr, 5*time.Minute, func() bool { return e.Progress().CanCommit && e.Progress().LagTimeSeconds <= 1 }); err != nil {
+		return fmt.Errorf("wait for the engine to catch up after the copy: %w", err)
+	}
 	engineLag := func(context.Context) int64 { return e.Progress().LagTimeSeconds }
 	idBase := int64(1_000_000_000_000)
 	engineAlive := true
