@@ -1,0 +1,125 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/livemigrate/livemigrate/internal/api"
+	"github.com/livemigrate/livemigrate/internal/client"
+	"github.com/livemigrate/livemigrate/internal/mongotest"
+)
+
+// TestResume kills the agent with SIGKILL mid-copy and mid-apply and
+// restarts the control plane mid-migration, under a live workload; the
+// migration still completes with verification passed and the destination
+// equal to the source.
+func TestResume(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cp := startControlPlane(t)
+	src := mongotest.StartSource(t)
+	dst := mongotest.StartDestination(t)
+	sc := mongotest.Client(t, src)
+	for _, coll := range []string{"big1", "big2", "big3"} {
+		docs := make([]any, 0, 8000)
+		for i := range 8000 {
+			docs = append(docs, bson.D{{Key: "_id", Value: i}, {Key: "pad", Value: "0123456789012345678901234567890123456789"}, {Key: "n", Value: i}})
+		}
+		if _, err := sc.Database("app").Collection(coll).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cp.admin.CreateCluster(ctx, cp.groupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
+		t.Fatal(err)
+	}
+	ag := cp.startAgent(t, "host1", nil, "--source", "rs0="+src.URI(), "--progress-interval", "500ms")
+	cp.waitDeployment(t, "rs0")
+	wl := mongotest.StartWorkload(ctx, sc, mongotest.WorkloadOptions{Namespaces: []string{"app.hot"}, Writers: 2, Rate: 20, IDBase: 1 << 40})
+	defer wl.Stop()
+
+	m, err := cp.admin.CreateMigration(ctx, cp.groupID, cp.request("host1", "rs0", "dst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	progress := func() api.MigrationProgress {
+		t.Helper()
+		var p api.MigrationProgress
+		waitFor(t, 30*time.Second, "progress", func() (bool, error) {
+			p, err = cp.admin.MigrationProgress(ctx, cp.groupID, m.ID)
+			if err == nil && p.Migration.Status == api.MigrationFailed {
+				return false, errors.New("migration failed: " + p.ErrorMessage)
+			}
+			return err == nil, nil
+		})
+		return p
+	}
+
+	// Mid-copy: kill -9 the agent, start it again.
+	waitFor(t, 60*time.Second, "copy started", func() (bool, error) {
+		p := progress()
+		return p.Progress != nil && p.Progress.CopiedDocuments > 0, nil
+	})
+	p := progress()
+	t.Logf("killing the agent in phase %q with %d documents copied", p.Progress.Phase, p.Progress.CopiedDocuments)
+	ag.restart(syscall.SIGKILL)
+
+	// Mid-apply: wait for change application, kill -9 again.
+	waitFor(t, 90*time.Second, "change application", func() (bool, error) {
+		p := progress()
+		return p.Progress != nil && p.Progress.Phase == "change event application", nil
+	})
+	time.Sleep(time.Second)
+	t.Log("killing the agent during change application")
+	ag.restart(syscall.SIGKILL)
+
+	// The control plane restarts while the migration runs.
+	time.Sleep(2 * time.Second)
+	t.Log("restarting the control plane")
+	cp.restart(syscall.SIGTERM)
+	cp.waitUp(t)
+
+	waitFor(t, 90*time.Second, "ready for cutover", func() (bool, error) {
+		return progress().Migration.ReadyForCutover, nil
+	})
+	if _, err := wl.Stop(); err != nil {
+		t.Logf("workload errors: %v", err)
+	}
+	waitFor(t, 60*time.Second, "cutover accepted", func() (bool, error) {
+		err := cp.admin.Cutover(ctx, cp.groupID, m.ID)
+		if client.IsConflict(err) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	waitFor(t, 120*time.Second, "migration complete", func() (bool, error) {
+		return progress().Migration.Status == api.MigrationComplete, nil
+	})
+	rep, err := cp.admin.MigrationReport(ctx, cp.groupID, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verification.Status != api.VerificationPassed || rep.CollectionsCopied != 4 {
+		t.Errorf("report %+v, want verification PASSED and 4 collections", rep)
+	}
+	dc := mongotest.Client(t, dst)
+	for _, coll := range []string{"big1", "big2", "big3", "hot"} {
+		ns, _ := sc.Database("app").Collection(coll).CountDocuments(ctx, bson.D{})
+		nd, _ := dc.Database("app").Collection(coll).CountDocuments(ctx, bson.D{})
+		if ns != nd {
+			t.Errorf("app.%s: source %d documents, destination %d", coll, ns, nd)
+		}
+	}
+	events, err := cp.admin.MigrationEvents(ctx, cp.groupID, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := events[len(events)-1]; last.Type != api.EventCompleted {
+		t.Errorf("last event %+v, want COMPLETED", last)
+	}
+}
