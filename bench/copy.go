@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -330,6 +331,17 @@ func copyChild(args []string) error {
 		return fmt.Errorf("usage: %s raw|engine SRC DST", childCommand)
 	}
 	ctx := context.Background()
+	if prefix := os.Getenv("BENCH_CPUPROFILE"); prefix != "" {
+		f, err := os.Create(fmt.Sprintf("%s-%s-%d.pprof", prefix, args[0], os.Getpid()))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	var err error
 	switch args[0] {
@@ -354,6 +366,7 @@ func copyChild(args []string) error {
 // worker scans and inserts unordered batches of 1000, then builds the
 // secondary indexes.
 func rawCopy(ctx context.Context, srcURI, dstURI string) error {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
 	src, err := mongo.Connect(options.Client().ApplyURI(srcURI))
 	if err != nil {
 		return err
@@ -371,6 +384,7 @@ func rawCopy(ctx context.Context, srcURI, dstURI string) error {
 	g, ctx := errgroup.WithContext(ctx)
 	for _, name := range names {
 		g.Go(func() error {
+			began := time.Now()
 			from, to := src.Database("bench").Collection(name), dst.Database("bench").Collection(name)
 			cur, err := from.Find(ctx, bson.D{}, options.Find().SetBatchSize(1000))
 			if err != nil {
@@ -395,6 +409,7 @@ func rawCopy(ctx context.Context, srcURI, dstURI string) error {
 					return err
 				}
 			}
+			copied := time.Now()
 			ixs, err := catalog.ListIndexes(ctx, src, nsOf(name))
 			if err != nil {
 				return err
@@ -404,6 +419,7 @@ func rawCopy(ctx context.Context, srcURI, dstURI string) error {
 					return err
 				}
 			}
+			logger.Info("raw collection done", "ns", "bench."+name, "copy", copied.Sub(began).Round(time.Millisecond), "indexes", time.Since(copied).Round(time.Millisecond))
 			return nil
 		})
 	}
@@ -413,7 +429,10 @@ func rawCopy(ctx context.Context, srcURI, dstURI string) error {
 func nsOf(coll string) migration.Namespace { return migration.Namespace{DB: "bench", Coll: coll} }
 
 func logLevel() slog.Level {
-	if os.Getenv("BENCH_LOG") == "info" {
+	switch os.Getenv("BENCH_LOG") {
+	case "debug":
+		return slog.LevelDebug
+	case "info":
 		return slog.LevelInfo
 	}
 	return slog.LevelWarn

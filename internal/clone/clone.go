@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -77,6 +78,8 @@ type Task struct {
 type Result struct {
 	Documents int64
 	Bytes     int64
+	// Took is the wall time of the attempt that copied the task.
+	Took time.Duration
 }
 
 // Hooks connect the copy to its owner. They are called from several
@@ -161,14 +164,16 @@ func (b *batch) add(doc bson.Raw, capacity int) {
 
 // copyOnce reads t with one unsorted cursor and inserts in unordered batches.
 func (c *Copier) copyOnce(ctx context.Context, t Task, progress func(Task, int64, int64)) (Result, error) {
+	began := time.Now()
 	g, ctx := errgroup.WithContext(ctx)
 	batches := make(chan batch)
 	var res Result
 	var docs, bytes atomic.Int64
+	var readNanos, sendNanos, insertNanos atomic.Int64
 
 	g.Go(func() error {
 		defer close(batches)
-		return c.read(ctx, t, batches)
+		return c.read(ctx, t, batches, &readNanos, &sendNanos)
 	})
 	dst := c.dst.Database(t.NS.DB).Collection(t.NS.Coll)
 	inserters := c.opts.InsertersPerTask
@@ -178,7 +183,9 @@ func (c *Copier) copyOnce(ctx context.Context, t Task, progress func(Task, int64
 	for range inserters {
 		g.Go(func() error {
 			for b := range batches {
+				ib := time.Now()
 				err := c.insert(ctx, dst, b)
+				insertNanos.Add(int64(time.Since(ib)))
 				c.release(b.bytes)
 				if err != nil {
 					return fmt.Errorf("insert into %s: %w", t.NS, err)
@@ -193,11 +200,17 @@ func (c *Copier) copyOnce(ctx context.Context, t Task, progress func(Task, int64
 		})
 	}
 	err := g.Wait()
-	res.Documents, res.Bytes = docs.Load(), bytes.Load()
+	res.Documents, res.Bytes, res.Took = docs.Load(), bytes.Load(), time.Since(began)
+	c.logger.Debug("copy attempt", "ns", t.NS.String(), "documents", res.Documents, "took", res.Took.Round(time.Millisecond),
+		"reading", time.Duration(readNanos.Load()).Round(time.Millisecond),
+		"queueing", time.Duration(sendNanos.Load()).Round(time.Millisecond),
+		"inserting", time.Duration(insertNanos.Load()).Round(time.Millisecond))
 	return res, err
 }
 
-func (c *Copier) read(ctx context.Context, t Task, out chan<- batch) error {
+// read sends t's documents to out in batches; readNanos and sendNanos add up
+// the time spent waiting for the cursor and for the budget and an inserter.
+func (c *Copier) read(ctx context.Context, t Task, out chan<- batch, readNanos, sendNanos *atomic.Int64) error {
 	coll := c.src.Database(t.NS.DB).Collection(t.NS.Coll)
 	cur, err := coll.Find(ctx, bson.D{}, options.Find().SetBatchSize(int32(c.opts.BatchDocuments)))
 	if err != nil {
@@ -209,6 +222,8 @@ func (c *Copier) read(ctx context.Context, t Task, out chan<- batch) error {
 		if len(b.docs) == 0 {
 			return nil
 		}
+		sb := time.Now()
+		defer func() { sendNanos.Add(int64(time.Since(sb))) }()
 		if err := c.acquire(ctx, b.bytes); err != nil {
 			return err
 		}
@@ -221,14 +236,20 @@ func (c *Copier) read(ctx context.Context, t Task, out chan<- batch) error {
 		b = batch{}
 		return nil
 	}
+	var reading time.Duration
+	defer func() { readNanos.Add(int64(reading)) }()
+	rb := time.Now()
 	for cur.Next(ctx) {
+		reading += time.Since(rb)
 		if len(b.docs) > 0 && (len(b.docs) >= c.opts.BatchDocuments || b.bytes+int64(len(cur.Current)) > int64(c.opts.BatchBytes)) {
 			if err := send(); err != nil {
 				return err
 			}
 		}
 		b.add(cur.Current, c.opts.BatchDocuments)
+		rb = time.Now()
 	}
+	reading += time.Since(rb)
 	if err := cur.Err(); err != nil {
 		return fmt.Errorf("read %s: %w", t.NS, err)
 	}

@@ -99,6 +99,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	e.updateProgress(func(p *migration.Progress) {
 		p.State, p.Phase, p.StartedAt = migration.StateRunning, migration.PhaseStarting, time.Now()
 	})
+	done := e.step("connect")
 	if e.src, err = mdb.Connect(ctx, "source", e.opts.Source, mdb.ConnectOptions{}); err != nil {
 		return err
 	}
@@ -107,31 +108,41 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		return err
 	}
 	defer e.dst.Disconnect(context.WithoutCancel(ctx))
+	done()
 	e.store = checkpoint.Open(e.dst, e.opts.MetadataDB, e.logger)
 
 	// Phase 1: prepare.
+	began := time.Now()
 	run, colls, err := e.prepare(ctx)
 	if err != nil {
 		return err
 	}
 	// Phase 2: the start point, durable before the first document is read.
 	if !run.HasStartPoint() {
+		done := e.step("detect start point")
 		sp, err := DetectStartPoint(ctx, e.src)
+		done()
 		if err != nil {
 			return err
 		}
-		if err := e.store.SetStartPoint(ctx, sp.Pos, string(sp.Method)); err != nil {
+		done = e.step("record start point")
+		err = e.store.SetStartPoint(ctx, sp.Pos, string(sp.Method))
+		done()
+		if err != nil {
 			return err
 		}
 		run.StartPoint, run.StartMethod = sp.Pos, string(sp.Method)
 		e.logger.Info("start point recorded", "ts", sp.Pos.TS, "method", sp.Method)
 	}
+	e.logger.Info("ready to copy", "took", time.Since(began).Round(time.Millisecond))
 	e.updateProgress(func(p *migration.Progress) { p.StartPoint = run.StartPoint })
 
 	// Phases 3 and 4: copy, with each collection's indexes after its data.
+	copyBegan := time.Now()
 	if err := e.copyPhase(ctx, colls, run.CopyDone); err != nil {
 		return err
 	}
+	e.logger.Info("copy phase done", "took", time.Since(copyBegan).Round(time.Millisecond))
 	if !run.CopyDone {
 		if err := e.store.SetCopyDone(ctx); err != nil {
 			return err
@@ -159,6 +170,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 func (e *Engine) prepare(ctx context.Context) (*checkpoint.Run, []catalog.Collection, error) {
 	srcID, dstID := e.opts.SourceID, e.opts.DestinationID
 	var err error
+	done := e.step("fingerprint")
 	if srcID == "" {
 		if srcID, err = fingerprint(ctx, e.src, e.opts.Source); err != nil {
 			return nil, nil, fmt.Errorf("identify the source: %w", err)
@@ -169,24 +181,34 @@ func (e *Engine) prepare(ctx context.Context) (*checkpoint.Run, []catalog.Collec
 			return nil, nil, fmt.Errorf("identify the destination: %w", err)
 		}
 	}
+	done()
 	id := checkpoint.Identity{Source: srcID, Destination: dstID, Filters: e.scope.Fingerprint()}
+	done = e.step("load checkpoint")
 	run, found, err := e.store.Load(ctx)
+	done()
 	if err != nil {
 		return nil, nil, err
 	}
 	if found && run.Identity != id {
 		return nil, nil, &checkpoint.MismatchError{DB: e.store.Name(), Stored: run.Identity, Wanted: id}
 	}
+	done = e.step("list source catalog")
 	colls, err := catalog.List(ctx, e.src, e.scope)
+	done()
 	if err != nil {
 		return nil, nil, fmt.Errorf("source catalog: %w", err)
 	}
 	if !found {
-		if err := e.checkDestination(ctx, colls); err != nil {
+		done = e.step("check destination")
+		err := e.checkDestination(ctx, colls)
+		done()
+		if err != nil {
 			return nil, nil, err
 		}
 	}
+	done = e.step("record run")
 	run, resumed, err := e.store.Begin(ctx, id)
+	done()
 	if err != nil {
 		return nil, nil, err
 	}
