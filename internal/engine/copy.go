@@ -3,6 +3,11 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/livemigrate/livemigrate/internal/catalog"
 	"github.com/livemigrate/livemigrate/internal/checkpoint"
@@ -17,6 +22,7 @@ import (
 // ones are copied from scratch (docs/design/resume.md).
 func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copyDone bool) error {
 	e.updateProgress(func(p *migration.Progress) { p.Phase = migration.PhaseCopying })
+	planBegan := time.Now()
 	states, err := e.store.Collections(ctx)
 	if err != nil {
 		return err
@@ -27,6 +33,13 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 		indexOnly []catalog.Collection
 		refusals  []catalog.Refusal
 	)
+	if !copyDone {
+		planned, err := e.planNew(ctx, colls, states)
+		if err != nil {
+			return err
+		}
+		maps.Copy(states, planned)
+	}
 	byNS := map[migration.Namespace]catalog.Collection{}
 	for _, c := range colls {
 		if c.Kind == catalog.KindView {
@@ -36,17 +49,7 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 		byNS[c.NS] = c
 		st, ok := states[c.NS]
 		if !ok {
-			if copyDone {
-				continue // created on the source after the copy: change application's business
-			}
-			docs, bytes, err := catalog.Estimate(ctx, e.src, c.NS)
-			if err != nil {
-				return err
-			}
-			st = checkpoint.Collection{NS: c.NS, State: migration.CopyPending, EstimatedDocuments: docs, EstimatedBytes: bytes}
-			if err := e.store.SetCollection(ctx, st); err != nil {
-				return err
-			}
+			continue // created on the source after the copy: change application's business
 		}
 		e.addNamespace(st)
 		switch st.State {
@@ -55,7 +58,9 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 			indexOnly = append(indexOnly, c)
 		case migration.CopyPending, migration.CopyRunning:
 			// Create up front so every refusal is known before any copy.
+			done := e.step("create", "ns", c.NS.String())
 			r, err := e.recreate(ctx, c)
+			done()
 			if err != nil {
 				return err
 			}
@@ -80,10 +85,12 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 		t := clone.Task{NS: c.NS, EstimatedBytes: e.estimatedBytes(c.NS), Ordered: c.Capped()}
 		tasks = append(tasks, t)
 	}
+	e.logger.Info("copy planned", "namespaces", len(tasks), "took", time.Since(planBegan).Round(time.Millisecond))
 	e.startCopyClock()
 	copier := clone.New(e.src, e.dst, e.opts.Copy, e.logger)
 	err = copier.CopyAll(ctx, tasks, clone.Hooks{
 		Begin: func(ctx context.Context, t clone.Task) error {
+			defer e.step("begin", "ns", t.NS.String())()
 			if r, err := e.recreate(ctx, byNS[t.NS]); err != nil {
 				return err
 			} else if r != nil {
@@ -95,17 +102,61 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 		Progress: e.addCopied,
 		Done: func(ctx context.Context, t clone.Task, r clone.Result) error {
 			e.setNamespace(t.NS, migration.CopyDone, r.Documents, r.Bytes)
-			if err := e.store.SetCollection(ctx, e.checkpointOf(t.NS)); err != nil {
+			done := e.step("checkpoint copied", "ns", t.NS.String())
+			err := e.store.SetCollection(ctx, e.checkpointOf(t.NS))
+			done()
+			if err != nil {
 				return err
 			}
-			e.logger.Info("collection copied", "ns", t.NS.String(), "documents", r.Documents, "bytes", r.Bytes)
-			return e.finishIndexes(ctx, t.NS)
+			e.logger.Info("collection copied", "ns", t.NS.String(), "documents", r.Documents, "bytes", r.Bytes, "took", r.Took.Round(time.Millisecond))
+			began := time.Now()
+			if err := e.finishIndexes(ctx, t.NS); err != nil {
+				return err
+			}
+			e.logger.Info("collection indexed", "ns", t.NS.String(), "took", time.Since(began).Round(time.Millisecond))
+			return nil
 		},
 	})
 	if err != nil {
 		return err
 	}
 	return e.createViews(ctx, views, states)
+}
+
+// planNew estimates the collections of colls that have no stored state and
+// records them as pending. On FerretDB collStats walks the whole table, so
+// the estimates run concurrently (as many as the copy has workers) instead of
+// one after another before the first document is read.
+func (e *Engine) planNew(ctx context.Context, colls []catalog.Collection, states map[migration.Namespace]checkpoint.Collection) (map[migration.Namespace]checkpoint.Collection, error) {
+	defer e.step("estimate new namespaces")()
+	var mu sync.Mutex
+	planned := map[migration.Namespace]checkpoint.Collection{}
+	g, ctx := errgroup.WithContext(ctx)
+	workers := e.opts.Copy.Workers
+	if workers <= 0 {
+		workers = 4 // clone's default
+	}
+	g.SetLimit(workers)
+	for _, c := range colls {
+		if _, ok := states[c.NS]; ok || c.Kind == catalog.KindView {
+			continue
+		}
+		g.Go(func() error {
+			docs, bytes, err := catalog.Estimate(ctx, e.src, c.NS)
+			if err != nil {
+				return err
+			}
+			st := checkpoint.Collection{NS: c.NS, State: migration.CopyPending, EstimatedDocuments: docs, EstimatedBytes: bytes}
+			if err := e.store.SetCollection(ctx, st); err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			planned[c.NS] = st
+			return nil
+		})
+	}
+	return planned, g.Wait()
 }
 
 // recreate drops ns on the destination and creates it with the source's
