@@ -254,13 +254,32 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, erro
 // runCLI runs the binary to completion and returns its combined output.
 func runCLI(t *testing.T, timeout time.Duration, args ...string) (string, error) {
 	t.Helper()
+	return runCLIEnv(t, timeout, nil, args...)
+}
+
+// runCLIEnv is runCLI with extra environment variables.
+func runCLIEnv(t *testing.T, timeout time.Duration, env []string, args ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.String(), err
+}
+
+// cli runs a CLI command against the control plane as its owner.
+func (cp *controlPlane) cli(t *testing.T, args ...string) string {
+	t.Helper()
+	env := []string{"LIVEMIGRATE_CONFIG=" + filepath.Join(t.TempDir(), "config.json"), "LIVEMIGRATE_BASE_URL=" + cp.url,
+		"LIVEMIGRATE_PUBLIC_API_KEY=admin", "LIVEMIGRATE_PRIVATE_API_KEY=e2e-password", "LIVEMIGRATE_PROJECT_ID=" + cp.groupID}
+	out, err := runCLIEnv(t, time.Minute, env, args...)
+	if err != nil {
+		t.Errorf("livemigrate %v: %v\n%s", args, err, out)
+	}
+	return out
 }
 
 func hasCheck(checks api.ValidationChecks, name string, status api.CheckStatus, part string) bool {

@@ -51,6 +51,11 @@ func TestValidationFailures(t *testing.T) {
 		if err != nil || !strings.Contains(v.ErrorMessage, "authentication failed") {
 			t.Errorf("validation describe: %+v %v, want errorMessage with 'authentication failed'", v, err)
 		}
+		// The operator's view: the CLI of the same binary.
+		out := cp.cli(t, "validation", "describe", "--validationId", checks.ValidationID, "--checks")
+		if !strings.Contains(out, "FAILED") || !strings.Contains(out, "authentication failed") {
+			t.Errorf("livemigrate validation describe --checks:\n%s\nwant FAILED and 'authentication failed'", out)
+		}
 	})
 	t.Run("missing CA file", func(t *testing.T) {
 		req := cp.request("host-a", "tls", "dst")
