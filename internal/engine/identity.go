@@ -36,7 +36,7 @@ func fingerprint(ctx context.Context, c *mongo.Client, uri mdb.URI) (string, err
 	}
 	cs, err := connstring.Parse(uri.Raw())
 	if err != nil {
-		return "", fmt.Errorf("connection string %s: %s", uri, mdb.Redact(err.Error()))
+		return "", fmt.Errorf("connection string %s: %s", uri, mdb.RedactText(err.Error()))
 	}
 	hosts := slices.Clone(cs.Hosts)
 	slices.Sort(hosts)

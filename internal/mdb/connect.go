@@ -30,7 +30,7 @@ func Connect(ctx context.Context, role string, uri URI, o ConnectOptions) (*mong
 	}
 	cs, err := connstring.ParseAndValidate(uri.Raw())
 	if err != nil {
-		return nil, fmt.Errorf("%s connection string %s: %s", role, uri, Redact(err.Error()))
+		return nil, fmt.Errorf("%s connection string %s: %s", role, uri, RedactText(err.Error()))
 	}
 	if cs.SSLCaFileSet {
 		if _, err := os.Stat(cs.SSLCaFile); err != nil {
@@ -47,7 +47,7 @@ func Connect(ctx context.Context, role string, uri URI, o ConnectOptions) (*mong
 		SetServerSelectionTimeout(o.Timeout).SetConnectTimeout(o.Timeout)
 	c, err := mongo.Connect(opts)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %s", role, uri, Redact(err.Error()))
+		return nil, fmt.Errorf("%s %s: %s", role, uri, RedactText(err.Error()))
 	}
 	pctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
@@ -60,7 +60,7 @@ func Connect(ctx context.Context, role string, uri URI, o ConnectOptions) (*mong
 
 // explain turns a connection failure into advice.
 func explain(err error) string {
-	msg := Redact(err.Error())
+	msg := RedactText(err.Error())
 	switch {
 	case IsAuthFailed(err):
 		return "authentication failed: check the user name, password and authSource (" + msg + ")"

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -36,6 +37,14 @@ func Redact(s string) string {
 		}
 	}
 	return p.String()
+}
+
+var uriInText = regexp.MustCompile(`mongodb(\+srv)?://[^\s"'<>]+`)
+
+// RedactText redacts every connection string inside a message (a driver
+// error, say) and leaves the rest of the text as it is.
+func RedactText(s string) string {
+	return uriInText.ReplaceAllStringFunc(s, Redact)
 }
 
 // Validate checks the shape of a connection string before the driver sees it.
