@@ -331,9 +331,10 @@ type rawReplicator struct {
 	src, dst *mongo.Client
 	batch    int
 
-	mu              sync.Mutex // guards the fields below
-	ok              bool
-	newest, applied bson.Timestamp
+	mu     sync.Mutex // guards the fields below
+	ok     bool
+	behind bool      // a poll returned entries not yet applied
+	seenAt time.Time // when that poll returned
 }
 
 func (r *rawReplicator) started() bool {
@@ -342,15 +343,15 @@ func (r *rawReplicator) started() bool {
 	return r.ok
 }
 
-// lag is the raw replicator's view of lag, computed as the engine's is:
-// newest entry seen minus newest applied, in seconds.
+// lag is defined as the engine's is (internal/engine/lag.go): the age of
+// the oldest change seen but not applied, from when it was first seen.
 func (r *rawReplicator) lag(context.Context) int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if migration.CompareTS(r.applied, r.newest) >= 0 {
+	if !r.behind {
 		return 0
 	}
-	return int64(r.newest.T) - int64(r.applied.T)
+	return int64(time.Since(r.seenAt).Round(time.Second) / time.Second)
 }
 
 type rawEntry struct {
@@ -376,7 +377,7 @@ func (r *rawReplicator) run(ctx context.Context) error {
 	}
 	cur.Close(ctx)
 	r.mu.Lock()
-	r.ok, r.newest, r.applied = true, last, last
+	r.ok = true
 	r.mu.Unlock()
 	for ctx.Err() == nil {
 		cur, err := oplog.Find(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$gt", Value: last}}}}, options.Find().SetBatchSize(5000))
@@ -393,15 +394,17 @@ func (r *rawReplicator) run(ctx context.Context) error {
 				newest = en.TS
 			}
 		}
-		r.mu.Lock()
-		r.newest = newest
-		r.mu.Unlock()
+		if len(entries) > 0 {
+			r.mu.Lock()
+			r.behind, r.seenAt = true, time.Now()
+			r.mu.Unlock()
+		}
 		if err := r.apply(ctx, entries); err != nil {
 			return err
 		}
 		last = newest
 		r.mu.Lock()
-		r.applied = newest
+		r.behind = false
 		r.mu.Unlock()
 		if len(entries) < 1000 {
 			select {
