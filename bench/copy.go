@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -39,6 +40,9 @@ type copyConfig struct {
 	DocBytes    int    `json:"docBytes"`
 	Runs        int    `json:"runs"`
 	Backend     string `json:"backend"`
+	// LoadBefore and LoadAfter are /proc/loadavg's 1/5/15-minute averages.
+	LoadBefore string `json:"loadBefore"`
+	LoadAfter  string `json:"loadAfter"`
 }
 
 type copyRow struct {
@@ -108,6 +112,7 @@ func copyBench(args []string) error {
 	}
 	defer dc.Disconnect(ctx)
 
+	cfg.LoadBefore = loadAverage()
 	var rows []copyRow
 	have := 0
 	var docs, bytes int64
@@ -118,8 +123,9 @@ func copyBench(args []string) error {
 			return err
 		}
 		docs, bytes, have = int64(cfg.Collections*n), bytes+b, n
-		// Raw and engine runs alternate, so load from anything else on the
-		// machine hits both alike.
+		// Raw and engine runs alternate, and which one goes first alternates
+		// too (raw-engine, engine-raw, …), so load from anything else on the
+		// machine — and a trend in it — hits both alike.
 		methods := []string{"raw", "engine"}
 		byMethod := map[string]*copyRow{}
 		cpu := map[string][]float64{}
@@ -127,7 +133,11 @@ func copyBench(args []string) error {
 			byMethod[m] = &copyRow{DocsPerCollection: n, Method: m, Documents: docs, Bytes: bytes}
 		}
 		for run := range cfg.Runs {
-			for _, method := range methods {
+			order := slices.Clone(methods)
+			if run%2 == 1 {
+				slices.Reverse(order)
+			}
+			for _, method := range order {
 				row := byMethod[method]
 				if err := freshDestination(ctx, dc); err != nil {
 					return err
@@ -139,7 +149,7 @@ func copyBench(args []string) error {
 				if err := checkCount(ctx, dc, cfg.Collections, docs); err != nil {
 					return fmt.Errorf("%s run %d: %w", method, run+1, err)
 				}
-				fmt.Fprintf(os.Stderr, "  %-6s run %d: %.2fs, cpu %.2fs, rss %.0f MB\n", method, run+1, res.Seconds, res.CPUSeconds, res.PeakRSSMB)
+				fmt.Fprintf(os.Stderr, "  %-6s run %d: %.2fs, cpu %.2fs, rss %.0f MB (load %s)\n", method, run+1, res.Seconds, res.CPUSeconds, res.PeakRSSMB, loadAverage())
 				row.AllSeconds = append(row.AllSeconds, res.Seconds)
 				cpu[method] = append(cpu[method], res.CPUSeconds)
 				row.PeakRSSMB = max(row.PeakRSSMB, res.PeakRSSMB)
@@ -157,8 +167,23 @@ func copyBench(args []string) error {
 			rows = append(rows, *row)
 		}
 	}
+	cfg.LoadAfter = loadAverage()
 	printTable(os.Stdout, rows)
+	fmt.Printf("Load average (1/5/15 min) on %d CPUs: %s before, %s after.\n", runtime.NumCPU(), cfg.LoadBefore, cfg.LoadAfter)
 	return writeJSON(cfg, rows)
+}
+
+// loadAverage is the machine's 1/5/15-minute load average ("" where unknown).
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func median(xs []float64) float64 {
