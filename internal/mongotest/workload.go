@@ -88,8 +88,8 @@ func StartWorkload(ctx context.Context, c *mongo.Client, o WorkloadOptions) *Wor
 	return w
 }
 
-// Stop ends the writers, waits for them and returns what they did. It
-// returns the first write error that was not caused by stopping.
+// Stop ends the writers after their current write, waits for them and
+// returns what they did, with any write errors.
 func (w *Workload) Stop() ([]Record, error) {
 	w.cancel()
 	w.wg.Wait()
@@ -141,33 +141,37 @@ func (w *Workload) writer(ctx context.Context, n int) {
 		var id int64
 		var err error
 		coll := w.collection(ns)
+		// The write itself is not cancelled by Stop: a cancelled write may
+		// still land on the server, and the record must say what landed.
+		opCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		switch op {
 		case OpInsert:
 			next++
 			id = next
-			_, err = coll.InsertOne(ctx, Document(rng, id, w.opts.DocBytes))
+			_, err = coll.InsertOne(opCtx, Document(rng, id, w.opts.DocBytes))
 			if err == nil {
 				live[ns] = append(ids, id)
 			}
 		case OpUpdate:
 			id = ids[rng.IntN(len(ids))]
-			_, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, updateFor(rng))
+			_, err = coll.UpdateOne(opCtx, bson.D{{Key: "_id", Value: id}}, updateFor(rng))
 		case OpReplace:
 			id = ids[rng.IntN(len(ids))]
-			_, err = coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, Document(rng, id, w.opts.DocBytes))
+			_, err = coll.ReplaceOne(opCtx, bson.D{{Key: "_id", Value: id}}, Document(rng, id, w.opts.DocBytes))
 		case OpDelete:
 			i := rng.IntN(len(ids))
 			id = ids[i]
-			_, err = coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+			_, err = coll.DeleteOne(opCtx, bson.D{{Key: "_id", Value: id}})
 			if err == nil {
 				ids[i] = ids[len(ids)-1]
 				live[ns] = ids[:len(ids)-1]
 			}
 		}
+		cancel()
 		w.mu.Lock()
 		if err == nil {
 			w.records = append(w.records, Record{Op: op, NS: ns, ID: id, At: time.Now()})
-		} else if ctx.Err() == nil {
+		} else {
 			w.errs = append(w.errs, fmt.Errorf("workload %s %s _id %d: %w", op, ns, id, err))
 		}
 		w.mu.Unlock()

@@ -39,9 +39,6 @@ func TestWorkloadRecordsWhatItDid(t *testing.T) {
 			t.Errorf("no %s in %d writes: %v", k, len(records), kinds)
 		}
 	}
-	if len(records) < 200 || len(records) > 900 {
-		t.Errorf("%d writes in 2s at a target of 300/s", len(records))
-	}
 	for ns, ids := range alive {
 		db, coll, _ := strings.Cut(ns, ".")
 		n, err := c.Database(db).Collection(coll).CountDocuments(ctx, bson.D{})
