@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -44,6 +45,12 @@ type OplogOptions struct {
 	// source's catalog when Run starts). The engine passes the
 	// destination's, so DDL made while it was stopped is not missed.
 	Baseline func(context.Context) (Catalog, error)
+	// Replay, when > 0, makes Run also send entries up to Replay older than
+	// its from position (idempotent replays), for a from that is a copy's
+	// start point: entries older than it may become visible after it was
+	// taken. Lost history is judged against from itself, so an oplog trimmed
+	// to just before from is not mistaken for lost changes.
+	Replay time.Duration
 	// Retry bounds retries of transient errors (default mdb.DefaultRetry).
 	Retry mdb.RetryPolicy
 	// AttemptTimeout bounds one query (default 30s).
@@ -198,6 +205,18 @@ func (r *OplogReader) mayHaveTrimmed(ctx context.Context) (bool, error) {
 	return n >= maxDocs, nil
 }
 
+// historyFrom is the position lost history is judged against. A copy's start
+// point (Replay > 0) is a server clock reading (seconds, 0): entries of that
+// same second may precede the moment it was taken, so they may be trimmed
+// without anything after the start point being lost. Later positions are
+// exact entry timestamps.
+func (r *OplogReader) historyFrom(from migration.Position) migration.Position {
+	if r.opts.Replay > 0 && from.TS.I == 0 {
+		from.TS.I = math.MaxUint32
+	}
+	return from
+}
+
 // checkHistory fails with ErrHistoryLost when entries after from are gone.
 func (r *OplogReader) checkHistory(ctx context.Context, from migration.Position) error {
 	oldest, empty, err := r.oldest(ctx)
@@ -242,8 +261,11 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 			return err
 		}
 		from = migration.Position{TS: ts}
-	} else if err := r.checkHistory(ctx, from); err != nil {
+	} else if err := r.checkHistory(ctx, r.historyFrom(from)); err != nil {
 		return err
+	}
+	if back := uint32((r.opts.Replay + time.Second - 1) / time.Second); back > 0 {
+		from = migration.Position{TS: bson.Timestamp{T: from.TS.T - min(from.TS.T, back)}}
 	}
 	r.logger.Info("oplog capture started", "ts", fmtTS(from.TS), "settle", r.opts.Settle, "catalog_ddl", r.opts.CatalogDDL)
 

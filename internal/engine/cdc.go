@@ -132,13 +132,13 @@ func runChangeApplication(ctx context.Context, e *Engine) error {
 	if err != nil {
 		return err
 	}
-	from := st.Pos
+	from, replay := st.Pos, time.Duration(0)
 	if !found {
 		from = e.StartPoint()
 		if srcCaps.FerretDB && !srcCaps.ChangeStreams {
 			// Entries up to 2 s older than the start point may become visible
-			// after it was read: replay from before it (idempotent).
-			from = migration.Position{TS: bson.Timestamp{T: from.TS.T - min(from.TS.T, 3)}}
+			// after it was read: the reader replays from before it (idempotent).
+			replay = startReplay
 		}
 	}
 	if !st.CommitRequestedAt.IsZero() {
@@ -154,7 +154,7 @@ func runChangeApplication(ctx context.Context, e *Engine) error {
 		mode = apply.ModeInIDs
 	}
 	for {
-		reader, why, err := e.newReader(ctx, srcCaps)
+		reader, why, err := e.newReader(ctx, srcCaps, replay)
 		if err != nil {
 			return err
 		}
@@ -162,7 +162,11 @@ func runChangeApplication(ctx context.Context, e *Engine) error {
 		c.reader = string(reader.Kind())
 		c.mu.Unlock()
 		e.logger.Info("change capture", "reader", string(reader.Kind()), "why", why, "from", from.TS, "apply_mode", string(mode))
-		pool := apply.New(e.dst, apply.Options{Source: e.src, Start: from, Mode: mode, CreateIndex: e.createRelaxedIndex}, e.logger)
+		start := from
+		if replay > 0 {
+			start = migration.Position{TS: bson.Timestamp{T: from.TS.T - min(from.TS.T, uint32(replay/time.Second))}}
+		}
+		pool := apply.New(e.dst, apply.Options{Source: e.src, Start: start, Mode: mode, CreateIndex: e.createRelaxedIndex}, e.logger)
 		paused, err := e.applyUntil(ctx, reader, pool, from, st.Applied)
 		cp := pool.Checkpoint()
 		st = applyState{Pos: cp, Applied: st.Applied + pool.Applied(), Reader: string(reader.Kind()), CommitRequestedAt: c.requested()}
@@ -176,7 +180,7 @@ func runChangeApplication(ctx context.Context, e *Engine) error {
 		if serr != nil {
 			return serr
 		}
-		from = cp
+		from, replay = cp, 0
 		if !paused {
 			return nil
 		}
@@ -211,10 +215,14 @@ func (c *cdc) waitResume(ctx context.Context) error {
 // newReader picks the reader for the source. On FerretDB the catalog
 // comparison starts from the destination's catalog, so DDL made while the
 // engine was stopped is still noticed.
-func (e *Engine) newReader(ctx context.Context, caps capture.Capabilities) (capture.Reader, string, error) {
+// startReplay is how far before the copy's start point FerretDB's oplog is
+// replayed: entries become visible up to ~1 s out of order (substrate.md).
+const startReplay = 3 * time.Second
+
+func (e *Engine) newReader(ctx context.Context, caps capture.Capabilities, replay time.Duration) (capture.Reader, string, error) {
 	if caps.FerretDB && caps.Oplog {
 		r := capture.NewOplogReader(e.src, capture.OplogOptions{
-			Filter: e.inScope, FullImageUpdates: true, CatalogDDL: true, Settle: 2 * time.Second,
+			Filter: e.inScope, FullImageUpdates: true, CatalogDDL: true, Settle: 2 * time.Second, Replay: replay,
 			Baseline: func(ctx context.Context) (capture.Catalog, error) { return capture.ReadCatalog(ctx, e.dst, e.inScope) },
 		}, e.logger)
 		return r, caps.Server + ": oplog reader with settle window and catalog comparison for DDL", nil
