@@ -30,8 +30,8 @@ import (
 // The change-application benchmark (docs/design/apply.md): with the copy
 // finished, a workload writes to the source at stepped rates; for each step
 // the maximum lag is recorded, for the engine and for a raw replicator that
-// applies the same kind of operations to the destination in the same batch
-// shape. The sustained rate is the highest step whose lag stayed under the
+// applies the same operations (it runs alongside, on the same writes) to
+// the destination in the same batch shape. The sustained rate is the highest step whose lag stayed under the
 // threshold for the whole window. Then commit downtime after a steady load.
 
 type cdcConfig struct {
@@ -54,8 +54,10 @@ type cdcStep struct {
 	TargetRate   float64 `json:"targetOpsPerSecond"`
 	AchievedRate float64 `json:"achievedOpsPerSecond"`
 	MaxLag       int64   `json:"maxLagSeconds"`
-	MeanLag      float64 `json:"meanLagSeconds"`
-	Sustained    bool    `json:"sustained"`
+	// ReportedMaxLag is the engine's own lagTimeSeconds (max over the step).
+	ReportedMaxLag int64   `json:"reportedMaxLagSeconds,omitempty"`
+	MeanLag        float64 `json:"meanLagSeconds"`
+	Sustained      bool    `json:"sustained"`
 }
 
 type cdcResult struct {
@@ -157,28 +159,75 @@ func cdcBench(args []string) error {
 	if err := waitUntil(ctx, runErr, 5*time.Minute, func() bool { return e.Progress().CanCommit && e.Progress().LagTimeSeconds <= 1 }); err != nil {
 		return fmt.Errorf("wait for the engine to catch up after the copy: %w", err)
 	}
-	engineLag := func(context.Context) int64 { return e.Progress().LagTimeSeconds }
+	// Raw baseline, same servers, same run, same operations at the same
+	// moment: a bare oplog poller writing the same batch shape into a
+	// database of its own on the destination, alongside the engine, so load
+	// from anything else on the machine hits both alike.
+	raw := &rawReplicator{src: sc, dst: dc, batch: cfg.BatchSize}
+	rawCtx, cancelRaw := context.WithCancel(ctx)
+	defer cancelRaw()
+	rawErr := make(chan error, 1)
+	go func() { rawErr <- raw.run(rawCtx) }()
+	if err := waitUntil(ctx, rawErr, time.Minute, func() bool { return raw.started() }); err != nil {
+		return fmt.Errorf("raw replicator: %w", err)
+	}
+	// Lag is measured end to end and alike for both: a marker document on
+	// the source is updated every 200 ms; a replicator's lag is the age of
+	// the oldest marker write its copy of the document does not show yet.
+	marker := &lagMarker{src: sc.Database("bench").Collection("lagprobe"), acked: map[int64]time.Time{}, shown: map[string]int64{}}
+	markCtx, stopMarker := context.WithCancel(ctx)
+	defer stopMarker()
+	markErr := make(chan error, 1)
+	go func() { markErr <- marker.run(markCtx) }()
+	meters := []*lagProbe{
+		{method: "engine", lag: func() int64 { return marker.lag(ctx, dc.Database("bench").Collection("lagprobe")) }, errc: runErr, ok: true,
+			reported: func() int64 { return e.Progress().LagTimeSeconds }},
+		{method: "raw", lag: func() int64 { return marker.lag(ctx, dc.Database("raw_bench").Collection("lagprobe")) }, errc: rawErr, ok: true},
+	}
 	idBase := int64(1_000_000_000_000)
-	engineAlive := true
 	for _, rate := range cfg.Rates {
-		s, err := runStep(ctx, sc, "engine", rate, *step, cfg, nss, idBase, engineLag, runErr)
+		steps, err := runStep(ctx, sc, rate, *step, cfg, nss, idBase, meters)
 		idBase += 100_000_000_000
 		if err != nil {
-			// Fallen so far behind that the oplog rolled over: the step
-			// failed; a fresh run measures the commit below.
-			fmt.Fprintf(os.Stderr, "  engine failed at %.0f ops/s: %v\n", rate, err)
-			s.Sustained, engineAlive = false, false
-			res.Steps = append(res.Steps, s)
+			return err
+		}
+		res.Steps = append(res.Steps, steps...)
+		for i, st := range steps {
+			if st.Sustained && meters[i].ok {
+				if meters[i].method == "engine" {
+					res.EngineSustained = rate
+				} else {
+					res.RawSustained = rate
+				}
+			} else {
+				meters[i].ok = false
+			}
+		}
+		if !meters[0].ok && !meters[1].ok {
 			break
 		}
-		res.Steps = append(res.Steps, s)
-		if !s.Sustained {
-			break
+		for _, m := range meters {
+			if m.alive() {
+				if err := waitUntil(ctx, m.errc, 5*time.Minute, func() bool { return m.lag() <= 1 }); err != nil {
+					return fmt.Errorf("%s drain after %.0f ops/s: %w", m.method, rate, err)
+				}
+			}
 		}
-		res.EngineSustained = s.TargetRate
-		if err := waitUntil(ctx, runErr, 5*time.Minute, func() bool { return e.Progress().LagTimeSeconds <= 1 }); err != nil {
-			return fmt.Errorf("engine drain after %.0f ops/s: %w", rate, err)
-		}
+	}
+	stopMarker()
+	if err := <-markErr; err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("lag marker: %w", err)
+	}
+	cancelRaw()
+	<-rawErr
+	// The raw baseline's database is not the source's: drop it before the
+	// commit's verification sees it as an extra namespace.
+	if err := dc.Database("raw_bench").Drop(ctx); err != nil {
+		return fmt.Errorf("drop the raw baseline's database: %w", err)
+	}
+	engineAlive := !meters[0].dead
+	if res.RawSustained > 0 {
+		res.Ratio = res.EngineSustained / res.RawSustained
 	}
 
 	// Commit downtime after a steady load at the highest sustained rate.
@@ -224,35 +273,6 @@ func cdcBench(args []string) error {
 	res.Commit.DowntimeSeconds, res.Commit.VerificationSeconds = rep.DowntimeSeconds, rep.VerificationSeconds
 	res.Commit.Repaired, res.Commit.Verified, res.Commit.EventsApplied = rep.Repaired, rep.Verified, rep.EventsApplied
 
-	// Raw baseline, same servers, same run: a bare oplog poller writing the
-	// same batch shape into a database of its own on the destination.
-	raw := &rawReplicator{src: sc, dst: dc, batch: cfg.BatchSize}
-	rawCtx, cancelRaw := context.WithCancel(ctx)
-	defer cancelRaw()
-	rawErr := make(chan error, 1)
-	go func() { rawErr <- raw.run(rawCtx) }()
-	if err := waitUntil(ctx, rawErr, time.Minute, func() bool { return raw.started() }); err != nil {
-		return fmt.Errorf("raw replicator: %w", err)
-	}
-	for _, rate := range cfg.Rates {
-		s, err := runStep(ctx, sc, "raw", rate, *step, cfg, nss, idBase, raw.lag, rawErr)
-		if err != nil {
-			return err
-		}
-		idBase += 100_000_000_000
-		res.Steps = append(res.Steps, s)
-		if !s.Sustained {
-			break
-		}
-		res.RawSustained = s.TargetRate
-		if err := waitUntil(ctx, rawErr, 5*time.Minute, func() bool { return raw.lag(ctx) <= 1 }); err != nil {
-			return fmt.Errorf("raw drain after %.0f ops/s: %w", rate, err)
-		}
-	}
-	cancelRaw()
-	if res.RawSustained > 0 {
-		res.Ratio = res.EngineSustained / res.RawSustained
-	}
 	printCDC(os.Stdout, cfg, res)
 	return writeCDCJSON(cfg, res)
 }
@@ -261,42 +281,74 @@ func workloadOpts(cfg cdcConfig, nss []string, rate float64, idBase int64) mongo
 	return mongotest.WorkloadOptions{Namespaces: nss, Writers: cfg.Writers, Rate: rate, DocBytes: cfg.DocBytes, Seed: 42, IDBase: idBase}
 }
 
-// runStep writes at rate for d, sampling lag every 250 ms.
-func runStep(ctx context.Context, sc *mongo.Client, method string, rate float64, d time.Duration, cfg cdcConfig,
-	nss []string, idBase int64, lag func(context.Context) int64, errc <-chan error) (cdcStep, error) {
-	s := cdcStep{Method: method, TargetRate: rate}
+// lagProbe is one replicator under measurement.
+type lagProbe struct {
+	method   string
+	lag      func() int64
+	reported func() int64 // the replicator's own lag figure, if it has one
+	errc     <-chan error
+	ok       bool // sustained every step so far
+	dead     bool // stopped with an error (e.g. ErrHistoryLost after falling behind)
+}
+
+func (m *lagProbe) alive() bool { return !m.dead }
+
+// runStep writes at rate for d, sampling every live replicator's lag every
+// 250 ms; it returns one row per replicator.
+func runStep(ctx context.Context, sc *mongo.Client, rate float64, d time.Duration, cfg cdcConfig,
+	nss []string, idBase int64, meters []*lagProbe) ([]cdcStep, error) {
+	steps := make([]cdcStep, len(meters))
+	sums := make([]float64, len(meters))
+	for i, m := range meters {
+		steps[i] = cdcStep{Method: m.method, TargetRate: rate}
+	}
 	wl := mongotest.StartWorkload(ctx, sc, workloadOpts(cfg, nss, rate, idBase))
 	start := time.Now()
-	var sum float64
-	var n int
+	n := 0
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for time.Since(start) < d {
 		select {
 		case <-ctx.Done():
 			_, _ = wl.Stop()
-			return s, ctx.Err()
-		case err := <-errc:
-			_, _ = wl.Stop()
-			return s, fmt.Errorf("%s stopped during the %.0f ops/s step: %w", method, rate, err)
+			return nil, ctx.Err()
 		case <-tick.C:
 		}
-		l := lag(ctx)
-		s.MaxLag = max(s.MaxLag, l)
-		sum += float64(l)
+		for i, m := range meters {
+			if m.dead {
+				continue
+			}
+			select {
+			case err := <-m.errc:
+				fmt.Fprintf(os.Stderr, "  %s stopped during the %.0f ops/s step: %v\n", m.method, rate, err)
+				m.dead = true
+				continue
+			default:
+			}
+			l := m.lag()
+			steps[i].MaxLag = max(steps[i].MaxLag, l)
+			sums[i] += float64(l)
+			if m.reported != nil {
+				steps[i].ReportedMaxLag = max(steps[i].ReportedMaxLag, m.reported())
+			}
+		}
 		n++
 	}
 	recs, err := wl.Stop()
 	if err != nil {
-		return s, fmt.Errorf("workload at %.0f ops/s: %w", rate, err)
+		return nil, fmt.Errorf("workload at %.0f ops/s: %w", rate, err)
 	}
-	s.AchievedRate = float64(len(recs)) / time.Since(start).Seconds()
-	s.MeanLag = sum / float64(max(n, 1))
-	// A step counts only if the source really took the rate (within 10 %)
-	// and lag stayed under the threshold for the whole window.
-	s.Sustained = s.MaxLag <= cfg.ThresholdSecs && s.AchievedRate >= 0.9*rate
-	fmt.Fprintf(os.Stderr, "  %-6s %6.0f ops/s target, %6.0f achieved: max lag %ds, mean %.1fs\n", method, rate, s.AchievedRate, s.MaxLag, s.MeanLag)
-	return s, nil
+	achieved := float64(len(recs)) / time.Since(start).Seconds()
+	for i, m := range meters {
+		s := &steps[i]
+		s.AchievedRate = achieved
+		s.MeanLag = sums[i] / float64(max(n, 1))
+		// A step counts only if the source really took the rate (within
+		// 10 %) and lag stayed under the threshold for the whole window.
+		s.Sustained = !m.dead && s.MaxLag <= cfg.ThresholdSecs && achieved >= 0.9*rate
+		fmt.Fprintf(os.Stderr, "  %-6s %6.0f ops/s target, %6.0f achieved: max lag %ds, mean %.1fs\n", m.method, rate, achieved, s.MaxLag, s.MeanLag)
+	}
+	return steps, nil
 }
 
 // waitUntil polls cond every 200 ms; it fails when errc delivers, ctx
@@ -321,6 +373,61 @@ func waitUntil(ctx context.Context, errc <-chan error, d time.Duration, cond fun
 	return nil
 }
 
+// lagMarker updates one document on the source every 200 ms and remembers
+// when each version was acknowledged.
+type lagMarker struct {
+	src *mongo.Collection
+
+	mu    sync.Mutex // guards the fields below
+	seq   int64
+	acked map[int64]time.Time
+	shown map[string]int64 // copy → newest version it has shown
+}
+
+func (m *lagMarker) run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		m.mu.Lock()
+		next := m.seq + 1
+		m.mu.Unlock()
+		_, err := m.src.UpdateOne(ctx, bson.D{{Key: "_id", Value: "marker"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: next}}}}, options.UpdateOne().SetUpsert(true))
+		if err != nil {
+			return err
+		}
+		m.mu.Lock()
+		m.seq, m.acked[next] = next, time.Now()
+		m.mu.Unlock()
+	}
+}
+
+// lag reads the marker from a replicator's copy: the age of the oldest
+// acknowledged version it does not show, in whole seconds.
+func (m *lagMarker) lag(ctx context.Context, copyColl *mongo.Collection) int64 {
+	var d struct {
+		Seq int64 `bson:"seq"`
+	}
+	// Absent (not created yet, or between a batch's delete and insert) or
+	// unreadable: the copy still shows what it showed before.
+	_ = copyColl.FindOne(ctx, bson.D{{Key: "_id", Value: "marker"}}).Decode(&d)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key := copyColl.Database().Name() + "." + copyColl.Name()
+	d.Seq = max(d.Seq, m.shown[key])
+	m.shown[key] = d.Seq
+	if d.Seq >= m.seq {
+		return 0
+	}
+	at, ok := m.acked[d.Seq+1]
+	if !ok {
+		return 0
+	}
+	return int64(time.Since(at).Round(time.Second) / time.Second)
+}
+
 // rawReplicator is the baseline: poll the oplog for ts > last (no settle
 // window, no dedupe, no catalog, no checkpoint: an upper bound, not a
 // correct replicator on FerretDB), and per poll and namespace write batches
@@ -341,17 +448,6 @@ func (r *rawReplicator) started() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.ok
-}
-
-// lag is defined as the engine's is (internal/engine/lag.go): the age of
-// the oldest change seen but not applied, from when it was first seen.
-func (r *rawReplicator) lag(context.Context) int64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.behind {
-		return 0
-	}
-	return int64(time.Since(r.seenAt).Round(time.Second) / time.Second)
 }
 
 type rawEntry struct {
@@ -394,18 +490,10 @@ func (r *rawReplicator) run(ctx context.Context) error {
 				newest = en.TS
 			}
 		}
-		if len(entries) > 0 {
-			r.mu.Lock()
-			r.behind, r.seenAt = true, time.Now()
-			r.mu.Unlock()
-		}
 		if err := r.apply(ctx, entries); err != nil {
 			return err
 		}
 		last = newest
-		r.mu.Lock()
-		r.behind = false
-		r.mu.Unlock()
 		if len(entries) < 1000 {
 			select {
 			case <-ctx.Done():
@@ -489,16 +577,21 @@ func (r *rawReplicator) apply(ctx context.Context, entries []rawEntry) error {
 
 func printCDC(w io.Writer, cfg cdcConfig, res cdcResult) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "method\ttarget ops/s\tachieved ops/s\tmax lag s\tmean lag s\tsustained\t")
+	fmt.Fprintln(tw, "method\ttarget ops/s\tachieved ops/s\tmax lag s\tmean lag s\treported max lag s\tsustained\t")
 	for _, s := range res.Steps {
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%d\t%.1f\t%v\t\n", s.Method, s.TargetRate, s.AchievedRate, s.MaxLag, s.MeanLag, s.Sustained)
+		rep := "-"
+		if s.Method == "engine" {
+			rep = fmt.Sprint(s.ReportedMaxLag)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%d\t%.1f\t%s\t%v\t\n", s.Method, s.TargetRate, s.AchievedRate, s.MaxLag, s.MeanLag, rep, s.Sustained)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "sustained: engine %.0f ops/s, raw %.0f ops/s, engine/raw %.2f (target ≥ 0.8)\n", res.EngineSustained, res.RawSustained, res.Ratio)
 	fmt.Fprintf(w, "commit after %.0fs at %.0f ops/s: downtime %.2fs, of which verification %.2fs (target ≤ 5 s + verification); verified %v, repaired %d, events applied %d\n",
 		cfg.SteadySeconds, res.Commit.SteadyRate, res.Commit.DowntimeSeconds, res.Commit.VerificationSeconds, res.Commit.Verified, res.Commit.Repaired, res.Commit.EventsApplied)
-	fmt.Fprintf(w, "Lag threshold %ds = 2s + the %ds settle window the oplog reader must wait on FerretDB (entries become visible out of order), so the engine's lag is never under ~%ds there; the raw poller has no settle window (it can miss entries) and is held to the same threshold.\n",
+	fmt.Fprintf(w, "Lag threshold %ds = 2s + the %ds settle window the oplog reader must wait on FerretDB (entries become visible out of order), so the engine's lag is never under ~%ds there; the raw poller has no settle window (it can miss entries), runs alongside the engine on the same writes, and is held to the same threshold.\n",
 		cfg.ThresholdSecs, cfg.SettleSeconds, cfg.SettleSeconds)
+	fmt.Fprintln(w, "Lag is measured end to end for both: a marker document on the source is updated every 200 ms (5 extra writes/s); lag = age of the oldest acknowledged marker write not yet visible in the replicator's copy. 'reported' is the engine's own lagTimeSeconds.")
 	fmt.Fprintf(w, "A step is sustained when lag stayed ≤ the threshold for the whole %.0fs window and the source took ≥ 90%% of the target rate.", cfg.StepSeconds)
 	if cfg.ShortenedSteps {
 		fmt.Fprint(w, " Steps were SHORTENED below the 60 s the issue asks for.")
