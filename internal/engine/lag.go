@@ -18,8 +18,16 @@ import (
 // waiting for more than a second. The stamps need no clock agreement with
 // the source. They under-read by at most one poll plus one observation
 // interval; the settle window (FerretDB) is included, as it should be.
+//
+// The first observation of a run is the exception: a backlog that is already
+// there (the changes made during the copy, or while the engine was stopped)
+// was not just made, so it is stamped with the source time of the applied
+// checkpoint, the latest its oldest change can date from (never later than
+// now). Otherwise a run reported lag 0 and canCommit while its backlog was
+// still unapplied.
 type lagMeter struct {
-	seen []lagStamp // increasing positions, oldest first
+	seen    []lagStamp // increasing positions, oldest first
+	started bool       // a first observation was made
 }
 
 type lagStamp struct {
@@ -30,8 +38,15 @@ type lagStamp struct {
 // observe records newest as seen at now and returns the lag given applied.
 func (m *lagMeter) observe(newest, applied migration.Position, now time.Time) time.Duration {
 	if n := len(m.seen); n == 0 || m.seen[n-1].pos.Before(newest) {
-		m.seen = append(m.seen, lagStamp{pos: newest, at: now})
+		at := now
+		if !m.started && applied.Before(newest) && applied.TS.T > 0 {
+			if src := time.Unix(int64(applied.TS.T), 0); src.Before(now) {
+				at = src
+			}
+		}
+		m.seen = append(m.seen, lagStamp{pos: newest, at: at})
 	}
+	m.started = true
 	i := 0
 	for i < len(m.seen) && !applied.Before(m.seen[i].pos) {
 		i++

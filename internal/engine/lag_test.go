@@ -37,3 +37,25 @@ func TestLagMeter(t *testing.T) {
 		t.Errorf("stamps kept: %d, want at most 1", len(m.seen))
 	}
 }
+
+// TestLagMeterBacklogAtStart: a backlog present at the first observation
+// (changes made during the copy) counts from the applied checkpoint's
+// source time, not from when the engine first looked.
+func TestLagMeterBacklogAtStart(t *testing.T) {
+	pos := func(sec uint32) migration.Position { return migration.Position{TS: bson.Timestamp{T: sec, I: 1}} }
+	now := time.Unix(2000, 0)
+	var m lagMeter
+	if got := m.observe(pos(1990), pos(1970), now); got != 30*time.Second {
+		t.Fatalf("backlog since 1970 seen at 2000: lag %v, want 30s", got)
+	}
+	if got := m.observe(pos(1995), pos(1990), now.Add(time.Second)); got != 0 {
+		t.Fatalf("backlog applied, 1995 just seen: lag %v, want 0", got)
+	}
+	if got := m.observe(pos(1995), pos(1990), now.Add(3*time.Second)); got != 2*time.Second {
+		t.Fatalf("1995 waiting for 2 s: lag %v, want 2s", got)
+	}
+	var ahead lagMeter // a source clock ahead of ours never yields a negative lag
+	if got := ahead.observe(pos(2100), pos(2050), now); got != 0 {
+		t.Fatalf("source clock ahead: lag %v, want 0", got)
+	}
+}
