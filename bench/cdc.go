@@ -101,7 +101,7 @@ func cdcBench(args []string) error {
 	}
 	cfg.StepSeconds, cfg.SteadySeconds = step.Seconds(), steady.Seconds()
 	cfg.ShortenedSteps = *step < time.Minute
-	cfg.BatchSize = 512 // apply.Options default, used by the raw replicator too
+	cfg.BatchSize = 4096 // apply.Options default in ModeInIDs (FerretDB destinations), used by the raw replicator too
 	cfg.Backend = string(mongotest.SQLite)
 	if *pg {
 		cfg.Backend = string(mongotest.PostgreSQL)
