@@ -117,14 +117,20 @@ func (e *Engine) addCountsLocked(n *migration.NamespaceProgress, docs, bytes int
 	cc.CopiedDocuments += docs
 	cc.EstimatedCopiedBytes += bytes
 	// An estimate that falls short grows with the copy (never above 100 %).
-	if n.CopiedBytes > n.EstimatedBytes {
-		cc.EstimatedTotalBytes += n.CopiedBytes - n.EstimatedBytes
-		n.EstimatedBytes = n.CopiedBytes
-	}
 	if n.CopiedDocuments > n.EstimatedDocuments {
 		cc.EstimatedTotalDocuments += n.CopiedDocuments - n.EstimatedDocuments
 		n.EstimatedDocuments = n.CopiedDocuments
 	}
+	// The document count estimate is the better one: servers' size figures
+	// need not be BSON bytes (FerretDB's were ~3x the bytes copied), so the
+	// byte estimate follows the mean size of the documents copied so far.
+	est := n.EstimatedBytes
+	if n.CopiedDocuments > 0 {
+		est = n.CopiedBytes * n.EstimatedDocuments / n.CopiedDocuments
+	}
+	est = max(est, n.CopiedBytes)
+	cc.EstimatedTotalBytes += est - n.EstimatedBytes
+	n.EstimatedBytes = est
 }
 
 func (e *Engine) estimatedBytes(ns migration.Namespace) int64 {
