@@ -40,16 +40,22 @@ func addMigrationTarget(c *cobra.Command) *migrationTarget {
 }
 
 // open checks the flags, opens the session and resolves the project.
-func (t *migrationTarget) open(e *env, flags *apiFlags, c *cobra.Command) (*session, string, error) {
+// open resolves what every subcommand acting on one migration needs: the
+// -o format, a session with the control plane and the project ID.
+func (t *migrationTarget) open(e *env, flags *apiFlags, out *outputFlag, c *cobra.Command) (cli.Format, *session, string, error) {
+	f, err := out.format(c)
+	if err != nil {
+		return f, nil, "", err
+	}
 	if err := requireFlags(c, "liveMigrationId"); err != nil {
-		return nil, "", err
+		return f, nil, "", err
 	}
 	s, err := flags.open(e, c)
 	if err != nil {
-		return nil, "", err
+		return f, nil, "", err
 	}
 	groupID, err := s.projectID(c.Context(), t.projectID)
-	return s, groupID, err
+	return f, s, groupID, err
 }
 
 func migrationCreateCmd(e *env, flags *apiFlags) *cobra.Command {
@@ -108,11 +114,7 @@ documents copied, lag, cutover window) on stderr until its status or readiness
 for cutover changes, then print it as without --watch.`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			f, err := out.format(c)
-			if err != nil {
-				return err
-			}
-			s, groupID, err := t.open(e, flags, c)
+			f, s, groupID, err := t.open(e, flags, out, c)
 			if err != nil {
 				return err
 			}
@@ -219,11 +221,7 @@ and finalizes. Point your applications at the destination when
 'livemigrate migration report'.`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			f, err := out.format(c)
-			if err != nil {
-				return err
-			}
-			s, groupID, err := t.open(e, flags, c)
+			f, s, groupID, err := t.open(e, flags, out, c)
 			if err != nil {
 				return err
 			}
@@ -292,11 +290,7 @@ func migrationExtendCmd(e *env, flags *apiFlags) *cobra.Command {
 		Short: "Add 24 hours to the cutover window (livemigrate extension)",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			f, err := out.format(c)
-			if err != nil {
-				return err
-			}
-			s, groupID, err := t.open(e, flags, c)
+			f, s, groupID, err := t.open(e, flags, out, c)
 			if err != nil {
 				return err
 			}
@@ -323,11 +317,7 @@ func migrationCancelCmd(e *env, flags *apiFlags) *cobra.Command {
 destination keeps what was copied so far. A cancelled migration cannot resume.`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			f, err := out.format(c)
-			if err != nil {
-				return err
-			}
-			s, groupID, err := t.open(e, flags, c)
+			f, s, groupID, err := t.open(e, flags, out, c)
 			if err != nil {
 				return err
 			}
@@ -362,11 +352,7 @@ func migrationReportCmd(e *env, flags *apiFlags) *cobra.Command {
 		Short: "Show the final report of a completed live migration (livemigrate extension)",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			f, err := out.format(c)
-			if err != nil {
-				return err
-			}
-			s, groupID, err := t.open(e, flags, c)
+			f, s, groupID, err := t.open(e, flags, out, c)
 			if err != nil {
 				return err
 			}
