@@ -13,6 +13,12 @@ import (
 // remain, so a committed run is verified equal.
 func commitVerification(cr *engine.CommitReport) api.Verification {
 	v := api.Verification{Status: api.VerificationPassed, Namespaces: []api.NamespaceVerification{}}
+	for _, n := range cr.Verification {
+		v.Namespaces = append(v.Namespaces, api.NamespaceVerification{
+			Namespace: n.Namespace, Matched: n.Matched, Missing: n.Missing, Extra: n.Extra, Differing: n.Differing,
+			Repaired: n.Repaired, Examples: n.Examples,
+		})
+	}
 	if !cr.Verified {
 		v.Status = api.VerificationFailed
 	}

@@ -221,10 +221,13 @@ type Verification struct {
 // NamespaceVerification compares one collection; Examples are `_id`s (as
 // extended JSON strings) of documents that differ.
 type NamespaceVerification struct {
-	Namespace string   `json:"namespace"`
-	Matched   int64    `json:"matched"`
-	Missing   int64    `json:"missing"`
-	Extra     int64    `json:"extra"`
-	Differing int64    `json:"differing"`
-	Examples  []string `json:"examples,omitempty"`
+	Namespace string `json:"namespace"`
+	Matched   int64  `json:"matched"`
+	Missing   int64  `json:"missing"`
+	Extra     int64  `json:"extra"`
+	Differing int64  `json:"differing"`
+	// Repaired counts documents re-copied from the source or removed at
+	// commit to make the namespace equal (livemigrate extension).
+	Repaired int64    `json:"repaired,omitempty"`
+	Examples []string `json:"examples,omitempty"`
 }

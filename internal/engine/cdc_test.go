@@ -108,6 +108,14 @@ func TestInvariantCopyCaptureApplyCommit(t *testing.T) {
 		t.Fatalf("commit report = %+v, want verified with events applied", rep)
 	}
 	t.Logf("commit report: %+v", *rep)
+	if len(rep.Verification) != rep.Namespaces {
+		t.Errorf("commit report lists %d namespaces' verification, want %d", len(rep.Verification), rep.Namespaces)
+	}
+	for _, n := range rep.Verification {
+		if n.Namespace == "app.items" && n.Matched == 0 {
+			t.Errorf("app.items verified with 0 matched documents: %+v", n)
+		}
+	}
 
 	if diff := collNames(t, src, "app"); !slices.Equal(diff, collNames(t, dst, "app")) {
 		t.Errorf("collections: source %v, destination %v", diff, collNames(t, dst, "app"))

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/livemigrate/livemigrate/internal/migration"
@@ -31,8 +32,23 @@ type CommitReport struct {
 	// Repaired counts documents verification re-copied or deleted.
 	Repaired int64 `json:"repaired" bson:"repaired"`
 	// Namespaces verified.
-	Namespaces  int       `json:"namespaces" bson:"namespaces"`
-	CommittedAt time.Time `json:"committedAt" bson:"committedAt"`
+	Namespaces int `json:"namespaces" bson:"namespaces"`
+	// Verification has one entry per namespace verified.
+	Verification []NamespaceCheck `json:"verification" bson:"verification"`
+	CommittedAt  time.Time        `json:"committedAt" bson:"committedAt"`
+}
+
+// NamespaceCheck is one namespace's verification at commit: what it found
+// (before repairing it) and how many documents it repaired.
+type NamespaceCheck struct {
+	Namespace string `json:"namespace" bson:"namespace"`
+	Matched   int64  `json:"matched" bson:"matched"`
+	Missing   int64  `json:"missing" bson:"missing"`
+	Extra     int64  `json:"extra" bson:"extra"`
+	Differing int64  `json:"differing" bson:"differing"`
+	Repaired  int64  `json:"repaired" bson:"repaired"`
+	// Examples are _ids (extended JSON) of documents found different.
+	Examples []string `json:"examples,omitempty" bson:"examples,omitempty"`
 }
 
 // CommitReport returns the report of a committed run (nil before).
@@ -102,6 +118,10 @@ func runCommit(ctx context.Context, e *Engine) error {
 	bad := 0
 	for i := range rep.Namespaces {
 		n := &rep.Namespaces[i]
+		report.Verification = append(report.Verification, NamespaceCheck{
+			Namespace: n.Namespace, Matched: n.Matched, Missing: n.Missing, Extra: n.Extra, Differing: n.Differing, Repaired: n.Repaired,
+			Examples: slices.Concat(n.Examples.Missing, n.Examples.Extra, n.Examples.Differing),
+		})
 		if n.Missing+n.Extra+n.Differing > 0 || n.Source.Exists != n.Destination.Exists {
 			bad++
 		}

@@ -161,6 +161,9 @@ func TestMigrationFlowInBrowser(t *testing.T) {
 	if got := b.text(`#verification-status`); !strings.Contains(got, "PASSED") {
 		t.Errorf("verification = %q, want PASSED", got)
 	}
+	if n := js[int](b, `document.querySelectorAll('#ver-h ~ * tr[data-ns]').length`); n != 2 {
+		t.Errorf("verification table has %d collection rows, want 2", n)
+	}
 	if got := b.text(`#outcome`); !strings.Contains(got, "Point your applications at dest-cluster") {
 		t.Errorf("outcome = %q", got)
 	}
