@@ -21,7 +21,6 @@ const (
 	exitOK          = 0
 	exitFailure     = 1
 	exitUsage       = 2
-	exitNotBuilt    = 3
 	exitMismatch    = 4 // verify found differences
 	exitInterrupted = 130
 )
@@ -40,15 +39,6 @@ type exitError struct {
 
 func (e exitError) Error() string { return e.err.Error() }
 func (e exitError) Unwrap() error { return e.err }
-
-// errNotBuilt is returned by commands whose implementation has not landed yet.
-var errNotBuilt = errors.New("not built yet")
-
-func notBuilt(what string) func(*cobra.Command, []string) error {
-	return func(*cobra.Command, []string) error {
-		return fmt.Errorf("%s: %w in this version of livemigrate; see README.md for what works today", what, errNotBuilt)
-	}
-}
 
 // env is what every subcommand gets from main: streams and a logger.
 type env struct {
@@ -131,8 +121,6 @@ func exitCode(ctx context.Context, err error) int {
 		return ee.code
 	case errors.As(err, &ue):
 		return exitUsage
-	case errors.Is(err, errNotBuilt):
-		return exitNotBuilt
 	case ctx.Err() != nil:
 		return exitInterrupted
 	default:
