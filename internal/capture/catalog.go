@@ -20,6 +20,20 @@ type Catalog map[migration.Namespace]CollectionInfo
 type CollectionInfo struct {
 	Options bson.Raw
 	Indexes map[string]bson.Raw
+	// FromData marks a collection known only from oplog entries for its
+	// documents, not yet from a catalog listing.
+	FromData bool
+}
+
+// noteData records that ns exists because the oplog holds writes to it.
+// Without it a collection created and dropped between two catalog listings
+// was never seen: its documents reached the destination but its drop did
+// not. The next listing settles it: gone → drop; there → create (with its
+// options, idempotent) and its indexes, as for a collection new to it.
+func (c Catalog) noteData(ns migration.Namespace) {
+	if _, ok := c[ns]; !ok {
+		c[ns] = CollectionInfo{Indexes: map[string]bson.Raw{}, FromData: true}
+	}
 }
 
 // ReadCatalog lists the collections in scope on c with options and indexes.
@@ -86,7 +100,7 @@ func diffCatalog(old, cur Catalog) []migration.Event {
 		}
 	}
 	for ns := range cur {
-		if _, ok := old[ns]; !ok {
+		if o, ok := old[ns]; !ok || o.FromData {
 			added = append(added, ns)
 		}
 	}
@@ -107,7 +121,7 @@ func diffCatalog(old, cur Catalog) []migration.Event {
 	}
 	var both []migration.Namespace
 	for ns := range cur {
-		if _, ok := old[ns]; ok {
+		if o, ok := old[ns]; ok && !o.FromData {
 			both = append(both, ns)
 		}
 	}

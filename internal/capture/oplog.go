@@ -112,9 +112,23 @@ func (r *OplogReader) oplog() *mongo.Collection {
 // Latest implements Reader. While Run is running it waits for the next
 // poll to finish and returns the newest entry it saw (no extra scan).
 func (r *OplogReader) Latest(ctx context.Context) (migration.Position, error) {
+	return r.latest(ctx, false)
+}
+
+// CommitPoint is Latest, but the poll it waits for also compares the
+// catalog (CatalogDDL), so DDL made before the call is at or before the
+// position. Latest leaves the catalog to its CatalogEvery schedule: on
+// FerretDB a catalog read lists the databases, which measures every
+// database's size (up to a second with some data), too dear for the lag
+// readings the engine takes every second.
+func (r *OplogReader) CommitPoint(ctx context.Context) (migration.Position, error) {
+	return r.latest(ctx, true)
+}
+
+func (r *OplogReader) latest(ctx context.Context, withCatalog bool) (migration.Position, error) {
 	r.mu.Lock()
 	if r.running {
-		r.forceCatalog = true
+		r.forceCatalog = r.forceCatalog || withCatalog
 		target := r.started + 1
 		for r.done < target && r.running {
 			ch := r.pollCh
@@ -355,6 +369,13 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 		})
 		if err != nil {
 			return fmt.Errorf("poll oplog from %s: %w", fmtTS(low), err)
+		}
+		if r.opts.CatalogDDL {
+			for _, ev := range pending {
+				if !ev.Op.IsDDL() && ev.Op != migration.OpNoop {
+					prevCat.noteData(ev.NS)
+				}
+			}
 		}
 		now := time.Now()
 		for i := range catEvents {

@@ -190,3 +190,26 @@ func TestDiffCatalog(t *testing.T) {
 		t.Errorf("dropping everything = %+v, want two drops", got)
 	}
 }
+
+// TestDiffCatalogCollectionSeenOnlyInData: a collection created and dropped
+// between two listings, known only from the oplog's writes to it, is
+// dropped by the next listing; one that still exists is created (options
+// and indexes included).
+func TestDiffCatalogCollectionSeenOnlyInData(t *testing.T) {
+	t.Parallel()
+	tmp, kept := migration.Namespace{DB: "app", Coll: "tmp"}, migration.Namespace{DB: "app", Coll: "kept"}
+	old := Catalog{}
+	old.noteData(tmp)
+	old.noteData(kept)
+	old.noteData(kept) // a second write changes nothing
+	ix := raw(t, bson.D{{Key: "key", Value: bson.D{{Key: "k", Value: int32(1)}}}, {Key: "name", Value: "k_1"}})
+	cur := Catalog{kept: {Indexes: map[string]bson.Raw{"k_1": ix}}}
+	want := []summary{
+		{Op: migration.OpDrop, NS: "app.tmp"},
+		{Op: migration.OpCreate, NS: "app.kept"},
+		{Op: migration.OpCreateIndexes, NS: "app.kept", Indexes: []string{ix.String()}},
+	}
+	if diff := cmp.Diff(want, summarize(diffCatalog(old, cur))); diff != "" {
+		t.Errorf("diff (-want +got):\n%s", diff)
+	}
+}

@@ -215,6 +215,20 @@ func (c *cdc) waitResume(ctx context.Context) error {
 // newReader picks the reader for the source. On FerretDB the catalog
 // comparison starts from the destination's catalog, so DDL made while the
 // engine was stopped is still noticed.
+// takeCommitPoint returns the position the commit drains to: the reader's newest,
+// with DDL made so far noticed (the oplog reader's catalog comparison).
+func takeCommitPoint(ctx context.Context, r capture.Reader) (migration.Position, error) {
+	if o, ok := r.(*capture.OplogReader); ok {
+		return o.CommitPoint(ctx)
+	}
+	return r.Latest(ctx)
+}
+
+// catalogEvery is how often FerretDB's catalog is compared to notice DDL
+// (its oplog logs none); each comparison lists the databases, which
+// FerretDB answers by measuring every database's size.
+const catalogEvery = 3 * time.Second
+
 // startReplay is how far before the copy's start point FerretDB's oplog is
 // replayed: entries become visible up to ~1 s out of order (substrate.md).
 const startReplay = 3 * time.Second
@@ -222,7 +236,7 @@ const startReplay = 3 * time.Second
 func (e *Engine) newReader(ctx context.Context, caps capture.Capabilities, replay time.Duration) (capture.Reader, string, error) {
 	if caps.FerretDB && caps.Oplog {
 		r := capture.NewOplogReader(e.src, capture.OplogOptions{
-			Filter: e.inScope, FullImageUpdates: true, CatalogDDL: true, Settle: 2 * time.Second, Replay: replay,
+			Filter: e.inScope, FullImageUpdates: true, CatalogDDL: true, Settle: 2 * time.Second, Replay: replay, CatalogEvery: catalogEvery,
 			Baseline: func(ctx context.Context) (capture.Catalog, error) { return capture.ReadCatalog(ctx, e.dst, e.inScope) },
 		}, e.logger)
 		return r, caps.Server + ": oplog reader with settle window and catalog comparison for DDL", nil
@@ -279,7 +293,7 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 				return gctx.Err()
 			case <-c.commitReq:
 				if !committing {
-					p, err := reader.Latest(gctx)
+					p, err := takeCommitPoint(gctx, reader)
 					if err != nil {
 						return fmt.Errorf("read the commit point: %w", err)
 					}
