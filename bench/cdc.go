@@ -109,31 +109,12 @@ func cdcBench(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	dir, err := os.MkdirTemp("", "livemigrate-bench-cdc-")
+	srv, err := startServers(ctx, "cdc", mongotest.Options{ReplSet: "rs0", Oplog: cfg.Oplog}, mongotest.Backend(cfg.Backend))
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	src, err := mongotest.Start(ctx, mongotest.Options{Dir: filepath.Join(dir, "src"), ReplSet: "rs0", Oplog: cfg.Oplog, Backend: mongotest.Backend(cfg.Backend)})
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	dst, err := mongotest.Start(ctx, mongotest.Options{Dir: filepath.Join(dir, "dst"), Backend: mongotest.Backend(cfg.Backend)})
-	if err != nil {
-		return err
-	}
-	defer dst.Close()
-	sc, err := src.Connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer sc.Disconnect(ctx)
-	dc, err := dst.Connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer dc.Disconnect(ctx)
+	defer srv.Close()
+	src, dst, sc, dc := srv.src, srv.dst, srv.sc, srv.dc
 
 	nss := []string{"bench.c0", "bench.c1"}
 	fmt.Fprintf(os.Stderr, "seeding %d collections × %d documents…\n", len(nss), cfg.SeedDocs)

@@ -86,31 +86,12 @@ func copyBench(args []string) error {
 	// Stop the servers on Ctrl-C too.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	dir, err := os.MkdirTemp("", "livemigrate-bench-")
+	srv, err := startServers(ctx, "copy", mongotest.Options{ReplSet: "rs0", Oplog: 50_000}, mongotest.Backend(cfg.Backend))
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	src, err := mongotest.Start(ctx, mongotest.Options{Dir: filepath.Join(dir, "src"), ReplSet: "rs0", Oplog: 50_000, Backend: mongotest.Backend(cfg.Backend)})
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	dst, err := mongotest.Start(ctx, mongotest.Options{Dir: filepath.Join(dir, "dst"), Backend: mongotest.Backend(cfg.Backend)})
-	if err != nil {
-		return err
-	}
-	defer dst.Close()
-	sc, err := src.Connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer sc.Disconnect(ctx)
-	dc, err := dst.Connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer dc.Disconnect(ctx)
+	defer srv.Close()
+	src, dst, sc, dc := srv.src, srv.dst, srv.sc, srv.dc
 
 	cfg.LoadBefore = loadAverage()
 	var rows []copyRow

@@ -63,31 +63,12 @@ func verifyBench(args []string) error {
 	slices.Sort(docs)
 
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "livemigrate-bench-verify-")
+	srv, err := startServers(ctx, "verify", mongotest.Options{}, mongotest.SQLite)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	src, err := mongotest.Start(ctx, mongotest.Options{Dir: filepath.Join(dir, "src")})
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	dst, err := mongotest.Start(ctx, mongotest.Options{Dir: filepath.Join(dir, "dst")})
-	if err != nil {
-		return err
-	}
-	defer dst.Close()
-	sc, err := src.Connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer sc.Disconnect(ctx)
-	dc, err := dst.Connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer dc.Disconnect(ctx)
+	defer srv.Close()
+	src, dst, sc, dc := srv.src, srv.dst, srv.sc, srv.dc
 
 	var rows []verifyRow
 	have := 0
