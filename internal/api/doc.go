@@ -30,7 +30,9 @@
 // password, or with the session cookie returned by POST /api/session
 // (SessionRequest → Session). Session-authenticated requests with an unsafe
 // method (POST, PUT, PATCH, DELETE) must carry the session's CSRF token in the
-// X-CSRF-Token header. DELETE /api/session logs out.
+// X-CSRF-Token header. DELETE /api/session logs out. A 401 carries
+// WWW-Authenticate: Basic unless the request has an X-Requested-With header
+// (the web UI sends one, so the browser does not open its own login prompt).
 //
 // # Agent protocol
 //
