@@ -73,22 +73,11 @@ The source password is never required on the command line: without
 terminal (no echo) or read as one line from stdin.`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			f, err := out.format(c)
-			if err != nil {
-				return err
-			}
-			if err := req.check(c); err != nil {
-				return err
-			}
-			s, err := flags.open(e, c)
+			f, s, groupID, mr, err := req.open(e, flags, out, c)
 			if err != nil {
 				return err
 			}
 			ctx := c.Context()
-			groupID, mr, err := req.build(ctx, s)
-			if err != nil {
-				return err
-			}
 			m, err := s.client.CreateMigration(ctx, groupID, mr)
 			if err != nil {
 				return s.apiError("create live migration", err)

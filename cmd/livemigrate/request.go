@@ -42,6 +42,25 @@ func addRequestFlags(c *cobra.Command) *requestFlags {
 }
 
 // check validates the flags alone (usage errors), before any call.
+// open resolves what validation create and migration create need: the -o
+// format, checked flags, a session and the migration request (prompting for
+// the source password and --drop confirmation as build does).
+func (r *requestFlags) open(e *env, flags *apiFlags, out *outputFlag, c *cobra.Command) (cli.Format, *session, string, api.MigrationRequest, error) {
+	f, err := out.format(c)
+	if err != nil {
+		return f, nil, "", api.MigrationRequest{}, err
+	}
+	if err := r.check(c); err != nil {
+		return f, nil, "", api.MigrationRequest{}, err
+	}
+	s, err := flags.open(e, c)
+	if err != nil {
+		return f, nil, "", api.MigrationRequest{}, err
+	}
+	groupID, mr, err := r.build(c.Context(), s)
+	return f, s, groupID, mr, err
+}
+
 func (r *requestFlags) check(c *cobra.Command) error {
 	if err := requireFlags(c, "clusterName", "migrationHost", "sourceClusterName"); err != nil {
 		return err

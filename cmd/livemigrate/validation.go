@@ -33,22 +33,11 @@ roles, TLS, disk space and existing namespaces. Takes the same flags as
 'livemigrate validation describe --validationId <id> --watch'.`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			f, err := out.format(c)
-			if err != nil {
-				return err
-			}
-			if err := req.check(c); err != nil {
-				return err
-			}
-			s, err := flags.open(e, c)
+			f, s, groupID, mr, err := req.open(e, flags, out, c)
 			if err != nil {
 				return err
 			}
 			ctx := c.Context()
-			groupID, mr, err := req.build(ctx, s)
-			if err != nil {
-				return err
-			}
 			v, err := s.client.CreateValidation(ctx, groupID, mr)
 			if err != nil {
 				return s.apiError("create validation", err)
