@@ -30,9 +30,15 @@ type OplogOptions struct {
 	CatalogDDL bool
 	// Settle, when > 0, enables the recipe for oplogs whose entries become
 	// visible out of timestamp order (FerretDB): poll from the released
-	// boundary minus Window without a sort, drop entries already seen, and
-	// release an entry only once Settle has passed since a poll saw an entry
-	// at least as new.
+	// boundary minus Window without a sort and drop entries already seen.
+	// With FullImageUpdates every entry carries its document's whole state,
+	// so entries are sent as soon as they are seen, each document keeping
+	// its newest: an entry that shows up late is dropped when a newer one
+	// for its document (or a later drop of its collection) was already sent,
+	// and Run replays Window before its from position, since a checkpoint
+	// may be newer than entries not yet visible. Otherwise an entry is
+	// released only once Settle has passed since a poll saw an entry at
+	// least as new.
 	Settle time.Duration
 	// Window is how far behind the released boundary each poll starts when
 	// Settle > 0 (default 2s).
@@ -104,6 +110,16 @@ func NewOplogReader(c *mongo.Client, opts OplogOptions, logger *slog.Logger) *Op
 
 // Kind implements Reader.
 func (r *OplogReader) Kind() Kind { return KindOplog }
+
+// ResumeReplay is how far before its from position Run sends entries again:
+// with out-of-order visibility and eager release, a checkpoint may be newer
+// than entries that were not visible yet when it was taken.
+func (r *OplogReader) ResumeReplay() time.Duration {
+	if r.opts.Settle > 0 && r.opts.FullImageUpdates {
+		return r.opts.Window
+	}
+	return 0
+}
 
 func (r *OplogReader) oplog() *mongo.Collection {
 	return r.client.Database("local").Collection("oplog.rs")
@@ -278,10 +294,11 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 	} else if err := r.checkHistory(ctx, r.historyFrom(from)); err != nil {
 		return err
 	}
-	if back := uint32((r.opts.Replay + time.Second - 1) / time.Second); back > 0 {
+	eager := r.opts.Settle > 0 && r.opts.FullImageUpdates
+	if back := uint32((max(r.opts.Replay, r.ResumeReplay()) + time.Second - 1) / time.Second); back > 0 {
 		from = migration.Position{TS: bson.Timestamp{T: from.TS.T - min(from.TS.T, back)}}
 	}
-	r.logger.Info("oplog capture started", "ts", fmtTS(from.TS), "settle", r.opts.Settle, "catalog_ddl", r.opts.CatalogDDL)
+	r.logger.Info("oplog capture started", "ts", fmtTS(from.TS), "settle", r.opts.Settle, "eager", eager, "catalog_ddl", r.opts.CatalogDDL)
 
 	var prevCat Catalog
 	var lastCat time.Time
@@ -304,6 +321,7 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 	newest := from.TS
 	var pending []migration.Event
 	var marks []pollMark
+	var sent newestSent // eager: the newest position sent per document and dropped namespace
 	lastSent := from.TS
 	first := true
 
@@ -331,7 +349,7 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 			back := uint32((r.opts.Window + time.Second - 1) / time.Second)
 			low = bson.Timestamp{T: released.T - min(back, released.T)}
 		}
-		n := 0
+		n, late := 0, 0
 		err := retry(ctx, r.logger, "poll oplog", r.opts.Retry, r.opts.AttemptTimeout, func(ctx context.Context) error {
 			cur, err := r.oplog().Find(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$gte", Value: low}}}},
 				options.Find().SetBatchSize(5000))
@@ -353,7 +371,11 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 					continue // before our start, or (ordered oplogs) already sent
 				}
 				if r.opts.Settle > 0 && migration.CompareTS(e.TS, released) <= 0 && migration.CompareTS(e.TS, from.TS) > 0 {
-					r.logger.Warn("oplog entry became visible after the settle window", "ts", fmtTS(e.TS), "ns", e.NS)
+					if eager {
+						late++
+					} else {
+						r.logger.Warn("oplog entry became visible after the settle window", "ts", fmtTS(e.TS), "ns", e.NS)
+					}
 				}
 				evs, err := parser.parse(e)
 				if err != nil {
@@ -391,9 +413,13 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 		r.pollCh = make(chan struct{})
 		r.mu.Unlock()
 
-		// The release boundary: entries at or before it are all visible.
+		// The release boundary: entries at or before it are all visible
+		// (eager: all sent, and any that show up later are handled by sent).
 		boundary := newest
-		if r.opts.Settle > 0 {
+		if late > 0 {
+			r.logger.Debug("oplog entries became visible out of order", "count", late, "newest", fmtTS(newest))
+		}
+		if r.opts.Settle > 0 && !eager {
 			boundary = released
 			keep := marks[:0]
 			for _, m := range marks {
@@ -413,10 +439,13 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 		sortEvents(pending)
 		i := 0
 		for ; i < len(pending) && migration.CompareTS(pending[i].Pos.TS, boundary) <= 0; i++ {
+			if eager && !sent.admit(pending[i]) {
+				continue
+			}
 			if err := send(ctx, out, pending[i]); err != nil {
 				return err
 			}
-			lastSent = pending[i].Pos.TS
+			lastSent = migration.MaxTS(lastSent, pending[i].Pos.TS)
 		}
 		pending = append(pending[:0], pending[i:]...)
 		if migration.CompareTS(boundary, lastSent) > 0 {
@@ -435,6 +464,7 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 					delete(seen, k)
 				}
 			}
+			sent.forget(horizon)
 		} else {
 			clear(seen)
 		}
@@ -474,4 +504,56 @@ func (r *OplogReader) readCatalog(ctx context.Context) (Catalog, error) {
 		return nil, fmt.Errorf("read source catalog: %w", err)
 	}
 	return cat, nil
+}
+
+// newestSent remembers, for the documents and dropped namespaces of the
+// overlap window, the newest position sent, so that an entry showing up
+// late (FerretDB: out of timestamp order) never replaces a newer state of
+// its document, nor brings back a collection dropped after it was written.
+// Only for full-image entries: each one is its document's whole state, so
+// the newest one wins whatever the order they arrive in.
+type newestSent struct {
+	docs  map[string]bson.Timestamp // namespace + _id → ts
+	drops map[string]bson.Timestamp // namespace (or database) → ts of its drop
+}
+
+// admit reports whether ev is to be sent, and records it.
+func (s *newestSent) admit(ev migration.Event) bool {
+	if s.docs == nil {
+		s.docs, s.drops = map[string]bson.Timestamp{}, map[string]bson.Timestamp{}
+	}
+	switch {
+	case ev.Op == migration.OpDrop:
+		s.drops[ev.NS.String()] = migration.MaxTS(s.drops[ev.NS.String()], ev.Pos.TS)
+	case ev.Op == migration.OpDropDatabase:
+		s.drops[ev.NS.DB] = migration.MaxTS(s.drops[ev.NS.DB], ev.Pos.TS)
+	case ev.Op.IsDDL() || ev.Op == migration.OpNoop:
+	default:
+		for _, k := range []string{ev.NS.String(), ev.NS.DB} {
+			if d, ok := s.drops[k]; ok && migration.CompareTS(ev.Pos.TS, d) < 0 {
+				return false
+			}
+		}
+		id := ev.DocumentKey.Lookup("_id")
+		k := ev.NS.String() + "\x00" + string(rune(id.Type)) + string(id.Value)
+		if t, ok := s.docs[k]; ok && migration.CompareTS(ev.Pos.TS, t) < 0 {
+			return false
+		}
+		s.docs[k] = ev.Pos.TS
+	}
+	return true
+}
+
+// forget drops what is older than the oldest second a poll still reads.
+func (s *newestSent) forget(horizon uint32) {
+	for k, t := range s.docs {
+		if t.T < horizon {
+			delete(s.docs, k)
+		}
+	}
+	for k, t := range s.drops {
+		if t.T < horizon {
+			delete(s.drops, k)
+		}
+	}
 }

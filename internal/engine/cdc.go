@@ -285,6 +285,8 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 		defer tick.Stop()
 		var commitPoint migration.Position
 		committing := false
+		// While committing, the drain is checked often: it is downtime.
+		var drain <-chan time.Time
 		lastSave := time.Now()
 		var meter lagMeter
 		for {
@@ -298,6 +300,9 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 						return fmt.Errorf("read the commit point: %w", err)
 					}
 					commitPoint, committing = p, true
+					dt := time.NewTicker(20 * time.Millisecond)
+					defer dt.Stop()
+					drain = dt.C
 					e.logger.Info("commit point taken", "ts", p.TS)
 					e.updateProgress(func(p *migration.Progress) {
 						p.State, p.Phase = migration.StateCommitting, migration.PhaseCommitting
@@ -314,6 +319,10 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 					return nil
 				}
 			case <-tick.C:
+			case <-drain:
+				if pool.Checkpoint().Before(commitPoint) {
+					continue
+				}
 			}
 			cp := pool.Checkpoint()
 			if committing && !cp.Before(commitPoint) {

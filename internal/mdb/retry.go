@@ -2,6 +2,7 @@ package mdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -27,7 +28,9 @@ func Retry(ctx context.Context, logger *slog.Logger, what string, p RetryPolicy,
 	delay := p.Initial
 	for attempt := 1; ; attempt++ {
 		err := op(ctx)
-		if err == nil || !IsTransient(err) {
+		// While ctx is alive, a deadline inside err is the attempt's own (the
+		// driver's connect or socket timeout, a blackholed network): retry it.
+		if err == nil || !IsTransient(err) && (ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded)) {
 			return err
 		}
 		if ctx.Err() != nil {

@@ -103,3 +103,11 @@ type Event struct {
 	IndexNames []string   // dropIndexes
 	Options    bson.Raw   // create/modify: collection options
 }
+
+// MaxTS returns the later of two timestamps.
+func MaxTS(a, b bson.Timestamp) bson.Timestamp {
+	if CompareTS(a, b) < 0 {
+		return b
+	}
+	return a
+}
