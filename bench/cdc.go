@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -45,6 +46,7 @@ type cdcConfig struct {
 	Oplog          int       `json:"oplogMax"`
 	BatchSize      int       `json:"batchSize"`
 	Backend        string    `json:"backend"`
+	IDs            string    `json:"ids"`
 	ShortenedSteps bool      `json:"shortenedSteps"`
 }
 
@@ -86,8 +88,12 @@ func cdcBench(args []string) error {
 	fs.IntVar(&cfg.SeedDocs, "seed-docs", 500, "documents per collection before the copy")
 	fs.IntVar(&cfg.Oplog, "oplog", 10_000, "source oplog size in entries (every FerretDB oplog poll scans all of it)")
 	pg := fs.Bool("postgresql", false, "use FerretDB's PostgreSQL backend")
+	fs.StringVar(&cfg.IDs, "ids", "objectid", "the workload's _id type: objectid (MongoDB's default) or int64 (a table scan per update or delete on FerretDB/SQLite)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if cfg.IDs != "objectid" && cfg.IDs != "int64" {
+		return fmt.Errorf("-ids %q: want objectid or int64", cfg.IDs)
 	}
 	for _, s := range strings.Split(*rates, ",") {
 		var r float64
@@ -141,6 +147,12 @@ func cdcBench(args []string) error {
 	// moment: a bare oplog poller writing the same batch shape into a
 	// database of its own on the destination, alongside the engine, so load
 	// from anything else on the machine hits both alike.
+	// The raw baseline writes into collections holding the same documents
+	// and indexes as the engine's: on FerretDB a delete by $in scans the
+	// collection, so an empty one would be an unfair head start.
+	if err := cloneForRaw(ctx, dc, nss); err != nil {
+		return fmt.Errorf("prepare the raw baseline's collections: %w", err)
+	}
 	raw := &rawReplicator{src: sc, dst: dc, batch: cfg.BatchSize}
 	rawCtx, cancelRaw := context.WithCancel(ctx)
 	defer cancelRaw()
@@ -257,7 +269,8 @@ func cdcBench(args []string) error {
 }
 
 func workloadOpts(cfg cdcConfig, nss []string, rate float64, idBase int64) mongotest.WorkloadOptions {
-	return mongotest.WorkloadOptions{Namespaces: nss, Writers: cfg.Writers, Rate: rate, DocBytes: cfg.DocBytes, Seed: 42, IDBase: idBase}
+	return mongotest.WorkloadOptions{Namespaces: nss, Writers: cfg.Writers, Rate: rate, DocBytes: cfg.DocBytes, Seed: 42, IDBase: idBase,
+		ObjectIDs: cfg.IDs == "objectid"}
 }
 
 // lagProbe is one replicator under measurement.
@@ -407,12 +420,57 @@ func (m *lagMarker) lag(ctx context.Context, copyColl *mongo.Collection) int64 {
 	return int64(time.Since(at).Round(time.Second) / time.Second)
 }
 
+// cloneForRaw copies the engine's destination collections (documents and
+// indexes) into the raw baseline's database "raw_<db>".
+func cloneForRaw(ctx context.Context, dc *mongo.Client, nss []string) error {
+	for _, ns := range nss {
+		db, coll, _ := strings.Cut(ns, ".")
+		from, to := dc.Database(db).Collection(coll), dc.Database("raw_"+db).Collection(coll)
+		cur, err := from.Find(ctx, bson.D{}, options.Find().SetBatchSize(1000))
+		if err != nil {
+			return err
+		}
+		batch := make([]any, 0, 1000)
+		for cur.Next(ctx) {
+			batch = append(batch, bson.Raw(slices.Clone(cur.Current)))
+			if len(batch) == cap(batch) || cur.RemainingBatchLength() == 0 {
+				if _, err := to.InsertMany(ctx, batch); err != nil {
+					cur.Close(ctx)
+					return err
+				}
+				batch = batch[:0]
+			}
+		}
+		if err := cur.Err(); err != nil {
+			return err
+		}
+		cur.Close(ctx)
+		specs, err := from.Indexes().ListSpecifications(ctx)
+		if err != nil {
+			return err
+		}
+		for _, sp := range specs {
+			if sp.Name == "_id_" {
+				continue
+			}
+			var keys bson.D
+			if err := bson.Unmarshal(sp.KeysDocument, &keys); err != nil {
+				return err
+			}
+			if _, err := to.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: keys, Options: options.Index().SetName(sp.Name)}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // rawReplicator is the baseline: poll the oplog for ts > last (no overlap
 // window, no dedupe, no catalog, no checkpoint: an upper bound, not a
 // correct replicator on FerretDB), and per poll and namespace write batches
-// of up to batch documents the way the engine's ModeInIDs does: one
-// deleteMany {_id: {$in}} and one unordered insertMany of the final images,
-// into database "raw_<db>".
+// of up to batch documents the way the engine's ModeInIDs does: one delete
+// (per-_id statements or one $in) and one unordered insertMany of the final
+// images, into database "raw_<db>", a copy of the engine's collections.
 type rawReplicator struct {
 	src, dst *mongo.Client
 	batch    int
@@ -494,7 +552,23 @@ func (r *rawReplicator) apply(ctx context.Context, entries []rawEntry) error {
 	flush := func(ns string, b *batch) error {
 		db, coll, _ := strings.Cut(ns, ".")
 		c := r.dst.Database("raw_" + db).Collection(coll)
-		if _, err := c.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: b.ids}}}}); err != nil {
+		// The engine's delete shape: per-_id statements for up to 8 _ids
+		// that are all strings or ObjectIds, else one $in.
+		var byKey []mongo.WriteModel
+		for _, id := range b.ids {
+			if t := id.(bson.RawValue).Type; len(b.ids) > 8 || t != bson.TypeString && t != bson.TypeObjectID {
+				byKey = nil
+				break
+			}
+			byKey = append(byKey, mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}))
+		}
+		var err error
+		if len(byKey) > 0 {
+			_, err = c.BulkWrite(ctx, byKey, options.BulkWrite().SetOrdered(false))
+		} else {
+			_, err = c.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: b.ids}}}})
+		}
+		if err != nil {
 			return err
 		}
 		var docs []any

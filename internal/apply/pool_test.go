@@ -165,3 +165,51 @@ func TestPoolFallsBackToSourceState(t *testing.T) {
 		t.Fatalf("destination (-want +got):\n%s", diff)
 	}
 }
+
+// In ModeInIDs a batch whose _ids are all strings or ObjectIds is deleted
+// with per-_id statements (indexed on FerretDB), any other with one $in;
+// both end in the same state, mixed batches included.
+func TestInIDsDeletesByKeyOrIn(t *testing.T) {
+	t.Parallel()
+	dst := mongotest.StartDestination(t)
+	c := mongotest.Client(t, dst)
+	oid := bson.NewObjectID()
+	ids := []any{oid, "s1", "s2", int64(7)}
+	var evs []migration.Event
+	add := func(op migration.Op, id any, doc bson.D) {
+		ev := migration.Event{Op: op, NS: ns, Pos: pos(uint32(len(evs) + 1)), DocumentKey: raw(t, bson.D{{Key: "_id", Value: id}})}
+		if doc != nil {
+			ev.FullDocument = raw(t, append(bson.D{{Key: "_id", Value: id}}, doc...))
+		}
+		evs = append(evs, ev)
+	}
+	for _, id := range ids {
+		add(migration.OpInsert, id, bson.D{{Key: "v", Value: 1}})
+	}
+	add(migration.OpUpdate, oid, bson.D{{Key: "v", Value: 2}})
+	add(migration.OpDelete, "s1", nil)
+	add(migration.OpReplace, "s2", bson.D{{Key: "w", Value: true}})
+	add(migration.OpDelete, int64(7), nil)
+	wantDocs := []bson.D{
+		{{Key: "_id", Value: oid}, {Key: "v", Value: int32(2)}},
+		{{Key: "_id", Value: "s2"}, {Key: "w", Value: true}},
+	}
+	for _, batch := range []int{1, 2, 8} { // keyed-only batches, and mixed ones with the int64 _id
+		if err := c.Database(ns.DB).Collection(ns.Coll).Drop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		run(t, apply.New(c, apply.Options{Workers: 1, BatchSize: batch, Mode: apply.ModeInIDs, TickEvery: 5 * time.Millisecond}, nil), evs)
+		run(t, apply.New(c, apply.Options{Workers: 1, BatchSize: batch, Mode: apply.ModeInIDs}, nil), evs[3:]) // a replayed suffix
+		cur, err := c.Database(ns.DB).Collection(ns.Coll).Find(context.Background(), bson.D{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []bson.D
+		if err := cur.All(context.Background(), &got); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(wantDocs, got, cmp.Comparer(func(a, b bson.ObjectID) bool { return a == b })); diff != "" {
+			t.Errorf("batch size %d: destination (-want +got):\n%s", batch, diff)
+		}
+	}
+}

@@ -335,6 +335,7 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 		r.forceCatalog = false
 		r.mu.Unlock()
 
+		pollStart := time.Now()
 		var catEvents []migration.Event
 		if r.opts.CatalogDDL && (force || time.Since(lastCat) >= r.opts.CatalogEvery) {
 			cur, err := r.readCatalog(ctx)
@@ -416,9 +417,8 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 		// The release boundary: entries at or before it are all visible
 		// (eager: all sent, and any that show up later are handled by sent).
 		boundary := newest
-		if late > 0 {
-			r.logger.Debug("oplog entries became visible out of order", "count", late, "newest", fmtTS(newest))
-		}
+		r.logger.Debug("oplog polled", "entries", n, "late", late, "catalog", catEvents != nil || lastCat.After(pollStart),
+			"newest", fmtTS(newest), "took", now.Sub(pollStart).Round(time.Millisecond))
 		if r.opts.Settle > 0 && !eager {
 			boundary = released
 			keep := marks[:0]

@@ -2,6 +2,7 @@ package mongotest
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -41,6 +42,18 @@ type WorkloadOptions struct {
 	Seed uint64
 	// IDBase offsets generated _ids so two workloads never collide.
 	IDBase int64
+	// ObjectIDs makes the _ids ObjectIds (MongoDB's default; FerretDB on
+	// SQLite finds those by its primary key, while an int64 _id costs a
+	// table scan per update or delete) instead of int64s. Record.ID is the
+	// number the ObjectId is made of (ObjectIDFor).
+	ObjectIDs bool
+}
+
+// ObjectIDFor is the ObjectId a workload with ObjectIDs uses for id.
+func ObjectIDFor(id int64) bson.ObjectID {
+	var oid bson.ObjectID
+	binary.BigEndian.PutUint64(oid[4:], uint64(id))
+	return oid
 }
 
 // Record is one acknowledged write.
@@ -141,6 +154,12 @@ func (w *Workload) writer(ctx context.Context, n int) {
 		var id int64
 		var err error
 		coll := w.collection(ns)
+		key := func() any {
+			if w.opts.ObjectIDs {
+				return ObjectIDFor(id)
+			}
+			return id
+		}
 		// The write itself is not cancelled by Stop: a cancelled write may
 		// still land on the server, and the record must say what landed.
 		opCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -148,20 +167,22 @@ func (w *Workload) writer(ctx context.Context, n int) {
 		case OpInsert:
 			next++
 			id = next
-			_, err = coll.InsertOne(opCtx, Document(rng, id, w.opts.DocBytes))
+			d := Document(rng, id, w.opts.DocBytes)
+			d[0].Value = key()
+			_, err = coll.InsertOne(opCtx, d)
 			if err == nil {
 				live[ns] = append(ids, id)
 			}
 		case OpUpdate:
 			id = ids[rng.IntN(len(ids))]
-			_, err = coll.UpdateOne(opCtx, bson.D{{Key: "_id", Value: id}}, updateFor(rng))
+			_, err = coll.UpdateOne(opCtx, bson.D{{Key: "_id", Value: key()}}, updateFor(rng))
 		case OpReplace:
 			id = ids[rng.IntN(len(ids))]
-			_, err = coll.ReplaceOne(opCtx, bson.D{{Key: "_id", Value: id}}, Document(rng, id, w.opts.DocBytes))
+			_, err = coll.ReplaceOne(opCtx, bson.D{{Key: "_id", Value: key()}}, Document(rng, id, w.opts.DocBytes)[1:])
 		case OpDelete:
 			i := rng.IntN(len(ids))
 			id = ids[i]
-			_, err = coll.DeleteOne(opCtx, bson.D{{Key: "_id", Value: id}})
+			_, err = coll.DeleteOne(opCtx, bson.D{{Key: "_id", Value: key()}})
 			if err == nil {
 				ids[i] = ids[len(ids)-1]
 				live[ns] = ids[:len(ids)-1]
