@@ -79,6 +79,10 @@ type OplogReader struct {
 	// forceCatalog makes the next poll compare the catalog, so DDL made
 	// before a Latest call is at or before the position it returns.
 	forceCatalog bool
+	// commitPoll makes the next poll serve CommitPoint; commitTS is the
+	// position it gave (eager release: see CommitPoint).
+	commitPoll bool
+	commitTS   bson.Timestamp
 }
 
 // NewOplogReader returns a reader of c's oplog.
@@ -137,14 +141,30 @@ func (r *OplogReader) Latest(ctx context.Context) (migration.Position, error) {
 // FerretDB a catalog read lists the databases, which measures every
 // database's size (up to a second with some data), too dear for the lag
 // readings the engine takes every second.
+//
+// With eager release the poll may send entries older than positions
+// already applied (they became visible late), and an applier's checkpoint
+// may have passed their position before they arrive. So the position
+// returned is one tick after the newest entry, and that poll ends with a
+// no-op at it: a checkpoint reaches it only once everything the poll sent
+// is applied.
 func (r *OplogReader) CommitPoint(ctx context.Context) (migration.Position, error) {
 	return r.latest(ctx, true)
 }
 
-func (r *OplogReader) latest(ctx context.Context, withCatalog bool) (migration.Position, error) {
+// after returns the position one counter tick after ts.
+func after(ts bson.Timestamp) bson.Timestamp {
+	if ts.I == math.MaxUint32 {
+		return bson.Timestamp{T: ts.T + 1}
+	}
+	return bson.Timestamp{T: ts.T, I: ts.I + 1}
+}
+
+func (r *OplogReader) latest(ctx context.Context, commit bool) (migration.Position, error) {
 	r.mu.Lock()
 	if r.running {
-		r.forceCatalog = r.forceCatalog || withCatalog
+		r.forceCatalog = r.forceCatalog || commit
+		r.commitPoll = r.commitPoll || commit
 		target := r.started + 1
 		for r.done < target && r.running {
 			ch := r.pollCh
@@ -158,6 +178,9 @@ func (r *OplogReader) latest(ctx context.Context, withCatalog bool) (migration.P
 		}
 		if r.running {
 			ts := r.newest
+			if commit && !r.commitTS.IsZero() {
+				ts = r.commitTS
+			}
 			r.mu.Unlock()
 			return migration.Position{TS: ts}, nil
 		}
@@ -331,8 +354,8 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 		}
 		r.mu.Lock()
 		r.started++
-		force := r.forceCatalog
-		r.forceCatalog = false
+		force, commit := r.forceCatalog, r.commitPoll
+		r.forceCatalog, r.commitPoll = false, false
 		r.mu.Unlock()
 
 		pollStart := time.Now()
@@ -407,8 +430,13 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 		pending = append(pending, catEvents...)
 		marks = append(marks, pollMark{at: now, newest: newest})
 
+		var commitTS bson.Timestamp
 		r.mu.Lock()
 		r.newest = newest
+		if commit && eager {
+			commitTS = after(newest)
+			r.commitTS = commitTS
+		}
 		r.done++
 		close(r.pollCh)
 		r.pollCh = make(chan struct{})
@@ -454,6 +482,12 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 				return err
 			}
 			lastSent = boundary
+		}
+		if !commitTS.IsZero() {
+			if err := send(ctx, out, migration.Event{Op: migration.OpNoop, Pos: migration.Position{TS: commitTS}, Wall: now}); err != nil {
+				return err
+			}
+			lastSent = commitTS
 		}
 		released, first = boundary, false
 

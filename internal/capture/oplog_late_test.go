@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/livemigrate/livemigrate/internal/capture"
 	"github.com/livemigrate/livemigrate/internal/migration"
 	"github.com/livemigrate/livemigrate/internal/mongotest"
 )
@@ -152,6 +153,36 @@ func TestOplogReaderLateEntries(t *testing.T) {
 	if ev, ok := log.find(docEvent("app.d", 2, "", nil)); ok {
 		t.Errorf("a late insert into app.d was sent after the collection's drop: %v", ev)
 	}
+
+	// The commit point comes after everything sent so far, and a late
+	// entry becoming visible in the poll that takes it is sent before the
+	// no-op at the commit point (an applier's checkpoint may already be at
+	// the newest entry: it must not count as drained before that entry).
+	newest := log.wait(t, "insert of _id 3", docEvent("app.c", 3, "v", "after")).Pos
+	lateEntry(t, c, justBefore(newest.TS), "i", "app.c", bson.D{{Key: "_id", Value: int32(4)}, {Key: "v", Value: "late at commit"}})
+	cp, err := r.(*capture.OplogReader).CommitPoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !newest.Before(cp) {
+		t.Fatalf("CommitPoint = %v, want after the newest entry %v", cp.TS, newest.TS)
+	}
+	log.wait(t, "no-op at the commit point", func(ev migration.Event) bool { return ev.Op == migration.OpNoop && ev.Pos.TS == cp.TS })
+	log.mu.Lock()
+	lateAt, noopAt := -1, -1
+	for i, ev := range log.evs {
+		if docEvent("app.c", 4, "v", "late at commit")(ev) {
+			lateAt = i
+		}
+		if ev.Op == migration.OpNoop && ev.Pos.TS == cp.TS && noopAt < 0 {
+			noopAt = i
+		}
+	}
+	log.mu.Unlock()
+	if lateAt < 0 || lateAt > noopAt {
+		t.Errorf("late entry sent at %d, the commit point's no-op at %d: want the entry first", lateAt, noopAt)
+	}
+
 	cancel()
 	if err := <-runErr; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v, want context.Canceled", err)

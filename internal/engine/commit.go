@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/livemigrate/livemigrate/internal/migration"
@@ -115,24 +116,29 @@ func runCommit(ctx context.Context, e *Engine) error {
 		Namespaces:          len(rep.Namespaces),
 		Repaired:            rep.Totals.Repaired,
 	}
-	bad := 0
+	var bad []string
 	for i := range rep.Namespaces {
 		n := &rep.Namespaces[i]
 		report.Verification = append(report.Verification, NamespaceCheck{
 			Namespace: n.Namespace, Matched: n.Matched, Missing: n.Missing, Extra: n.Extra, Differing: n.Differing, Repaired: n.Repaired,
 			Examples: slices.Concat(n.Examples.Missing, n.Examples.Extra, n.Examples.Differing),
 		})
-		if n.Missing+n.Extra+n.Differing > 0 || n.Source.Exists != n.Destination.Exists {
-			bad++
+		switch {
+		case n.Source.Exists != n.Destination.Exists:
+			bad = append(bad, fmt.Sprintf("%s exists on the %s only", n.Namespace, map[bool]string{true: "source", false: "destination"}[n.Source.Exists]))
+		case n.Missing+n.Extra+n.Differing > 0:
+			ex := slices.Concat(n.Examples.Missing, n.Examples.Extra, n.Examples.Differing)
+			bad = append(bad, fmt.Sprintf("%s: %d missing, %d extra, %d differing (e.g. _id %s)", n.Namespace, n.Missing, n.Extra, n.Differing,
+				strings.Join(ex[:min(len(ex), 3)], ", ")))
 		}
 		if len(n.IndexDiffs)+len(n.OptionDiffs) > 0 {
 			w := fmt.Sprintf("%s: %d index and %d option differences after commit (see 'livemigrate verify')", n.Namespace, len(n.IndexDiffs), len(n.OptionDiffs))
 			e.updateProgress(func(p *migration.Progress) { p.Warnings = append(p.Warnings, w) })
 		}
 	}
-	report.Verified = bad == 0
+	report.Verified = len(bad) == 0
 	if !report.Verified {
-		return fmt.Errorf("verification at commit found document differences that repair could not fix in %d namespaces; the destination is not marked writable: run 'livemigrate verify' for details", bad)
+		return fmt.Errorf("verification at commit found differences that repair could not fix (%s); the destination is not marked writable: run 'livemigrate verify' for details", strings.Join(bad, "; "))
 	}
 	now := time.Now()
 	report.CommittedAt = now
