@@ -22,6 +22,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/livemigrate/livemigrate/internal/apply"
 	"github.com/livemigrate/livemigrate/internal/engine"
 	"github.com/livemigrate/livemigrate/internal/mdb"
 	"github.com/livemigrate/livemigrate/internal/migration"
@@ -545,30 +546,15 @@ func (r *rawReplicator) run(ctx context.Context) error {
 // _id of a batch (nil when deleted), then $in delete + insertMany.
 func (r *rawReplicator) apply(ctx context.Context, entries []rawEntry) error {
 	type batch struct {
-		ids    []any
+		ids    []bson.RawValue
 		images map[string]bson.Raw
 		order  []string
 	}
 	flush := func(ns string, b *batch) error {
 		db, coll, _ := strings.Cut(ns, ".")
 		c := r.dst.Database("raw_" + db).Collection(coll)
-		// The engine's delete shape: per-_id statements for up to 8 _ids
-		// that are all strings or ObjectIds, else one $in.
-		var byKey []mongo.WriteModel
-		for _, id := range b.ids {
-			if t := id.(bson.RawValue).Type; len(b.ids) > 8 || t != bson.TypeString && t != bson.TypeObjectID {
-				byKey = nil
-				break
-			}
-			byKey = append(byKey, mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}))
-		}
-		var err error
-		if len(byKey) > 0 {
-			_, err = c.BulkWrite(ctx, byKey, options.BulkWrite().SetOrdered(false))
-		} else {
-			_, err = c.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: b.ids}}}})
-		}
-		if err != nil {
+		// The engine's delete (per-_id statements or one $in).
+		if err := apply.DeleteIDs(ctx, c, b.ids); err != nil {
 			return err
 		}
 		var docs []any

@@ -189,47 +189,53 @@ func (p *Pool) findIn(ctx context.Context, coll *mongo.Collection, ds []*docStat
 	return out, err
 }
 
-// maxKeyedDeletes is the largest batch writeIn deletes with per-_id
+// maxKeyedDeletes is the largest batch DeleteIDs deletes with per-_id
 // statements. FerretDB filters a string or ObjectId _id inside SQLite
 // (~1.4 µs a row, no index is used) but decodes every document to filter an
 // $in (~14 µs a row): measured at 20k documents, one per-_id delete took
 // 27 ms, an $in of 4 to 128 _ids 280–400 ms.
 const maxKeyedDeletes = 8
 
-// writeIn deletes every document of the batch and inserts the final images
-// with one unordered insertMany. Replaying it is harmless. The delete is one
-// command either way: per-_id statements for a small batch whose _ids are
-// all strings or ObjectIds (maxKeyedDeletes), else one $in.
+// DeleteIDs deletes the documents with the given _ids (bson.RawValue) in
+// one command, the cheapest way on FerretDB: per-_id statements for up to
+// maxKeyedDeletes _ids that are all strings or ObjectIds, else one $in.
+func DeleteIDs(ctx context.Context, coll *mongo.Collection, ids []bson.RawValue) error {
+	keyed := len(ids) <= maxKeyedDeletes
+	for _, id := range ids {
+		keyed = keyed && (id.Type == bson.TypeString || id.Type == bson.TypeObjectID)
+	}
+	if !keyed {
+		_, err := coll.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+		return err
+	}
+	models := make([]mongo.WriteModel, len(ids))
+	for i, id := range ids {
+		models[i] = mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: id}})
+	}
+	_, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	return err
+}
+
+// writeIn deletes every document of the batch (DeleteIDs) and inserts the
+// final images with one unordered insertMany. Replaying it is harmless.
 func (p *Pool) writeIn(ctx context.Context, coll *mongo.Collection, b *nsBatch) error {
-	ids := make(bson.A, 0, len(b.order))
-	byKey := make([]mongo.WriteModel, 0, len(b.order))
+	ids := make([]bson.RawValue, 0, len(b.order))
 	var docs []any
 	for _, k := range b.order {
 		d := b.docs[k]
 		ids = append(ids, d.id)
-		if byKey != nil && len(b.order) <= maxKeyedDeletes && (d.id.Type == bson.TypeString || d.id.Type == bson.TypeObjectID) {
-			byKey = append(byKey, mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: d.id}}))
-		} else {
-			byKey = nil
-		}
 		if !d.deleted && d.image != nil {
 			docs = append(docs, d.image)
 		}
 	}
 	return p.retry(ctx, "write batch to "+b.ns.String(), func(ctx context.Context) error {
-		var err error
-		if len(byKey) > 0 {
-			_, err = coll.BulkWrite(ctx, byKey, options.BulkWrite().SetOrdered(false))
-		} else {
-			_, err = coll.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
-		}
-		if err != nil {
+		if err := DeleteIDs(ctx, coll, ids); err != nil {
 			return err
 		}
 		if len(docs) == 0 {
 			return nil
 		}
-		_, err = coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 		return err
 	})
 }

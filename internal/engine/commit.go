@@ -125,7 +125,11 @@ func runCommit(ctx context.Context, e *Engine) error {
 		})
 		switch {
 		case n.Source.Exists != n.Destination.Exists:
-			bad = append(bad, fmt.Sprintf("%s exists on the %s only", n.Namespace, map[bool]string{true: "source", false: "destination"}[n.Source.Exists]))
+			side := "destination"
+			if n.Source.Exists {
+				side = "source"
+			}
+			bad = append(bad, fmt.Sprintf("%s exists on the %s only", n.Namespace, side))
 		case n.Missing+n.Extra+n.Differing > 0:
 			ex := slices.Concat(n.Examples.Missing, n.Examples.Extra, n.Examples.Differing)
 			bad = append(bad, fmt.Sprintf("%s: %d missing, %d extra, %d differing (e.g. _id %s)", n.Namespace, n.Missing, n.Extra, n.Differing,
