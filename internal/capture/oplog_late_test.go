@@ -3,6 +3,7 @@ package capture_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -123,11 +124,25 @@ func TestOplogReaderLateEntries(t *testing.T) {
 	}
 	two := log.wait(t, "update of _id 1 to v=two", docEvent("app.c", 1, "v", "two"))
 
+	// A write right after late entries: once it is sent, they have been
+	// read (they are within the overlap window of its poll).
+	writeAfter := func(id int32) migration.Event {
+		t.Helper()
+		if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "v", Value: "after"}}); err != nil {
+			t.Fatal(err)
+		}
+		return log.wait(t, fmt.Sprintf("insert of _id %d", id), docEvent("app.c", id, "v", "after"))
+	}
+
 	// Late: an older state of _id 1, and the only state of _id 2.
-	before := justBefore(two.Pos.TS)
-	// (As an insert: FerretDB refuses the "$v" key of an update entry from a client.)
-	lateEntry(t, c, before, "i", "app.c", bson.D{{Key: "_id", Value: int32(1)}, {Key: "v", Value: "stale"}})
-	lateEntry(t, c, before, "i", "app.c", bson.D{{Key: "_id", Value: int32(2)}, {Key: "v", Value: "late"}})
+	// (As inserts: FerretDB refuses the "$v" key of an update entry from a client.)
+	lateEntry(t, c, justBefore(two.Pos.TS), "i", "app.c", bson.D{{Key: "_id", Value: int32(1)}, {Key: "v", Value: "stale"}})
+	lateEntry(t, c, justBefore(two.Pos.TS), "i", "app.c", bson.D{{Key: "_id", Value: int32(2)}, {Key: "v", Value: "late"}})
+	writeAfter(3)
+	log.wait(t, "late insert of _id 2 (its document's newest state)", docEvent("app.c", 2, "v", "late"))
+	if ev, ok := log.find(docEvent("app.c", 1, "v", "stale")); ok {
+		t.Errorf("a late, older state of _id 1 was sent after its newer one: %v", ev)
+	}
 
 	// A collection dropped after a late entry for it was written.
 	d := c.Database("app").Collection("d")
@@ -140,16 +155,7 @@ func TestOplogReaderLateEntries(t *testing.T) {
 	}
 	drop := log.wait(t, "drop of app.d", func(ev migration.Event) bool { return ev.Op == migration.OpDrop && ev.NS.String() == "app.d" })
 	lateEntry(t, c, justBefore(drop.Pos.TS), "i", "app.d", bson.D{{Key: "_id", Value: int32(2)}})
-
-	// A write after all of them: once it is sent, the late entries have been read.
-	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: int32(3)}, {Key: "v", Value: "after"}}); err != nil {
-		t.Fatal(err)
-	}
-	log.wait(t, "insert of _id 3", docEvent("app.c", 3, "v", "after"))
-	log.wait(t, "late insert of _id 2 (its document's newest state)", docEvent("app.c", 2, "v", "late"))
-	if ev, ok := log.find(docEvent("app.c", 1, "v", "stale")); ok {
-		t.Errorf("a late, older state of _id 1 was sent after its newer one: %v", ev)
-	}
+	newest := writeAfter(5).Pos
 	if ev, ok := log.find(docEvent("app.d", 2, "", nil)); ok {
 		t.Errorf("a late insert into app.d was sent after the collection's drop: %v", ev)
 	}
@@ -158,7 +164,6 @@ func TestOplogReaderLateEntries(t *testing.T) {
 	// entry becoming visible in the poll that takes it is sent before the
 	// no-op at the commit point (an applier's checkpoint may already be at
 	// the newest entry: it must not count as drained before that entry).
-	newest := log.wait(t, "insert of _id 3", docEvent("app.c", 3, "v", "after")).Pos
 	lateEntry(t, c, justBefore(newest.TS), "i", "app.c", bson.D{{Key: "_id", Value: int32(4)}, {Key: "v", Value: "late at commit"}})
 	cp, err := r.(*capture.OplogReader).CommitPoint(ctx)
 	if err != nil {
