@@ -23,6 +23,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/livemigrate/livemigrate/internal/apply"
+	"github.com/livemigrate/livemigrate/internal/catalog"
 	"github.com/livemigrate/livemigrate/internal/engine"
 	"github.com/livemigrate/livemigrate/internal/mdb"
 	"github.com/livemigrate/livemigrate/internal/migration"
@@ -446,20 +447,17 @@ func cloneForRaw(ctx context.Context, dc *mongo.Client, nss []string) error {
 			return err
 		}
 		cur.Close(ctx)
-		specs, err := from.Indexes().ListSpecifications(ctx)
+		ixs, err := catalog.ListIndexes(ctx, dc, migration.Namespace{DB: db, Coll: coll})
 		if err != nil {
 			return err
 		}
-		for _, sp := range specs {
-			if sp.Name == "_id_" {
-				continue
-			}
-			var keys bson.D
-			if err := bson.Unmarshal(sp.KeysDocument, &keys); err != nil {
+		for _, ix := range ixs {
+			ref, err := catalog.CreateIndex(ctx, dc, migration.Namespace{DB: "raw_" + db, Coll: coll}, ix.Name, ix.Spec)
+			if err != nil {
 				return err
 			}
-			if _, err := to.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: keys, Options: options.Index().SetName(sp.Name)}); err != nil {
-				return err
+			if ref != nil {
+				return ref
 			}
 		}
 	}
