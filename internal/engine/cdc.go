@@ -330,11 +330,11 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 				stop()
 				return nil
 			}
-			newest, err := reader.Latest(gctx)
+			lagD, err := measureLag(gctx, reader, &meter, cp)
 			if err != nil {
 				return err
 			}
-			lag := lagSeconds(meter.observe(newest, cp, time.Now()))
+			lag := lagSeconds(lagD)
 			e.updateProgress(func(p *migration.Progress) {
 				p.LagTimeSeconds = lag
 				p.TotalEventsApplied = base + pool.Applied()
