@@ -29,6 +29,8 @@ func main() {
 		err = verifyBench(os.Args[2:])
 	case "cdc":
 		err = cdcBench(os.Args[2:])
+	case "downtime":
+		err = downtimeBench(os.Args[2:])
 	case "oplogreads":
 		err = oplogReadsBench(os.Args[2:])
 	case verifyChildCommand:
