@@ -83,7 +83,10 @@ type OplogReader struct {
 	// position it gave (eager release: see CommitPoint).
 	commitPoll bool
 	commitTS   bson.Timestamp
-	lag        lagTrack // when the changes sent were made (Lag)
+	// abortRead cancels the running poll's read, when a commit point
+	// request may abort it (see beginPoll).
+	abortRead context.CancelFunc
+	lag       lagTrack // when the changes sent were made (Lag)
 }
 
 // NewOplogReader returns a reader of c's oplog.
@@ -167,6 +170,10 @@ func (r *OplogReader) latest(ctx context.Context, commit bool) (migration.Positi
 		r.forceCatalog = r.forceCatalog || commit
 		r.commitPoll = r.commitPoll || commit
 		target := r.started + 1
+		if commit && r.abortRead != nil {
+			r.abortRead() // the running poll cannot serve it: the next one starts at once
+			r.abortRead = nil
+		}
 		for r.done < target && r.running {
 			ch := r.pollCh
 			r.mu.Unlock()

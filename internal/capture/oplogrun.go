@@ -211,17 +211,32 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		force, commit := r.beginPoll()
+		pollCtx, endPollCtx, force, commit := r.beginPoll(ctx)
 		pollStart := time.Now()
 		var catEvents []migration.Event
+		var catNow Catalog
 		if cat != nil && cat.due(force, pollStart) {
-			if catEvents, err = cat.compare(ctx, r); err != nil {
+			if catEvents, catNow, err = cat.compare(ctx, r); err != nil {
 				return err
 			}
 		}
-		n, late, err := r.read(ctx, s)
+		n, late, err := r.read(pollCtx, s)
+		endPollCtx()
+		if err != nil && ctx.Err() == nil && pollCtx.Err() != nil {
+			// A commit point was asked for during this poll: it cannot
+			// serve it (it started before the request), so it gives way to
+			// one that can, at once. What it read stays pending; the
+			// catalog is compared again.
+			r.abortedPoll(force, commit)
+			r.logger.Debug("oplog poll aborted for a commit point", "took", time.Since(pollStart).Round(time.Millisecond))
+			continue
+		}
+		r.endRead()
 		if err != nil {
 			return err
+		}
+		if catNow != nil {
+			cat.accept(catNow)
 		}
 		if cat != nil {
 			cat.noteData(s.pending)
@@ -290,14 +305,41 @@ func (r *OplogReader) startPosition(ctx context.Context, from migration.Position
 }
 
 // beginPoll counts a poll as started and takes the requests it serves:
-// force a catalog comparison, serve a commit point.
-func (r *OplogReader) beginPoll() (force, commit bool) {
+// force a catalog comparison, serve a commit point. Its read runs under
+// the context returned, which a commit point request cancels (abortRead)
+// unless the poll serves one already.
+func (r *OplogReader) beginPoll(ctx context.Context) (pollCtx context.Context, cancel context.CancelFunc, force, commit bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.started++
 	force, commit = r.forceCatalog, r.commitPoll
 	r.forceCatalog, r.commitPoll = false, false
-	return force, commit
+	pollCtx, cancel = context.WithCancel(ctx)
+	r.abortRead = cancel
+	if commit {
+		r.abortRead = nil // serving a commit point: never aborted
+	}
+	return pollCtx, cancel, force, commit
+}
+
+// endRead says the poll's read is over: it can no longer be aborted.
+func (r *OplogReader) endRead() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.abortRead = nil
+}
+
+// abortedPoll counts an aborted poll as finished (its waiters wait for the
+// next one) and gives its requests back to the next poll.
+func (r *OplogReader) abortedPoll(force, commit bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.abortRead = nil
+	r.forceCatalog = r.forceCatalog || force
+	r.commitPoll = r.commitPoll || commit
+	r.done++
+	close(r.pollCh)
+	r.pollCh = make(chan struct{})
 }
 
 // endPoll publishes what a poll found and wakes the waiters of Latest and
@@ -398,16 +440,20 @@ func (w *catalogWatch) due(force bool, now time.Time) bool {
 }
 
 // compare reads the catalog and returns the DDL events since the last
-// comparison. It runs before the poll's oplog read: the events get that
-// read's newest position.
-func (w *catalogWatch) compare(ctx context.Context, r *OplogReader) ([]migration.Event, error) {
+// comparison accepted, and the catalog read (for accept). It runs before
+// the poll's oplog read: the events get that read's newest position.
+func (w *catalogWatch) compare(ctx context.Context, r *OplogReader) ([]migration.Event, Catalog, error) {
 	cur, err := r.readCatalog(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	evs := diffCatalog(w.prev, cur)
+	return diffCatalog(w.prev, cur), cur, nil
+}
+
+// accept makes cur, whose events a poll has taken, the catalog the next
+// comparison starts from.
+func (w *catalogWatch) accept(cur Catalog) {
 	w.prev, w.last = cur, time.Now()
-	return evs, nil
 }
 
 // noteData records the collections the events write to (Catalog.noteData).
