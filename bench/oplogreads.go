@@ -25,6 +25,7 @@ func oplogReadsBench(args []string) error {
 	docBytes := fs.Int("doc-bytes", 1000, "mean document size")
 	reps := fs.Int("reps", 3, "repetitions per read (the median is reported)")
 	backend := fs.String("backend", "sqlite", "FerretDB backend: sqlite or postgresql")
+	only := fs.String("only", "", "measure only the reads whose description contains this")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -122,6 +123,18 @@ func oplogReadsBench(args []string) error {
 			n, err := oplog.EstimatedDocumentCount(ctx)
 			return int(n), err
 		}},
+	}
+	if *only != "" {
+		kept := reads[:0]
+		for _, r := range reads {
+			if strings.Contains(r.name, *only) {
+				kept = append(kept, r)
+			}
+		}
+		if len(kept) == 0 {
+			return fmt.Errorf("-only %q: no read matches", *only)
+		}
+		reads = kept
 	}
 	rows := make([]row, len(reads))
 	for i, r := range reads {
