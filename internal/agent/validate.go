@@ -136,7 +136,8 @@ func Validate(ctx context.Context, spec api.MigrationSpec, src Source, o Validat
 	var srcInfo, dstInfo *mdb.ServerInfo
 	var pf *engine.PreflightReport
 	pfErr := errors.New("source and destination must both be connected")
-	if srcClient != nil && dstClient != nil {
+	bothConnected := srcClient != nil && dstClient != nil
+	if bothConnected {
 		// The engine's own start checks, from the same code.
 		pf, pfErr = engine.Preflight(ctx, srcClient, dstClient, engine.Options{
 			Source: srcURI, Destination: dstURI, DropDestinationData: req.DropDestinationData,
@@ -166,7 +167,7 @@ func Validate(ctx context.Context, spec api.MigrationSpec, src Source, o Validat
 		}
 	}
 	checkVersions(&c, srcInfo, dstInfo, o.MinVersion)
-	checkDistinct(&c, pf, pfErr)
+	checkDistinct(&c, pf, pfErr, bothConnected)
 
 	if srcClient != nil {
 		checkUser(ctx, &c, srcClient, srcInfo)
@@ -261,8 +262,11 @@ func checkVersions(c *checks, src, dst *mdb.ServerInfo, minimum string) {
 
 // checkDistinct reports the engine's proof that source and destination are
 // different deployments.
-func checkDistinct(c *checks, pf *engine.PreflightReport, pfErr error) {
+func checkDistinct(c *checks, pf *engine.PreflightReport, pfErr error, bothConnected bool) {
 	switch {
+	case pf == nil && bothConnected:
+		// The engine could not make its start checks: it would not start either.
+		c.fail(CheckDistinctDeployments, "the engine's start checks cannot be made: %v", pfErr)
 	case pf == nil:
 		c.unknown(CheckDistinctDeployments, "%v", pfErr)
 	case pf.Distinct != nil:
