@@ -74,14 +74,14 @@ func TestSameDeploymentRefused(t *testing.T) {
 	before := deploymentDigest(t, c)
 	alias := srv.URIFor(strings.Replace(srv.Addr(), "127.0.0.1", "localhost", 1))
 	_, err := runEngine(t, Options{Source: mdb.URI(srv.URI()), Destination: mdb.URI(alias), DropDestinationData: true})
+	if after := deploymentDigest(t, c); after != before {
+		t.Errorf("the source changed: digest %s before, %s after; databases now %v", before, after, databases(t, c))
+	}
 	if !errors.Is(err, mdb.ErrSameDeployment) {
 		t.Fatalf("source = destination: got %v, want ErrSameDeployment", err)
 	}
 	if !strings.Contains(err.Error(), "give the connection string of another deployment") {
 		t.Errorf("error does not say what to do: %v", err)
-	}
-	if after := deploymentDigest(t, c); after != before {
-		t.Errorf("the source changed: digest %s before, %s after; databases now %v", before, after, databases(t, c))
 	}
 	if n, _ := c.Database("app").Collection("users").CountDocuments(context.Background(), bson.D{}); n != 200 {
 		t.Errorf("source app.users has %d documents, want 200", n)
