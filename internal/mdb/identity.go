@@ -102,6 +102,10 @@ func sameByHello(src, dst ServerInfo) error {
 		return fmt.Errorf("%w: the destination is %s, a member of the source's replica set %s: give the connection string of another deployment as the destination",
 			ErrSameDeployment, dst.Me, src.SetName)
 	}
+	if src.Me != "" && slices.Contains(dst.Hosts, src.Me) {
+		return fmt.Errorf("%w: the source is %s, a member of the destination's replica set %s: give the connection string of another deployment as the destination",
+			ErrSameDeployment, src.Me, dst.SetName)
+	}
 	if src.SetName == "" || src.SetName != dst.SetName {
 		return nil
 	}

@@ -17,6 +17,7 @@ func TestSameByHello(t *testing.T) {
 		same     bool
 	}{
 		{"secondary of the source", rs("rs0", "a:1", "a:1", "b:1"), rs("rs0", "b:1", "a:1", "b:1"), true},
+		{"source is a member of the destination", ServerInfo{Topology: Standalone, Me: "b:1"}, rs("rs0", "a:1", "a:1", "b:1"), true},
 		{"member without a set name", rs("rs0", "a:1", "a:1", "b:1"), ServerInfo{Topology: Standalone, Me: "b:1"}, true},
 		{"same set, overlapping members", rs("rs0", "", "a:1", "b:1"), rs("rs0", "", "b:1", "c:1"), true},
 		{"same set name, other members", rs("rs0", "", "a:1"), rs("rs0", "", "c:1"), false},
