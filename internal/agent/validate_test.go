@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -233,7 +232,7 @@ func sourceDigest(t *testing.T, c *mongo.Client) string {
 		}
 		slices.Sort(colls)
 		for _, coll := range colls {
-			fmt.Fprintf(h, "%s.%s\x00", db, coll)
+			h.Write([]byte(db + "." + coll + "\x00"))
 			cur, err := c.Database(db).Collection(coll).Find(ctx, bson.D{})
 			if err != nil {
 				t.Fatal(err)
