@@ -214,7 +214,9 @@ func cdcBench(args []string) error {
 		return fmt.Errorf("lag marker: %w", err)
 	}
 	cancelRaw()
-	<-rawErr
+	if err := <-rawErr; err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(os.Stderr, "raw replicator stopped: %v\n", err)
+	}
 	// The raw baseline's database is not the source's: drop it before the
 	// commit's verification sees it as an extra namespace.
 	if err := dc.Database("raw_bench").Drop(ctx); err != nil {
@@ -249,7 +251,6 @@ func cdcBench(args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "steady load at %.0f ops/s for %s, then commit…\n", res.Commit.SteadyRate, *steady)
 	wl := mongotest.StartWorkload(ctx, sc, workloadOpts(cfg, nss, res.Commit.SteadyRate, idBase))
-	idBase += 100_000_000_000
 	time.Sleep(*steady)
 	if _, err := wl.Stop(); err != nil {
 		return fmt.Errorf("steady workload: %w", err)
@@ -478,10 +479,8 @@ type rawReplicator struct {
 	src, dst *mongo.Client
 	batch    int
 
-	mu     sync.Mutex // guards the fields below
-	ok     bool
-	behind bool      // a poll returned entries not yet applied
-	seenAt time.Time // when that poll returned
+	mu sync.Mutex // guards ok
+	ok bool
 }
 
 func (r *rawReplicator) started() bool {
