@@ -67,6 +67,20 @@ func (t *lagTrack) sent(pos bson.Timestamp, src, now time.Time) {
 	t.buckets = append(t.buckets, lagBucket{newest: pos, at: at})
 }
 
+// started records that Run starts reading after from: until its first
+// poll is done, every change since from may be unread, so lag counts from
+// from's source time (a backlog made while the engine copied or was
+// stopped is not a lag of 0).
+func (t *lagTrack) started(from bson.Timestamp, now time.Time) {
+	t.buckets = t.buckets[:0]
+	t.pollStart, t.active = now, true
+	if from.T > 0 {
+		if src := time.Unix(int64(from.T), 0).Add(-t.offset); src.Before(now) {
+			t.pollStart = src
+		}
+	}
+}
+
 // polled records a finished poll, once what it read was sent.
 func (t *lagTrack) polled(start time.Time, active bool) {
 	t.pollStart, t.active = start, active
@@ -142,4 +156,11 @@ func (r *OplogReader) measureClock(ctx context.Context) {
 	r.lag.offset = offset
 	r.mu.Unlock()
 	r.logger.Debug("source clock read", "offset", offset)
+}
+
+// startLag records where Run starts reading (lagTrack.started).
+func (r *OplogReader) startLag(from bson.Timestamp) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lag.started(from, time.Now())
 }

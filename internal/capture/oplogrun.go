@@ -200,6 +200,7 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 	s := newOplogRun(r.opts, from)
 	r.logger.Info("oplog capture started", "ts", fmtTS(from.TS), "settle", r.opts.Settle, "eager", s.eager, "catalog_ddl", r.opts.CatalogDDL)
 	r.measureClock(ctx)
+	r.startLag(from.TS)
 
 	var cat *catalogWatch
 	if r.opts.CatalogDDL {

@@ -152,7 +152,13 @@ func TestLagTrack(t *testing.T) {
 	var l lagTrack
 	l.offset = 2 * time.Second // the source's clock is 2 s ahead
 	if got := l.lag(migration.Position{}, t0); got != 0 {
-		t.Fatalf("nothing sent, no poll: lag %v, want 0", got)
+		t.Fatalf("not started: lag %v, want 0", got)
+	}
+	// Started at a position made 30 s ago (source 972 = local 970): until
+	// the first poll, all since then may be unread.
+	l.started(ts(972, 0), t0)
+	if got := l.lag(migration.Position{TS: ts(972, 0)}, t0); got != 30*time.Second {
+		t.Fatalf("before the first poll: lag %v, want 30s since the start position", got)
 	}
 	// Two changes made at local 1000.0 and 1000.5 (source 1002.0, 1002.5).
 	l.sent(ts(1002, 1), t0.Add(2*time.Second), t0)
