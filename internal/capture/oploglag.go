@@ -36,8 +36,9 @@ const maxLagBuckets = 36000
 type lagTrack struct {
 	offset  time.Duration // source clock − local clock (hello.localTime at start)
 	buckets []lagBucket   // in send order
-	// pollStart is when the last finished poll started, active whether it
-	// found entries: entries made after pollStart may be unread.
+	// pollStart is when the last finished poll's read started (its query
+	// reads a snapshot taken then), active whether it found entries:
+	// entries made after pollStart may be unread.
 	pollStart time.Time
 	active    bool
 }

@@ -221,6 +221,7 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 				return err
 			}
 		}
+		readStart := time.Now() // the read sees what was written before it started
 		n, late, err := r.read(pollCtx, s)
 		endPollCtx()
 		if err != nil && ctx.Err() == nil && pollCtx.Err() != nil {
@@ -259,7 +260,7 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 		if err := s.release(ctx, out, boundary, commitTS, now, r.noteSent); err != nil {
 			return err
 		}
-		r.polled(pollStart, n > 0)
+		r.polled(readStart, n > 0)
 		s.forget()
 		if err := r.checkRunningHistory(ctx, s.newest); err != nil {
 			return err
