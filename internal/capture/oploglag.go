@@ -53,7 +53,12 @@ type lagBucket struct {
 func (t *lagTrack) sent(pos bson.Timestamp, src, now time.Time) {
 	at := now
 	if !src.IsZero() {
+		// Never later than it was sent: a clock offset measured wrong (a
+		// slow round trip) must not hide a lag.
 		at = src.Add(-t.offset)
+		if at.After(now) {
+			at = now
+		}
 	}
 	if n := len(t.buckets); n > 0 {
 		b := &t.buckets[n-1]
@@ -135,28 +140,37 @@ func (r *OplogReader) noteSent(ev migration.Event) {
 	r.lag.sent(ev.Pos.TS, ev.Wall, time.Now())
 }
 
-// measureClock measures how far the source's clock is ahead of ours
-// (hello.localTime against the middle of the round trip), so entries' wall
+// measureClock measures how far the source's clock is ahead of ours:
+// hello.localTime against the middle of the round trip, of three tries the
+// one with the shortest round trip (the least uncertain), so entries' wall
 // times convert to our clock. Without an answer the clocks are taken to
 // agree, and Lag is off by their difference.
 func (r *OplogReader) measureClock(ctx context.Context) {
-	var hello struct {
-		LocalTime time.Time `bson:"localTime"`
+	var best, offset time.Duration
+	for range 3 {
+		var hello struct {
+			LocalTime time.Time `bson:"localTime"`
+		}
+		actx, cancel := context.WithTimeout(ctx, r.opts.AttemptTimeout)
+		t0 := time.Now()
+		err := r.client.Database("admin").RunCommand(actx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello)
+		rtt := time.Since(t0)
+		cancel()
+		if err != nil || hello.LocalTime.IsZero() {
+			continue
+		}
+		if best == 0 || rtt < best {
+			best, offset = rtt, hello.LocalTime.Sub(t0.Add(rtt/2))
+		}
 	}
-	t0 := time.Now()
-	err := retry(ctx, r.logger, "read source clock", r.opts.Retry, r.opts.AttemptTimeout, func(ctx context.Context) error {
-		t0 = time.Now()
-		return r.client.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello)
-	})
-	if err != nil || hello.LocalTime.IsZero() {
-		r.logger.Warn("source clock not read: lag assumes the clocks agree", "error", err)
+	if best == 0 {
+		r.logger.Warn("source clock not read: lag assumes the clocks agree")
 		return
 	}
-	offset := hello.LocalTime.Sub(t0.Add(time.Since(t0) / 2))
 	r.mu.Lock()
 	r.lag.offset = offset
 	r.mu.Unlock()
-	r.logger.Debug("source clock read", "offset", offset)
+	r.logger.Debug("source clock read", "offset", offset, "round_trip", best)
 }
 
 // startLag records where Run starts reading (lagTrack.started).

@@ -161,8 +161,8 @@ func TestLagTrack(t *testing.T) {
 		t.Fatalf("before the first poll: lag %v, want 30s since the start position", got)
 	}
 	// Two changes made at local 1000.0 and 1000.5 (source 1002.0, 1002.5).
-	l.sent(ts(1002, 1), t0.Add(2*time.Second), t0)
-	l.sent(ts(1002, 2), t0.Add(2500*time.Millisecond), t0)
+	l.sent(ts(1002, 1), t0.Add(2*time.Second), t0.Add(time.Second))
+	l.sent(ts(1002, 2), t0.Add(2500*time.Millisecond), t0.Add(time.Second))
 	l.polled(t0.Add(time.Second), true)
 	if got := l.lag(migration.Position{TS: ts(1001, 9)}, t0.Add(3*time.Second)); got != 3*time.Second {
 		t.Fatalf("both unapplied: lag %v, want 3s (the oldest made at local 1000)", got)
@@ -180,8 +180,12 @@ func TestLagTrack(t *testing.T) {
 	if len(l.buckets) != 0 {
 		t.Fatalf("%d buckets kept after everything was applied", len(l.buckets))
 	}
-	l.sent(ts(2000, 1), time.Time{}, t0.Add(5*time.Second)) // a catalog event: no wall, noticed at now
+	l.sent(ts(2000, 1), time.Time{}, t0.Add(5*time.Second))       // a catalog event: no wall, noticed at now
+	l.sent(ts(2000, 2), t0.Add(time.Hour), t0.Add(5*time.Second)) // a wall "from the future" (offset measured wrong) counts from when it was sent
 	if got := l.lag(migration.Position{TS: ts(1002, 2)}, t0.Add(6*time.Second)); got != time.Second {
 		t.Fatalf("catalog event noticed 1 s ago: lag %v, want 1s", got)
+	}
+	if got := l.lag(migration.Position{TS: ts(2000, 1)}, t0.Add(6*time.Second)); got != time.Second {
+		t.Fatalf("a change whose wall is ahead of when it was sent: lag %v, want 1s since it was sent", got)
 	}
 }
