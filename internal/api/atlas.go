@@ -9,13 +9,28 @@ const (
 	MediaType20230101 = "application/vnd.atlas.2023-01-01+json"
 )
 
-// ErrorEnvelope is the body of every error response: {error, errorCode, detail, reason}.
-// Error repeats the HTTP status code.
+// ErrorEnvelope is the body of every error response, Atlas's ApiError:
+// {error, errorCode, detail, reason, parameters, badRequestDetail}. Error
+// repeats the HTTP status code; Parameters are the identifiers the detail
+// names; BadRequestDetail names the request field at fault of a 400.
 type ErrorEnvelope struct {
-	Error     int    `json:"error"`
-	ErrorCode string `json:"errorCode"`
-	Detail    string `json:"detail"`
-	Reason    string `json:"reason"`
+	Error            int               `json:"error"`
+	ErrorCode        string            `json:"errorCode"`
+	Detail           string            `json:"detail"`
+	Reason           string            `json:"reason"`
+	Parameters       []any             `json:"parameters"`
+	BadRequestDetail *BadRequestDetail `json:"badRequestDetail,omitempty"`
+}
+
+// BadRequestDetail lists the request's field violations.
+type BadRequestDetail struct {
+	Fields []FieldViolation `json:"fields"`
+}
+
+// FieldViolation is one field at fault and what is wrong with it.
+type FieldViolation struct {
+	Field       string `json:"field"`
+	Description string `json:"description"`
 }
 
 // LinkTokenRequest is the body of POST /orgs/{orgId}/liveMigrations/linkTokens.

@@ -19,8 +19,17 @@ const (
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern string, h http.Handler) { mux.Handle(pattern, s.instrument(pattern, h)) }
+	av := func(versions []string, method, path string, h func(http.ResponseWriter, *http.Request, *principal) error) {
+		handle(method+" "+atlasPrefix+path, s.authed(func(w http.ResponseWriter, r *http.Request, p *principal) error {
+			r, err := withVersion(r, versions)
+			if err != nil {
+				return err
+			}
+			return h(w, r, p)
+		}))
+	}
 	a := func(method, path string, h func(http.ResponseWriter, *http.Request, *principal) error) {
-		handle(method+" "+atlasPrefix+path, s.authed(h))
+		av(versions20230101, method, path, h)
 	}
 	ag := func(method, path string, h func(http.ResponseWriter, *http.Request, *agent) error) {
 		handle(method+" "+agentPrefix+path, s.agentAuthed(h))
@@ -52,11 +61,11 @@ func (s *Server) routes() http.Handler {
 	a("POST", "/orgs/{orgId}/liveMigrations/linkTokens", s.handleCreateLinkToken)
 	a("DELETE", "/orgs/{orgId}/liveMigrations/linkTokens", s.handleDeleteLinkToken)
 	a("GET", "/orgs/{orgId}/liveMigrations/availableProjects", s.handleAvailableProjects)
-	a("POST", "/groups/{groupId}/liveMigrations/validate", s.handleCreateValidation)
+	av(versionsCreate, "POST", "/groups/{groupId}/liveMigrations/validate", s.handleCreateValidation)
 	// GET …/validate/{validationId} shares its shape with GET …/{liveMigrationId}/x-…;
 	// one pattern dispatches both (see getTwoSegments).
 	a("GET", "/groups/{groupId}/liveMigrations/{first}/{second}", s.getTwoSegments)
-	a("POST", "/groups/{groupId}/liveMigrations", s.handleCreateMigration)
+	av(versionsCreate, "POST", "/groups/{groupId}/liveMigrations", s.handleCreateMigration)
 	a("GET", "/groups/{groupId}/liveMigrations/{liveMigrationId}", s.handleGetMigration)
 	a("PUT", "/groups/{groupId}/liveMigrations/{liveMigrationId}/cutover", s.handleCutover)
 
