@@ -1,10 +1,12 @@
 package controlplane
 
 import (
+	"bufio"
 	"context"
 	"crypto/subtle"
 	"database/sql"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -173,11 +175,22 @@ func (s *Server) sameOrigin(r *http.Request) bool {
 }
 
 // requireJSONBody refuses a request body whose Content-Type is not JSON
-// (or is missing).
+// (or is missing). A chunked body without Content-Type is looked into: the
+// Atlas SDK's digest transport sends empty bodies chunked.
 func requireJSONBody(r *http.Request) error {
 	ct := r.Header.Get("Content-Type")
-	if r.ContentLength == 0 && ct == "" {
+	if ct == "" && r.ContentLength == 0 {
 		return nil
+	}
+	if ct == "" && r.ContentLength < 0 {
+		br := bufio.NewReader(r.Body)
+		if _, err := br.Peek(1); err == io.EOF {
+			return nil
+		}
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{br, r.Body}
 	}
 	if !isJSONMediaType(ct) {
 		return errorf(http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "Content-Type %q: request bodies must be application/json or an application/vnd.atlas.*+json version", ct)
