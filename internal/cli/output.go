@@ -38,8 +38,9 @@ type Format struct {
 
 // ParseFormat parses an -o value: "" (default), "json", "json-path=<expr>",
 // "go-template=<template>" or "go-template-file=<path>". Templates are
-// text/template executed on the Go value of the response (field names as in
-// internal/api, e.g. {{.ID}} {{.Status}}), with a "json" function.
+// text/template executed on the Atlas Go SDK's model of the response (field
+// names as the atlas CLI's templates use them, e.g. {{.Id}} {{.Status}}
+// {{.LagTimeSeconds}}; see AtlasModel), with a "json" function.
 func ParseFormat(s string) (Format, error) {
 	name, arg, hasArg := strings.Cut(s, "=")
 	switch name {
@@ -118,7 +119,7 @@ func (f Format) Print(w io.Writer, v any, def func(io.Writer) error) error {
 		return err
 	case formatTemplate:
 		var buf bytes.Buffer
-		if err := f.tmpl.Execute(&buf, v); err != nil {
+		if err := f.tmpl.Execute(&buf, AtlasModel(v)); err != nil {
 			return fmt.Errorf("execute output template: %w", err)
 		}
 		if buf.Len() > 0 && !bytes.HasSuffix(buf.Bytes(), []byte("\n")) {
@@ -146,12 +147,17 @@ func toJSONValue(v any) (any, error) {
 	return out, nil
 }
 
-// writeJSONPathValue prints one match: strings, numbers, booleans and null
-// bare (handy in scripts), objects and arrays as indented JSON.
+// writeJSONPathValue prints one match as JSON, as the atlas CLI does:
+// strings quoted, numbers, booleans and null bare, objects and arrays
+// indented.
 func writeJSONPathValue(w io.Writer, v any) error {
 	switch x := v.(type) {
 	case string:
-		_, err := fmt.Fprintln(w, x)
+		b, err := json.Marshal(x)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
 		return err
 	case json.Number:
 		_, err := fmt.Fprintln(w, x.String())

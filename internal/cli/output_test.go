@@ -22,21 +22,22 @@ var sample = api.Page[api.Migration]{TotalCount: 2, Results: []api.Migration{
 
 func TestFormats(t *testing.T) {
 	tmplFile := filepath.Join(t.TempDir(), "t.tmpl")
-	if err := os.WriteFile(tmplFile, []byte("{{range .Results}}{{.ID}} {{.Status}}\n{{end}}"), 0o600); err != nil {
+	if err := os.WriteFile(tmplFile, []byte("{{range .Results}}{{.Id}} {{.Status}}\n{{end}}"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ format, want string }{
 		{"", "default\n"},
 		{"json-path=$.totalCount", "2\n"},
-		{"json-path=$.results[0]._id", "m1\n"},
-		{"json-path=results[-1].status", "NEW\n"},
+		{"json-path=$.results[0]._id", "\"m1\"\n"},
+		{"json-path=results[-1].status", "\"NEW\"\n"},
 		{"json-path=$.results[*].readyForCutover", "true\nfalse\n"},
 		{"json-path=$.results[1].lagTimeSeconds", "null\n"},
 		{"json-path=$['results'][1].migrationHosts", "[\n  \"host-b\",\n  \"host-c\"\n]\n"},
-		{"json-path=$.results[*].migrationHosts[*]", "host-a\nhost-b\nhost-c\n"},
+		{"json-path=$.results[*].migrationHosts[*]", "\"host-a\"\n\"host-b\"\n\"host-c\"\n"},
 		{"go-template={{len .Results}} {{(index .Results 0).LagTimeSeconds}}", "2 3\n"},
 		{"go-template={{json (index .Results 1).MigrationHosts}}", "[\"host-b\",\"host-c\"]\n"},
 		{"go-template-file=" + tmplFile, "m1 WORKING\nm2 NEW\n"},
+		{"go-template={{range .Results}}{{.Id}} {{.Status}} {{.LagTimeSeconds}}\n{{end}}", "m1 WORKING 3\nm2 NEW <nil>\n"},
 	} {
 		f, err := ParseFormat(tc.format)
 		if err != nil {
