@@ -255,3 +255,46 @@ type Event struct {
 	Message     string    `json:"message"`
 	CreatedAt   time.Time `json:"createdAt"`
 }
+
+// ServiceAccountRequest is the body of POST /orgs/{orgId}/serviceAccounts
+// (Atlas's OrgServiceAccountRequest). Roles are organization roles
+// (ORG_OWNER, ORG_MEMBER).
+type ServiceAccountRequest struct {
+	Name                    string   `json:"name"`
+	Description             string   `json:"description"`
+	Roles                   []string `json:"roles"`
+	SecretExpiresAfterHours int      `json:"secretExpiresAfterHours"`
+}
+
+// ServiceAccount is Atlas's OrgServiceAccount. A secret's Secret is in the
+// create response only; later responses carry MaskedSecretValue.
+type ServiceAccount struct {
+	ClientID    string                 `json:"clientId"`
+	CreatedAt   time.Time              `json:"createdAt"`
+	Description string                 `json:"description"`
+	Name        string                 `json:"name"`
+	Roles       []string               `json:"roles"`
+	Secrets     []ServiceAccountSecret `json:"secrets"`
+}
+
+// ServiceAccountSecret is Atlas's ServiceAccountSecret.
+type ServiceAccountSecret struct {
+	ID                string    `json:"id"`
+	CreatedAt         time.Time `json:"createdAt"`
+	ExpiresAt         time.Time `json:"expiresAt"`
+	Secret            string    `json:"secret,omitempty"`
+	MaskedSecretValue string    `json:"maskedSecretValue,omitempty"`
+}
+
+// OAuthToken is the response of POST /api/oauth/token (RFC 6749 §5.1).
+type OAuthToken struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int    `json:"expires_in"`
+}
+
+// OAuthError is an error of the token endpoints (RFC 6749 §5.2).
+type OAuthError struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+}

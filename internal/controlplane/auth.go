@@ -80,7 +80,8 @@ func principalFrom(ctx context.Context) *principal {
 }
 
 // authenticate resolves the caller from the Authorization header (Digest
-// with an API key, Basic with an API key or user) or the session cookie.
+// with an API key, Basic with an API key or user, Bearer with a service
+// account's token) or the session cookie.
 // Session requests with unsafe methods must carry the session's CSRF token.
 // Digest, Basic and cookies are what a browser may attach by itself (ambient
 // credentials), so unsafe requests authenticated by them must also come from
@@ -92,6 +93,10 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 		var p *principal
 		var err error
 		switch strings.ToLower(scheme) {
+		case "bearer":
+			// A service account's token: never attached by a browser by
+			// itself, so no same-origin check.
+			return s.checkBearer(ctx, params)
 		case "digest":
 			p, err = s.checkDigest(ctx, r, params)
 		case "basic":

@@ -42,7 +42,7 @@ func (e *apiError) onField(field string) *apiError {
 
 // Errors callers branch on.
 var (
-	errUnauthenticated = errorf(http.StatusUnauthorized, "UNAUTHORIZED", "authentication required: HTTP Digest with an API key, Basic with an API key or user, or a session cookie")
+	errUnauthenticated = errorf(http.StatusUnauthorized, "UNAUTHORIZED", "authentication required: HTTP Digest with an API key, Basic with an API key or user, a service account's Bearer token, or a session cookie")
 	errForbidden       = errorf(http.StatusForbidden, "USER_UNAUTHORIZED", "the current user is not authorized to perform this action")
 	errCSRF            = errorf(http.StatusForbidden, "CSRF_TOKEN_INVALID", "session requests that change state need the X-CSRF-Token header")
 	errCrossSite       = errorf(http.StatusForbidden, "CROSS_SITE_REQUEST", "cross-site requests that change state are refused: send them from the control plane's own origin, or authenticate with a Bearer token")

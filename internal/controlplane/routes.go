@@ -40,12 +40,19 @@ func (s *Server) routes() http.Handler {
 	handle("GET /api/session", s.authed(s.handleSession))
 	handle("DELETE /api/session", s.authed(s.handleLogout))
 
+	// Service accounts' OAuth 2.0 token endpoints (client credentials).
+	handle("POST /api/oauth/token", http.HandlerFunc(s.handleOAuthToken))
+	handle("POST /api/oauth/revoke", http.HandlerFunc(s.handleOAuthRevoke))
+
 	// Identity and access.
 	a("GET", "/orgs", s.handleListOrgs)
 	a("POST", "/orgs", s.handleCreateOrg)
 	a("GET", "/orgs/{orgId}", s.handleGetOrg)
 	a("POST", "/orgs/{orgId}/users", s.handleCreateUser)
 	a("POST", "/orgs/{orgId}/apiKeys", s.handleCreateAPIKey)
+	a("POST", "/orgs/{orgId}/serviceAccounts", s.handleCreateServiceAccount)
+	a("GET", "/orgs/{orgId}/serviceAccounts", s.handleListServiceAccounts)
+	a("DELETE", "/orgs/{orgId}/serviceAccounts/{clientId}", s.handleDeleteServiceAccount)
 	a("GET", "/groups", s.handleListProjects)
 	a("POST", "/groups", s.handleCreateProject)
 	a("GET", "/groups/{groupId}", s.handleGetProject)
