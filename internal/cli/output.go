@@ -90,8 +90,14 @@ func templateJSON(v any) (string, error) {
 // IsDefault reports whether f prints the command's default output.
 func (f Format) IsDefault() bool { return f.kind == formatDefault }
 
-// Print writes v to w in format f; the default format calls def.
+// Print writes v to w in format f; the default format calls def. json,
+// json-path and templates see the Atlas SDK's model of v (AtlasModel), as
+// the atlas CLI's do: fields Atlas omits when empty (a missing lag) are
+// absent from -o json.
 func (f Format) Print(w io.Writer, v any, def func(io.Writer) error) error {
+	if f.kind != formatDefault {
+		v = AtlasModel(v)
+	}
 	switch f.kind {
 	case formatJSON:
 		b, err := json.MarshalIndent(v, "", "  ")
@@ -119,7 +125,7 @@ func (f Format) Print(w io.Writer, v any, def func(io.Writer) error) error {
 		return err
 	case formatTemplate:
 		var buf bytes.Buffer
-		if err := f.tmpl.Execute(&buf, AtlasModel(v)); err != nil {
+		if err := f.tmpl.Execute(&buf, v); err != nil {
 			return fmt.Errorf("execute output template: %w", err)
 		}
 		if buf.Len() > 0 && !bytes.HasSuffix(buf.Bytes(), []byte("\n")) {
