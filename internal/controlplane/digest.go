@@ -196,7 +196,8 @@ func (s *Server) checkDigest(ctx context.Context, r *http.Request, params string
 	}
 	var id, kind string
 	var sealed []byte
-	err = s.store.db.QueryRowContext(ctx, `SELECT id, kind, digest_ha1_enc FROM principals WHERE name = ?`, p["username"]).Scan(&id, &kind, &sealed)
+	var serviceAccount bool
+	err = s.store.db.QueryRowContext(ctx, `SELECT id, kind, digest_ha1_enc, service_account FROM principals WHERE name = ?`, p["username"]).Scan(&id, &kind, &sealed, &serviceAccount)
 	if isNoRows(err) {
 		sealed = nil
 	} else if err != nil {
@@ -214,7 +215,7 @@ func (s *Server) checkDigest(ctx context.Context, r *http.Request, params string
 	ha2 := md5hex(r.Method + ":" + p["uri"])
 	want := md5hex(ha1 + ":" + p["nonce"] + ":" + p["nc"] + ":" + p["cnonce"] + ":auth:" + ha2)
 	if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(p["response"]))) != 1 || !known {
-		if err == nil && kind == "apikey" && sealed == nil {
+		if err == nil && kind == "apikey" && sealed == nil && !serviceAccount {
 			return nil, digestRefused(false, "this API key was created before Digest support: use Basic, or create a new API key")
 		}
 		return nil, digestRefused(false, "Digest credentials are wrong")
