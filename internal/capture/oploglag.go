@@ -37,10 +37,8 @@ type lagTrack struct {
 	offset  time.Duration // source clock − local clock (hello.localTime at start)
 	buckets []lagBucket   // in send order
 	// pollStart is when the last finished poll's read started (its query
-	// reads a snapshot taken then), active whether it found entries:
-	// entries made after pollStart may be unread.
+	// reads a snapshot taken then): entries made after it may be unread.
 	pollStart time.Time
-	active    bool
 }
 
 type lagBucket struct {
@@ -79,7 +77,7 @@ func (t *lagTrack) sent(pos bson.Timestamp, src, now time.Time) {
 // stopped is not a lag of 0).
 func (t *lagTrack) started(from bson.Timestamp, now time.Time) {
 	t.buckets = t.buckets[:0]
-	t.pollStart, t.active = now, true
+	t.pollStart = now
 	if from.T > 0 {
 		if src := time.Unix(int64(from.T), 0).Add(-t.offset); src.Before(now) {
 			t.pollStart = src
@@ -87,9 +85,10 @@ func (t *lagTrack) started(from bson.Timestamp, now time.Time) {
 	}
 }
 
-// polled records a finished poll, once what it read was sent.
-func (t *lagTrack) polled(start time.Time, active bool) {
-	t.pollStart, t.active = start, active
+// polled records a finished poll whose read started at start, once what
+// it read was sent.
+func (t *lagTrack) polled(start time.Time) {
+	t.pollStart = start
 }
 
 // lag implements LagReporter.Lag; it forgets the buckets applied.
@@ -106,7 +105,12 @@ func (t *lagTrack) lag(applied migration.Position, now time.Time) time.Duration 
 		}
 	}
 	t.buckets = keep
-	if oldest.IsZero() && t.active {
+	if oldest.IsZero() {
+		// Everything read is applied; what was written since the last read
+		// started is unknown, so it counts as waiting since then. On a
+		// quiet source that reads as the age of the reader's knowledge
+		// (one poll), never as a jump: a poll that found nothing cannot
+		// tell that writes were about to begin.
 		oldest = t.pollStart
 	}
 	if oldest.IsZero() || !oldest.Before(now) {
@@ -122,12 +126,12 @@ func (r *OplogReader) Lag(applied migration.Position, now time.Time) time.Durati
 	return r.lag.lag(applied, now)
 }
 
-// polled records a finished poll that started at start and found entries
-// (active) or not, once what it read was sent.
-func (r *OplogReader) polled(start time.Time, active bool) {
+// polled records a finished poll whose read started at start, once what
+// it read was sent.
+func (r *OplogReader) polled(start time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.lag.polled(start, active)
+	r.lag.polled(start)
 }
 
 // noteSent records a change Run sent, for Lag.

@@ -260,7 +260,7 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 		if err := s.release(ctx, out, boundary, commitTS, now, r.noteSent); err != nil {
 			return err
 		}
-		r.polled(readStart, n > 0)
+		r.polled(readStart)
 		s.forget()
 		if err := r.checkRunningHistory(ctx, s.newest); err != nil {
 			return err

@@ -152,7 +152,7 @@ func TestLagTrack(t *testing.T) {
 	var l lagTrack
 	l.offset = 2 * time.Second // the source's clock is 2 s ahead
 	if got := l.lag(migration.Position{}, t0); got != 0 {
-		t.Fatalf("not started: lag %v, want 0", got)
+		t.Fatalf("never started: lag %v, want 0", got)
 	}
 	// Started at a position made 30 s ago (source 972 = local 970): until
 	// the first poll, all since then may be unread.
@@ -163,7 +163,7 @@ func TestLagTrack(t *testing.T) {
 	// Two changes made at local 1000.0 and 1000.5 (source 1002.0, 1002.5).
 	l.sent(ts(1002, 1), t0.Add(2*time.Second), t0.Add(time.Second))
 	l.sent(ts(1002, 2), t0.Add(2500*time.Millisecond), t0.Add(time.Second))
-	l.polled(t0.Add(time.Second), true)
+	l.polled(t0.Add(time.Second))
 	if got := l.lag(migration.Position{TS: ts(1001, 9)}, t0.Add(3*time.Second)); got != 3*time.Second {
 		t.Fatalf("both unapplied: lag %v, want 3s (the oldest made at local 1000)", got)
 	}
@@ -171,11 +171,11 @@ func TestLagTrack(t *testing.T) {
 		t.Fatalf("first applied: lag %v, want 2.5s", got)
 	}
 	if got := l.lag(migration.Position{TS: ts(1002, 2)}, t0.Add(3*time.Second)); got != 2*time.Second {
-		t.Fatalf("all applied, the source active: lag %v, want 2s since the last poll started", got)
+		t.Fatalf("all applied: lag %v, want 2s since the last read started", got)
 	}
-	l.polled(t0.Add(3*time.Second), false)
-	if got := l.lag(migration.Position{TS: ts(1002, 2)}, t0.Add(4*time.Second)); got != 0 {
-		t.Fatalf("all applied, the last poll found nothing: lag %v, want 0", got)
+	l.polled(t0.Add(3500 * time.Millisecond))
+	if got := l.lag(migration.Position{TS: ts(1002, 2)}, t0.Add(4*time.Second)); got != 500*time.Millisecond {
+		t.Fatalf("all applied, a later read found nothing: lag %v, want 0.5s (the age of what the reader knows)", got)
 	}
 	if len(l.buckets) != 0 {
 		t.Fatalf("%d buckets kept after everything was applied", len(l.buckets))
