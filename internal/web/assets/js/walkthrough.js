@@ -65,7 +65,7 @@ export async function render(main, { groupId, migrationId }, page) {
           cutting ? ' cutting over' : '', m.readyForCutover ? ' ' : '', m.readyForCutover ? badge('Ready for cutover', 'ok') : '',
           lost ? ' ' : '', lost ? badge('Migration host lost', 'bad') : ''),
         h('dt', {}, 'Phase'), h('dd', { id: 'phase' }, p ? p.phase : (m.status === 'NEW' ? 'waiting for the migration host to start' : '—')),
-        p && p.info ? [h('dt', {}, 'Now'), h('dd', {}, p.info)] : null,
+        p && p.info ? [h('dt', {}, lost ? 'Last known' : 'Now'), h('dd', { id: 'info' }, p.info, lost ? ' (before the host was lost)' : '')] : null,
         h('dt', {}, 'Started'), h('dd', {}, fmtTime(mp.createdAt)),
         h('dt', {}, 'Last report'), h('dd', {}, p ? fmtTime(p.reportedAt) : '—')),
       lost ? hostLostBanner(lost) : mp.stalled ? h('div', { class: 'alert warn', role: 'alert', 'data-stalled': '' },
@@ -102,7 +102,7 @@ export async function render(main, { groupId, migrationId }, page) {
 
     // Cutover window.
     const win = mp.cutoverWindow;
-    patch(windowEl, [win && win.expiresAt, done, cutting, m.status], () => windowContent(win, done, cutting));
+    patch(windowEl, [win && win.expiresAt, done, cutting, m.status, !!lost], () => windowContent(win, done, cutting, lost));
     cutoverBtn.hidden = done || cutting;
     cutoverBtn.disabled = !m.readyForCutover;
     cutoverWhy.textContent = done || cutting ? '' : lost
@@ -152,7 +152,7 @@ export async function render(main, { groupId, migrationId }, page) {
 
   // windowContent renders the cutover window region (rebuilt only when its
   // state changes, so the Extend button keeps keyboard focus).
-  function windowContent(win, done, cutting) {
+  function windowContent(win, done, cutting, lost) {
     if (win && !done && !cutting) {
       const extend = h('button', { type: 'button', id: 'extend' }, 'Extend by 24 hours');
       const extMsg = h('span', { role: 'status', id: 'extend-status' });
@@ -162,7 +162,7 @@ export async function render(main, { groupId, migrationId }, page) {
           mp.cutoverWindow = await api.extend(groupId, migrationId);
           extMsg.textContent = `Extended: the window now closes at ${fmtTime(mp.cutoverWindow.expiresAt)}.`;
           closes.textContent = `Closes at ${fmtTime(mp.cutoverWindow.expiresAt)} (opened ${fmtTime(mp.cutoverWindow.startedAt)}).`;
-          windowEl.dataset.key = JSON.stringify([mp.cutoverWindow.expiresAt, done, cutting, mp.migration.status]);
+          windowEl.dataset.key = JSON.stringify([mp.cutoverWindow.expiresAt, done, cutting, mp.migration.status, !!lost]);
           tick();
         } catch (e) {
           replace(extMsg, errorBox(e, 'extend the cutover window'));
@@ -175,6 +175,7 @@ export async function render(main, { groupId, migrationId }, page) {
           h('span', { class: 'big', id: 'countdown', 'data-expires': win.expiresAt }, fmtDuration((new Date(win.expiresAt) - Date.now()) / 1000))),
         closes, h('div', { class: 'row' }, extend, extMsg)];
     }
+    if (cutting && lost) return h('p', { id: 'cutting' }, `Cutover started at ${fmtTime(mp.cutoverRequestedAt)}. Migration host ${lost.hostname} was lost during the cutover: the cutover resumes where it left off when the host is back.`);
     if (cutting) return h('p', { id: 'cutting' }, `Cutover started at ${fmtTime(mp.cutoverRequestedAt)}: the migration host applies the last changes, verifies and finalizes.`);
     if (done) return h('p', {}, mp.migration.status === 'COMPLETE' ? 'The cutover is done.' : 'No cutover: the migration ended.');
     return h('p', {}, 'The cutover window opens when the migration is first ready (after the initial copy, when the lag is small). You then have 120 hours to cut over, and can extend.');
