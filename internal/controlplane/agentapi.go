@@ -223,11 +223,11 @@ func (s *Server) requeue(ctx context.Context, tx *sql.Tx, agentID string, now ti
 		SELECT agent_id, 'validate', id, ? FROM validations WHERE agent_id = ? AND status = 'PENDING' ORDER BY created_at`, ms(now), agentID); err != nil {
 		return err
 	}
-	ms_, err := activeMigrations(ctx, tx, `agent_id = ?`, agentID)
+	open, err := activeMigrations(ctx, tx, `agent_id = ?`, agentID)
 	if err != nil {
 		return err
 	}
-	for _, m := range ms_ {
+	for _, m := range open {
 		if err := enqueue(ctx, tx, agentID, api.WorkStart, "", m.id, now); err != nil {
 			return err
 		}

@@ -142,7 +142,7 @@ func TestCutoverWindowTimers(t *testing.T) {
 		}
 
 		// 24 h before expiry: a warning.
-		time.Sleep(readyAt.Add(96*time.Hour + time.Second).Sub(time.Now()))
+		time.Sleep(time.Until(readyAt.Add(96*time.Hour + time.Second)))
 		synctest.Wait()
 		if ev := eventTypes(t, s, m.ID); !hasEvent(ev, api.EventExpiryWarning) {
 			t.Fatalf("events %v at 96 h: want EXPIRY_WARNING", ev)
@@ -153,13 +153,13 @@ func TestCutoverWindowTimers(t *testing.T) {
 			t.Fatalf("extended window expires %v, want %v", win.ExpiresAt, readyAt.Add(144*time.Hour))
 		}
 		// Past the original expiry: still WORKING.
-		time.Sleep(readyAt.Add(121 * time.Hour).Sub(time.Now()))
+		time.Sleep(time.Until(readyAt.Add(121 * time.Hour)))
 		synctest.Wait()
 		if v := view(); v.Migration.Status != api.MigrationWorking {
 			t.Fatalf("at 121 h after one extension: %s, want WORKING", v.Migration.Status)
 		}
 		// Past the extended expiry: EXPIRED, the agent is told to stop.
-		time.Sleep(readyAt.Add(144*time.Hour + time.Second).Sub(time.Now()))
+		time.Sleep(time.Until(readyAt.Add(144*time.Hour + time.Second)))
 		synctest.Wait()
 		if v := view(); v.Migration.Status != api.MigrationExpired || v.Migration.ReadyForCutover {
 			t.Fatalf("after the extended window: %+v, want EXPIRED", v.Migration)
