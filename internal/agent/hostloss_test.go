@@ -173,3 +173,100 @@ func TestLostHostRefusesCutoverAndResumes(t *testing.T) {
 		t.Errorf("events: %d STALLED and %d RESUMED, want 2 and 2", stalled, resumed)
 	}
 }
+
+// TestAgentStoppedMidCommitFinishesCommit stops the agent while its engine
+// commits (the commit request is persisted on the destination): the
+// migration shows the host lost during the cutover, and the restarted agent's
+// engine continues the commit from its checkpoint to COMPLETE with nothing
+// repaired.
+func TestAgentStoppedMidCommitFinishesCommit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cp := startControlPlaneWith(t, controlplane.Timing{HeartbeatInterval: time.Second, ProgressInterval: time.Second})
+	src := mongotest.StartSource(t)
+	dst := mongotest.StartDestination(t)
+	// Enough documents that the commit (drain, index restore, verification)
+	// outlasts the few milliseconds the stop takes.
+	const total = 5000
+	coll := mongotest.Client(t, src).Database("shop").Collection("orders")
+	for b := 0; b < total; b += 1000 {
+		var docs []any
+		for i := b; i < b+1000; i++ {
+			docs = append(docs, bson.D{{Key: "_id", Value: i}, {Key: "n", Value: i}})
+		}
+		if _, err := coll.InsertMany(ctx, docs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cp.admin.CreateCluster(ctx, cp.groupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
+		t.Fatal(err)
+	}
+	source := agent.Source{Name: "rs0", URI: mdb.URI(src.URI())}
+	stop := stoppableAgent(t, cp, "host1", source)
+	cp.waitDeployment(t, "host1", "rs0")
+	m, err := cp.admin.CreateMigration(ctx, cp.groupID, cp.request("host1", "rs0", "dst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func() api.Migration {
+		t.Helper()
+		got, err := cp.admin.Migration(ctx, cp.groupID, m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status == api.MigrationFailed {
+			mp, _ := cp.admin.MigrationProgress(ctx, cp.groupID, m.ID)
+			t.Fatalf("migration failed: %s", mp.ErrorMessage)
+		}
+		return got
+	}
+	waitFor(t, 120*time.Second, "ready for cutover", func() (bool, error) { return get().ReadyForCutover, nil })
+	if err := cp.admin.Cutover(ctx, cp.groupID, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The engine persisted the commit request: stop the agent mid-commit.
+	state := mongotest.Client(t, dst).Database("__livemigrate").Collection("state")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		n, err := state.CountDocuments(ctx, bson.D{{Key: "_id", Value: "apply"}, {Key: "value.commitRequestedAt", Value: bson.D{{Key: "$exists", Value: true}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the engine never persisted the commit request")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stopAt := time.Now()
+	stop()
+	t.Logf("the agent took %v to stop mid-commit", time.Since(stopAt).Round(time.Millisecond))
+	if got := get(); got.Status != api.MigrationWorking {
+		t.Fatalf("after stopping the agent mid-commit: %s, want WORKING (the commit finished before the stop: use more documents)", got.Status)
+	}
+	waitFor(t, 10*time.Second, "host lost during cutover", func() (bool, error) {
+		hl := get().HostLost
+		return hl != nil && hl.DuringCutover, nil
+	})
+	stoppableAgent(t, cp, "host1", source)
+	waitFor(t, 120*time.Second, "migration complete after the agent restarted", func() (bool, error) {
+		return get().Status == api.MigrationComplete, nil
+	})
+	rep, err := cp.admin.MigrationReport(ctx, cp.groupID, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verification.Status != api.VerificationPassed {
+		t.Errorf("verification %s: %s", rep.Verification.Status, rep.Verification.Message)
+	}
+	for _, ns := range rep.Verification.Namespaces {
+		if ns.Repaired != 0 || ns.Missing != 0 || ns.Differing != 0 || ns.Extra != 0 || ns.Matched != total {
+			t.Errorf("namespace %+v: want %d matched and nothing repaired, missing, differing or extra", ns, total)
+		}
+	}
+	if n, err := mongotest.Client(t, dst).Database("shop").Collection("orders").CountDocuments(ctx, bson.D{}); err != nil || n != total {
+		t.Errorf("destination shop.orders has %d documents (%v), want %d", n, err, total)
+	}
+}
