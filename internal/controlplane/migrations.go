@@ -103,7 +103,7 @@ func (m *migration) hostLostDetail() string {
 
 // errHostLost refuses an operation on m while its host is lost.
 func errHostLost(m *migration, what string) *apiError {
-	return conflict("MIGRATION_HOST_LOST", "live migration %s cannot %s now: %s", m.id, what, m.hostLostDetail())
+	return conflict("MIGRATION_HOST_LOST", "live migration %s cannot %s now: %s", m.id, what, m.hostLostDetail()).withParams(m.id, m.host)
 }
 
 func (m *migration) progressView() api.MigrationProgress {
