@@ -16,7 +16,7 @@ func TestMigrationHostLost(t *testing.T) {
 	t.Parallel()
 	e := startControlPlaneWith(t, controlplane.Timing{HeartbeatInterval: time.Second})
 	ctx := t.Context()
-	create := e.run("", append(requestArgs("migration", "create"), "-p", "pw", "-o", "go-template={{.ID}}")...)
+	create := e.run("", append(requestArgs("migration", "create"), "-p", "pw", "-o", "go-template={{.Id}}")...)
 	wantExit(t, create, 0)
 	id := strings.TrimSpace(create.stdout)
 	e.startWork(id)
