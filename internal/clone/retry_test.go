@@ -33,7 +33,10 @@ func testLogger(t *testing.T) *slog.Logger {
 
 type tlog struct{ t *testing.T }
 
-func (w tlog) Write(p []byte) (int, error) { w.t.Log(strings.TrimRight(string(p), "\n")); return len(p), nil }
+func (w tlog) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
 
 // digests reads ns with bounded batches and returns each document's hash by
 // its raw _id.
