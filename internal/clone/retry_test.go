@@ -254,3 +254,49 @@ func TestCopyDeterministicFailure(t *testing.T) {
 	}
 	assertCopied(t, src, dst, bad)
 }
+
+// TestCopySurvivesSourceRestart: the source server is stopped and started
+// again in the middle of the copy; every namespace being copied is begun
+// again once it is back, and the copy completes.
+func TestCopySurvivesSourceRestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srcSrv, dstSrv := mongotest.StartSource(t), mongotest.StartDestination(t)
+	src, dst := mongotest.Client(t, srcSrv), mongotest.Client(t, dstSrv)
+	var nss []migration.Namespace
+	var tasks []Task
+	for i := range 2 {
+		ns := migration.Namespace{DB: "d", Coll: fmt.Sprintf("r%d", i)}
+		insertSmall(t, src, ns, 4000)
+		nss = append(nss, ns)
+		tasks = append(tasks, Task{NS: ns, EstimatedBytes: int64(i)})
+	}
+	bc := &beginCounter{dst: dst}
+	var copied atomic.Int64
+	var once sync.Once
+	restarted := make(chan error, 1)
+	cp := New(src, dst, Options{Retry: fastRetry, BatchDocuments: 200}, testLogger(t))
+	err := cp.CopyAll(ctx, tasks, Hooks{
+		Begin: bc.begin,
+		Progress: func(_ Task, docs, _ int64) {
+			if copied.Add(docs) >= 1000 {
+				once.Do(func() { go func() { restarted <- srcSrv.Restart(ctx) }() })
+			}
+		},
+	})
+	if err != nil {
+		t.Fatalf("copy: %v", err)
+	}
+	if err := <-restarted; err != nil {
+		t.Fatalf("restart the source: %v", err)
+	}
+	restarts := 0
+	for _, n := range bc.attempts() {
+		restarts += n - 1
+	}
+	if restarts == 0 {
+		t.Errorf("no namespace was begun again after the restart: %v", bc.attempts())
+	}
+	t.Logf("attempts: %v", bc.attempts())
+	assertCopied(t, src, dst, nss...)
+}
