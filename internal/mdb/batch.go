@@ -31,18 +31,14 @@ type SizerOptions struct {
 	TargetBytes int64
 	// MaxDocs caps the documents of one batch (default 1000).
 	MaxDocs int
-	// FirstDocs is the first batch when nothing is known about the
+	// FirstDocs is the first batch, before anything is known about the
 	// documents (default DefaultFirstBatch).
 	FirstDocs int
-	// MeanHint, when > 0, is an estimated mean document size (bytes) to
-	// size the first batch by instead of FirstDocs (never above 16
-	// documents).
-	MeanHint int64
 }
 
 // BatchSizer picks the batch sizes of one read — a cursor's find and its
-// getMores, or a series of $in reads — so that a reply stays near
-// TargetBytes whatever the documents weigh. Servers such as FerretDB return
+// getMores (see Find) — so that a reply stays near TargetBytes whatever the
+// documents weigh. Servers such as FerretDB return
 // as many documents as the batch size asks for; a reply larger than the
 // driver's 48 MB limit closes the connection (and, on FerretDB, every cursor
 // opened on it). MongoDB caps a reply at 16 MiB itself, so sizing is harmless
@@ -54,18 +50,17 @@ type SizerOptions struct {
 // batches (a peak that halves with every batch), so a batch stays under
 // TargetBytes unless its documents are larger than any seen lately, and a
 // few large documents among small ones do not shrink the batches for long.
-// A batch grows at most 4× over the previous one. A
-// collection whose documents jump from small to large in one batch can
-// still overflow the driver's limit on such servers: TooLarge then shrinks
-// the batches at that place for the next attempt. A BatchSizer is not safe
-// for concurrent use.
+// A batch grows at most 4× over the previous one. A collection whose
+// documents jump from small to large within one batch can still overflow
+// the driver's limit on such servers: TooLarge then shrinks the batches at
+// that place for the next attempt. A BatchSizer is not safe for concurrent
+// use; one read at a time uses it.
 type BatchSizer struct {
 	target  int64
 	maxDocs int
 	first   int
 	size    int   // documents to ask for next
 	read    int64 // documents observed since the read began
-	largest int64
 	peak    int64 // largest document of recent batches, halving each batch
 	// overflows are where replies were too large, in documents from the
 	// start of the read, with the batch size to use there.
@@ -77,8 +72,7 @@ type overflow struct {
 	ceiling  int
 }
 
-// NewBatchSizer returns a sizer whose first batch is small (FirstDocs, or
-// sized by MeanHint).
+// NewBatchSizer returns a sizer whose first batch is FirstDocs.
 func NewBatchSizer(o SizerOptions) *BatchSizer {
 	if o.TargetBytes <= 0 {
 		o.TargetBytes = DefaultBatchBytes
@@ -89,12 +83,8 @@ func NewBatchSizer(o SizerOptions) *BatchSizer {
 	if o.FirstDocs <= 0 {
 		o.FirstDocs = DefaultFirstBatch
 	}
-	s := &BatchSizer{target: o.TargetBytes, maxDocs: o.MaxDocs, first: min(o.FirstDocs, o.MaxDocs)}
-	if o.MeanHint > 0 {
-		s.first = clampDocs(int(o.TargetBytes/o.MeanHint), 1, min(16, o.MaxDocs))
-	}
-	s.size = s.first
-	return s
+	first := min(o.FirstDocs, o.MaxDocs)
+	return &BatchSizer{target: o.TargetBytes, maxDocs: o.MaxDocs, first: first, size: first}
 }
 
 func clampDocs(n, lo, hi int) int { return max(lo, min(n, hi)) }
@@ -126,19 +116,10 @@ func (s *BatchSizer) Observe(docs int, bytes, largest int64) {
 		return
 	}
 	s.read += int64(docs)
-	s.largest = max(s.largest, largest)
 	s.peak = max(s.peak/2, largest)
 	est := max(bytes/int64(docs), s.peak, 1)
 	next := int(min(s.target/est, int64(s.maxDocs)))
 	s.size = min(clampDocs(next, 1, 4*docs), s.maxDocs)
-}
-
-// Fits reports whether a batch already holding docs documents of bytes in
-// all should take one more document: for reads whose batches are built
-// from known document sizes (a series of $in reads), the same bound Size
-// gives a cursor.
-func (s *BatchSizer) Fits(docs int, bytes int64) bool {
-	return docs < s.Size() && (docs == 0 || bytes < s.target)
 }
 
 // TooLarge records that the batch about to be read (Size documents from the
@@ -155,9 +136,6 @@ func (s *BatchSizer) TooLarge() bool {
 	s.size = max(1, n/8)
 	return true
 }
-
-// Largest is the largest document observed so far (bytes).
-func (s *BatchSizer) Largest() int64 { return s.largest }
 
 // Cursor reads a driver cursor batch by batch, setting each getMore's batch
 // size from a BatchSizer and the bytes of the batch before. Use it like

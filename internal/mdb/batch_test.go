@@ -89,12 +89,6 @@ func TestBatchSizerFirstBatch(t *testing.T) {
 	if n := NewBatchSizer(SizerOptions{}).Size(); n != DefaultFirstBatch {
 		t.Errorf("first batch %d, want %d", n, DefaultFirstBatch)
 	}
-	if n := NewBatchSizer(SizerOptions{MeanHint: 4 << 20}).Size(); n != 2 {
-		t.Errorf("first batch with a 4 MiB hint %d, want 2", n)
-	}
-	if n := NewBatchSizer(SizerOptions{MeanHint: 10}).Size(); n != 16 {
-		t.Errorf("first batch with a 10 B hint %d, want 16", n)
-	}
 	if n := NewBatchSizer(SizerOptions{MaxDocs: 3, FirstDocs: 8}).Size(); n != 3 {
 		t.Errorf("first batch with MaxDocs 3: %d", n)
 	}
@@ -131,19 +125,6 @@ func TestBatchSizerTooLarge(t *testing.T) {
 	}
 	if s.Size() < 256 {
 		t.Errorf("size after the place that overflowed: %d, want it grown again", s.Size())
-	}
-}
-
-func TestBatchSizerFits(t *testing.T) {
-	s := NewBatchSizer(SizerOptions{MaxDocs: 100, FirstDocs: 100})
-	if !s.Fits(0, 0) || !s.Fits(0, 1<<30) {
-		t.Error("an empty batch must take its first document, whatever it weighs")
-	}
-	if s.Fits(100, 0) {
-		t.Error("a full batch took another document")
-	}
-	if s.Fits(2, DefaultBatchBytes) {
-		t.Error("a batch at the byte target took another document")
 	}
 }
 
