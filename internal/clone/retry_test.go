@@ -313,3 +313,22 @@ func TestCopySurvivesSourceRestart(t *testing.T) {
 	t.Logf("attempts: %v", bc.attempts())
 	assertCopied(t, src, dst, nss...)
 }
+
+// A lost cursor that ends a copy names the failure that closed its
+// connection (another namespace's reply too large), not only the symptom.
+func TestRootCauseOfLostCursor(t *testing.T) {
+	c := New(nil, nil, Options{}, slog.New(slog.DiscardHandler))
+	a, b := migration.Namespace{DB: "d", Coll: "a"}, migration.Namespace{DB: "d", Coll: "b"}
+	lost := fmt.Errorf("read: %w", mongo.CommandError{Code: 43, Name: "CursorNotFound", Message: "cursor id 7 not found"})
+	if got := c.rootCause(b, lost); got != lost {
+		t.Errorf("with no connection lost, the cause is %v, want the error itself", got)
+	}
+	c.noteConnLoss(a, errors.New("length of read message too large"))
+	got := c.rootCause(b, lost)
+	if !errors.Is(got, lost) || !strings.Contains(got.Error(), "d.a") || !strings.Contains(got.Error(), "too large") {
+		t.Errorf("cause = %v, want the CursorNotFound explained by d.a's reply too large", got)
+	}
+	if got := c.rootCause(a, lost); got != lost {
+		t.Errorf("a namespace's own connection loss is not another's cause: %v", got)
+	}
+}
