@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/livemigrate/livemigrate/internal/mdb"
 	"github.com/livemigrate/livemigrate/internal/migration"
 )
 
@@ -39,6 +39,7 @@ type oplogRun struct {
 	pending  []migration.Event         // read, not yet released
 	marks    []pollMark                // settle (not eager): when each poll saw its newest
 	sent     newestSent                // eager: the newest position sent per document and dropped namespace
+	sizer    *mdb.BatchSizer           // the polls' batch sizes, by the bytes of the entries
 	first    bool                      // no poll has finished yet
 }
 
@@ -58,6 +59,7 @@ func newOplogRun(opts OplogOptions, from migration.Position) *oplogRun {
 		newest:   from.TS,
 		lastSent: from.TS,
 		first:    true,
+		sizer:    mdb.NewBatchSizer(mdb.SizerOptions{MaxDocs: 5000}),
 	}
 }
 
@@ -365,39 +367,50 @@ func (r *OplogReader) endPoll(newest, commitTS bson.Timestamp) {
 func (r *OplogReader) read(ctx context.Context, s *oplogRun) (n, late int, err error) {
 	low := s.low()
 	err = retry(ctx, r.logger, "poll oplog", r.opts.Retry, r.opts.AttemptTimeout, func(ctx context.Context) error {
-		cur, err := r.oplog().Find(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$gte", Value: low}}}},
-			options.Find().SetBatchSize(5000))
-		if err != nil {
-			return err
+		err := r.readFrom(ctx, s, low, &n, &late)
+		if mdb.IsReplyTooLarge(err) && !s.sizer.TooLarge() {
+			return fmt.Errorf("one oplog entry is larger than a reply can carry: %w", err)
 		}
-		defer cur.Close(ctx)
-		for cur.Next(ctx) {
-			var e oplogEntry
-			if err := bson.Unmarshal(cur.Current, &e); err != nil {
-				return fmt.Errorf("decode oplog entry: %w", err)
-			}
-			keep, isLate := s.admit(e)
-			if !keep {
-				continue
-			}
-			if isLate {
-				if s.eager {
-					late++
-				} else {
-					r.logger.Warn("oplog entry became visible after the settle window", "ts", fmtTS(e.TS), "ns", e.NS)
-				}
-			}
-			if err := s.take(e); err != nil {
-				return err
-			}
-			n++
-		}
-		return cur.Err()
+		return err
 	})
 	if err != nil {
 		return n, late, fmt.Errorf("poll oplog from %s: %w", fmtTS(low), err)
 	}
 	return n, late, nil
+}
+
+// readFrom is one attempt of read: entries are full document images (up
+// to 16 MiB each on FerretDB), so every batch is sized by the bytes of the
+// entries received (mdb.BatchSizer); a reply too large for the driver makes
+// the next attempt read that stretch in smaller batches.
+func (r *OplogReader) readFrom(ctx context.Context, s *oplogRun, low bson.Timestamp, n, late *int) error {
+	cur, err := mdb.Find(ctx, r.oplog(), bson.D{{Key: "ts", Value: bson.D{{Key: "$gte", Value: low}}}}, s.sizer)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = cur.Close(ctx) }()
+	for cur.Next(ctx) {
+		var e oplogEntry
+		if err := bson.Unmarshal(cur.Current(), &e); err != nil {
+			return fmt.Errorf("decode oplog entry: %w", err)
+		}
+		keep, isLate := s.admit(e)
+		if !keep {
+			continue
+		}
+		if isLate {
+			if s.eager {
+				*late++
+			} else {
+				r.logger.Warn("oplog entry became visible after the settle window", "ts", fmtTS(e.TS), "ns", e.NS)
+			}
+		}
+		if err := s.take(e); err != nil {
+			return err
+		}
+		*n++
+	}
+	return cur.Err()
 }
 
 // checkRunningHistory fails with ErrHistoryLost when the oplog's oldest
