@@ -70,9 +70,9 @@ func envInt(t *testing.T, name string, def int) int {
 func TestAdversarial(t *testing.T) {
 	seed := testSeed(t)
 	ctx := context.Background()
-	maxDoc, docs, colls, apply := 2<<20, 150, 3, 8*time.Second
+	maxDoc, docs, colls, apply := 2<<20, 250, 3, 8*time.Second
 	if testing.Short() {
-		maxDoc, docs, colls, apply = 1<<20, 80, 2, 5*time.Second
+		maxDoc, docs, colls, apply = 1<<20, 150, 2, 5*time.Second
 	}
 	maxDoc = envInt(t, "LIVEMIGRATE_ADV_MAXDOC", maxDoc)
 	docs = envInt(t, "LIVEMIGRATE_ADV_DOCS", docs)
@@ -88,7 +88,7 @@ func TestAdversarial(t *testing.T) {
 		Seed: seed, Binary: bin,
 		SourceURI: srcSrv.URI(), DestinationURI: dstSrv.URI(), Source: src, Destination: dst,
 		Workload: WorkloadOptions{
-			Databases: []string{"adv1", "adv2"}, Collections: colls, Writers: 2, Rate: 40, DDLEvery: 1500 * time.Millisecond,
+			Databases: []string{"adv1", "adv2"}, Collections: colls, Writers: 3, Rate: 60, DDLEvery: 1500 * time.Millisecond,
 			Gen: GenOptions{MaxDocBytes: maxDoc, LargeEvery: 12},
 		},
 		SeedDocuments: docs, CopyKills: 1, ApplyKills: 2, Apply: apply,

@@ -93,7 +93,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	r := rand.New(rand.NewPCG(c.Seed, 7))
 	var plan []Kill
 	for range c.CopyKills {
-		plan = append(plan, Kill{Aimed: migration.PhaseCopying, After: time.Duration(r.IntN(1500)) * time.Millisecond})
+		plan = append(plan, Kill{Aimed: migration.PhaseCopying, After: time.Duration(r.IntN(400)) * time.Millisecond})
 	}
 	for range c.ApplyKills {
 		plan = append(plan, Kill{Aimed: migration.PhaseApplying, After: time.Duration(r.IntN(3000)) * time.Millisecond})
@@ -113,7 +113,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		reached := func(s State) bool {
 			ph := s.Progress.Phase
 			if k.Aimed == migration.PhaseCopying {
-				return (ph == migration.PhaseCopying && s.Progress.CollectionCopy.CopiedDocuments > 0) || ph == migration.PhaseIndexing || ph == migration.PhaseApplying
+				return ph == migration.PhaseCopying || ph == migration.PhaseIndexing || ph == migration.PhaseApplying
 			}
 			return ph == migration.PhaseApplying
 		}
