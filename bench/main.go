@@ -26,6 +26,8 @@ func main() {
 		err = verifyBench(os.Args[2:])
 	case "cdc":
 		err = cdcBench(os.Args[2:])
+	case "soak":
+		err = soakBench(os.Args[2:])
 	case verifyChildCommand:
 		err = verifyChild(os.Args[2:])
 	default:
