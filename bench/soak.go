@@ -116,6 +116,9 @@ func soakRound(ctx context.Context, round int, seed uint64, bin string, cfg adve
 	cfg.Seed, cfg.Binary = seed, bin
 	cfg.SourceURI, cfg.DestinationURI, cfg.Source, cfg.Destination = srv.src.URI(), srv.dst.URI(), srv.sc, srv.dc
 	cfg.LogDir = srv.dir
+	cfg.Logf = func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "round %d: "+format+"\n", append([]any{round}, args...)...)
+	}
 	res, err := adversary.Run(ctx, cfg)
 	if err != nil {
 		row.Error = err.Error()

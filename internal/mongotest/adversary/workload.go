@@ -31,6 +31,9 @@ type WorkloadOptions struct {
 	Rate float64
 	// DDLEvery is the mean pause between DDL operations (0: no DDL).
 	DDLEvery time.Duration
+	// NoRename leaves renameCollection out of the DDL, so that nothing may
+	// need repair at commit.
+	NoRename bool
 	Gen      GenOptions
 }
 
@@ -280,6 +283,9 @@ func (w *Workload) ddlLoop(ctx context.Context) {
 	r := g.Rand()
 	for pace(ctx, r, w.opts.DDLEvery) {
 		kind := []string{"create", "create", "drop", "rename", "createIndex", "createIndex", "dropIndex", "dropDatabase"}[r.IntN(8)]
+		if kind == "rename" && w.opts.NoRename {
+			kind = "create"
+		}
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		err := w.ddl1(dctx, g, kind)
 		cancel()
