@@ -106,7 +106,6 @@ func soakBench(args []string) error {
 func soakRound(ctx context.Context, round int, seed uint64, bin string, cfg adversary.Config) soakRow {
 	row := soakRow{Round: round, Seed: seed}
 	start := time.Now()
-	defer func() { row.Seconds = time.Since(start).Seconds() }()
 	srv, err := startServers(ctx, "soak", mongotest.Options{ReplSet: "rs0", Oplog: mongotest.DefaultOplog}, mongotest.SQLite)
 	if err != nil {
 		row.Error = err.Error()
@@ -120,6 +119,7 @@ func soakRound(ctx context.Context, round int, seed uint64, bin string, cfg adve
 		fmt.Fprintf(os.Stderr, "round %d: "+format+"\n", append([]any{round}, args...)...)
 	}
 	res, err := adversary.Run(ctx, cfg)
+	row.Seconds = time.Since(start).Seconds()
 	if err != nil {
 		row.Error = err.Error()
 		if b, rerr := os.ReadFile(filepath.Join(srv.dir, "engine.log")); rerr == nil {
