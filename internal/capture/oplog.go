@@ -417,11 +417,16 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 			return fmt.Errorf("poll oplog from %s: %w", fmtTS(low), err)
 		}
 		if r.opts.CatalogDDL {
+			creates, err := r.createsBeforeData(ctx, prevCat, pending)
+			if err != nil {
+				return err
+			}
 			for _, ev := range pending {
 				if !ev.Op.IsDDL() && ev.Op != migration.OpNoop {
 					prevCat.noteData(ev.NS)
 				}
 			}
+			pending = append(pending, creates...)
 		}
 		now := time.Now()
 		for i := range catEvents {
@@ -525,6 +530,48 @@ func entryKey(e oplogEntry) string {
 		return oid.Hex()
 	}
 	return fmt.Sprintf("%d.%d", e.TS.T, e.TS.I)
+}
+
+// createsBeforeData returns a create, with the collection's options, for
+// each namespace pending data events name that the catalog does not know
+// yet, at the position of its first event (creates sort before data at
+// one position). Without it the data would create the collection
+// implicitly on the destination, without options, and the create of the
+// next listing would find it existing: a capped collection would stay
+// uncapped. Each such namespace enters cat (without indexes, which the
+// next listing adds). A collection already gone from the source is left to
+// noteData and the next listing.
+func (r *OplogReader) createsBeforeData(ctx context.Context, cat Catalog, pending []migration.Event) ([]migration.Event, error) {
+	first := map[migration.Namespace]migration.Event{}
+	for _, ev := range pending {
+		if ev.Op.IsDDL() || ev.Op == migration.OpNoop {
+			continue
+		}
+		if _, known := cat[ev.NS]; known {
+			continue
+		}
+		if f, ok := first[ev.NS]; !ok || migration.CompareTS(ev.Pos.TS, f.Pos.TS) < 0 {
+			first[ev.NS] = ev
+		}
+	}
+	var out []migration.Event
+	for ns, ev := range first {
+		var specs []mongo.CollectionSpecification
+		err := retry(ctx, r.logger, "read collection options", r.opts.Retry, r.opts.AttemptTimeout, func(ctx context.Context) error {
+			var err error
+			specs, err = r.client.Database(ns.DB).ListCollectionSpecifications(ctx, bson.D{{Key: "name", Value: ns.Coll}})
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read options of %s: %w", ns, err)
+		}
+		if len(specs) == 1 && specs[0].Type == "collection" {
+			out = append(out, migration.Event{Op: migration.OpCreate, NS: ns, Options: specs[0].Options, Pos: ev.Pos, Wall: ev.Wall})
+			// Known from now on; the next listing adds its indexes.
+			cat[ns] = CollectionInfo{Options: specs[0].Options, Indexes: map[string]bson.Raw{}}
+		}
+	}
+	return out, nil
 }
 
 func (r *OplogReader) readCatalog(ctx context.Context) (Catalog, error) {
