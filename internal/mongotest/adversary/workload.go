@@ -56,7 +56,14 @@ type Workload struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex // guards live, byKind, errs, next
+	// ddlMu is held shared by each write and exclusively by each DDL
+	// operation: a write never lands in a collection a DDL operation has
+	// just dropped or renamed away (it would recreate it between two
+	// catalog listings, which FerretDB's oplog cannot show: the commit
+	// would repair it; docs/design/testing.md).
+	ddlMu sync.RWMutex
+
+	mu      sync.Mutex // guards live, byKind, errs, next, targets
 	live    []string   // "db.coll" the workload writes to
 	byKind  map[string]int64
 	errs    []string
@@ -212,8 +219,10 @@ func (w *Workload) writer(ctx context.Context, n int) {
 	mine := map[string][]any{} // ns → _ids this writer inserted and has not deleted
 	next := int64(n) << 24
 	for pace(ctx, r, interval) {
+		w.ddlMu.RLock()
 		ns := w.pickLive(r)
 		if ns == "" {
+			w.ddlMu.RUnlock()
 			continue
 		}
 		ids := mine[ns]
@@ -270,6 +279,7 @@ func (w *Workload) writer(ctx context.Context, n int) {
 			_, err = c.UpdateOne(octx, bson.D{{Key: "_id", Value: ids[r.IntN(len(ids))]}}, g.Grown(g.opts.MaxDocBytes/2+r.IntN(g.opts.MaxDocBytes/2)))
 		}
 		cancel()
+		w.ddlMu.RUnlock()
 		w.ops.Add(1)
 		w.done(op, err)
 	}
@@ -287,7 +297,9 @@ func (w *Workload) ddlLoop(ctx context.Context) {
 			kind = "create"
 		}
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		w.ddlMu.Lock()
 		err := w.ddl1(dctx, g, kind)
+		w.ddlMu.Unlock()
 		cancel()
 		w.ddl.Add(1)
 		w.ops.Add(1)
