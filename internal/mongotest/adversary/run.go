@@ -41,7 +41,9 @@ type Kill struct {
 	Aimed  migration.Phase // where the kill was aimed
 	Landed migration.Phase // the phase the engine last reported
 	After  time.Duration   // seeded delay after the aimed phase was seen
-	Copied int64           // documents copied when killed
+	// Copying: wait for the first copied documents too, not only the phase.
+	AfterDocuments bool
+	Copied         int64 // documents copied when killed
 }
 
 // Result is what a round did and found.
@@ -93,7 +95,7 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 	r := rand.New(rand.NewPCG(c.Seed, 7))
 	var plan []Kill
 	for range c.CopyKills {
-		plan = append(plan, Kill{Aimed: migration.PhaseCopying, After: time.Duration(r.IntN(400)) * time.Millisecond})
+		plan = append(plan, Kill{Aimed: migration.PhaseCopying, After: time.Duration(r.IntN(400)) * time.Millisecond, AfterDocuments: r.IntN(2) == 0})
 	}
 	for range c.ApplyKills {
 		plan = append(plan, Kill{Aimed: migration.PhaseApplying, After: time.Duration(r.IntN(3000)) * time.Millisecond})
@@ -113,7 +115,8 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		reached := func(s State) bool {
 			ph := s.Progress.Phase
 			if k.Aimed == migration.PhaseCopying {
-				return ph == migration.PhaseCopying || ph == migration.PhaseIndexing || ph == migration.PhaseApplying
+				copied := s.Progress.CollectionCopy.CopiedDocuments > 0 || !k.AfterDocuments
+				return (ph == migration.PhaseCopying && copied) || ph == migration.PhaseIndexing || ph == migration.PhaseApplying
 			}
 			return ph == migration.PhaseApplying
 		}
