@@ -431,6 +431,17 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 		now := time.Now()
 		for i := range catEvents {
 			catEvents[i].Pos, catEvents[i].Wall = migration.Position{TS: newest}, now
+			if catEvents[i].Op == migration.OpCreate {
+				// Before the collection's first document in this poll: the
+				// listing ran before the poll, so the collection existed
+				// before any of them (a document first would create it
+				// without its options).
+				for _, ev := range pending {
+					if ev.NS == catEvents[i].NS && !ev.Op.IsDDL() && ev.Op != migration.OpNoop && migration.CompareTS(ev.Pos.TS, catEvents[i].Pos.TS) < 0 {
+						catEvents[i].Pos = ev.Pos
+					}
+				}
+			}
 		}
 		pending = append(pending, catEvents...)
 		marks = append(marks, pollMark{at: now, newest: newest})

@@ -14,14 +14,24 @@ import (
 )
 
 // TestOplogReaderCreateBeforeFirstData: a capped collection created and
-// written to before the next catalog listing (here: no listing after the
-// start) is announced by a create with its options before its first
-// document. Applying the document first would create the collection
-// implicitly, without options, and the create that came later would find
-// it existing: the destination's copy was never capped (found by the
-// adversarial suite, docs/design/testing.md).
+// written to is announced by a create with its options before its first
+// document, whether the next catalog listing comes after the writes
+// (here: no listing after the start) or between the create and the writes
+// (here: a listing before every poll). Applying the document first would
+// create the collection implicitly, without options, and the create that
+// came later would find it existing: the destination's copy was never
+// capped (found by the adversarial suite, docs/design/testing.md).
 func TestOplogReaderCreateBeforeFirstData(t *testing.T) {
 	t.Parallel()
+	for _, every := range []time.Duration{time.Hour, time.Nanosecond} {
+		t.Run("listing every "+every.String(), func(t *testing.T) {
+			t.Parallel()
+			testCreateBeforeFirstData(t, every)
+		})
+	}
+}
+
+func testCreateBeforeFirstData(t *testing.T, catalogEvery time.Duration) {
 	ctx := context.Background()
 	srv := mongotest.StartSource(t)
 	c := mongotest.Client(t, srv)
@@ -35,7 +45,7 @@ func TestOplogReaderCreateBeforeFirstData(t *testing.T) {
 	r := capture.NewOplogReader(c, capture.OplogOptions{
 		Filter: appOnly, FullImageUpdates: true, CatalogDDL: true,
 		Baseline: func(context.Context) (capture.Catalog, error) { return base, nil },
-		Settle:   2 * time.Second, CatalogEvery: time.Hour, Poll: 100 * time.Millisecond,
+		Settle:   2 * time.Second, CatalogEvery: catalogEvery, Poll: 100 * time.Millisecond,
 	}, nil)
 	from, err := r.Latest(ctx)
 	if err != nil {
@@ -46,6 +56,10 @@ func TestOplogReaderCreateBeforeFirstData(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := c.Database("app").Collection("capped").InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	// A newer entry: a listing's create takes the newest position of its poll.
+	if _, err := c.Database("harness").Collection("marker").InsertOne(ctx, bson.D{}); err != nil {
 		t.Fatal(err)
 	}
 
