@@ -97,6 +97,7 @@ func TestAdversarialLargeDocuments(t *testing.T) {
 // round must hold; the caller checks the repaired count.
 func adversarialRound(t *testing.T, wo WorkloadOptions, docs int) *Result {
 	t.Helper()
+	t.Parallel()
 	seed := testSeed(t)
 	ctx := context.Background()
 	apply := 8 * time.Second
@@ -166,6 +167,7 @@ func tail(s string, n int) string {
 // generator makes nothing FerretDB refuses or changes); and the comparator
 // finds each kind of difference and nothing on equal sides.
 func TestGeneratorAndComparator(t *testing.T) {
+	t.Parallel()
 	seed := testSeed(t)
 	ctx := context.Background()
 	o := GenOptions{MaxDocBytes: 1 << 20, LargeEvery: 30}
