@@ -68,7 +68,7 @@ func envInt(t *testing.T, name string, def int) int {
 // Knobs: -seed / LIVEMIGRATE_SEED; LIVEMIGRATE_ADV_MAXDOC (largest
 // document, bytes), LIVEMIGRATE_ADV_DOCS (documents per collection).
 func TestAdversarial(t *testing.T) {
-	maxDoc, docs, colls := 2<<20, 250, 3
+	maxDoc, docs, colls := 4<<20, 250, 3
 	if testing.Short() {
 		maxDoc, docs, colls = 1<<20, 150, 2
 	}
@@ -83,9 +83,9 @@ func TestAdversarial(t *testing.T) {
 // engine mid-copy and mid-apply, then commit: COMMITTED, no difference, and
 // nothing repaired at all.
 func TestAdversarialLargeDocuments(t *testing.T) {
-	maxDoc, docs, colls := 4<<20, 80, 2
+	maxDoc, docs, colls := 15<<20, 30, 2 // every read is byte-bounded: documents up to the 16 MiB limit
 	if testing.Short() {
-		maxDoc, docs = 2<<20, 60
+		maxDoc, docs = 4<<20, 40
 	}
 	res := adversarialRound(t, WorkloadOptions{Collections: colls, NoRename: true, Gen: GenOptions{MaxDocBytes: maxDoc, LargeEvery: 6}}, docs)
 	if res.Repaired != 0 {
