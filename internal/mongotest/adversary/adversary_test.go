@@ -83,9 +83,9 @@ func TestAdversarial(t *testing.T) {
 // engine mid-copy and mid-apply, then commit: COMMITTED, no difference, and
 // nothing repaired at all.
 func TestAdversarialLargeDocuments(t *testing.T) {
-	// 2 MiB: at 4 MiB the oplog reader's polls (batches of 5000 entries,
-	// not sized by bytes) exceed their 30 s deadline and are retried
-	// forever (docs/design/testing.md). LIVEMIGRATE_ADV_MAXDOC raises it.
+	// 2 MiB: at 4 MiB every oplog poll exceeded its 30 s deadline and the
+	// round never reached canCommit (docs/design/testing.md).
+	// LIVEMIGRATE_ADV_MAXDOC raises it.
 	maxDoc, docs, colls := 2<<20, 60, 2
 	res := adversarialRound(t, WorkloadOptions{Collections: colls, NoRename: true, Gen: GenOptions{MaxDocBytes: maxDoc, LargeEvery: 6}}, docs)
 	if res.Repaired != 0 {
