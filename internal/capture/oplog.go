@@ -370,3 +370,58 @@ func (s *newestSent) forget(horizon uint32) {
 		}
 	}
 }
+
+// createsBeforeData returns a create, with the collection's options, for
+// each namespace pending data events name that the catalog does not know
+// yet, at the position of its first event (creates sort before data at
+// one position). Without it the data would create the collection
+// implicitly on the destination, without options, and the create of the
+// next listing would find it existing: a capped collection would stay
+// uncapped. Each such namespace enters cat (without indexes, which the
+// next listing adds). A collection already gone from the source is left to
+// noteData and the next listing.
+func (r *OplogReader) createsBeforeData(ctx context.Context, cat Catalog, pending []migration.Event) ([]migration.Event, error) {
+	first := map[migration.Namespace]migration.Event{}
+	for _, ev := range pending {
+		if ev.Op.IsDDL() || ev.Op == migration.OpNoop {
+			continue
+		}
+		if _, known := cat[ev.NS]; known {
+			continue
+		}
+		if f, ok := first[ev.NS]; !ok || migration.CompareTS(ev.Pos.TS, f.Pos.TS) < 0 {
+			first[ev.NS] = ev
+		}
+	}
+	var out []migration.Event
+	for ns, ev := range first {
+		var specs []mongo.CollectionSpecification
+		err := retry(ctx, r.logger, "read collection options", r.opts.Retry, r.opts.AttemptTimeout, func(ctx context.Context) error {
+			var err error
+			specs, err = r.client.Database(ns.DB).ListCollectionSpecifications(ctx, bson.D{{Key: "name", Value: ns.Coll}})
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read options of %s: %w", ns, err)
+		}
+		if len(specs) == 1 && specs[0].Type == "collection" {
+			out = append(out, migration.Event{Op: migration.OpCreate, NS: ns, Options: specs[0].Options, Pos: ev.Pos, Wall: ev.Wall})
+			// Known from now on; the next listing adds its indexes.
+			cat[ns] = CollectionInfo{Options: specs[0].Options, Indexes: map[string]bson.Raw{}}
+		}
+	}
+	return out, nil
+}
+
+// firstDataPos returns the position of ns's first data event in pending if
+// it is before pos, else pos. A create the catalog listing noticed goes
+// there: the listing ran before the poll, so the collection existed before
+// any of them (a document first would create it without its options).
+func firstDataPos(pending []migration.Event, ns migration.Namespace, pos migration.Position) migration.Position {
+	for _, ev := range pending {
+		if ev.NS == ns && !ev.Op.IsDDL() && ev.Op != migration.OpNoop && migration.CompareTS(ev.Pos.TS, pos.TS) < 0 {
+			pos = ev.Pos
+		}
+	}
+	return pos
+}

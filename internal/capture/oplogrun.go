@@ -242,12 +242,20 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 		if catNow != nil {
 			cat.accept(catNow)
 		}
+		var creates []migration.Event
 		if cat != nil {
+			if creates, err = r.createsBeforeData(ctx, cat.prev, s.pending); err != nil {
+				return err
+			}
 			cat.noteData(s.pending)
 		}
+		s.pending = append(s.pending, creates...)
 		now := time.Now()
 		for i := range catEvents {
 			catEvents[i].Pos, catEvents[i].Wall = migration.Position{TS: s.newest}, now
+			if catEvents[i].Op == migration.OpCreate {
+				catEvents[i].Pos = firstDataPos(s.pending, catEvents[i].NS, catEvents[i].Pos)
+			}
 		}
 		s.pending = append(s.pending, catEvents...)
 		var commitTS bson.Timestamp
