@@ -17,8 +17,6 @@ import (
 	"github.com/livemigrate/livemigrate/internal/migration"
 )
 
-func init() { applyPhase = runChangeApplication }
-
 // stateKeyApply is the checkpoint.Store state key of the change-apply
 // checkpoint (docs/design/apply.md).
 const stateKeyApply = "apply"
@@ -50,11 +48,8 @@ type cdc struct {
 	report      *CommitReport
 }
 
-var cdcs sync.Map // *Engine → *cdc
-
-func (e *Engine) cdc() *cdc {
-	v, _ := cdcs.LoadOrStore(e, &cdc{commitReq: make(chan struct{}), pauseReq: make(chan bool, 1)})
-	return v.(*cdc)
+func newCDC() *cdc {
+	return &cdc{commitReq: make(chan struct{}), pauseReq: make(chan bool, 1)}
 }
 
 // ErrNotReady is returned by Commit before the run can commit.
@@ -72,7 +67,7 @@ func (e *Engine) Commit() error {
 	if !p.CanCommit {
 		return ErrNotReady
 	}
-	c := e.cdc()
+	c := e.cdc
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.requestedAt.IsZero() {
@@ -88,7 +83,7 @@ func (e *Engine) Pause() error {
 		return fmt.Errorf("cannot pause a migration in state %s", s)
 	}
 	select {
-	case e.cdc().pauseReq <- true:
+	case e.cdc.pauseReq <- true:
 	default:
 	}
 	return nil
@@ -100,7 +95,7 @@ func (e *Engine) Resume() error {
 		return fmt.Errorf("cannot resume a migration in state %s", s)
 	}
 	select {
-	case e.cdc().pauseReq <- false:
+	case e.cdc.pauseReq <- false:
 	default:
 	}
 	return nil
@@ -117,8 +112,8 @@ func (e *Engine) inScope(ns migration.Namespace) bool {
 
 // runChangeApplication captures from the start point (or the stored
 // checkpoint) and applies until the commit point is drained.
-func runChangeApplication(ctx context.Context, e *Engine) error {
-	c := e.cdc()
+func (e *Engine) runChangeApplication(ctx context.Context) error {
+	c := e.cdc
 	var st applyState
 	found, err := e.store.LoadState(ctx, stateKeyApply, &st)
 	if err != nil {
@@ -271,7 +266,7 @@ func (e *Engine) createRelaxedIndex(ctx context.Context, ns migration.Namespace,
 // applyUntil runs reader → pool until the commit point is drained (nil),
 // a pause is requested (paused), or an error.
 func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *apply.Pool, from migration.Position, base int64) (paused bool, err error) {
-	c := e.cdc()
+	c := e.cdc
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	g, gctx := errgroup.WithContext(runCtx)

@@ -11,8 +11,6 @@ import (
 	"github.com/livemigrate/livemigrate/internal/verify"
 )
 
-func init() { commitPhase = runCommit }
-
 // stateKeyCommit is the checkpoint.Store state key of the commit report.
 const stateKeyCommit = "commit"
 
@@ -54,7 +52,7 @@ type NamespaceCheck struct {
 
 // CommitReport returns the report of a committed run (nil before).
 func (e *Engine) CommitReport() *CommitReport {
-	c := e.cdc()
+	c := e.cdc
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.report == nil {
@@ -66,7 +64,7 @@ func (e *Engine) CommitReport() *CommitReport {
 
 // CaptureReader names the change reader in use ("" before change application).
 func (e *Engine) CaptureReader() string {
-	c := e.cdc()
+	c := e.cdc
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.reader
@@ -75,8 +73,8 @@ func (e *Engine) CaptureReader() string {
 // runCommit runs after the commit point is drained: restore relaxed
 // indexes, verify (repairing what differs: FerretDB's oplog can miss a
 // write after a crash), then canWrite.
-func runCommit(ctx context.Context, e *Engine) error {
-	c := e.cdc()
+func (e *Engine) runCommit(ctx context.Context) error {
+	c := e.cdc
 	var prev CommitReport
 	if found, err := e.store.LoadState(ctx, stateKeyCommit, &prev); err != nil {
 		return err
@@ -160,7 +158,7 @@ func runCommit(ctx context.Context, e *Engine) error {
 }
 
 func (e *Engine) finishCommit(r CommitReport) {
-	c := e.cdc()
+	c := e.cdc
 	c.mu.Lock()
 	c.report = &r
 	c.mu.Unlock()
