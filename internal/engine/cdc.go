@@ -15,6 +15,7 @@ import (
 	"github.com/livemigrate/livemigrate/internal/catalog"
 	"github.com/livemigrate/livemigrate/internal/checkpoint"
 	"github.com/livemigrate/livemigrate/internal/migration"
+	"github.com/livemigrate/livemigrate/internal/verify"
 )
 
 // stateKeyApply is the checkpoint.Store state key of the change-apply
@@ -42,10 +43,16 @@ type cdc struct {
 	commitReq chan struct{} // closed by Commit
 	pauseReq  chan bool     // true = pause, false = resume
 
+	// live is the continuous verifier (nil in the other modes); it lives
+	// across pauses and reader restarts of one Run.
+	live *verify.Live
+
 	mu          sync.Mutex // guards the fields below
 	requestedAt time.Time
 	reader      string
 	report      *CommitReport
+	// How long this process took to take the commit point and to drain.
+	commitPointTook, drainTook time.Duration
 }
 
 func newCDC() *cdc {
@@ -143,6 +150,11 @@ func (e *Engine) runChangeApplication(ctx context.Context) error {
 			close(c.commitReq)
 		}
 		c.mu.Unlock()
+	}
+	if e.verifyMode() == VerifyContinuous && c.live == nil {
+		if c.live, err = e.newLiveVerifier(); err != nil {
+			return err
+		}
 	}
 	mode := apply.ModeBulk
 	if dstCaps.FerretDB {
@@ -272,13 +284,23 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 	g, gctx := errgroup.WithContext(runCtx)
 	events := make(chan migration.Event, 4096)
 	g.Go(func() error { return reader.Run(gctx, from, events) })
-	g.Go(func() error { return pool.Run(gctx, events) })
+	toPool := events
+	if c.live != nil {
+		// Every event is observed before it is applied: the continuous
+		// verifier's record of what changed since it compared.
+		observed := make(chan migration.Event, 4096)
+		toPool = observed
+		g.Go(func() error { return observe(gctx, c.live, events, observed) })
+		g.Go(func() error { return c.live.Run(gctx, pool.Checkpoint) })
+	}
+	g.Go(func() error { return pool.Run(gctx, toPool) })
 
 	var done bool
 	g.Go(func() error {
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		var commitPoint migration.Position
+		var drainFrom time.Time
 		committing := false
 		// While committing, the drain is checked often: it is downtime.
 		var drain <-chan time.Time
@@ -290,11 +312,18 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 				return gctx.Err()
 			case <-c.commitReq:
 				if !committing {
+					if c.live != nil {
+						c.live.Hold() // the drain is downtime: nothing competes with it
+					}
+					t0 := time.Now()
 					p, err := takeCommitPoint(gctx, reader)
 					if err != nil {
 						return fmt.Errorf("read the commit point: %w", err)
 					}
-					commitPoint, committing = p, true
+					commitPoint, committing, drainFrom = p, true, time.Now()
+					c.mu.Lock()
+					c.commitPointTook = drainFrom.Sub(t0)
+					c.mu.Unlock()
 					dt := time.NewTicker(20 * time.Millisecond)
 					defer dt.Stop()
 					drain = dt.C
@@ -321,6 +350,9 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 			}
 			cp := pool.Checkpoint()
 			if committing && !cp.Before(commitPoint) {
+				c.mu.Lock()
+				c.drainTook = time.Since(drainFrom)
+				c.mu.Unlock()
 				done = true
 				stop()
 				return nil
@@ -356,4 +388,45 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 		return false, ctx.Err()
 	}
 	return false, err
+}
+
+// observe hands every event from in to the continuous verifier, then to
+// out; it closes out when in is closed.
+func observe(ctx context.Context, live *verify.Live, in <-chan migration.Event, out chan<- migration.Event) error {
+	defer close(out)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev, ok := <-in:
+			if !ok {
+				return nil
+			}
+			live.Observe(ev)
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+func (e *Engine) verifyMode() VerifyMode {
+	if e.opts.Verification == "" {
+		return VerifyContinuous
+	}
+	return e.opts.Verification
+}
+
+// newLiveVerifier returns the continuous verifier, throttled so that it
+// never holds the lag above the commit threshold.
+func (e *Engine) newLiveVerifier() (*verify.Live, error) {
+	return verify.NewLive(verify.LiveOptions{
+		Options: verify.Options{Source: e.src, Destination: e.dst, Include: e.opts.Include, Exclude: e.opts.Exclude, MetadataDB: e.opts.MetadataDB},
+		Lag:     func() time.Duration { return time.Duration(e.Progress().LagTimeSeconds) * time.Second },
+		// Pauses at half the commit threshold, so the lag it adds never
+		// takes canCommit away.
+		PauseLag: DefaultCommitLag / 2, ResumeLag: time.Second,
+	}, e.logger)
 }
