@@ -43,11 +43,11 @@ type cdc struct {
 	commitReq chan struct{} // closed by Commit
 	pauseReq  chan bool     // true = pause, false = resume
 
+	mu sync.Mutex // guards the fields below
 	// live is the continuous verifier (nil in the other modes); it lives
-	// across pauses and reader restarts of one Run.
-	live *verify.Live
-
-	mu          sync.Mutex // guards the fields below
+	// across pauses and reader restarts of one Run. Set once, before
+	// change application; the phase goroutine reads it without mu.
+	live        *verify.Live
 	requestedAt time.Time
 	reader      string
 	report      *CommitReport
@@ -152,9 +152,13 @@ func (e *Engine) runChangeApplication(ctx context.Context) error {
 		c.mu.Unlock()
 	}
 	if e.verifyMode() == VerifyContinuous && c.live == nil {
-		if c.live, err = e.newLiveVerifier(); err != nil {
+		live, err := e.newLiveVerifier()
+		if err != nil {
 			return err
 		}
+		c.mu.Lock()
+		c.live = live
+		c.mu.Unlock()
 	}
 	mode := apply.ModeBulk
 	if dstCaps.FerretDB {
@@ -429,4 +433,16 @@ func (e *Engine) newLiveVerifier() (*verify.Live, error) {
 		// takes canCommit away.
 		PauseLag: DefaultCommitLag / 2, ResumeLag: time.Second,
 	}, e.logger)
+}
+
+// BackgroundVerification returns the continuous verifier's share so far;
+// false before change application and in the other modes.
+func (e *Engine) BackgroundVerification() (verify.LiveStats, bool) {
+	e.cdc.mu.Lock()
+	live := e.cdc.live
+	e.cdc.mu.Unlock()
+	if live == nil {
+		return verify.LiveStats{}, false
+	}
+	return live.Stats(), true
 }

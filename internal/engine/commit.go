@@ -37,7 +37,9 @@ type CommitReport struct {
 	// (after repairing the documents it found different; in mode "after",
 	// without repair).
 	Verified bool `json:"verified" bson:"verified"`
-	// DocumentsRechecked counts documents compared again at commit.
+	// DocumentsRechecked counts the documents compared at commit: every
+	// one in mode full, those changed since their background comparison
+	// in mode continuous.
 	DocumentsRechecked int64 `json:"documentsRechecked" bson:"documentsRechecked"`
 	// Found is what verification found different before any repair:
 	// with an exact change application it is zero.
@@ -153,7 +155,11 @@ func (e *Engine) runCommit(ctx context.Context) error {
 		return fmt.Errorf("verify at commit: %w", err)
 	}
 	report.VerificationSeconds = time.Since(vStart).Seconds()
-	if bad := e.addVerification(&report, rep); len(bad) > 0 {
+	bad := e.addVerification(&report, rep)
+	if mode == VerifyContinuous {
+		report.DocumentsRechecked = report.Coverage.DocumentsRechecked
+	}
+	if len(bad) > 0 {
 		return fmt.Errorf("verification at commit found differences that repair could not fix (%s); the destination is not marked writable: run 'livemigrate verify' for details", strings.Join(bad, "; "))
 	}
 	return e.markWritable(ctx, &report, requested)
@@ -180,7 +186,8 @@ func (e *Engine) fullVerification(ctx context.Context, repair bool) (*verify.Rep
 // addVerification copies rep into report and returns what still differs.
 func (e *Engine) addVerification(report *CommitReport, rep *verify.Report) (bad []string) {
 	report.Namespaces = len(rep.Namespaces)
-	report.Repaired, report.Found, report.DocumentsRechecked = rep.Totals.Repaired, rep.Totals.Found, rep.Totals.Rechecked
+	report.Repaired, report.Found = rep.Totals.Repaired, rep.Totals.Found
+	report.DocumentsRechecked = rep.Totals.SourceDocuments + rep.Totals.Extra
 	report.Verification = report.Verification[:0]
 	for i := range rep.Namespaces {
 		n := &rep.Namespaces[i]
