@@ -156,6 +156,16 @@ func (e *Engine) runChangeApplication(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// Its state is durable with the apply checkpoint: resumed with it,
+		// discarded when change application starts afresh.
+		if found {
+			err = live.Load(ctx)
+		} else {
+			err = live.Reset(ctx)
+		}
+		if err != nil {
+			return err
+		}
 		c.mu.Lock()
 		c.live = live
 		c.mu.Unlock()
@@ -183,7 +193,7 @@ func (e *Engine) runChangeApplication(ctx context.Context) error {
 		st = applyState{Pos: cp, Applied: st.Applied + pool.Applied(), Reader: string(reader.Kind()), CommitRequestedAt: c.requested()}
 		// A final checkpoint, also after Ctrl-C.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		serr := e.store.SaveState(sctx, stateKeyApply, st)
+		serr := e.saveApply(sctx, st)
 		cancel()
 		if err != nil {
 			return err
@@ -336,7 +346,7 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 						p.State, p.Phase = migration.StateCommitting, migration.PhaseCommitting
 					})
 					st := applyState{Pos: pool.Checkpoint(), Applied: base + pool.Applied(), Reader: string(reader.Kind()), CommitRequestedAt: c.requested()}
-					if err := e.store.SaveState(gctx, stateKeyApply, st); err != nil {
+					if err := e.saveApply(gctx, st); err != nil {
 						return err
 					}
 				}
@@ -373,7 +383,7 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 			})
 			if time.Since(lastSave) >= time.Second {
 				st := applyState{Pos: cp, Applied: base + pool.Applied(), Reader: string(reader.Kind()), CommitRequestedAt: c.requested()}
-				if err := e.store.SaveState(gctx, stateKeyApply, st); err != nil {
+				if err := e.saveApply(gctx, st); err != nil {
 					return err
 				}
 				lastSave = time.Now()
@@ -445,4 +455,17 @@ func (e *Engine) BackgroundVerification() (verify.LiveStats, bool) {
 		return verify.LiveStats{}, false
 	}
 	return live.Stats(), true
+}
+
+// saveApply saves the apply checkpoint st, whose position was read
+// before: first the continuous verifier's record of changed documents
+// (which covers every event observed, so every event at or before st.Pos),
+// then the checkpoint.
+func (e *Engine) saveApply(ctx context.Context, st applyState) error {
+	if e.cdc.live != nil {
+		if err := e.cdc.live.Save(ctx); err != nil {
+			return err
+		}
+	}
+	return e.store.SaveState(ctx, stateKeyApply, st)
 }

@@ -184,3 +184,112 @@ func TestCommitVerifyAfter(t *testing.T) {
 		t.Errorf("items 10 was repaired; mode after repairs nothing")
 	}
 }
+
+// TestContinuousVerificationResumesAfterRestart: the background passes and
+// the record of documents changed since survive a clean stop of the
+// engine. A document changed on the source (its event applied) before the
+// stop, then altered on the destination while the engine was down, is
+// found at commit through that record, with no new pass.
+func TestContinuousVerificationResumesAfterRestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srcSrv, dstSrv := mongotest.StartSource(t), mongotest.StartDestination(t)
+	src, dst := mongotest.Client(t, srcSrv), mongotest.Client(t, dstSrv)
+	items := migration.Namespace{DB: "app", Coll: "items"}
+	seed(t, src, items, 0, 300)
+	seed(t, src, migration.Namespace{DB: "app", Coll: "orders"}, 0, 100)
+	time.Sleep(startReplay + time.Second)
+	opts := Options{Source: mdb.URI(srcSrv.URI()), Destination: mdb.URI(dstSrv.URI())}
+
+	e1, err := New(opts, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx1, stop := context.WithCancel(ctx)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- e1.Run(ctx1) }()
+	waitFor(t, "background passes", 90*time.Second, func() bool { st, _ := e1.BackgroundVerification(); return st.Passes >= 2 })
+	if _, err := src.Database("app").Collection("items").UpdateOne(ctx, bson.D{{Key: "_id", Value: 50}}, bson.D{{Key: "$set", Value: bson.D{{Key: "s", Value: "v2"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the update applied", 30*time.Second, func() bool { return sameDoc(t, src, dst, items, 50) })
+	// A later write moves the checkpoint more than the oplog reader's
+	// 2 s look-back past the update, so the next process does not
+	// replay it (which would repair the destination by itself).
+	time.Sleep(3 * time.Second)
+	orders := migration.Namespace{DB: "app", Coll: "orders"}
+	if _, err := src.Database("app").Collection("orders").InsertOne(ctx, bson.D{{Key: "_id", Value: 5000}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the insert applied", 30*time.Second, func() bool {
+		n, err := dst.Database(orders.DB).Collection(orders.Coll).CountDocuments(ctx, bson.D{{Key: "_id", Value: 5000}})
+		return err == nil && n == 1
+	})
+	stop()
+	if err := <-errc; err == nil {
+		t.Fatal("Run returned nil after its context was cancelled")
+	}
+	// Behind the engine's back, as if the event had been lost.
+	if _, err := dst.Database("app").Collection("items").UpdateOne(ctx, bson.D{{Key: "_id", Value: 50}}, bson.D{{Key: "$set", Value: bson.D{{Key: "s", Value: "lost"}}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	e2, errc2 := startEngine(t, opts)
+	waitFor(t, "canCommit", 60*time.Second, func() bool { return e2.Progress().CanCommit })
+	if err := e2.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc2; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	rep := e2.CommitReport()
+	t.Logf("commit report: %+v coverage %+v background %+v", *rep, rep.Coverage, rep.Background)
+	if rep.Background == nil || rep.Background.Passes != 0 || rep.Coverage.ByPass != 2 {
+		t.Errorf("background %+v coverage %+v: want the passes of the first process kept (no new pass, 2 namespaces by pass)", rep.Background, rep.Coverage)
+	}
+	if want := (verify.Counts{Differing: 1}); rep.Found != want || rep.Repaired != 1 {
+		t.Errorf("found %+v repaired %d, want %+v and 1 (items 50)", rep.Found, rep.Repaired, want)
+	}
+	assertSame(t, src, dst, items)
+}
+
+// TestContinuousVerificationSourceRestart: a restart of the source voids
+// every pass (a FerretDB source can lose oplog entries when it crashes),
+// so the namespaces are compared again; a destination document altered
+// with no event before the restart is then found and repaired.
+func TestContinuousVerificationSourceRestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srcSrv, dstSrv := mongotest.StartSource(t), mongotest.StartDestination(t)
+	src, dst := mongotest.Client(t, srcSrv), mongotest.Client(t, dstSrv)
+	seed(t, src, migration.Namespace{DB: "app", Coll: "items"}, 0, 300)
+	seed(t, src, migration.Namespace{DB: "app", Coll: "orders"}, 0, 100)
+	time.Sleep(startReplay + time.Second)
+	e, errc := startEngine(t, Options{Source: mdb.URI(srcSrv.URI()), Destination: mdb.URI(dstSrv.URI())})
+	waitFor(t, "background passes", 90*time.Second, func() bool { st, _ := e.BackgroundVerification(); return st.Passes >= 2 })
+	alterOrder(t, dst, 7)
+	if err := srcSrv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srcSrv.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "passes voided and run again", 90*time.Second, func() bool {
+		st, _ := e.BackgroundVerification()
+		return st.PassesInvalidated >= 2 && st.Passes >= 4
+	})
+	waitFor(t, "canCommit", 60*time.Second, func() bool { return e.Progress().CanCommit })
+	if err := e.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	rep := e.CommitReport()
+	t.Logf("commit report: %+v coverage %+v background %+v", *rep, rep.Coverage, rep.Background)
+	if want := (verify.Counts{Differing: 1}); rep.Found != want || rep.Repaired != 1 {
+		t.Errorf("found %+v repaired %d, want %+v and 1 (orders 7)", rep.Found, rep.Repaired, want)
+	}
+	assertSame(t, src, dst, migration.Namespace{DB: "app", Coll: "orders"})
+}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -15,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/livemigrate/livemigrate/internal/mdb"
 	"github.com/livemigrate/livemigrate/internal/migration"
 )
 
@@ -100,6 +102,11 @@ type Live struct {
 	seen   migration.Position // the newest position observed
 	listed bool               // the source catalog is listed since the last DDL
 	stats  LiveStats
+	// proc is the source process last seen (procDirty: not saved yet).
+	proc        mdb.Process
+	procDirty   bool
+	procUnknown bool // serverStatus refused: restarts go unnoticed
+	procChecked time.Time
 }
 
 // liveNS is one namespace's state.
@@ -111,6 +118,13 @@ type liveNS struct {
 	last    time.Time
 	src     int64 // documents on each side in the last pass
 	dst     int64
+	busy    bool // a recheck is in flight
+
+	// Durability (livestore.go): keys added since the last Save, the
+	// generation last saved, and whether the state changed since.
+	unsaved  [][]byte
+	savedGen int64
+	dirty    bool
 }
 
 // NewLive checks opts and returns a Live verifier.
@@ -162,6 +176,12 @@ func (l *Live) get(ns migration.Namespace) *liveNS {
 	return st
 }
 
+// addKey records key as changed; the caller holds l.mu.
+func (l *Live) addKey(st *liveNS, key []byte) error {
+	st.unsaved = append(st.unsaved, append([]byte(nil), key...))
+	return st.changed.add(key, l.opts.MemoryEntries)
+}
+
 // invalidate voids ns's pass; the caller holds l.mu.
 func (l *Live) invalidate(ns migration.Namespace, why string) {
 	st := l.get(ns)
@@ -169,7 +189,7 @@ func (l *Live) invalidate(ns migration.Namespace, why string) {
 		l.stats.PassesInvalidated++
 	}
 	st.gen++
-	st.done, st.why = false, why
+	st.done, st.why, st.unsaved, st.dirty = false, why, nil, true
 	if st.changed != nil {
 		st.changed.close()
 		st.changed = nil
@@ -197,7 +217,7 @@ func (l *Live) Observe(ev migration.Event) {
 			l.invalidate(ev.NS, "a change event without _id")
 			return
 		}
-		if err := st.changed.add(idKey(id), l.opts.MemoryEntries); err != nil {
+		if err := l.addKey(st, idKey(id)); err != nil {
 			l.invalidate(ev.NS, "its changed documents could not be recorded: "+err.Error())
 			return
 		}
@@ -264,6 +284,10 @@ func (l *Live) step(ctx context.Context, applied func() migration.Position) erro
 		sleep(ctx, time.Second)
 		return nil
 	}
+	if time.Since(l.procChecked) >= sourceCheckEvery {
+		l.procChecked = time.Now()
+		l.checkSource(ctx)
+	}
 	l.mu.Lock()
 	listed := l.listed
 	l.listed = true
@@ -312,6 +336,9 @@ func (l *Live) step(ctx context.Context, applied func() migration.Position) erro
 	return nil
 }
 
+// sourceCheckEvery is how often the source process is read to notice a restart.
+const sourceCheckEvery = 5 * time.Second
+
 // mark starts recording ns's changes from now on and returns the new
 // generation and the position every event observed so far is at or before.
 func (l *Live) mark(ns migration.Namespace) (st *liveNS, gen int64, old *keySet, at migration.Position) {
@@ -320,7 +347,8 @@ func (l *Live) mark(ns migration.Namespace) (st *liveNS, gen int64, old *keySet,
 	st = l.get(ns)
 	st.gen++
 	old, st.changed = st.changed, newKeySet(l.v.opts.TempDir)
-	st.last = time.Now()
+	st.last, st.unsaved, st.dirty = time.Now(), nil, true
+	st.busy = st.done // a recheck: its documents are out of the set until it ends
 	return st, st.gen, old, l.seen
 }
 
@@ -397,12 +425,12 @@ func (l *Live) pass(ctx context.Context, ns migration.Namespace, applied func() 
 		return nil // voided while it ran: the next step starts it again
 	}
 	if cands != nil {
-		if err := cands.each(func(_ byte, key []byte) error { return st.changed.add(key, l.opts.MemoryEntries) }); err != nil {
+		if err := cands.each(func(_ byte, key []byte) error { return l.addKey(st, key) }); err != nil {
 			l.invalidate(ns, "its changed documents could not be recorded: "+err.Error())
 			return err
 		}
 	}
-	st.done, st.why = true, ""
+	st.done, st.why, st.dirty = true, "", true
 	st.src, st.dst = counts[sideSource], counts[sideDestination]
 	l.stats.Passes++
 	var differ int64
@@ -416,20 +444,35 @@ func (l *Live) pass(ctx context.Context, ns migration.Namespace, applied func() 
 
 // recheck compares ns's changed documents again: those now equal leave the
 // set, those still different (changes in flight) stay.
-func (l *Live) recheck(ctx context.Context, ns migration.Namespace, applied func() migration.Position) error {
+func (l *Live) recheck(ctx context.Context, ns migration.Namespace, applied func() migration.Position) (err error) {
 	st, gen, old, at := l.mark(ns)
-	if old == nil {
-		return nil
-	}
 	defer old.close()
+	kept := false
 	keep := func(f *recordFile) error { // back into the set, unless voided meanwhile
 		l.mu.Lock()
 		defer l.mu.Unlock()
+		kept = true
 		if st.gen != gen || st.changed == nil || !st.done {
 			return nil
 		}
-		return f.each(func(_ byte, key []byte) error { return st.changed.add(key, l.opts.MemoryEntries) })
+		st.busy, st.dirty = false, true
+		if err := f.each(func(_ byte, key []byte) error { return l.addKey(st, key) }); err != nil {
+			l.invalidate(ns, "its changed documents could not be recorded: "+err.Error())
+			return err
+		}
+		return nil
 	}
+	defer func() {
+		if kept {
+			return
+		}
+		// The documents out for comparison cannot go back: the pass is void.
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if st.gen == gen {
+			l.invalidate(ns, fmt.Sprintf("its changed documents could not be compared: %v", err))
+		}
+	}()
 	cands, err := newRecordFile(l.v.opts.TempDir)
 	if err != nil {
 		return err
@@ -440,11 +483,11 @@ func (l *Live) recheck(ctx context.Context, ns migration.Namespace, applied func
 	}
 	out, err := newRecordFile(l.v.opts.TempDir)
 	if err != nil {
-		return keepOr(keep(cands), err)
+		return errors.Join(err, keep(cands))
 	}
 	defer out.close()
 	if err := l.waitApplied(ctx, applied, at); err != nil {
-		return keepOr(keep(cands), err)
+		return errors.Join(err, keep(cands))
 	}
 	err = l.v.batches(cands, func(keys [][]byte) error {
 		if err := l.pace(ctx); err != nil {
@@ -453,20 +496,12 @@ func (l *Live) recheck(ctx context.Context, ns migration.Namespace, applied func
 		return l.v.compareBatch(ctx, ns, keys, out)
 	})
 	if err != nil {
-		return keepOr(keep(cands), err)
+		return errors.Join(err, keep(cands))
 	}
 	l.mu.Lock()
 	l.stats.Rechecked += cands.n
 	l.mu.Unlock()
 	return keep(out)
-}
-
-// keepOr returns err, or the error of keeping the keys when that failed.
-func keepOr(keepErr, err error) error {
-	if keepErr != nil {
-		return fmt.Errorf("%w (and the documents to compare again were lost: %v)", err, keepErr)
-	}
-	return err
 }
 
 // pace pauses while the lag is high or the commit holds background work.
