@@ -174,7 +174,7 @@ func (l *Live) Save(ctx context.Context) error {
 		gen int64
 	}
 	var docs []liveDoc
-	var batches []any
+	var batches []keysDoc
 	var old []obsolete
 	l.mu.Lock()
 	for ns, st := range l.ns {
@@ -209,31 +209,34 @@ func (l *Live) Save(ctx context.Context) error {
 	state, keys := l.colls()
 	// Batches first, then the states that make them current, then what
 	// they replace: a crash between any two leaves a consistent state.
-	if len(batches) > 0 {
-		if _, err := keys.InsertMany(ctx, batches); err != nil {
-			return fmt.Errorf("save background verification: %w", err)
+	// Every write is idempotent, so the whole is retried.
+	return l.v.retry(ctx, "save background verification", func(ctx context.Context) error {
+		for _, b := range batches {
+			if _, err := keys.ReplaceOne(ctx, bson.D{{Key: "_id", Value: b.ID}}, b, options.Replace().SetUpsert(true)); err != nil {
+				return fmt.Errorf("save background verification: %w", err)
+			}
 		}
-	}
-	for _, d := range docs {
-		if _, err := state.ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, d, options.Replace().SetUpsert(true)); err != nil {
-			return fmt.Errorf("save background verification of %s.%s: %w", d.DB, d.Coll, err)
+		for _, d := range docs {
+			if _, err := state.ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, d, options.Replace().SetUpsert(true)); err != nil {
+				return fmt.Errorf("save background verification of %s.%s: %w", d.DB, d.Coll, err)
+			}
 		}
-	}
-	if saveProc {
-		if _, err := state.ReplaceOne(ctx, bson.D{{Key: "_id", Value: "source"}}, sourceDoc{ID: "source", Process: proc}, options.Replace().SetUpsert(true)); err != nil {
-			return fmt.Errorf("save background verification: %w", err)
+		if saveProc {
+			if _, err := state.ReplaceOne(ctx, bson.D{{Key: "_id", Value: "source"}}, sourceDoc{ID: "source", Process: proc}, options.Replace().SetUpsert(true)); err != nil {
+				return fmt.Errorf("save background verification: %w", err)
+			}
 		}
-	}
-	if len(old) > 0 {
-		or := make(bson.A, len(old))
-		for i, o := range old {
-			or[i] = bson.D{{Key: "ns", Value: o.ns}, {Key: "gen", Value: bson.D{{Key: "$lt", Value: o.gen}}}}
+		if len(old) > 0 {
+			or := make(bson.A, len(old))
+			for i, o := range old {
+				or[i] = bson.D{{Key: "ns", Value: o.ns}, {Key: "gen", Value: bson.D{{Key: "$lt", Value: o.gen}}}}
+			}
+			if _, err := keys.DeleteMany(ctx, bson.D{{Key: "$or", Value: or}}); err != nil {
+				return fmt.Errorf("save background verification: %w", err)
+			}
 		}
-		if _, err := keys.DeleteMany(ctx, bson.D{{Key: "$or", Value: or}}); err != nil {
-			return fmt.Errorf("save background verification: %w", err)
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // checkSource voids every pass when the source process changed (a
