@@ -267,7 +267,7 @@ func writeCommitReport(w io.Writer, r *engine.CommitReport) {
 		fmt.Fprintln(w)
 	}
 	if b := r.Background; b != nil {
-		fmt.Fprintf(w, "background verification: %d documents compared in %d passes, %d changed documents rechecked, %d pauses for lag (%.0fs)\n",
-			b.DocumentsCompared, b.Passes, b.Rechecked, b.Pauses, b.PausedSeconds)
+		fmt.Fprintf(w, "background verification: %d documents compared in %d passes, %d changed documents rechecked, %d pauses for lag (%.0fs), slowed %.0fs\n",
+			b.DocumentsCompared, b.Passes, b.Rechecked, b.Pauses, b.PausedSeconds, b.SlowedSeconds)
 	}
 }

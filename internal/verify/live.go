@@ -28,11 +28,12 @@ type LiveOptions struct {
 	// are spilled to a file in TempDir. Repair is ignored: Commit says.
 	Options
 
-	// Lag returns the migration's current lag. Background work pauses
-	// while the lag is at or above PauseLag (default 3 s) and goes on once
-	// it is at or below ResumeLag (default 1 s).
-	Lag                 func() time.Duration
-	PauseLag, ResumeLag time.Duration
+	// Lag returns the migration's current lag. Background work slows down
+	// (a 50 ms sleep every 256 documents) while the lag is at or above
+	// SlowLag (default 2 s), and stops while it is at or above PauseLag
+	// (default 4 s) until it is below SlowLag again.
+	Lag               func() time.Duration
+	SlowLag, PauseLag time.Duration
 
 	// PassLimit: a namespace holding more changed _ids than this (memory
 	// and spill file) drops them and is compared by a new pass
@@ -55,10 +56,12 @@ type LiveStats struct {
 	PassesInvalidated int `json:"passesInvalidated" bson:"passesInvalidated"`
 	// Rechecked counts changed documents compared again during the sync.
 	Rechecked int64 `json:"documentsRechecked" bson:"documentsRechecked"`
-	// Pauses counts the times it paused for lag (or the commit), and
-	// PausedSeconds how long.
+	// Pauses counts the times it stopped for lag (or the commit), and
+	// PausedSeconds how long; SlowedSeconds is the time it slept to go
+	// slower while the lag was raised.
 	Pauses        int     `json:"pauses" bson:"pauses"`
 	PausedSeconds float64 `json:"pausedSeconds" bson:"pausedSeconds"`
+	SlowedSeconds float64 `json:"slowedSeconds" bson:"slowedSeconds"`
 	// LastError is the last error that interrupted its work (it retries).
 	LastError string `json:"lastError,omitempty" bson:"lastError,omitempty"`
 }
@@ -139,10 +142,10 @@ func NewLive(opts LiveOptions, logger *slog.Logger) (*Live, error) {
 	}
 	o := &v.opts
 	if opts.PauseLag <= 0 {
-		opts.PauseLag = 3 * time.Second
+		opts.PauseLag = 4 * time.Second
 	}
-	if opts.ResumeLag <= 0 || opts.ResumeLag > opts.PauseLag {
-		opts.ResumeLag = min(time.Second, opts.PauseLag)
+	if opts.SlowLag <= 0 || opts.SlowLag > opts.PauseLag {
+		opts.SlowLag = min(2*time.Second, opts.PauseLag)
 	}
 	if opts.PassLimit <= 0 {
 		opts.PassLimit = 4 * int64(o.MemoryEntries)
@@ -504,23 +507,39 @@ func (l *Live) recheck(ctx context.Context, ns migration.Namespace, applied func
 	return keep(out)
 }
 
-// pace pauses while the lag is high or the commit holds background work.
+// pace slows background work down while the lag is high, stops it while
+// the lag nears the commit threshold or the commit holds it.
 func (l *Live) pace(ctx context.Context) error {
-	if !l.held.Load() && l.opts.Lag() < l.opts.PauseLag {
+	lag := l.opts.Lag()
+	if !l.held.Load() && lag < l.opts.SlowLag {
 		return nil
 	}
 	began := time.Now()
-	for l.held.Load() || l.opts.Lag() > l.opts.ResumeLag {
+	paused := false
+	for l.held.Load() || lag >= l.opts.PauseLag || (paused && lag >= l.opts.SlowLag) {
+		paused = true
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
+		lag = l.opts.Lag()
+	}
+	if !paused {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	l.mu.Lock()
-	l.stats.Pauses++
-	l.stats.PausedSeconds += time.Since(began).Seconds()
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	if paused {
+		l.stats.Pauses++
+		l.stats.PausedSeconds += time.Since(began).Seconds()
+	} else {
+		l.stats.SlowedSeconds += time.Since(began).Seconds()
+	}
 	return nil
 }
 
