@@ -13,9 +13,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "v0.1.0-dev"
-
 // Exit codes: one table from error kind to process status.
 const (
 	exitOK          = 0

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/livemigrate/livemigrate/internal/mdb"
 	"github.com/livemigrate/livemigrate/internal/migration"
@@ -39,7 +40,10 @@ times before they are reported. Exits 0 only when everything matches, 4 when
 something differs.
 
 A killed verify run continues where it stopped when run again with the same
-arguments (progress is kept in the destination's ` + verify.DefaultMetadataDB + ` database).`,
+arguments (progress is kept in the destination's ` + verify.DefaultMetadataDB + ` database).
+Before anything is written, verify proves the destination is not the source
+(a probe document written to the destination must not be visible on the
+source) and refuses to run when it is.`,
 			Example: `  livemigrate verify --source mongodb://src:27017 --destination mongodb://dst:27017
   livemigrate verify --source ... --destination ... --include shop --exclude shop.logs -o json
   livemigrate verify --source ... --destination ... --repair`,
@@ -86,6 +90,11 @@ func runVerify(ctx context.Context, e *env, f *verifyFlags) error {
 		return err
 	}
 	defer dc.Disconnect(context.Background())
+	// Before anything is written (the progress goes to the destination):
+	// the destination must not be the source.
+	if err := proveDistinct(ctx, sc, dc, f.opts.MetadataDB); err != nil {
+		return err
+	}
 
 	o := f.opts
 	o.Source, o.Destination = sc, dc
@@ -117,6 +126,22 @@ func runVerify(ctx context.Context, e *env, f *verifyFlags) error {
 			t.NamespacesDiffer, t.Namespaces, t.Missing, t.Extra, t.Differing, t.IndexDifferences, t.OptionDifferences)}
 	}
 	return nil
+}
+
+// proveDistinct refuses a destination that is the source.
+func proveDistinct(ctx context.Context, src, dst *mongo.Client, metadataDB string) error {
+	si, err := mdb.Probe(ctx, src)
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	di, err := mdb.Probe(ctx, dst)
+	if err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	if metadataDB == "" {
+		metadataDB = verify.DefaultMetadataDB
+	}
+	return mdb.ProveDistinct(ctx, src, dst, si, di, metadataDB)
 }
 
 // parseFilters turns --include/--exclude/--filters into verify filters.

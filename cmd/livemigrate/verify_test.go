@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,5 +65,44 @@ func TestVerifyCommandExitCodes(t *testing.T) {
 	}
 	if code, _, stderr := exec(); code != exitOK {
 		t.Errorf("after --repair: exit %d, want 0 (stderr %s)", code, stderr)
+	}
+}
+
+// verify with source = destination (one server as 127.0.0.1 and as
+// localhost) is refused before it writes anything: old code said "equal"
+// and kept its progress in the source.
+func TestVerifySameDeploymentRefused(t *testing.T) {
+	t.Parallel()
+	srv := mongotest.StartSource(t)
+	c := mongotest.Client(t, srv)
+	ctx := context.Background()
+	docs := []any{bson.D{{Key: "_id", Value: 1}, {Key: "a", Value: "x"}}, bson.D{{Key: "_id", Value: 2}, {Key: "a", Value: "y"}}}
+	if _, err := c.Database("shop").Collection("orders").InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	dbsBefore, err := c.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alias := srv.URIFor(strings.Replace(srv.Addr(), "127.0.0.1", "localhost", 1))
+	var out, errb bytes.Buffer
+	code := run([]string{"verify", "--source", srv.URI(), "--destination", alias, "--repair"}, strings.NewReader(""), &out, &errb)
+	if code != exitFailure || !strings.Contains(errb.String(), "same deployment") {
+		t.Fatalf("verify source = destination: exit %d, want %d saying the same deployment\nstdout:\n%s\nstderr:\n%s", code, exitFailure, out.String(), errb.String())
+	}
+	if strings.Contains(out.String(), "equal") {
+		t.Errorf("verify printed a verdict: %s", out.String())
+	}
+	dbsAfter, err := c.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(dbsBefore, dbsAfter) {
+		t.Errorf("source databases %v before, %v after (verify wrote its progress into the source?)", dbsBefore, dbsAfter)
+	}
+	var got []bson.D
+	cur, err := c.Database("shop").Collection("orders").Find(ctx, bson.D{})
+	if err != nil || cur.All(ctx, &got) != nil || len(got) != 2 {
+		t.Errorf("source shop.orders after verify: %v (%v), want the 2 documents", got, err)
 	}
 }

@@ -35,13 +35,14 @@ func describe(ctx context.Context, name string, uri mdb.URI) (api.Deployment, er
 		return d, err
 	}
 	defer c.Disconnect(context.WithoutCancel(ctx))
-	si, err := probe(ctx, c)
+	si, err := mdb.Probe(ctx, c)
 	if err != nil {
 		return d, err
 	}
-	d.MongoDBVersion, d.FeatureCompatibilityVersion = si.Version, si.FCV
-	d.Sharded, d.ShardsSize = si.Sharded, si.Shards
-	d.DBSizeBytes, d.OplogSizeMB = si.DataBytes, si.OplogBytes>>20
+	d.MongoDBVersion, d.FeatureCompatibilityVersion = si.VersionString, si.FCV
+	d.Sharded, d.ShardsSize = si.Topology == mdb.Sharded, si.Shards
+	d.OplogSizeMB = si.Oplog.MaxBytes >> 20
+	d.DBSizeBytes, _ = mdb.TotalSize(ctx, c) // 0 when the server cannot tell
 	return d, nil
 }
 

@@ -107,6 +107,7 @@ func (a *Agent) migrate(ctx context.Context, r *run) {
 		a.fail(ctx, r, err)
 		return
 	}
+	opts.MigrationID = r.id
 	const maxRestarts = 20
 	for attempt := 0; ; attempt++ {
 		eng, err := engine.New(opts, a.opts.Logger.With("migration_id", r.id))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/livemigrate/livemigrate/internal/api"
 	"github.com/livemigrate/livemigrate/internal/catalog"
+	"github.com/livemigrate/livemigrate/internal/engine"
 	"github.com/livemigrate/livemigrate/internal/mdb"
 	"github.com/livemigrate/livemigrate/internal/migration"
 )
@@ -27,6 +28,7 @@ const (
 	CheckDestinationConnectivity = "destination-connectivity"
 	CheckSourceTopology          = "source-topology"
 	CheckVersions                = "mongodb-versions"
+	CheckDistinctDeployments     = "source-destination-distinct"
 	CheckSourceRoles             = "source-user-roles"
 	CheckSourceMechanisms        = "source-auth-mechanisms"
 	CheckChangeCapture           = "change-capture"
@@ -131,25 +133,41 @@ func Validate(ctx context.Context, spec api.MigrationSpec, src Source, o Validat
 		defer dstClient.Disconnect(context.WithoutCancel(ctx))
 	}
 
-	var srcInfo, dstInfo *serverInfo
-	if srcClient != nil {
-		if si, err := probe(ctx, srcClient); err != nil {
+	var srcInfo, dstInfo *mdb.ServerInfo
+	var pf *engine.PreflightReport
+	pfErr := errors.New("source and destination must both be connected")
+	bothConnected := srcClient != nil && dstClient != nil
+	if bothConnected {
+		// The engine's own start checks, from the same code.
+		pf, pfErr = engine.Preflight(ctx, srcClient, dstClient, engine.Options{
+			Source: srcURI, Destination: dstURI, DropDestinationData: req.DropDestinationData,
+			MetadataDB: o.MetadataDB, MinVersion: o.MinVersion,
+		})
+		if pf != nil {
+			srcInfo, dstInfo = &pf.Source, &pf.Destination
+		}
+	}
+	if srcClient != nil && srcInfo == nil {
+		if si, err := mdb.Probe(ctx, srcClient); err != nil {
 			c.fail(CheckSourceTopology, "source %s: %v", src.Name, err)
 		} else {
 			srcInfo = &si
-			checkTopology(&c, src.Name, si)
 		}
-	} else {
+	}
+	if srcInfo != nil {
+		checkTopology(&c, src.Name, *srcInfo)
+	} else if srcClient == nil {
 		c.unknown(CheckSourceTopology, "the source is not connected")
 	}
-	if dstClient != nil {
-		if si, err := probe(ctx, dstClient); err == nil {
+	if dstClient != nil && dstInfo == nil {
+		if si, err := mdb.Probe(ctx, dstClient); err == nil {
 			dstInfo = &si
 		} else {
 			c.fail(CheckVersions, "destination %s: %v", spec.Destination.Name, err)
 		}
 	}
 	checkVersions(&c, srcInfo, dstInfo, o.MinVersion)
+	checkDistinct(&c, pf, pfErr, bothConnected)
 
 	if srcClient != nil {
 		checkUser(ctx, &c, srcClient, srcInfo)
@@ -167,16 +185,10 @@ func Validate(ctx context.Context, spec api.MigrationSpec, src Source, o Validat
 	}
 	if dstClient != nil {
 		checkDisk(ctx, &c, dstClient, storage)
-		checkOtherMigration(ctx, &c, dstClient, o.MetadataDB)
 	} else {
 		c.unknown(CheckDestinationDisk, "the destination is not connected")
-		c.unknown(CheckOtherMigration, "the destination is not connected")
 	}
-	if srcClient != nil && dstClient != nil {
-		checkNamespaces(ctx, &c, srcClient, dstClient, req.DropDestinationData, o.MetadataDB)
-	} else {
-		c.unknown(CheckDestinationNamespaces, "source and destination must both be connected")
-	}
+	checkDestinationState(&c, pf, pfErr, o.MetadataDB)
 	return c.result()
 }
 
@@ -224,61 +236,83 @@ func connectChecked(ctx context.Context, c *checks, role string, uri mdb.URI, ho
 	return nil
 }
 
-func checkTopology(c *checks, name string, si serverInfo) {
-	switch {
-	case si.Sharded:
+func checkTopology(c *checks, name string, si mdb.ServerInfo) {
+	switch si.Topology {
+	case mdb.Sharded:
 		c.pass(CheckSourceTopology, "source %s is a sharded cluster with %d shards", name, si.Shards)
-	case si.SetName != "":
+	case mdb.ReplicaSet:
 		c.pass(CheckSourceTopology, "source %s is replica set %s", name, si.SetName)
 	default:
 		c.fail(CheckSourceTopology, "source %s is a standalone server: live migration needs the change history of a replica set; convert it to a replica set first (a one-member replica set is enough)", name)
 	}
 }
 
-func checkVersions(c *checks, src, dst *serverInfo, minimum string) {
+// checkVersions applies the engine's version rule (mdb.CheckVersions).
+func checkVersions(c *checks, src, dst *mdb.ServerInfo, minimum string) {
 	if src == nil || dst == nil {
 		c.unknown(CheckVersions, "source and destination must both be connected")
 		return
 	}
-	sv, err1 := parseVersion(src.Version)
-	dv, err2 := parseVersion(dst.Version)
-	if err := errors.Join(err1, err2); err != nil {
+	if err := mdb.CheckVersions(*src, *dst, minimum); err != nil {
 		c.fail(CheckVersions, "%v", err)
 		return
 	}
-	var problems []string
-	for _, side := range []struct {
-		role string
-		v    version
-	}{{"source", sv}, {"destination", dv}} {
-		low, err := minimumFor(side.v)
-		switch {
-		case err != nil:
-			problems = append(problems, fmt.Sprintf("%s MongoDB %s: %v", side.role, side.v, err))
-		case side.v.less(low):
-			problems = append(problems, fmt.Sprintf("%s MongoDB %s is older than %s, the oldest supported %d.%d release: upgrade it", side.role, side.v, low, low.major, low.minor))
-		}
-		if minimum != "" {
-			m, err := parseVersion(minimum)
-			if err != nil {
-				problems = append(problems, fmt.Sprintf("configured minimum version: %v", err))
-			} else if side.v.less(m) {
-				problems = append(problems, fmt.Sprintf("%s MongoDB %s is older than the configured minimum version %s", side.role, side.v, m))
-			}
-		}
+	c.pass(CheckVersions, "source MongoDB %s and destination MongoDB %s are supported and match in major version", src.Version, dst.Version)
+}
+
+// checkDistinct reports the engine's proof that source and destination are
+// different deployments.
+func checkDistinct(c *checks, pf *engine.PreflightReport, pfErr error, bothConnected bool) {
+	switch {
+	case pf == nil && bothConnected:
+		// The engine could not make its start checks: it would not start either.
+		c.fail(CheckDistinctDeployments, "the engine's start checks cannot be made: %v", pfErr)
+	case pf == nil:
+		c.unknown(CheckDistinctDeployments, "%v", pfErr)
+	case pf.Distinct != nil:
+		c.fail(CheckDistinctDeployments, "%v", pf.Distinct)
+	default:
+		c.pass(CheckDistinctDeployments, "source and destination are different deployments (a probe document written to the destination is not visible on the source)")
 	}
-	if sv.major != dv.major {
-		problems = append(problems, fmt.Sprintf("source MongoDB %s and destination MongoDB %s differ in major version: upgrade one so they match", sv, dv))
-	}
-	if len(problems) > 0 {
-		c.fail(CheckVersions, "%s", strings.Join(problems, "; "))
+}
+
+// checkDestinationState reports what the engine's start checks found on the
+// destination: another migration's metadata and existing namespaces.
+func checkDestinationState(c *checks, pf *engine.PreflightReport, pfErr error, metadataDB string) {
+	switch {
+	case pf == nil:
+		c.unknown(CheckOtherMigration, "%v", pfErr)
+		c.unknown(CheckDestinationNamespaces, "%v", pfErr)
+		return
+	case pf.Distinct != nil:
+		c.unknown(CheckOtherMigration, "the destination is the source")
+		c.unknown(CheckDestinationNamespaces, "the destination is the source")
 		return
 	}
-	c.pass(CheckVersions, "source MongoDB %s and destination MongoDB %s are supported and match in major version", sv, dv)
+	switch {
+	case pf.Metadata != nil:
+		c.fail(CheckOtherMigration, "the destination already holds the state of a migration (database %s): let that migration finish or cancel it, or ask to drop destination data to start over (%v)", metadataDB, pf.Metadata)
+	case pf.ClearMetadata != "":
+		c.warn(CheckOtherMigration, "the destination holds %s in database %s: it is dropped when the migration starts", pf.ClearMetadata, metadataDB)
+	case pf.Resume != nil:
+		c.warn(CheckOtherMigration, "the destination holds an unfinished run from the same source (database %s): the migration resumes it", metadataDB)
+	default:
+		c.pass(CheckOtherMigration, "no other migration targets the destination")
+	}
+	switch {
+	case pf.Resume != nil:
+		c.pass(CheckDestinationNamespaces, "the migration resumes the run on the destination")
+	case pf.Namespaces != nil:
+		c.fail(CheckDestinationNamespaces, "%d of the source's namespaces already exist on the destination: %s; drop them there or ask to drop destination data", len(pf.Existing), nsList(pf.Existing))
+	case len(pf.Existing) > 0:
+		c.warn(CheckDestinationNamespaces, "%d namespaces exist on the destination and will be dropped (dropDestinationData): %s", len(pf.Existing), nsList(pf.Existing))
+	default:
+		c.pass(CheckDestinationNamespaces, "none of the source's %d namespaces exists on the destination", len(pf.Collections))
+	}
 }
 
 // checkUser checks the source user's roles and SCRAM mechanisms.
-func checkUser(ctx context.Context, c *checks, cl *mongo.Client, si *serverInfo) {
+func checkUser(ctx context.Context, c *checks, cl *mongo.Client, si *mdb.ServerInfo) {
 	cs, err := runCommand(ctx, cl, "admin", bson.D{{Key: "connectionStatus", Value: 1}})
 	if err != nil {
 		c.unknown(CheckSourceRoles, "connectionStatus failed: %v", err)
@@ -315,7 +349,7 @@ func checkUser(ctx context.Context, c *checks, cl *mongo.Client, si *serverInfo)
 		c.unknown(CheckSourceRoles, "the source (FerretDB %s) has no role-based authorization; on MongoDB user %s needs backup and readAnyDatabase", si.FerretDB, user)
 	default:
 		need := []string{"backup", "readAnyDatabase"}
-		if si != nil && si.Sharded {
+		if si != nil && si.Topology == mdb.Sharded {
 			need = append(need, "clusterMonitor")
 		}
 		var missing []string
@@ -384,18 +418,16 @@ func stringArray(v bson.RawValue) []string {
 	return out
 }
 
-func checkChangeCapture(c *checks, si *serverInfo) {
+func checkChangeCapture(c *checks, si *mdb.ServerInfo) {
 	switch {
 	case si == nil:
 		c.unknown(CheckChangeCapture, "the source is not connected")
-	case si.SetName == "" && !si.Sharded:
-		c.fail(CheckChangeCapture, "a standalone server has no change history to capture")
-	case si.HasOplog:
-		c.pass(CheckChangeCapture, "changes are read from the source's oplog (local.oplog.rs, %d MB)", si.OplogBytes>>20)
-	case si.FerretDB == "":
+	case si.ChangeHistory() != nil:
+		c.fail(CheckChangeCapture, "%v", si.ChangeHistory())
+	case si.ChangeStreams:
 		c.pass(CheckChangeCapture, "changes are read with change streams")
 	default:
-		c.fail(CheckChangeCapture, "the source (FerretDB %s) has no change streams and no local.oplog.rs: create the capped collection local.oplog.rs", si.FerretDB)
+		c.pass(CheckChangeCapture, "changes are read from the source's oplog (local.oplog.rs, %d MB)", si.Oplog.MaxBytes>>20)
 	}
 }
 
@@ -418,8 +450,8 @@ func checkDBStats(ctx context.Context, c *checks, cl *mongo.Client) int64 {
 			c.fail(CheckDatabaseStatistics, "database statistics of %s cannot be collected: %v", db, err)
 			return -1
 		}
-		storage += number(st.Lookup("storageSize"))
-		data += number(st.Lookup("dataSize"))
+		storage += mdb.Int64(st.Lookup("storageSize"))
+		data += mdb.Int64(st.Lookup("dataSize"))
 		n++
 	}
 	c.pass(CheckDatabaseStatistics, "statistics of %d source databases collected: %s data, %s storage", n, bytesString(data), bytesString(storage))
@@ -432,7 +464,7 @@ func checkDisk(ctx context.Context, c *checks, dst *mongo.Client, need int64) {
 		c.unknown(CheckDestinationDisk, "dbStats on the destination failed: %v", err)
 		return
 	}
-	total, used := number(st.Lookup("fsTotalSize")), number(st.Lookup("fsUsedSize"))
+	total, used := mdb.Int64(st.Lookup("fsTotalSize")), mdb.Int64(st.Lookup("fsUsedSize"))
 	switch {
 	case total <= 0:
 		if need >= 0 {
@@ -446,49 +478,6 @@ func checkDisk(ctx context.Context, c *checks, dst *mongo.Client, need int64) {
 		c.fail(CheckDestinationDisk, "the destination has %s free but the source's data takes %s: add disk space to the destination", bytesString(total-used), bytesString(need))
 	default:
 		c.pass(CheckDestinationDisk, "the destination has %s free for the source's %s", bytesString(total-used), bytesString(need))
-	}
-}
-
-func checkOtherMigration(ctx context.Context, c *checks, dst *mongo.Client, metadataDB string) {
-	names, err := dst.Database(metadataDB).ListCollectionNames(ctx, bson.D{})
-	if err != nil {
-		c.unknown(CheckOtherMigration, "list collections of %s on the destination: %v", metadataDB, err)
-		return
-	}
-	if len(names) > 0 {
-		c.fail(CheckOtherMigration, "the destination already holds the state of a migration (database %s): let that migration finish or cancel it; if it is left over, drop database %s on the destination", metadataDB, metadataDB)
-		return
-	}
-	c.pass(CheckOtherMigration, "no other migration targets the destination")
-}
-
-func checkNamespaces(ctx context.Context, c *checks, src, dst *mongo.Client, drop bool, metadataDB string) {
-	scope, err := catalog.NewScope(nil, nil, metadataDB)
-	if err != nil {
-		c.unknown(CheckDestinationNamespaces, "%v", err)
-		return
-	}
-	colls, err := catalog.List(ctx, src, scope)
-	if err != nil {
-		c.unknown(CheckDestinationNamespaces, "%v", err)
-		return
-	}
-	nss := make([]migration.Namespace, 0, len(colls))
-	for _, cl := range colls {
-		nss = append(nss, cl.NS)
-	}
-	found, err := catalog.Exists(ctx, dst, nss)
-	if err != nil {
-		c.unknown(CheckDestinationNamespaces, "%v", err)
-		return
-	}
-	switch {
-	case len(found) == 0:
-		c.pass(CheckDestinationNamespaces, "none of the source's %d namespaces exists on the destination", len(nss))
-	case drop:
-		c.warn(CheckDestinationNamespaces, "%d namespaces exist on the destination and will be dropped (dropDestinationData): %s", len(found), nsList(found))
-	default:
-		c.fail(CheckDestinationNamespaces, "%d of the source's namespaces already exist on the destination: %s; drop them there or ask to drop destination data", len(found), nsList(found))
 	}
 }
 
@@ -516,4 +505,8 @@ func bytesString(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func runCommand(ctx context.Context, c *mongo.Client, db string, cmd bson.D) (bson.Raw, error) {
+	return c.Database(db).RunCommand(ctx, cmd).Raw()
 }

@@ -2,11 +2,15 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/livemigrate/livemigrate/internal/api"
 	"github.com/livemigrate/livemigrate/internal/mdb"
@@ -139,8 +143,23 @@ func TestValidate(t *testing.T) {
 		if _, err := dc.Database("__livemigrate").Collection("run").InsertOne(ctx, bson.D{{Key: "_id", Value: "run"}}); err != nil {
 			t.Fatal(err)
 		}
+		spec.Request.DropDestinationData = false
 		res = Validate(ctx, spec, configured, ValidationOptions{})
 		wantCheck(t, res, CheckOtherMigration, api.CheckFailed, "already holds the state of a migration (database __livemigrate)")
+		// With dropDestinationData the engine drops that state first.
+		spec.Request.DropDestinationData = true
+		res = Validate(ctx, spec, configured, ValidationOptions{})
+		wantCheck(t, res, CheckOtherMigration, api.CheckWarning, "it is dropped when the migration starts")
+		if res.Status != api.ValidationSuccess {
+			t.Errorf("status with dropDestinationData over another run's state %s (%s), want SUCCESS", res.Status, res.ErrorMessage)
+		}
+		// A finished migration's state never blocks the next one.
+		if _, err := dc.Database("__livemigrate").Collection("state").InsertOne(ctx, bson.D{{Key: "_id", Value: "commit"}, {Key: "value", Value: bson.D{{Key: "verified", Value: true}}}}); err != nil {
+			t.Fatal(err)
+		}
+		spec.Request.DropDestinationData = false
+		res = Validate(ctx, spec, configured, ValidationOptions{})
+		wantCheck(t, res, CheckOtherMigration, api.CheckWarning, "the metadata of a finished migration")
 	})
 }
 
@@ -190,4 +209,91 @@ func TestValidateTLS(t *testing.T) {
 		res := Validate(context.Background(), spec, configured, ValidationOptions{Timeout: 2e9})
 		wantCheck(t, res, CheckDestinationConnectivity, api.CheckFailed, "cannot reach destination dst")
 	})
+}
+
+// sourceDigest hashes every document of every user database (raw bytes,
+// sorted) and the database and collection names.
+func sourceDigest(t *testing.T, c *mongo.Client) string {
+	t.Helper()
+	ctx := context.Background()
+	dbs, err := c.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(dbs)
+	h := sha256.New()
+	for _, db := range dbs {
+		if db == "local" {
+			continue // the oplog logs the probe when source and destination are one server
+		}
+		colls, err := c.Database(db).ListCollectionNames(ctx, bson.D{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(colls)
+		for _, coll := range colls {
+			h.Write([]byte(db + "." + coll + "\x00"))
+			cur, err := c.Database(db).Collection(coll).Find(ctx, bson.D{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var docs []string
+			for cur.Next(ctx) {
+				docs = append(docs, string(cur.Current))
+			}
+			slices.Sort(docs)
+			for _, d := range docs {
+				h.Write([]byte(d))
+			}
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// The same deployment registered as source and destination (reached as
+// 127.0.0.1 and as localhost), with "clear existing data": FAILED, and the
+// source is byte-identical after the validation.
+func TestValidateSameDeployment(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := mongotest.StartSource(t)
+	sc := mongotest.Client(t, srv)
+	for i := range 200 {
+		if _, err := sc.Database("shop").Collection("orders").InsertOne(ctx, bson.D{{Key: "_id", Value: i}, {Key: "x", Value: "y"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := sourceDigest(t, sc)
+	spec := testSpec(api.MigrationSource{}, srv)
+	spec.Destination.ConnectionString = srv.URIFor(strings.Replace(srv.Addr(), "127.0.0.1", "localhost", 1))
+	spec.Request.DropDestinationData = true
+	res := Validate(ctx, spec, Source{Name: "src", URI: mdb.URI(srv.URI())}, ValidationOptions{})
+	if res.Status != api.ValidationFailed {
+		t.Fatalf("status %s, want FAILED\n%+v", res.Status, res.Checks)
+	}
+	wantCheck(t, res, CheckDistinctDeployments, api.CheckFailed, "the source and the destination are the same deployment")
+	if !strings.Contains(res.ErrorMessage, "same deployment") {
+		t.Errorf("error message %q does not say source and destination are the same", res.ErrorMessage)
+	}
+	if after := sourceDigest(t, sc); after != before {
+		t.Errorf("validation changed the source (digest %s before, %s after)", before, after)
+	}
+}
+
+// A replica set without local.oplog.rs cannot be migrated: FAILED (collStats
+// of the missing oplog succeeds on FerretDB and proves nothing).
+func TestValidateReplicaSetWithoutOplog(t *testing.T) {
+	t.Parallel()
+	src := mongotest.StartServer(t, func(o *mongotest.Options) { o.ReplSet = "rs0" })
+	dst := mongotest.StartDestination(t)
+	res := Validate(context.Background(), testSpec(api.MigrationSource{}, dst), Source{Name: "src", URI: mdb.URI(src.URI())}, ValidationOptions{})
+	if res.Status != api.ValidationFailed {
+		t.Fatalf("status %s, want FAILED\n%+v", res.Status, res.Checks)
+	}
+	wantCheck(t, res, CheckSourceTopology, api.CheckPassed, "replica set rs0")
+	wantCheck(t, res, CheckChangeCapture, api.CheckFailed, "no local.oplog.rs")
+	wantCheck(t, res, CheckDistinctDeployments, api.CheckPassed, "different deployments")
+	if dbs, _ := mongotest.Client(t, dst).ListDatabaseNames(context.Background(), bson.D{}); len(dbs) != 0 {
+		t.Errorf("validation left databases on the destination: %v", dbs)
+	}
 }

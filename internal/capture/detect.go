@@ -2,15 +2,13 @@ package capture
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/livemigrate/livemigrate/internal/mdb"
 )
 
 // Capabilities is what Detect learned about a source.
@@ -24,45 +22,32 @@ type Capabilities struct {
 	ReplicaSet, Sharded bool
 	// ChangeStreams: MongoDB 6.0+ replica set or sharded cluster.
 	ChangeStreams bool
-	// Oplog: local.oplog.rs exists.
+	// Oplog: local.oplog.rs exists and can be read.
 	Oplog bool
+	// history is why changes cannot be captured (nil when they can).
+	history error
 }
 
-// ErrNoChangeHistory says the source keeps no change history to follow.
-var ErrNoChangeHistory = errors.New("the source keeps no change history (it is a standalone server): " +
-	"live migration needs a replica set or sharded cluster; convert the source to a one-member replica set " +
-	"(start it with --replSet and run rs.initiate()) and try again")
-
-// DetectCapabilities asks the source what it is.
+// DetectCapabilities asks the source what it is (mdb.Probe).
 func DetectCapabilities(ctx context.Context, c *mongo.Client) (Capabilities, error) {
-	var caps Capabilities
-	var bi struct {
-		Version         string `bson:"version"`
-		FerretDBVersion string `bson:"ferretdbVersion"`
+	info, err := mdb.Probe(ctx, c)
+	if err != nil {
+		return Capabilities{}, fmt.Errorf("source: %w", err)
 	}
-	if err := c.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&bi); err != nil {
-		return caps, fmt.Errorf("buildInfo on source: %w", err)
+	return CapabilitiesOf(info), nil
+}
+
+// CapabilitiesOf is what info means for change capture.
+func CapabilitiesOf(info mdb.ServerInfo) Capabilities {
+	return Capabilities{
+		Server:        info.Server(),
+		FerretDB:      info.FerretDB != "",
+		ReplicaSet:    info.Topology == mdb.ReplicaSet,
+		Sharded:       info.Topology == mdb.Sharded,
+		ChangeStreams: info.ChangeStreams,
+		Oplog:         info.Oplog.Exists && info.Oplog.Readable,
+		history:       info.ChangeHistory(),
 	}
-	var hello struct {
-		SetName string `bson:"setName"`
-		Msg     string `bson:"msg"`
-	}
-	if err := c.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello); err != nil {
-		return caps, fmt.Errorf("hello on source: %w", err)
-	}
-	caps.ReplicaSet, caps.Sharded = hello.SetName != "", hello.Msg == "isdbgrid"
-	if bi.FerretDBVersion != "" {
-		caps.FerretDB, caps.Server = true, "FerretDB "+bi.FerretDBVersion
-	} else {
-		caps.Server = "MongoDB " + bi.Version
-		major, _ := strconv.Atoi(strings.Split(bi.Version, ".")[0])
-		caps.ChangeStreams = major >= 6 && (caps.ReplicaSet || caps.Sharded)
-	}
-	names, err := c.Database("local").ListCollectionNames(ctx, bson.D{{Key: "name", Value: "oplog.rs"}})
-	if err == nil && len(names) == 1 {
-		caps.Oplog = true
-	}
-	return caps, nil
 }
 
 // Detect picks the reader for the source: a change stream on MongoDB 6.0+,
@@ -84,8 +69,9 @@ func Detect(ctx context.Context, c *mongo.Client, filter Filter, logger *slog.Lo
 	case caps.Oplog && !caps.Sharded:
 		return NewOplogReader(c, OplogOptions{Filter: filter}, logger), caps,
 			fmt.Sprintf("oplog reader: %s predates change streams with expanded events", caps.Server), nil
-	case caps.Sharded:
-		return nil, caps, "", fmt.Errorf("source %s is a sharded cluster without change streams with expanded events: upgrade it to MongoDB 6.0 or later", caps.Server)
 	}
-	return nil, caps, "", ErrNoChangeHistory
+	if caps.history == nil {
+		return nil, caps, "", fmt.Errorf("%w: no reader for source %s", mdb.ErrNoChangeHistory, caps.Server)
+	}
+	return nil, caps, "", caps.history
 }

@@ -34,6 +34,10 @@ type Identity struct {
 	Destination string `bson:"destination" json:"destination"`
 	// Filters is the scope's fingerprint (include/exclude filters).
 	Filters string `bson:"filters" json:"filters"`
+	// Migration is the migration's ID when a control plane runs it ("" for
+	// the command line), so a new migration between the same deployments is
+	// not taken for the resumption of a finished one.
+	Migration string `bson:"migration,omitempty" json:"migration,omitempty"`
 }
 
 // Run is the run document.
@@ -66,10 +70,12 @@ func (e *MismatchError) Error() string {
 		what = fmt.Sprintf("it migrates from source %q, this run from %q", e.Stored.Source, e.Wanted.Source)
 	case e.Stored.Destination != e.Wanted.Destination:
 		what = fmt.Sprintf("it was written for destination %q, this is %q", e.Stored.Destination, e.Wanted.Destination)
+	case e.Stored.Migration != e.Wanted.Migration:
+		what = fmt.Sprintf("it belongs to migration %q, this is %q", e.Stored.Migration, e.Wanted.Migration)
 	default:
 		what = fmt.Sprintf("it used namespace filters %q, this run %q", e.Stored.Filters, e.Wanted.Filters)
 	}
-	return fmt.Sprintf("%v (database %s: %s); start again with the same source, destination and filters to resume it, or drop database %s on the destination to start over", ErrRunMismatch, e.DB, what, e.DB)
+	return fmt.Sprintf("%v (database %s: %s); start again with the same source, destination and filters to resume it, or start with dropDestinationData (or drop database %s on the destination) to start over", ErrRunMismatch, e.DB, what, e.DB)
 }
 
 func (e *MismatchError) Unwrap() error { return ErrRunMismatch }
@@ -184,4 +190,11 @@ func (s *Store) upsert(ctx context.Context, what, coll, id string, v any) error 
 		_, err := s.db.Collection(coll).ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, withID(id, v), options.Replace().SetUpsert(true))
 		return err
 	})
+}
+
+// Clear drops the metadata database: the state of a finished run, or of
+// another run the operator asked to start over from. Never call it for the
+// run being resumed.
+func (s *Store) Clear(ctx context.Context) error {
+	return s.do(ctx, "drop the metadata database", func(ctx context.Context) error { return s.db.Drop(ctx) })
 }

@@ -155,70 +155,56 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	return e.runCommit(ctx)
 }
 
-// prepare binds the run to its identity, discovers the namespaces and, for a
-// new run, checks (or clears) the destination.
+// prepare runs every start check (Preflight) before anything is written or
+// dropped on the destination, then clears what the checks found stale (the
+// metadata of a finished run, or with DropDestinationData another run's
+// metadata and the in-scope namespaces of a new run), and records or
+// resumes the run.
 func (e *Engine) prepare(ctx context.Context) (*checkpoint.Run, []catalog.Collection, error) {
-	srcID, dstID := e.opts.SourceID, e.opts.DestinationID
-	var err error
-	done := e.step("fingerprint")
-	if srcID == "" {
-		if srcID, err = fingerprint(ctx, e.src, e.opts.Source); err != nil {
-			return nil, nil, fmt.Errorf("identify the source: %w", err)
-		}
-	}
-	if dstID == "" {
-		if dstID, err = fingerprint(ctx, e.dst, e.opts.Destination); err != nil {
-			return nil, nil, fmt.Errorf("identify the destination: %w", err)
-		}
-	}
-	done()
-	id := checkpoint.Identity{Source: srcID, Destination: dstID, Filters: e.scope.Fingerprint()}
-	done = e.step("load checkpoint")
-	run, found, err := e.store.Load(ctx)
+	done := e.step("preflight")
+	pf, err := Preflight(ctx, e.src, e.dst, e.opts)
 	done()
 	if err != nil {
 		return nil, nil, err
 	}
-	if found && run.Identity != id {
-		return nil, nil, &checkpoint.MismatchError{DB: e.store.Name(), Stored: run.Identity, Wanted: id}
+	if err := pf.Err(); err != nil {
+		return nil, nil, err
 	}
-	done = e.step("list source catalog")
-	colls, err := catalog.List(ctx, e.src, e.scope)
-	done()
-	if err != nil {
-		return nil, nil, fmt.Errorf("source catalog: %w", err)
+	// Nothing was written (but the identity probe's nonce, removed) up to here.
+	if pf.ClearMetadata != "" {
+		done = e.step("clear stale metadata")
+		err := e.store.Clear(ctx)
+		done()
+		if err != nil {
+			return nil, nil, err
+		}
+		e.logger.Warn("dropped stale metadata database", "db", e.store.Name(), "reason", pf.ClearMetadata)
 	}
-	if !found {
-		done = e.step("check destination")
-		err := e.checkDestination(ctx, colls)
+	if pf.Resume == nil {
+		done = e.step("clear destination")
+		err := e.dropExisting(ctx, pf.Existing)
 		done()
 		if err != nil {
 			return nil, nil, err
 		}
 	}
 	done = e.step("record run")
-	run, resumed, err := e.store.Begin(ctx, id)
+	run, resumed, err := e.store.Begin(ctx, pf.Identity)
 	done()
 	if err != nil {
 		return nil, nil, err
 	}
-	e.logger.Info("run prepared", "resumed", resumed, "namespaces", len(colls), "source", srcID, "destination", dstID)
-	return run, colls, nil
+	e.logger.Info("run prepared", "resumed", resumed, "namespaces", len(pf.Collections),
+		"source", pf.Identity.Source, "destination", pf.Identity.Destination, "source_server", pf.Source.Server())
+	return run, pf.Collections, nil
 }
 
-// checkDestination refuses a new run whose namespaces exist on the
-// destination, or drops them when DropDestinationData is set.
-func (e *Engine) checkDestination(ctx context.Context, colls []catalog.Collection) error {
-	nss := make([]migration.Namespace, len(colls))
-	for i, c := range colls {
-		nss[i] = c.NS
-	}
-	existing, err := catalog.Exists(ctx, e.dst, nss)
-	if err != nil || len(existing) == 0 {
-		return err
-	}
-	if !e.opts.DropDestinationData {
-		return fmt.Errorf("%w: %v; drop them, exclude them, or set dropDestinationData to let the engine drop exactly these", ErrDestinationNotEmpty, existing)
+// dropExisting drops the in-scope namespaces Preflight found on the
+// destination of a new run; it is called only with DropDestinationData
+// (Preflight refuses the run otherwise).
+func (e *Engine) dropExisting(ctx context.Context, existing []migration.Namespace) error {
+	if len(existing) > 0 && !e.opts.DropDestinationData {
+		return fmt.Errorf("%w: %v", ErrDestinationNotEmpty, existing)
 	}
 	for _, ns := range existing {
 		if err := catalog.Drop(ctx, e.dst, ns); err != nil {

@@ -330,7 +330,7 @@ func TestStartPoint(t *testing.T) {
 	}
 
 	standalone := mongotest.StartServer(t, mongotest.Standalone())
-	if _, err := DetectStartPoint(ctx, mongotest.Client(t, standalone)); !errors.Is(err, ErrNoChangeHistory) {
+	if _, err := DetectStartPoint(ctx, mongotest.Client(t, standalone)); !errors.Is(err, mdb.ErrNoChangeHistory) {
 		t.Errorf("standalone source: got %v, want ErrNoChangeHistory", err)
 	}
 }

@@ -21,12 +21,24 @@ type Options struct {
 	// connection string's hosts for mongos and standalone servers).
 	SourceID, DestinationID string
 
+	// MigrationID names the migration (the control plane's ID; "" on the
+	// command line). It is part of the run's identity: a start under the
+	// same ID after a commit only reports again, a start under another ID
+	// (or none) after a finished run is a new migration.
+	MigrationID string
+
+	// MinVersion, when set (e.g. "8.0.0"), is a minimum server version both
+	// sides must have on top of the supported releases (mdb.CheckVersions).
+	MinVersion string
+
 	// Include and Exclude select namespaces (mongosync's shape). No Include
 	// means every user database.
 	Include, Exclude []migration.Filter
 
 	// DropDestinationData drops in-scope namespaces that already exist on the
-	// destination before a new run; without it such a run is refused.
+	// destination before a new run, and the metadata of another run; without
+	// it such a run is refused. The metadata of a finished run is dropped
+	// either way; the run being resumed is never dropped.
 	DropDestinationData bool
 
 	// RefusalPolicy says what happens when the destination refuses a

@@ -3,6 +3,7 @@ package mongotest
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -57,6 +58,9 @@ func StartServer(t testing.TB, opts ...Option) *Server {
 	defer cancel()
 	s, err := Start(ctx, o)
 	if errors.Is(err, ErrNoPostgres) {
+		if os.Getenv("LIVEMIGRATE_REQUIRE_ALL") != "" {
+			t.Fatalf("PostgreSQL-backed test cannot run (LIVEMIGRATE_REQUIRE_ALL is set): %v", err)
+		}
 		t.Skipf("skipping PostgreSQL-backed test: %v", err)
 	}
 	if err != nil {

@@ -35,7 +35,11 @@ func chromiumPath(t *testing.T) string {
 			return p
 		}
 	}
-	t.Skip("browser tests need chromium (apt-get install chromium, or set LIVEMIGRATE_CHROMIUM); skipping")
+	const msg = "browser tests need chromium (apt-get install chromium, or set LIVEMIGRATE_CHROMIUM)"
+	if os.Getenv("LIVEMIGRATE_REQUIRE_ALL") != "" {
+		t.Fatal(msg + "; LIVEMIGRATE_REQUIRE_ALL is set, so a missing browser fails the test")
+	}
+	t.Skip(msg + "; skipping")
 	return ""
 }
 
