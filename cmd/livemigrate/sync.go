@@ -80,7 +80,7 @@ again resumes.`,
 			}
 			srv := &http.Server{Handler: syncapi.Handler(s, token), ReadHeaderTimeout: 10 * time.Second}
 			go func() { _ = srv.Serve(ln) }()
-			defer srv.Shutdown(context.WithoutCancel(c.Context()))
+			defer func() { _ = srv.Shutdown(context.WithoutCancel(c.Context())) }()
 			fmt.Fprintf(e.stdout, "livemigrate sync: API on http://%s/api/v1/ (state IDLE until POST /api/v1/start)\n", ln.Addr())
 			if startNow {
 				if err := s.Start(syncapi.StartRequest{}); err != nil {

@@ -70,7 +70,7 @@ func (r *recordFile) each(fn func(tag byte, payload []byte) error) error {
 	if _, err := r.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("rewind spill file: %w", err)
 	}
-	defer r.f.Seek(0, io.SeekEnd)
+	defer func() { _, _ = r.f.Seek(0, io.SeekEnd) }()
 	br := bufio.NewReaderSize(r.f, 256<<10)
 	var hdr [5]byte
 	var buf []byte
