@@ -57,8 +57,31 @@ func (l *Live) colls() (state, keys *mongo.Collection) {
 	return db.Collection(LiveCollection), db.Collection(LiveKeysCollection)
 }
 
+// ensureCollections creates the state collections up front, when change
+// application starts, rather than at the first save: on FerretDB a crash
+// of the destination while a collection is being created can leave it
+// impossible to create ever after ("table already exists").
+func (l *Live) ensureCollections(ctx context.Context) error {
+	db := l.v.opts.Destination.Database(l.v.opts.MetadataDB)
+	for _, name := range []string{LiveCollection, LiveKeysCollection} {
+		err := l.v.retry(ctx, "create "+name, func(ctx context.Context) error {
+			if err := db.CreateCollection(ctx, name); err != nil && !mdb.IsNamespaceExists(err) {
+				return fmt.Errorf("create %s.%s: %w", l.v.opts.MetadataDB, name, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Reset discards the durable state (a new change application).
 func (l *Live) Reset(ctx context.Context) error {
+	if err := l.ensureCollections(ctx); err != nil {
+		return err
+	}
 	state, keys := l.colls()
 	return l.v.retry(ctx, "reset background verification", func(ctx context.Context) error {
 		if _, err := keys.DeleteMany(ctx, bson.D{}); err != nil {
@@ -76,6 +99,9 @@ func (l *Live) Reset(ctx context.Context) error {
 // recheck in flight or a source that restarted since (a FerretDB source
 // can lose oplog entries when it crashes) void it.
 func (l *Live) Load(ctx context.Context) error {
+	if err := l.ensureCollections(ctx); err != nil {
+		return err
+	}
 	state, keys := l.colls()
 	var docs []liveDoc
 	var batches []keysDoc
