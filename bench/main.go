@@ -1,7 +1,7 @@
 // Command bench measures livemigrate against simple baselines on real
 // FerretDB servers. Usage:
 //
-//	go run ./bench copy|verify|cdc|downtime|oplogreads|soak [flags]
+//	go run ./bench copy|verify|cdc|verifymodes|downtime|oplogreads|soak [flags]
 //
 // It prints a table and writes JSON under bench/out/.
 package main
@@ -16,7 +16,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench copy|verify|cdc|downtime|oplogreads|soak [flags]")
+		fmt.Fprintln(os.Stderr, "usage: bench copy|verify|cdc|verifymodes|downtime|oplogreads|soak [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -35,10 +35,12 @@ func main() {
 		err = oplogReadsBench(os.Args[2:])
 	case "soak":
 		err = soakBench(os.Args[2:])
+	case "verifymodes":
+		err = verifyModesBench(os.Args[2:])
 	case verifyChildCommand:
 		err = verifyChild(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown benchmark %q (want copy, verify, cdc, downtime, oplogreads or soak)", os.Args[1])
+		err = fmt.Errorf("unknown benchmark %q (want copy, verify, cdc, verifymodes, downtime, oplogreads or soak)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
