@@ -110,7 +110,7 @@ func (s *Server) resealStored(ctx context.Context) error {
 				}
 				password = string(p)
 			}
-			c, err := mdb.ParseURI(string(plain))
+			c, err := mdb.ParseURIUnchecked(string(plain))
 			if err != nil {
 				// Kept for the agent as it is; shown as safely as it can be.
 				if d := mdb.Redact(string(plain)); d != r.display {

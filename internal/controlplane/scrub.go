@@ -31,7 +31,7 @@ func (s *Server) secretsFor(ctx context.Context, q querier, requestEnc []byte, g
 		if d.Password != "" {
 			out = append(out, d.Password)
 		}
-		if c, err := mdb.ParseURI(d.ConnectionString); err == nil {
+		if c, err := mdb.ParseURIUnchecked(d.ConnectionString); err == nil {
 			out = append(out, c.SecretValues()...)
 		}
 	}
