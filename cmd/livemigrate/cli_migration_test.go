@@ -90,7 +90,7 @@ func TestMigrationLifecycle(t *testing.T) {
 	e.golden("migration_complete", complete, watchDone, report, reportJSON)
 
 	// Cancel: "n" keeps it, "y" cancels.
-	second := e.run("", append(requestArgs("migration", "create"), "-p", "pw", "-o", "go-template={{.ID}}")...)
+	second := e.run("", append(requestArgs("migration", "create"), "-p", "pw", "-o", "go-template={{.Id}}")...)
 	wantExit(t, second, 0)
 	id2 := strings.TrimSpace(second.stdout)
 	keep := e.run("n\n", "migration", "cancel", "--liveMigrationId", id2)

@@ -86,7 +86,7 @@ func linkDeleteCmd(e *env, flags *apiFlags) *cobra.Command {
 			if err := s.client.DeleteLinkToken(ctx, org); err != nil {
 				return s.apiError("delete link token", err)
 			}
-			fmt.Fprintln(e.stdout, "Link-token successfully deleted")
+			fmt.Fprintf(e.stdout, "Link-token %s successfully deleted\n", org)
 			return nil
 		},
 	}

@@ -96,8 +96,9 @@ func migrationDescribeCmd(e *env, flags *apiFlags) *cobra.Command {
 	var watch bool
 	var interval time.Duration
 	c := &cobra.Command{
-		Use:   "describe",
-		Short: "Show a live migration; --watch follows its progress until its state changes",
+		Use:     "describe",
+		Aliases: []string{"get"},
+		Short:   "Show a live migration; --watch follows its progress until its state changes",
 		Long: `Show a live migration. With --watch, show its progress (phase, bytes and
 documents copied, lag, cutover window) on stderr until its status or readiness
 for cutover changes, then print it as without --watch.`,

@@ -34,7 +34,7 @@ func (o *outputFlag) format(c *cobra.Command) (cli.Format, error) {
 // Default outputs, as `atlas liveMigrations` prints them.
 
 func migrationRow(m api.Migration) []string {
-	lag := ""
+	lag := "<nil>" // as the atlas CLI's template prints a missing lag
 	if m.LagTimeSeconds != nil {
 		lag = strconv.FormatInt(*m.LagTimeSeconds, 10)
 	}

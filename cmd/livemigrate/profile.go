@@ -20,7 +20,7 @@ type apiFlags struct{ profile, config string }
 
 func addAPIFlags(c *cobra.Command) *apiFlags {
 	f := &apiFlags{}
-	c.PersistentFlags().StringVar(&f.profile, "profile", "", "profile with the control plane address and credentials (default $"+cli.EnvProfile+" or \"default\")")
+	c.PersistentFlags().StringVarP(&f.profile, "profile", "P", "", "profile with the control plane address and credentials (default $"+cli.EnvProfile+" or \"default\")")
 	c.PersistentFlags().StringVar(&f.config, "config", "", "config file (default $"+cli.EnvConfig+" or <user config dir>/livemigrate/config.json)")
 	return f
 }

@@ -62,9 +62,10 @@ func validationDescribeCmd(e *env, flags *apiFlags) *cobra.Command {
 	var checks, watch bool
 	var interval time.Duration
 	c := &cobra.Command{
-		Use:   "describe",
-		Short: "Show a pre-migration validation and, when it failed, why",
-		Args:  noArgs,
+		Use:     "describe",
+		Aliases: []string{"get"},
+		Short:   "Show a pre-migration validation and, when it failed, why",
+		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			f, err := out.format(c)
 			if err != nil {

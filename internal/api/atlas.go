@@ -9,13 +9,28 @@ const (
 	MediaType20230101 = "application/vnd.atlas.2023-01-01+json"
 )
 
-// ErrorEnvelope is the body of every error response: {error, errorCode, detail, reason}.
-// Error repeats the HTTP status code.
+// ErrorEnvelope is the body of every error response, Atlas's ApiError:
+// {error, errorCode, detail, reason, parameters, badRequestDetail}. Error
+// repeats the HTTP status code; Parameters are the identifiers the detail
+// names; BadRequestDetail names the request field at fault of a 400.
 type ErrorEnvelope struct {
-	Error     int    `json:"error"`
-	ErrorCode string `json:"errorCode"`
-	Detail    string `json:"detail"`
-	Reason    string `json:"reason"`
+	Error            int               `json:"error"`
+	ErrorCode        string            `json:"errorCode"`
+	Detail           string            `json:"detail"`
+	Reason           string            `json:"reason"`
+	Parameters       []any             `json:"parameters"`
+	BadRequestDetail *BadRequestDetail `json:"badRequestDetail,omitempty"`
+}
+
+// BadRequestDetail lists the request's field violations.
+type BadRequestDetail struct {
+	Fields []FieldViolation `json:"fields"`
+}
+
+// FieldViolation is one field at fault and what is wrong with it.
+type FieldViolation struct {
+	Field       string `json:"field"`
+	Description string `json:"description"`
 }
 
 // LinkTokenRequest is the body of POST /orgs/{orgId}/liveMigrations/linkTokens.
@@ -239,4 +254,47 @@ type Event struct {
 	Type        EventType `json:"type"`
 	Message     string    `json:"message"`
 	CreatedAt   time.Time `json:"createdAt"`
+}
+
+// ServiceAccountRequest is the body of POST /orgs/{orgId}/serviceAccounts
+// (Atlas's OrgServiceAccountRequest). Roles are organization roles
+// (ORG_OWNER, ORG_MEMBER).
+type ServiceAccountRequest struct {
+	Name                    string   `json:"name"`
+	Description             string   `json:"description"`
+	Roles                   []string `json:"roles"`
+	SecretExpiresAfterHours int      `json:"secretExpiresAfterHours"`
+}
+
+// ServiceAccount is Atlas's OrgServiceAccount. A secret's Secret is in the
+// create response only; later responses carry MaskedSecretValue.
+type ServiceAccount struct {
+	ClientID    string                 `json:"clientId"`
+	CreatedAt   time.Time              `json:"createdAt"`
+	Description string                 `json:"description"`
+	Name        string                 `json:"name"`
+	Roles       []string               `json:"roles"`
+	Secrets     []ServiceAccountSecret `json:"secrets"`
+}
+
+// ServiceAccountSecret is Atlas's ServiceAccountSecret.
+type ServiceAccountSecret struct {
+	ID                string    `json:"id"`
+	CreatedAt         time.Time `json:"createdAt"`
+	ExpiresAt         time.Time `json:"expiresAt"`
+	Secret            string    `json:"secret,omitempty"`
+	MaskedSecretValue string    `json:"maskedSecretValue,omitempty"`
+}
+
+// OAuthToken is the response of POST /api/oauth/token (RFC 6749 §5.1).
+type OAuthToken struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int    `json:"expires_in"`
+}
+
+// OAuthError is an error of the token endpoints (RFC 6749 §5.2).
+type OAuthError struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
 }

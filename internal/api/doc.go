@@ -20,19 +20,25 @@
 //	GET  /api/atlas/v2/groups/{groupId}/liveMigrations/validate/{id}/x-checks  ValidationChecks
 //	GET  /api/atlas/v2/orgs/{orgId}/liveMigrations/x-agents                Page[Agent]
 //
-// Errors always use ErrorEnvelope. Write-only fields (passwords, secrets,
+// Versions: every resource serves MediaType20230101, create and validate
+// also MediaType20240530 (their default); an Accept naming only other
+// versions gets 406. Errors always use ErrorEnvelope. Write-only fields (passwords, secrets,
 // dropDestinationData) are accepted in requests and never returned.
 //
 // # Authentication
 //
-// Admin API calls authenticate with HTTP Basic using either an API key
-// (public key as user, private key as password) or a user's username and
-// password, or with the session cookie returned by POST /api/session
-// (SessionRequest → Session). Session-authenticated requests with an unsafe
-// method (POST, PUT, PATCH, DELETE) must carry the session's CSRF token in the
-// X-CSRF-Token header. DELETE /api/session logs out. A 401 carries
-// WWW-Authenticate: Basic unless the request has an X-Requested-With header
-// (the web UI sends one, so the browser does not open its own login prompt).
+// Admin API calls authenticate with HTTP Digest using an API key (public key
+// as user, private key as password; what the Atlas SDK and CLI send), HTTP
+// Basic using an API key or a user's username and password, a service
+// account's Bearer token (ServiceAccount; POST /api/oauth/token with the
+// client-credentials grant → OAuthToken), or the session cookie returned by
+// POST /api/session (SessionRequest → Session). Session-authenticated
+// requests with an unsafe method (POST, PUT, PATCH, DELETE) must carry the
+// session's CSRF token in the X-CSRF-Token header. DELETE /api/session logs
+// out. Unsafe requests authenticated by what a browser attaches by itself
+// (Digest, Basic, the cookie) must be same-origin (Sec-Fetch-Site, Origin)
+// and carry JSON if they have a body. A 401 challenges API clients with
+// WWW-Authenticate: Digest (first) and Basic; browsers get no challenge.
 //
 // # Agent protocol
 //

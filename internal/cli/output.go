@@ -38,8 +38,9 @@ type Format struct {
 
 // ParseFormat parses an -o value: "" (default), "json", "json-path=<expr>",
 // "go-template=<template>" or "go-template-file=<path>". Templates are
-// text/template executed on the Go value of the response (field names as in
-// internal/api, e.g. {{.ID}} {{.Status}}), with a "json" function.
+// text/template executed on the Atlas Go SDK's model of the response (field
+// names as the atlas CLI's templates use them, e.g. {{.Id}} {{.Status}}
+// {{.LagTimeSeconds}}; see AtlasModel), with a "json" function.
 func ParseFormat(s string) (Format, error) {
 	name, arg, hasArg := strings.Cut(s, "=")
 	switch name {
@@ -89,8 +90,14 @@ func templateJSON(v any) (string, error) {
 // IsDefault reports whether f prints the command's default output.
 func (f Format) IsDefault() bool { return f.kind == formatDefault }
 
-// Print writes v to w in format f; the default format calls def.
+// Print writes v to w in format f; the default format calls def. json,
+// json-path and templates see the Atlas SDK's model of v (AtlasModel), as
+// the atlas CLI's do: fields Atlas omits when empty (a missing lag) are
+// absent from -o json.
 func (f Format) Print(w io.Writer, v any, def func(io.Writer) error) error {
+	if f.kind != formatDefault {
+		v = AtlasModel(v)
+	}
 	switch f.kind {
 	case formatJSON:
 		b, err := json.MarshalIndent(v, "", "  ")
@@ -146,12 +153,17 @@ func toJSONValue(v any) (any, error) {
 	return out, nil
 }
 
-// writeJSONPathValue prints one match: strings, numbers, booleans and null
-// bare (handy in scripts), objects and arrays as indented JSON.
+// writeJSONPathValue prints one match as JSON, as the atlas CLI does:
+// strings quoted, numbers, booleans and null bare, objects and arrays
+// indented.
 func writeJSONPathValue(w io.Writer, v any) error {
 	switch x := v.(type) {
 	case string:
-		_, err := fmt.Fprintln(w, x)
+		b, err := json.Marshal(x)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
 		return err
 	case json.Number:
 		_, err := fmt.Fprintln(w, x.String())

@@ -22,21 +22,29 @@ var sample = api.Page[api.Migration]{TotalCount: 2, Results: []api.Migration{
 
 func TestFormats(t *testing.T) {
 	tmplFile := filepath.Join(t.TempDir(), "t.tmpl")
-	if err := os.WriteFile(tmplFile, []byte("{{range .Results}}{{.ID}} {{.Status}}\n{{end}}"), 0o600); err != nil {
+	if err := os.WriteFile(tmplFile, []byte("{{range .Results}}{{.Id}} {{.Status}}\n{{end}}"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ format, want string }{
 		{"", "default\n"},
 		{"json-path=$.totalCount", "2\n"},
-		{"json-path=$.results[0]._id", "m1\n"},
-		{"json-path=results[-1].status", "NEW\n"},
+		{"json-path=$.results[0]._id", "\"m1\"\n"},
+		{"json-path=results[-1].status", "\"NEW\"\n"},
 		{"json-path=$.results[*].readyForCutover", "true\nfalse\n"},
-		{"json-path=$.results[1].lagTimeSeconds", "null\n"},
+		{"json-path=$.results[0].lagTimeSeconds", "3\n"},
 		{"json-path=$['results'][1].migrationHosts", "[\n  \"host-b\",\n  \"host-c\"\n]\n"},
-		{"json-path=$.results[*].migrationHosts[*]", "host-a\nhost-b\nhost-c\n"},
+		{"json-path=$.results[*].migrationHosts[*]", "\"host-a\"\n\"host-b\"\n\"host-c\"\n"},
 		{"go-template={{len .Results}} {{(index .Results 0).LagTimeSeconds}}", "2 3\n"},
 		{"go-template={{json (index .Results 1).MigrationHosts}}", "[\"host-b\",\"host-c\"]\n"},
 		{"go-template-file=" + tmplFile, "m1 WORKING\nm2 NEW\n"},
+		{"json-path=$..status", "\"WORKING\"\n\"NEW\"\n"},
+		{"json-path=$..migrationHosts[0]", "\"host-a\"\n\"host-b\"\n"},
+		{"json-path=$.results[?(@.status == 'NEW')]._id", "\"m2\"\n"},
+		{"json-path=$.results[?(@.lagTimeSeconds > 1 && @.readyForCutover == true)]._id", "\"m1\"\n"},
+		{"json-path=$.results[?(@.status == \"NEW\" || @.lagTimeSeconds <= 3)]._id", "\"m1\"\n\"m2\"\n"},
+		{"json-path=$.results[?(@.migrationHosts[1])]._id", "\"m2\"\n"},
+		{"json-path=$..[?(@ == 'host-c')]", "\"host-c\"\n"},
+		{"go-template={{range .Results}}{{.Id}} {{.Status}} {{.LagTimeSeconds}}\n{{end}}", "m1 WORKING 3\nm2 NEW <nil>\n"},
 	} {
 		f, err := ParseFormat(tc.format)
 		if err != nil {
@@ -62,14 +70,15 @@ func TestFormatJSON(t *testing.T) {
 	if err := f.Print(&b, sample.Results[1], nil); err != nil {
 		t.Fatal(err)
 	}
-	want := "{\n  \"_id\": \"m2\",\n  \"status\": \"NEW\",\n  \"lagTimeSeconds\": null,\n  \"readyForCutover\": false,\n  \"migrationHosts\": [\n    \"host-b\",\n    \"host-c\"\n  ]\n}\n"
+	// The SDK model's JSON, as the atlas CLI prints it: no lag when there is none.
+	want := "{\n  \"_id\": \"m2\",\n  \"migrationHosts\": [\n    \"host-b\",\n    \"host-c\"\n  ],\n  \"readyForCutover\": false,\n  \"status\": \"NEW\"\n}\n"
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("-o json (-want +got):\n%s", diff)
 	}
 }
 
 func TestFormatErrors(t *testing.T) {
-	for _, s := range []string{"yaml", "json=x", "json-path", "json-path=", "json-path=$..x", "json-path=$.a[", "json-path=$.a[x]",
+	for _, s := range []string{"yaml", "json=x", "json-path", "json-path=", "json-path=$...x", "json-path=$..", "json-path=$.results[?(@.status ~ 1)]", "json-path=$.results[?@.x]", "json-path=$.a[", "json-path=$.a[x]",
 		"go-template", "go-template={{.", "go-template-file=/nonexistent/t.tmpl", "table"} {
 		if _, err := ParseFormat(s); !errors.Is(err, ErrFormat) {
 			t.Errorf("ParseFormat(%q) = %v, want ErrFormat", s, err)

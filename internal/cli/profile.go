@@ -24,6 +24,16 @@ const (
 	EnvSourcePassword = "LIVEMIGRATE_SOURCE_PASSWORD"
 )
 
+// The atlas CLI's environment variables, accepted too (ours win when both
+// are set): the API key pair, the base URL, the org and project.
+const (
+	AtlasEnvPublicAPIKey  = "MONGODB_ATLAS_PUBLIC_API_KEY"
+	AtlasEnvPrivateAPIKey = "MONGODB_ATLAS_PRIVATE_API_KEY"
+	AtlasEnvBaseURL       = "MONGODB_ATLAS_OPS_MANAGER_URL"
+	AtlasEnvOrgID         = "MONGODB_ATLAS_ORG_ID"
+	AtlasEnvProjectID     = "MONGODB_ATLAS_PROJECT_ID"
+)
+
 // DefaultProfile is the profile used when none is named.
 const DefaultProfile = "default"
 
@@ -40,13 +50,14 @@ const (
 	KeyProjectID     = "project_id"
 )
 
-// profileKeys lists every key in display order with its environment variable.
-var profileKeys = []struct{ key, env string }{
-	{KeyBaseURL, EnvBaseURL},
-	{KeyPublicAPIKey, EnvPublicAPIKey},
-	{KeyPrivateAPIKey, EnvPrivateAPIKey},
-	{KeyOrgID, EnvOrgID},
-	{KeyProjectID, EnvProjectID},
+// profileKeys lists every key in display order with its environment
+// variable and the atlas CLI's.
+var profileKeys = []struct{ key, env, atlasEnv string }{
+	{KeyBaseURL, EnvBaseURL, AtlasEnvBaseURL},
+	{KeyPublicAPIKey, EnvPublicAPIKey, AtlasEnvPublicAPIKey},
+	{KeyPrivateAPIKey, EnvPrivateAPIKey, AtlasEnvPrivateAPIKey},
+	{KeyOrgID, EnvOrgID, AtlasEnvOrgID},
+	{KeyProjectID, EnvProjectID, AtlasEnvProjectID},
 }
 
 // Keys returns the profile keys in display order.
@@ -232,6 +243,9 @@ func Resolve(cfg Config, name string, getenv func(string) string) (Resolved, err
 		v, _ := p.Get(k.key)
 		if v != "" {
 			s.Value, s.Source = v, "profile "+name
+		}
+		if ev := getenv(k.atlasEnv); ev != "" {
+			s.Value, s.Source = ev, "env $"+k.atlasEnv
 		}
 		if ev := getenv(k.env); ev != "" {
 			s.Value, s.Source = ev, "env $"+k.env

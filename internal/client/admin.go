@@ -71,6 +71,19 @@ func (c *Client) CreateAPIKey(ctx context.Context, orgID string, req api.APIKeyR
 	return k, err
 }
 
+// CreateServiceAccount creates a service account (POST
+// /orgs/{orgId}/serviceAccounts); its secret is only in this response.
+func (c *Client) CreateServiceAccount(ctx context.Context, orgID string, req api.ServiceAccountRequest) (api.ServiceAccount, error) {
+	var sa api.ServiceAccount
+	err := c.do(ctx, http.MethodPost, atlas+"/orgs/"+esc(orgID)+"/serviceAccounts", v0101, req, &sa)
+	return sa, err
+}
+
+// DeleteServiceAccount deletes a service account and revokes its tokens.
+func (c *Client) DeleteServiceAccount(ctx context.Context, orgID, clientID string) error {
+	return c.do(ctx, http.MethodDelete, atlas+"/orgs/"+esc(orgID)+"/serviceAccounts/"+esc(clientID), v0101, nil, nil)
+}
+
 // Projects lists the projects the caller can see (GET /groups).
 func (c *Client) Projects(ctx context.Context) ([]api.Project, error) {
 	var p api.Page[api.Project]

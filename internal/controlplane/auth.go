@@ -1,10 +1,15 @@
 package controlplane
 
 import (
+	"bufio"
 	"context"
 	"crypto/subtle"
 	"database/sql"
+	"errors"
+	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/livemigrate/livemigrate/internal/api"
@@ -65,19 +70,6 @@ func (p *principal) projectRole(orgID, groupID string) (owner, reader bool) {
 	return owner, reader
 }
 
-// ownsAnyProject reports whether p owns orgID or one of its projects.
-func (p *principal) ownsAnyProject(orgID string) bool {
-	if owner, _ := p.orgRole(orgID); owner {
-		return true
-	}
-	for _, r := range p.roles {
-		if r.OrgID == orgID && r.RoleName == api.RoleGroupOwner {
-			return true
-		}
-	}
-	return false
-}
-
 type ctxKey int
 
 const principalKey ctxKey = 1
@@ -87,13 +79,39 @@ func principalFrom(ctx context.Context) *principal {
 	return p
 }
 
-// authenticate resolves the caller from HTTP Basic (API key or user) or the
-// session cookie. Session requests with unsafe methods must carry the
-// session's CSRF token.
+// authenticate resolves the caller from the Authorization header (Digest
+// with an API key, Basic with an API key or user, Bearer with a service
+// account's token) or the session cookie.
+// Session requests with unsafe methods must carry the session's CSRF token.
+// Digest, Basic and cookies are what a browser may attach by itself (ambient
+// credentials), so unsafe requests authenticated by them must also come from
+// our own origin and carry JSON, if anything (checkAmbient).
 func (s *Server) authenticate(r *http.Request) (*principal, error) {
 	ctx := r.Context()
-	if user, pass, ok := r.BasicAuth(); ok {
-		return s.checkBasic(ctx, user, pass)
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, params, _ := strings.Cut(h, " ")
+		var p *principal
+		var err error
+		switch strings.ToLower(scheme) {
+		case "bearer":
+			// A service account's token: never attached by a browser by
+			// itself, so no same-origin check.
+			return s.checkBearer(ctx, params)
+		case "digest":
+			p, err = s.checkDigest(ctx, r, params)
+		case "basic":
+			user, pass, ok := r.BasicAuth()
+			if !ok {
+				return nil, errUnauthenticated
+			}
+			p, err = s.checkBasic(ctx, user, pass)
+		default:
+			return nil, errUnauthenticated
+		}
+		if err != nil {
+			return nil, err
+		}
+		return p, s.checkAmbient(r)
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
@@ -108,14 +126,90 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions:
-	default:
+	if !safeMethod(r.Method) {
 		if h := r.Header.Get(csrfHeader); h == "" || subtle.ConstantTimeCompare([]byte(h), []byte(csrf)) != 1 {
 			return nil, errCSRF
 		}
 	}
+	if err := s.checkAmbient(r); err != nil {
+		return nil, err
+	}
 	return s.loadPrincipal(ctx, pid)
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// checkAmbient refuses unsafe requests that a foreign web page could have
+// made with credentials the browser attaches by itself: any request that
+// is not same-origin (Sec-Fetch-Site, else Origin), and any body that is
+// not JSON by its Content-Type (HTML forms and no-CORS fetches can send only
+// form and text types).
+func (s *Server) checkAmbient(r *http.Request) error {
+	if safeMethod(r.Method) {
+		return nil
+	}
+	if !s.sameOrigin(r) {
+		return errCrossSite
+	}
+	return requireJSONBody(r)
+}
+
+// sameOrigin reports whether r comes from a page of this server (or from a
+// client that is not a browser: such clients send neither header).
+func (s *Server) sameOrigin(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		return false
+	}
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return false // includes "null"
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	ext, err := url.Parse(s.opts.ExternalURL)
+	return err == nil && strings.EqualFold(u.Host, ext.Host) && u.Scheme == ext.Scheme
+}
+
+// requireJSONBody refuses a request body whose Content-Type is not JSON
+// (or is missing). A chunked body without Content-Type is looked into: the
+// Atlas SDK's digest transport sends empty bodies chunked.
+func requireJSONBody(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" && r.ContentLength == 0 {
+		return nil
+	}
+	if ct == "" && r.ContentLength < 0 {
+		br := bufio.NewReader(r.Body)
+		if _, err := br.Peek(1); err == io.EOF {
+			return nil
+		}
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{br, r.Body}
+	}
+	if !isJSONMediaType(ct) {
+		return errorf(http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "Content-Type %q: request bodies must be application/json or an application/vnd.atlas.*+json version", ct)
+	}
+	return nil
+}
+
+// looksLikeBrowser reports whether r comes from a web browser (or the web
+// UI's scripts), which must never be offered a scheme it would prompt for
+// and cache.
+func looksLikeBrowser(r *http.Request) bool {
+	h := r.Header
+	return h.Get("Sec-Fetch-Mode") != "" || h.Get("Sec-Fetch-Site") != "" || h.Get("X-Requested-With") != "" ||
+		strings.Contains(h.Get("User-Agent"), "Mozilla/")
 }
 
 func (s *Server) checkBasic(ctx context.Context, name, secret string) (*principal, error) {
@@ -197,10 +291,16 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, p *princi
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r)
 		if err != nil {
-			// No Basic challenge for script requests (the web UI sends
-			// X-Requested-With): browsers would open a password prompt.
-			if err == errUnauthenticated && r.Header.Get("X-Requested-With") == "" {
-				w.Header().Set("WWW-Authenticate", `Basic realm="livemigrate"`)
+			// API clients are challenged with Digest first (the Atlas SDK
+			// and CLI read only the first challenge), then Basic. Browsers
+			// get no challenge: they would prompt for it and then attach
+			// the credentials to cross-site requests by themselves.
+			var ae *apiError
+			var de *digestError
+			if errors.As(err, &ae) && ae.status == http.StatusUnauthorized && !looksLikeBrowser(r) {
+				stale := errors.As(err, &de) && de.stale
+				w.Header().Add("WWW-Authenticate", s.digest.challenge(stale))
+				w.Header().Add("WWW-Authenticate", `Basic realm="`+digestRealm+`"`)
 			}
 			s.writeError(w, r, err)
 			return
@@ -221,7 +321,7 @@ func (s *Server) requireOrg(ctx context.Context, p *principal, orgID string, nee
 	}
 	owner, reader := p.orgRole(orgID)
 	if n == 0 || !reader {
-		return notFound("organization", orgID)
+		return orgNotFound(orgID)
 	}
 	if needOwner && !owner {
 		return errForbidden
@@ -234,14 +334,14 @@ func (s *Server) requireProject(ctx context.Context, p *principal, groupID strin
 	var pr api.Project
 	err := s.store.db.QueryRowContext(ctx, `SELECT id, name, org_id FROM projects WHERE id = ?`, groupID).Scan(&pr.ID, &pr.Name, &pr.OrgID)
 	if isNoRows(err) {
-		return pr, notFound("project", groupID)
+		return pr, groupNotFound(groupID)
 	}
 	if err != nil {
 		return pr, err
 	}
 	owner, reader := p.projectRole(pr.OrgID, pr.ID)
 	if !reader {
-		return pr, notFound("project", groupID)
+		return pr, groupNotFound(groupID)
 	}
 	if needOwner && !owner {
 		return pr, errForbidden
@@ -250,7 +350,8 @@ func (s *Server) requireProject(ctx context.Context, p *principal, groupID strin
 }
 
 // handleLogin is POST /api/session: username + password → session cookie
-// (HttpOnly, SameSite=Strict) and the CSRF token in the body.
+// (HttpOnly, SameSite=Strict) and the CSRF token in the body. Only
+// same-origin JSON requests may log in.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if err := s.login(w, r); err != nil {
 		s.writeError(w, r, err)
@@ -258,6 +359,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
+	// Login CSRF: a foreign page must not sign the browser in (to an
+	// account of the attacker's): same origin and a JSON body only.
+	if !s.sameOrigin(r) {
+		return errCrossSite
+	}
+	if r.Header.Get("Content-Type") == "" {
+		return errorf(http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "POST /api/session needs Content-Type: application/json")
+	}
 	var req api.SessionRequest
 	if err := decodeJSON(w, r, maxBodyBytes, &req); err != nil {
 		return err

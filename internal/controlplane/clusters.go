@@ -96,7 +96,7 @@ func (s *Server) handleGetCluster(w http.ResponseWriter, r *http.Request, p *pri
 	c := api.Cluster{GroupID: pr.ID, Name: name}
 	err = s.store.db.QueryRowContext(ctx, `SELECT id, conn_redacted, username FROM clusters WHERE group_id = ? AND name = ?`, pr.ID, name).Scan(&c.ID, &c.ConnectionString, &c.Username)
 	if isNoRows(err) {
-		return notFound("cluster", name)
+		return clusterNotFound(name, pr.ID)
 	}
 	if err != nil {
 		return err
@@ -128,7 +128,7 @@ func (s *Server) handleDeleteCluster(w http.ResponseWriter, r *http.Request, p *
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound("cluster", name)
+			return clusterNotFound(name, pr.ID)
 		}
 		return nil
 	})

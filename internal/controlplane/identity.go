@@ -303,8 +303,8 @@ func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, p *p
 	now := time.Now()
 	k := api.APIKey{ID: newID(now), Desc: req.Desc, PublicKey: strings.ToLower(randomToken(6)), PrivateKey: randomToken(24)}
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO principals (id, kind, name, secret_hash, description, created_at) VALUES (?, 'apikey', ?, ?, ?, ?)`,
-			k.ID, k.PublicKey, tokenHash(k.PrivateKey), k.Desc, ms(now)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO principals (id, kind, name, secret_hash, digest_ha1_enc, description, created_at) VALUES (?, 'apikey', ?, ?, ?, ?, ?)`,
+			k.ID, k.PublicKey, tokenHash(k.PrivateKey), s.sealer.seal([]byte(digestHA1(k.PublicKey, k.PrivateKey))), k.Desc, ms(now)); err != nil {
 			return err
 		}
 		if err := insertRoles(ctx, tx, k.ID, req.Roles); err != nil {

@@ -2,11 +2,15 @@ package controlplane
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
+
+	"github.com/livemigrate/livemigrate/internal/api"
 )
 
 // Body size limits.
@@ -81,16 +85,73 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// negotiate sets the response content type to the Atlas media type named in
-// Accept, if any, else to def.
+// Versions of the Atlas Admin API resources: every resource serves
+// 2023-01-01; create and validate also serve 2024-05-30 (their latest; the
+// 2023-01-01 version of their request is deprecated in Atlas).
+var (
+	versions20230101 = []string{api.MediaType20230101}
+	versionsCreate   = []string{api.MediaType20240530, api.MediaType20230101}
+)
+
+type versionKey struct{}
+
+// atlasMediaTypes returns the application/vnd.atlas.*+json types of an
+// Accept or Content-Type header, lower-cased, without parameters.
+func atlasMediaTypes(h string) []string {
+	var out []string
+	for _, part := range strings.Split(h, ",") {
+		p := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
+		if strings.HasPrefix(p, "application/vnd.atlas.") && strings.HasSuffix(p, "+json") {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// withVersion picks the response version of a request to a resource that
+// serves versions (newest first): the first of them the Accept header
+// names, else (Accept names no Atlas version: application/json, */* or
+// nothing) the resource's newest. It answers 406 when Accept names only
+// versions the resource does not serve, and 415 when the request body is
+// in a version the resource does not take.
+func withVersion(r *http.Request, versions []string) (*http.Request, error) {
+	chosen := versions[0]
+	if asked := atlasMediaTypes(r.Header.Get("Accept")); len(asked) > 0 {
+		chosen = ""
+	pick:
+		for _, a := range asked {
+			for _, v := range versions {
+				if a == v {
+					chosen = v
+					break pick
+				}
+			}
+		}
+		if chosen == "" {
+			return r, errorf(http.StatusNotAcceptable, "NOT_ACCEPTABLE", "Accept %q: this resource serves %s", r.Header.Get("Accept"), strings.Join(versions, ", ")).withParams(r.Header.Get("Accept"))
+		}
+	}
+	if ct := atlasMediaTypes(r.Header.Get("Content-Type")); len(ct) == 1 && !slices.Contains(versions, ct[0]) {
+		return r, errorf(http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "Content-Type %q: this resource takes %s", r.Header.Get("Content-Type"), strings.Join(versions, ", "))
+	}
+	return r.WithContext(context.WithValue(r.Context(), versionKey{}, chosen)), nil
+}
+
+// requestVersion is the Atlas version of the request body: the one its
+// Content-Type names, else def.
+func requestVersion(r *http.Request, def string) string {
+	if ct := atlasMediaTypes(r.Header.Get("Content-Type")); len(ct) == 1 {
+		return ct[0]
+	}
+	return def
+}
+
+// negotiate sets the response content type to the version withVersion
+// chose for the request, or to def outside versioned resources.
 func negotiate(w http.ResponseWriter, r *http.Request, def string) {
 	ct := def
-	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
-		p := strings.TrimSpace(strings.SplitN(part, ";", 2)[0])
-		if strings.HasPrefix(p, "application/vnd.atlas.") && strings.HasSuffix(p, "+json") {
-			ct = p
-			break
-		}
+	if v, ok := r.Context().Value(versionKey{}).(string); ok && v != "" {
+		ct = v
 	}
 	w.Header().Set("Content-Type", ct)
 }

@@ -85,7 +85,7 @@ func (s *Server) handleCreateLinkToken(w http.ResponseWriter, r *http.Request, p
 	}
 	s.logger.Info("link token created", "org_id", orgID, "access_list", list)
 	negotiate(w, r, api.MediaType20230101)
-	writeJSON(w, http.StatusOK, api.LinkToken{LinkToken: encodeLinkToken(api.LinkTokenClaims{URL: s.opts.ExternalURL, OrgID: orgID, Secret: secret})})
+	writeJSON(w, http.StatusCreated, api.LinkToken{LinkToken: encodeLinkToken(api.LinkTokenClaims{URL: s.opts.ExternalURL, OrgID: orgID, Secret: secret})})
 	return nil
 }
 
@@ -101,9 +101,11 @@ func (s *Server) handleDeleteLinkToken(w http.ResponseWriter, r *http.Request, p
 	var agents []string
 	now := time.Now()
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM link_tokens WHERE org_id = ?`, orgID); err != nil {
+		res, err := tx.ExecContext(ctx, `DELETE FROM link_tokens WHERE org_id = ?`, orgID)
+		if err != nil {
 			return err
 		}
+		tokens, _ := res.RowsAffected()
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM agents WHERE org_id = ? AND revoked = 0`, orgID)
 		if err != nil {
 			return err
@@ -119,6 +121,10 @@ func (s *Server) handleDeleteLinkToken(w http.ResponseWriter, r *http.Request, p
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		if tokens == 0 && len(agents) == 0 {
+			// Atlas's answer, code included, when the org has no link.
+			return errorf(http.StatusNotFound, "UNEXPECTED_ERROR", "Could not find the requested external organization link.")
 		}
 		for _, id := range agents {
 			if err := s.revokeAgent(ctx, tx, id, now); err != nil {
@@ -174,11 +180,8 @@ func deploymentClusterID(orgID, name string) string {
 func (s *Server) handleAvailableProjects(w http.ResponseWriter, r *http.Request, p *principal) error {
 	ctx := r.Context()
 	orgID := r.PathValue("orgId")
-	if err := s.requireOrg(ctx, p, orgID, false); err != nil {
+	if err := s.requireOrg(ctx, p, orgID, true); err != nil { // Organization Owner, as in Atlas
 		return err
-	}
-	if !p.ownsAnyProject(orgID) {
-		return errForbidden
 	}
 	var orgName, sourceGroup string
 	if err := s.store.db.QueryRowContext(ctx, `SELECT name, source_group_id FROM orgs WHERE id = ?`, orgID).Scan(&orgName, &sourceGroup); err != nil {

@@ -18,51 +18,114 @@ type checkedRequest struct {
 	sealed  []byte
 }
 
-// checkRequest validates a migration request for project groupID (owners only)
-// and resolves its migration host.
+// migrationRequestWire is the body of create and validate in both versions.
+// 2024-05-30 (LiveMigrationRequest20240530) has dropDestinationData
+// (default false); the deprecated 2023-01-01 (LiveMigrationRequest) has
+// dropEnabled instead, required. The read-only _id and links of Atlas's
+// request schema are accepted and ignored, as Atlas ignores them.
+type migrationRequestWire struct {
+	api.MigrationRequest
+	ID                  json.RawMessage `json:"_id"`
+	Links               json.RawMessage `json:"links"`
+	DropDestinationData *bool           `json:"dropDestinationData"`
+	DropEnabled         *bool           `json:"dropEnabled"`
+}
+
+// decodeMigrationRequest decodes and normalizes a create or validate body:
+// the version is the one its Content-Type names (default 2024-05-30);
+// destination.hostnameSchemaType defaults to PUBLIC as in Atlas (the atlas
+// CLI never sets it, the SDK sends it empty).
+func decodeMigrationRequest(w http.ResponseWriter, r *http.Request) (api.MigrationRequest, error) {
+	var wire migrationRequestWire
+	if err := decodeJSON(w, r, maxBodyBytes, &wire); err != nil {
+		return api.MigrationRequest{}, err
+	}
+	req := wire.MigrationRequest
+	if requestVersion(r, api.MediaType20240530) == api.MediaType20230101 {
+		switch {
+		case wire.DropDestinationData != nil:
+			return req, badRequest("INVALID_JSON", "unknown field \"dropDestinationData\" in version 2023-01-01: it is dropEnabled there (or send version 2024-05-30)").onField("dropDestinationData")
+		case wire.Links != nil:
+			return req, badRequest("INVALID_JSON", "unknown field \"links\" in version 2023-01-01").onField("links")
+		case wire.DropEnabled == nil:
+			return req, badRequest("MISSING_ATTRIBUTE", "dropEnabled is required in version 2023-01-01").onField("dropEnabled")
+		}
+		req.DropDestinationData = *wire.DropEnabled
+	} else {
+		if wire.DropEnabled != nil {
+			return req, badRequest("INVALID_JSON", "unknown field \"dropEnabled\" in version 2024-05-30: it is dropDestinationData there").onField("dropEnabled")
+		}
+		req.DropDestinationData = wire.DropDestinationData != nil && *wire.DropDestinationData
+	}
+	if req.Destination.HostnameSchemaType == "" {
+		req.Destination.HostnameSchemaType = api.HostnamePublic
+	}
+	return req, nil
+}
+
+// requireOrgOwnerOf checks that p may read project groupID and owns its
+// organization: Atlas asks Organization Owner of create, validate,
+// validation status and cutover.
+func (s *Server) requireOrgOwnerOf(ctx context.Context, p *principal, groupID string) (api.Project, error) {
+	pr, err := s.requireProject(ctx, p, groupID, false)
+	if err != nil {
+		return pr, err
+	}
+	if owner, _ := p.orgRole(pr.OrgID); !owner {
+		return pr, errForbidden
+	}
+	return pr, nil
+}
+
+// checkRequest validates a migration request for project groupID
+// (organization owners only) and resolves its migration host.
 func (s *Server) checkRequest(ctx context.Context, w http.ResponseWriter, r *http.Request, p *principal) (api.MigrationRequest, checkedRequest, error) {
-	var req api.MigrationRequest
 	var c checkedRequest
-	if err := decodeJSON(w, r, maxBodyBytes, &req); err != nil {
+	req, err := decodeMigrationRequest(w, r)
+	if err != nil {
 		return req, c, err
 	}
 	groupID := r.PathValue("groupId")
-	pr, err := s.requireProject(ctx, p, groupID, true)
+	pr, err := s.requireOrgOwnerOf(ctx, p, groupID)
 	if err != nil {
 		return req, c, err
 	}
 	c.project = pr
 	switch {
-	case req.Source.ClusterName == "" || req.Source.GroupID == "":
-		return req, c, badRequest("MISSING_ATTRIBUTE", "source.clusterName and source.groupId are required")
-	case req.Destination.ClusterName == "" || req.Destination.GroupID == "":
-		return req, c, badRequest("MISSING_ATTRIBUTE", "destination.clusterName and destination.groupId are required")
+	case req.Source.ClusterName == "":
+		return req, c, badRequest("MISSING_ATTRIBUTE", "source.clusterName is required").onField("source.clusterName")
+	case req.Source.GroupID == "":
+		return req, c, badRequest("MISSING_ATTRIBUTE", "source.groupId is required").onField("source.groupId")
+	case req.Destination.ClusterName == "":
+		return req, c, badRequest("MISSING_ATTRIBUTE", "destination.clusterName is required").onField("destination.clusterName")
+	case req.Destination.GroupID == "":
+		return req, c, badRequest("MISSING_ATTRIBUTE", "destination.groupId is required").onField("destination.groupId")
 	case req.Destination.GroupID != groupID:
-		return req, c, badRequest("INVALID_ATTRIBUTE", "destination.groupId must be the project in the path (%s)", groupID)
+		return req, c, badRequest("INVALID_ATTRIBUTE", "destination.groupId must be the project in the path (%s)", groupID).onField("destination.groupId")
 	case len(req.MigrationHosts) != 1:
-		return req, c, badRequest("INVALID_ATTRIBUTE", "migrationHosts must name exactly one migration host")
+		return req, c, badRequest("INVALID_ATTRIBUTE", "migrationHosts must name exactly one migration host").onField("migrationHosts")
 	}
 	switch req.Destination.HostnameSchemaType {
 	case api.HostnamePublic, api.HostnamePrivateLink, api.HostnameVPCPeering:
 	default:
-		return req, c, badRequest("INVALID_ENUM_VALUE", "destination.hostnameSchemaType must be PUBLIC, PRIVATE_LINK or VPC_PEERING")
+		return req, c, badRequest("INVALID_ENUM_VALUE", "destination.hostnameSchemaType must be PUBLIC, PRIVATE_LINK or VPC_PEERING").onField("destination.hostnameSchemaType").withParams(string(req.Destination.HostnameSchemaType), "destination.hostnameSchemaType")
 	}
 	if !req.Source.ManagedAuthentication && (req.Source.Username == "") != (req.Source.Password == "") {
-		return req, c, badRequest("MISSING_ATTRIBUTE", "source.username and source.password go together")
+		return req, c, badRequest("MISSING_ATTRIBUTE", "source.username and source.password go together").onField("source.password")
 	}
 	var sourceGroup string
 	if err := s.store.db.QueryRowContext(ctx, `SELECT source_group_id FROM orgs WHERE id = ?`, pr.OrgID).Scan(&sourceGroup); err != nil {
 		return req, c, err
 	}
 	if req.Source.GroupID != sourceGroup {
-		return req, c, notFound("source project", req.Source.GroupID)
+		return req, c, groupNotFound(req.Source.GroupID).onField("source.groupId")
 	}
 	var n int
 	if err := s.store.db.QueryRowContext(ctx, `SELECT count(*) FROM clusters WHERE group_id = ? AND name = ?`, groupID, req.Destination.ClusterName).Scan(&n); err != nil {
 		return req, c, err
 	}
 	if n == 0 {
-		return req, c, notFound("destination cluster", req.Destination.ClusterName)
+		return req, c, clusterNotFound(req.Destination.ClusterName, groupID).onField("destination.clusterName")
 	}
 	c.host = req.MigrationHosts[0]
 	err = s.store.db.QueryRowContext(ctx, `SELECT id FROM agents WHERE org_id = ? AND hostname = ? AND revoked = 0`, pr.OrgID, c.host).Scan(&c.agentID)
@@ -129,14 +192,14 @@ func (s *Server) handleCreateValidation(w http.ResponseWriter, r *http.Request, 
 func (s *Server) loadValidation(ctx context.Context, p *principal, groupID, id string) (api.Validation, api.ValidationChecks, error) {
 	var v api.Validation
 	var checks api.ValidationChecks
-	if _, err := s.requireProject(ctx, p, groupID, true); err != nil {
+	if _, err := s.requireOrgOwnerOf(ctx, p, groupID); err != nil {
 		return v, checks, err
 	}
 	var checksJSON string
 	err := s.store.db.QueryRowContext(ctx, `SELECT id, group_id, source_group_id, status, error_message, checks FROM validations WHERE id = ? AND group_id = ?`, id, groupID).
 		Scan(&v.ID, &v.GroupID, &v.SourceGroupID, &v.Status, &v.ErrorMessage, &checksJSON)
 	if isNoRows(err) {
-		return v, checks, notFound("validation", id)
+		return v, checks, validationNotFound(id)
 	}
 	if err != nil {
 		return v, checks, err
@@ -209,7 +272,7 @@ func (s *Server) migrationFor(ctx context.Context, p *principal, groupID, id str
 	}
 	m, err := loadMigration(ctx, s.store.db, id)
 	if isNoRows(err) || (err == nil && m.groupID != groupID) {
-		return nil, notFound("live migration", id)
+		return nil, migrationNotFound(id)
 	}
 	return m, err
 }
@@ -260,6 +323,9 @@ func (s *Server) handleListMigrations(w http.ResponseWriter, r *http.Request, p 
 func (s *Server) handleCutover(w http.ResponseWriter, r *http.Request, p *principal) error {
 	ctx := r.Context()
 	groupID, id := r.PathValue("groupId"), r.PathValue("liveMigrationId")
+	if _, err := s.requireOrgOwnerOf(ctx, p, groupID); err != nil {
+		return err
+	}
 	if _, err := s.migrationFor(ctx, p, groupID, id, true); err != nil {
 		return err
 	}

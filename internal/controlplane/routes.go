@@ -19,8 +19,17 @@ const (
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern string, h http.Handler) { mux.Handle(pattern, s.instrument(pattern, h)) }
+	av := func(versions []string, method, path string, h func(http.ResponseWriter, *http.Request, *principal) error) {
+		handle(method+" "+atlasPrefix+path, s.authed(func(w http.ResponseWriter, r *http.Request, p *principal) error {
+			r, err := withVersion(r, versions)
+			if err != nil {
+				return err
+			}
+			return h(w, r, p)
+		}))
+	}
 	a := func(method, path string, h func(http.ResponseWriter, *http.Request, *principal) error) {
-		handle(method+" "+atlasPrefix+path, s.authed(h))
+		av(versions20230101, method, path, h)
 	}
 	ag := func(method, path string, h func(http.ResponseWriter, *http.Request, *agent) error) {
 		handle(method+" "+agentPrefix+path, s.agentAuthed(h))
@@ -31,12 +40,19 @@ func (s *Server) routes() http.Handler {
 	handle("GET /api/session", s.authed(s.handleSession))
 	handle("DELETE /api/session", s.authed(s.handleLogout))
 
+	// Service accounts' OAuth 2.0 token endpoints (client credentials).
+	handle("POST /api/oauth/token", http.HandlerFunc(s.handleOAuthToken))
+	handle("POST /api/oauth/revoke", http.HandlerFunc(s.handleOAuthRevoke))
+
 	// Identity and access.
 	a("GET", "/orgs", s.handleListOrgs)
 	a("POST", "/orgs", s.handleCreateOrg)
 	a("GET", "/orgs/{orgId}", s.handleGetOrg)
 	a("POST", "/orgs/{orgId}/users", s.handleCreateUser)
 	a("POST", "/orgs/{orgId}/apiKeys", s.handleCreateAPIKey)
+	a("POST", "/orgs/{orgId}/serviceAccounts", s.handleCreateServiceAccount)
+	a("GET", "/orgs/{orgId}/serviceAccounts", s.handleListServiceAccounts)
+	a("DELETE", "/orgs/{orgId}/serviceAccounts/{clientId}", s.handleDeleteServiceAccount)
 	a("GET", "/groups", s.handleListProjects)
 	a("POST", "/groups", s.handleCreateProject)
 	a("GET", "/groups/{groupId}", s.handleGetProject)
@@ -52,11 +68,11 @@ func (s *Server) routes() http.Handler {
 	a("POST", "/orgs/{orgId}/liveMigrations/linkTokens", s.handleCreateLinkToken)
 	a("DELETE", "/orgs/{orgId}/liveMigrations/linkTokens", s.handleDeleteLinkToken)
 	a("GET", "/orgs/{orgId}/liveMigrations/availableProjects", s.handleAvailableProjects)
-	a("POST", "/groups/{groupId}/liveMigrations/validate", s.handleCreateValidation)
+	av(versionsCreate, "POST", "/groups/{groupId}/liveMigrations/validate", s.handleCreateValidation)
 	// GET …/validate/{validationId} shares its shape with GET …/{liveMigrationId}/x-…;
 	// one pattern dispatches both (see getTwoSegments).
 	a("GET", "/groups/{groupId}/liveMigrations/{first}/{second}", s.getTwoSegments)
-	a("POST", "/groups/{groupId}/liveMigrations", s.handleCreateMigration)
+	av(versionsCreate, "POST", "/groups/{groupId}/liveMigrations", s.handleCreateMigration)
 	a("GET", "/groups/{groupId}/liveMigrations/{liveMigrationId}", s.handleGetMigration)
 	a("PUT", "/groups/{groupId}/liveMigrations/{liveMigrationId}/cutover", s.handleCutover)
 

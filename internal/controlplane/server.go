@@ -91,6 +91,7 @@ type Server struct {
 
 	credMu    sync.Mutex
 	credCache map[string]credEntry // verified password logins, by hash of user+password
+	digest    digestNonces         // HTTP Digest nonces and their counts
 }
 
 type credEntry struct {

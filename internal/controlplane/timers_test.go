@@ -25,6 +25,9 @@ func call(t *testing.T, h http.Handler, method, path string, auth func(*http.Req
 	}
 	req := httptest.NewRequest(method, path, body)
 	req.RemoteAddr = "127.0.0.1:5000"
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if auth != nil {
 		auth(req)
 	}
