@@ -53,6 +53,12 @@ addresses unless --webhook-allow-private is given.`,
 				if err != nil {
 					return err
 				}
+				if st, err := os.Stat(keyFile); err == nil && os.Getenv(envSecretKey) == "" && st.Mode().Perm()&0o077 != 0 {
+					if err := os.Chmod(keyFile, 0o600); err != nil {
+						return fmt.Errorf("key file %s is readable by others (mode %v) and cannot be made 0600: %w", keyFile, st.Mode().Perm(), err)
+					}
+					e.logger.Warn("key file was readable by others; its mode is now 0600", "path", keyFile, "was", st.Mode().Perm().String())
+				}
 				ln, err := net.Listen("tcp", listen)
 				if err != nil {
 					return fmt.Errorf("listen on %s: %w", listen, err)

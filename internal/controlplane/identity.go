@@ -300,6 +300,9 @@ func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, p *p
 	if err := s.checkRoles(ctx, orgID, req.Roles); err != nil {
 		return err
 	}
+	if err := checkText("desc", req.Desc, maxTextLength); err != nil {
+		return err
+	}
 	now := time.Now()
 	k := api.APIKey{ID: newID(now), Desc: req.Desc, PublicKey: strings.ToLower(randomToken(6)), PrivateKey: randomToken(24)}
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
