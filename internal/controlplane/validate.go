@@ -58,6 +58,8 @@ func checkName(field, v string) error {
 	return checkText(field, v, maxNameLength)
 }
 
+const hostnameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_"
+
 // checkHostname checks an agent's hostname: 1–253 characters of letters,
 // digits, '.', '-' and '_'.
 func checkHostname(field, v string) error {
@@ -68,7 +70,7 @@ func checkHostname(field, v string) error {
 		return badRequest("INVALID_ATTRIBUTE", "%s is %d characters long; at most %d are allowed", field, len(v), maxHostnameLength)
 	}
 	for _, r := range v {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+		if !strings.ContainsRune(hostnameChars, r) {
 			return badRequest("INVALID_ATTRIBUTE", "%s %q: a hostname has only letters, digits, '.', '-' and '_'", field, strings.ToValidUTF8(v, "?"))
 		}
 	}

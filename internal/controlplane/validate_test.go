@@ -33,14 +33,17 @@ func TestWebhookDialRefusesInternal(t *testing.T) {
 	hit := false
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hit = true }))
 	defer srv.Close()
-	_, err := newWebhookClient(false).Post(srv.URL, "application/json", nil)
+	resp, err := newWebhookClient(false).Post(srv.URL, "application/json", nil)
+	if err == nil {
+		resp.Body.Close()
+	}
 	if !errors.Is(err, errPrivateTarget) {
 		t.Fatalf("post to loopback: %v, want errPrivateTarget", err)
 	}
 	if hit {
 		t.Fatal("the request reached the loopback server")
 	}
-	resp, err := newWebhookClient(true).Post(srv.URL, "application/json", nil)
+	resp, err = newWebhookClient(true).Post(srv.URL, "application/json", nil)
 	if err != nil {
 		t.Fatalf("allowed private: %v", err)
 	}

@@ -134,6 +134,10 @@ func cutScheme(s string) (scheme, rest string, ok bool) {
 	return "", "", false
 }
 
+func isAlnum(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+}
+
 func plausibleHosts(h string) bool {
 	for _, r := range h {
 		switch {
@@ -177,7 +181,7 @@ func plausibleKey(k string) bool {
 		return false
 	}
 	for _, r := range k {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+		if !isAlnum(r) && r != '_' && r != '-' && r != '.' {
 			return false
 		}
 	}
@@ -359,7 +363,7 @@ func checkHost(h, scheme string) error {
 		return fmt.Errorf("host %q: want a host name of 1 to 253 characters", h)
 	}
 	for _, r := range host {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".-_:%", r)) {
+		if !isAlnum(r) && !strings.ContainsRune(".-_:%", r) {
 			return fmt.Errorf("host %q: a host name has only letters, digits, '.', '-' and '_'", h)
 		}
 	}
