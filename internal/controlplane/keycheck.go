@@ -75,7 +75,8 @@ func splitCluster(c *mdb.ConnString, reqUser, reqPassword string) (conn, display
 // recomputed; a webhook URL with user information is sealed and shown
 // without it. It is idempotent and runs at every start.
 func (s *Server) resealStored(ctx context.Context) error {
-	return s.store.tx(ctx, func(tx *sql.Tx) error {
+	changed := false
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
 		type row struct {
 			id, display, user string
 			conn, pw          []byte
@@ -132,6 +133,7 @@ func (s *Server) resealStored(ctx context.Context) error {
 				display, s.sealer.seal([]byte(conn)), user, pwEnc, r.id); err != nil {
 				return err
 			}
+			changed = true
 		}
 		hooks, err := tx.QueryContext(ctx, `SELECT id, webhook_url FROM projects WHERE webhook_url != '' AND webhook_url_enc IS NULL`)
 		if err != nil {
@@ -156,9 +158,17 @@ func (s *Server) resealStored(ctx context.Context) error {
 				displayWebhookURL(h.url), s.sealer.seal([]byte(h.url)), h.id); err != nil {
 				return err
 			}
+			changed = true
 		}
 		return nil
 	})
+	if err != nil || !changed {
+		return err
+	}
+	// The clear values were overwritten (secure_delete); move the pages out
+	// of the WAL too, so the old ones are gone from both files.
+	_, err = s.store.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	return err
 }
 
 // displayWebhookURL is a webhook URL without user information and with the

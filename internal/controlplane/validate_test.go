@@ -1,10 +1,13 @@
 package controlplane
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -57,5 +60,72 @@ func TestWebhookDialRefusesInternal(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusFound {
 		t.Errorf("redirect followed: %d", resp.StatusCode)
+	}
+}
+
+// TestResealStored: a store written before credentials were kept apart
+// (destination password inside the sealed URI, a prefix-"redacted" display
+// form that leaks a password with '/', a webhook URL with user:password in
+// clear) is rewritten at the next start, and the agent still gets working
+// credentials.
+func TestResealStored(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "cp.db")
+	key := bytes.Repeat([]byte{9}, KeySize)
+	s, err := New(ctx, Options{DataPath: path, Key: key, ExternalURL: "http://cp.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := s.Bootstrap(ctx, BootstrapOptions{Username: "root", Password: "root-password"}); err != nil {
+		t.Fatal(err)
+	}
+	var groupID string
+	if err := s.store.db.QueryRowContext(ctx, `SELECT id FROM projects LIMIT 1`).Scan(&groupID); err != nil {
+		t.Fatal(err)
+	}
+	old := "mongodb://alice:pa%2Fss@db1:27017/?replicaSet=rs"
+	if _, err := s.store.db.ExecContext(ctx, `INSERT INTO clusters (id, group_id, name, conn_redacted, conn_enc, username, password_enc, created_at) VALUES ('c1', ?, 'old', ?, ?, '', NULL, 0)`,
+		groupID, old, s.sealer.seal([]byte(old))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.store.db.ExecContext(ctx, `UPDATE projects SET webhook_url = 'https://u:HookPw@hooks.example.com/x', webhook_url_enc = NULL WHERE id = ?`, groupID); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s, err = New(ctx, Options{DataPath: path, Key: key, ExternalURL: "http://cp.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var display, user, hook string
+	if err := s.store.db.QueryRowContext(ctx, `SELECT conn_redacted, username FROM clusters WHERE id = 'c1'`).Scan(&display, &user); err != nil {
+		t.Fatal(err)
+	}
+	if display != "mongodb://db1:27017/?replicaSet=rs" || user != "alice" {
+		t.Errorf("cluster shown as %q user %q", display, user)
+	}
+	d, err := s.destination(ctx, s.store.db, groupID, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.ConnectionString != "mongodb://db1:27017/?replicaSet=rs" || d.Username != "alice" || d.Password != "pa/ss" {
+		t.Errorf("agent gets %+v", d)
+	}
+	if err := s.store.db.QueryRowContext(ctx, `SELECT webhook_url FROM projects WHERE id = ?`, groupID).Scan(&hook); err != nil {
+		t.Fatal(err)
+	}
+	if hook != "https://hooks.example.com/x" {
+		t.Errorf("webhook shown as %q", hook)
+	}
+	var files []byte
+	for _, p := range []string{path, path + "-wal"} {
+		b, _ := os.ReadFile(p)
+		files = append(files, b...)
+	}
+	for _, secret := range []string{"HookPw", "pa%2Fss", "alice:"} {
+		if bytes.Contains(files, []byte(secret)) {
+			t.Errorf("the store files still have %q in clear", secret)
+		}
 	}
 }
