@@ -385,7 +385,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: r.TLS != nil, Expires: expires})
+		Secure: r.TLS != nil || s.secureCookies, Expires: expires})
 	writeJSON(w, http.StatusOK, api.Session{Username: p.name, CSRFToken: csrf, ExpiresAt: fromMS(ms(expires)), Roles: p.roles})
 	return nil
 }

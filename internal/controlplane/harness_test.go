@@ -136,7 +136,7 @@ func newEnv(t *testing.T) *env {
 	var handler http.Handler
 	e.hs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	srv, err := controlplane.New(ctx, controlplane.Options{
-		DataPath: filepath.Join(e.dir, "cp.db"), Key: key, ExternalURL: e.hs.URL,
+		DataPath: filepath.Join(e.dir, "cp.db"), Key: key, ExternalURL: e.hs.URL, WebhookAllowPrivate: true,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

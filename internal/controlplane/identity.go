@@ -106,8 +106,8 @@ func (s *Server) handleCreateOrg(w http.ResponseWriter, r *http.Request, p *prin
 	if !p.admin {
 		return errForbidden
 	}
-	if strings.TrimSpace(req.Name) == "" {
-		return badRequest("MISSING_ATTRIBUTE", "name is required")
+	if err := checkName("name", req.Name); err != nil {
+		return err
 	}
 	now := time.Now()
 	org := api.Org{ID: newID(now), Name: req.Name}
@@ -168,6 +168,9 @@ func (s *Server) handleCreateProject(w http.ResponseWriter, r *http.Request, p *
 	}
 	if req.OrgID == "" || strings.TrimSpace(req.Name) == "" {
 		return badRequest("MISSING_ATTRIBUTE", "name and orgId are required")
+	}
+	if err := checkName("name", req.Name); err != nil {
+		return err
 	}
 	if err := s.requireOrg(r.Context(), p, req.OrgID, true); err != nil {
 		return err
@@ -252,6 +255,9 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request, p *pri
 	if strings.TrimSpace(req.Username) == "" || len(req.Password) < 8 {
 		return badRequest("MISSING_ATTRIBUTE", "username and a password of at least 8 characters are required")
 	}
+	if err := checkName("username", req.Username); err != nil {
+		return err
+	}
 	if err := s.checkRoles(ctx, orgID, req.Roles); err != nil {
 		return err
 	}
@@ -292,6 +298,9 @@ func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, p *p
 		return err
 	}
 	if err := s.checkRoles(ctx, orgID, req.Roles); err != nil {
+		return err
+	}
+	if err := checkText("desc", req.Desc, maxTextLength); err != nil {
 		return err
 	}
 	now := time.Now()
