@@ -80,6 +80,7 @@ type Server struct {
 	timerWake chan struct{} // wakes the timer loop after a state change
 	hookWake  chan struct{} // wakes the webhook loop after an enqueue
 
+	throttle  throttler // failed-credential limits (throttle.go)
 	credMu    sync.Mutex
 	credCache map[string]credEntry // verified password logins, by hash of user+password
 	digest    digestNonces         // HTTP Digest nonces and their counts
