@@ -328,10 +328,24 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, p *princi
 			s.writeError(w, r, err)
 			return
 		}
-		r = r.WithContext(context.WithValue(r.Context(), principalKey, p))
-		if err := h(w, r, p); err != nil {
-			s.writeError(w, r, err)
+		ctx := context.WithValue(r.Context(), principalKey, p)
+		if safeMethod(r.Method) {
+			if err := h(w, r.WithContext(ctx), p); err != nil {
+				s.writeError(w, r, err)
+			}
+			return
 		}
+		// State-changing requests go into the audit trail with their answer.
+		a := &auditInfo{}
+		r = r.WithContext(context.WithValue(ctx, auditKey{}, a))
+		rec := &statusRecorder{ResponseWriter: w}
+		if err := h(rec, r, p); err != nil {
+			s.writeError(rec, r, err)
+		}
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		s.audit(r, p, a, rec.status)
 	}
 }
 
@@ -408,6 +422,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		tokenHash(token), p.id, csrf, ms(expires)); err != nil {
 		return err
 	}
+	s.audit(r, p, nil, http.StatusOK)
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: r.TLS != nil, Expires: expires})
 	writeJSON(w, http.StatusOK, api.Session{Username: p.name, CSRFToken: csrf, ExpiresAt: fromMS(ms(expires)), Roles: p.roles})
