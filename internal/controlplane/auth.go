@@ -324,7 +324,6 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, p *princi
 				w.Header().Add("WWW-Authenticate", s.digest.challenge(stale))
 				w.Header().Add("WWW-Authenticate", `Basic realm="`+digestRealm+`"`)
 			}
-			setRetryAfter(w, err)
 			s.writeError(w, r, err)
 			return
 		}
@@ -391,7 +390,6 @@ func (s *Server) requireProject(ctx context.Context, p *principal, groupID strin
 // same-origin JSON requests may log in.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if err := s.login(w, r); err != nil {
-		setRetryAfter(w, err)
 		s.writeError(w, r, err)
 	}
 }

@@ -262,7 +262,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request, p *pri
 	// refused; the answer is the same whether it is taken in this org or
 	// in another, and taken-name answers are throttled per caller like
 	// failed logins, so probing for other orgs' users is slow.
-	keys := []throttleKey{{"usernames\x00" + p.id, throttleFreeAddr}}
+	keys := []throttleKey{{"usernames\x00" + p.id, s.opts.AuthLimits.withDefaults().PerAddress}}
 	if ok, retry := s.throttle.admit(keys); !ok {
 		return errThrottled(retry)
 	}

@@ -61,6 +61,8 @@ type Options struct {
 	// TrustedProxies: when true, the agent's address is taken from the first
 	// X-Forwarded-For entry for access-list checks.
 	TrustProxy bool
+	// AuthLimits bound failed credential attempts (throttle.go).
+	AuthLimits AuthLimits
 }
 
 // Server is the control plane: Admin API, agent endpoint, timers and webhooks

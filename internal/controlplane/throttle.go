@@ -10,18 +10,35 @@ import (
 	"time"
 )
 
+// AuthLimits are the free credential attempts before the exponential lock
+// (see throttler). Zero fields take the defaults.
+type AuthLimits struct {
+	PerAccountAddress int // one account from one address; default 5
+	PerAccount        int // one account from all addresses (distributed guessing); default 50
+	PerAddress        int // one address over all accounts (password spraying); default 20
+}
+
+func (l AuthLimits) withDefaults() AuthLimits {
+	def := func(n *int, v int) {
+		if *n <= 0 {
+			*n = v
+		}
+	}
+	def(&l.PerAccountAddress, 5)
+	def(&l.PerAccount, 50)
+	def(&l.PerAddress, 20)
+	return l
+}
+
 // Failure limits of credential checks. Every attempt counts at admission
 // (so parallel guesses cannot all slip in before the first one fails); a
-// success gives the attempt back. Past the free attempts of a key, each
-// admitted attempt locks the key for twice as long as the previous one
-// (throttleBase, 2×, 4×, … up to throttleMax); a locked key is answered 429
-// with Retry-After before any secret is hashed.
+// success gives the attempt back. Past the free attempts of a key
+// (AuthLimits), each admitted attempt locks the key for twice as long as
+// the previous one (throttleBase, 2×, 4×, … up to throttleMax); a locked
+// key is answered 429 with Retry-After before any secret is hashed.
 const (
-	throttleFreePair    = 5  // one account from one address
-	throttleFreeAccount = 50 // one account from all addresses (distributed guessing)
-	throttleFreeAddr    = 20 // one address over all accounts (password spraying)
-	throttleBase        = time.Second
-	throttleMax         = 15 * time.Minute
+	throttleBase = time.Second
+	throttleMax  = 15 * time.Minute
 	// throttleForget: a key with no attempt for this long is forgotten.
 	throttleForget = 30 * time.Minute
 	// throttleCap bounds the memory: beyond it the least recently used
@@ -55,11 +72,11 @@ type throttleKey struct {
 // credentialKeys are the limits of an attempt on account name from addr.
 // Accounts share one namespace over all schemes (principal names are
 // unique), so switching schemes buys no attempts.
-func credentialKeys(name, addr string) []throttleKey {
+func credentialKeys(l AuthLimits, name, addr string) []throttleKey {
 	return []throttleKey{
-		{"pair\x00" + name + "\x00" + addr, throttleFreePair},
-		{"acct\x00" + name, throttleFreeAccount},
-		{"addr\x00" + addr, throttleFreeAddr},
+		{"pair\x00" + name + "\x00" + addr, l.PerAccountAddress},
+		{"acct\x00" + name, l.PerAccount},
+		{"addr\x00" + addr, l.PerAddress},
 	}
 }
 
@@ -190,7 +207,7 @@ func (s *Server) admitCredential(r *http.Request, name string) ([]throttleKey, e
 	if a, ok := s.remoteAddr(r); ok {
 		addr = a.String()
 	}
-	keys := credentialKeys(name, addr)
+	keys := credentialKeys(s.opts.AuthLimits.withDefaults(), name, addr)
 	if ok, retry := s.throttle.admit(keys); !ok {
 		return nil, errThrottled(retry)
 	}
