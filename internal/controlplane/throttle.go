@@ -105,7 +105,7 @@ func (t *throttler) entry(key string, now time.Time) *throttleEntry {
 		t.lru.MoveToFront(el)
 		return el.Value.(*throttleEntry)
 	}
-	e := &throttleEntry{key: key}
+	e := &throttleEntry{key: key, last: now}
 	t.m[key] = t.lru.PushFront(e)
 	return e
 }
