@@ -234,7 +234,9 @@ func TestUsernameOracle(t *testing.T) {
 		t.Fatalf("create: %d %s", a.status, a.body)
 	}
 	inOrg, elsewhere := create("mine"), create("root") // root is the other org's owner
-	norm := func(a answer, name string) string { return a.header.Get("X-Error-Code") + strings.ReplaceAll(string(a.body), name, "NAME") }
+	norm := func(a answer, name string) string {
+		return a.header.Get("X-Error-Code") + strings.ReplaceAll(string(a.body), name, "NAME")
+	}
 	if inOrg.status != http.StatusConflict || elsewhere.status != inOrg.status || norm(inOrg, "mine") != norm(elsewhere, "root") {
 		t.Errorf("taken here: %d %s\ntaken in another org: %d %s\nwant the same answer", inOrg.status, inOrg.body, elsewhere.status, elsewhere.body)
 	}
