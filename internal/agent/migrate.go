@@ -43,9 +43,8 @@ type run struct {
 	cutover     chan struct{} // closed when the operator confirmed the cutover
 	cancel      context.CancelFunc
 
-	mu         sync.Mutex // guards cutoverAt
-	cutoverAt  time.Time
-	commitDone bool
+	mu        sync.Mutex // guards cutoverAt
+	cutoverAt time.Time
 }
 
 func (r *run) requestCutover() {

@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/livemigrate/livemigrate/internal/mdb"
 	"github.com/livemigrate/livemigrate/internal/migration"
 )
 
@@ -166,27 +167,45 @@ func (p *Pool) writeNS(ctx context.Context, b *nsBatch) error {
 
 func idKey(id bson.RawValue) string { return string(append([]byte{byte(id.Type)}, id.Value...)) }
 
-// findIn reads the documents of ds from coll with one {_id: {$in: …}}.
+// maxInIDBytes bounds the _id bytes of one $in filter, far below the
+// 16 MiB command limit whatever the _ids weigh.
+const maxInIDBytes = 1 << 20
+
+// findIn reads the documents of ds from coll with {_id: {$in: …}}: one
+// query unless the _ids outgrow maxInIDBytes, each reply sized by the bytes
+// of the documents before it (mdb.Find), so a batch of documents near
+// 16 MiB never makes a reply the driver refuses.
 func (p *Pool) findIn(ctx context.Context, coll *mongo.Collection, ds []*docState, what string) (map[string]bson.Raw, error) {
-	ids := make(bson.A, len(ds))
-	for i, d := range ds {
-		ids[i] = d.id
-	}
 	out := map[string]bson.Raw{}
-	err := p.retry(ctx, what+" in "+coll.Database().Name()+"."+coll.Name(), func(ctx context.Context) error {
-		clear(out)
-		cur, err := coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, options.Find().SetBatchSize(int32(len(ids))))
+	for len(ds) > 0 {
+		var ids bson.A
+		n := 0
+		for _, d := range ds {
+			if len(ids) > 0 && n+len(d.id.Value) > maxInIDBytes {
+				break
+			}
+			ids = append(ids, d.id)
+			n += len(d.id.Value)
+		}
+		ds = ds[len(ids):]
+		err := p.retry(ctx, what+" in "+coll.Database().Name()+"."+coll.Name(), func(ctx context.Context) error {
+			cur, err := mdb.Find(ctx, coll, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+				mdb.NewBatchSizer(mdb.SizerOptions{MaxDocs: len(ids)}))
+			if err != nil {
+				return err
+			}
+			defer cur.Close(ctx)
+			for cur.Next(ctx) {
+				doc := append(bson.Raw(nil), cur.Current()...)
+				out[idKey(doc.Lookup("_id"))] = doc
+			}
+			return cur.Err()
+		})
 		if err != nil {
-			return err
+			return out, err
 		}
-		defer cur.Close(ctx)
-		for cur.Next(ctx) {
-			doc := append(bson.Raw(nil), cur.Current...)
-			out[idKey(doc.Lookup("_id"))] = doc
-		}
-		return cur.Err()
-	})
-	return out, err
+	}
+	return out, nil
 }
 
 // maxKeyedDeletes is the largest batch DeleteIDs deletes with per-_id

@@ -48,6 +48,10 @@ type Options struct {
 	// BatchSize caps the events one worker writes at once (default 512;
 	// 4096 in ModeInIDs).
 	BatchSize int
+	// BatchBytes caps the document bytes (images and update descriptions)
+	// of the events one worker writes at once (default 16 MiB; a single
+	// event larger than that is a batch of its own).
+	BatchBytes int
 	// Mode is how batches are written (default ModeInIDs).
 	Mode Mode
 	// Source, when set, is read for a document's current state when an
@@ -101,6 +105,9 @@ func New(dst *mongo.Client, opts Options, logger *slog.Logger) *Pool {
 		if opts.Mode == ModeInIDs {
 			opts.BatchSize = 4096
 		}
+	}
+	if opts.BatchBytes <= 0 {
+		opts.BatchBytes = 16 << 20
 	}
 	if opts.TickEvery == 0 {
 		opts.TickEvery = 100 * time.Millisecond
@@ -280,6 +287,7 @@ type worker struct {
 
 func (w *worker) run(ctx context.Context) error {
 	batch := make([]migration.Event, 0, w.pool.opts.BatchSize)
+	bytes := 0                 // document bytes in batch
 	var pos migration.Position // newest position in batch (events and ticks)
 	hasPos := false
 	flush := func() error {
@@ -288,7 +296,7 @@ func (w *worker) run(ctx context.Context) error {
 				return err
 			}
 			w.pool.applied.Add(int64(len(batch)))
-			batch = batch[:0]
+			batch, bytes = batch[:0], 0
 		}
 		if hasPos {
 			w.pool.setWritten(w.id, pos)
@@ -302,6 +310,7 @@ func (w *worker) run(ctx context.Context) error {
 			return it.barrier
 		case !it.tick:
 			batch = append(batch, it.ev)
+			bytes += eventBytes(it.ev)
 		}
 		pos, hasPos = it.ev.Pos, true
 		return nil
@@ -326,7 +335,7 @@ func (w *worker) run(ctx context.Context) error {
 		}
 		// Take whatever else is queued, up to a batch.
 	drain:
-		for len(batch) < w.pool.opts.BatchSize {
+		for len(batch) < w.pool.opts.BatchSize && bytes < w.pool.opts.BatchBytes {
 			select {
 			case it, ok = <-w.in:
 				if !ok {
@@ -347,6 +356,15 @@ func (w *worker) run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// eventBytes is what an event adds to a batch's documents.
+func eventBytes(ev migration.Event) int {
+	n := len(ev.FullDocument) + len(ev.DocumentKey)
+	if ev.Update != nil {
+		n += len(ev.Update.UpdatedFields)
+	}
+	return n
 }
 
 func (p *Pool) retry(ctx context.Context, what string, op func(context.Context) error) error {

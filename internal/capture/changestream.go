@@ -7,11 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/livemigrate/livemigrate/internal/mdb"
 	"github.com/livemigrate/livemigrate/internal/migration"
@@ -60,7 +64,7 @@ type ChangeStreamReader struct {
 
 // NewChangeStreamReader returns a reader of c's cluster-wide change stream.
 func NewChangeStreamReader(c *mongo.Client, opts ChangeStreamOptions, logger *slog.Logger) *ChangeStreamReader {
-	return NewChangeStreamReaderFrom(clientSource{c: c}, opts, logger)
+	return NewChangeStreamReaderFrom(&clientSource{c: c}, opts, logger)
 }
 
 // NewChangeStreamReaderFrom returns a reader over any StreamSource (the
@@ -140,9 +144,16 @@ func (r *ChangeStreamReader) Run(ctx context.Context, from migration.Position, o
 var errInvalidated = errors.New("change stream invalidated")
 
 func (r *ChangeStreamReader) read(ctx context.Context, s Stream, last *migration.Position, out chan<- migration.Event) error {
+	var split fragments // an event split by $changeStreamSplitLargeEvent, until its last fragment
 	for {
 		if s.TryNext(ctx) {
-			raw := s.Current()
+			raw, complete, err := split.add(s.Current())
+			if err != nil {
+				return err
+			}
+			if !complete {
+				continue // the checkpoint stays before the event until it is whole
+			}
 			ev, err := parseChangeEvent(raw)
 			if err != nil {
 				return err
@@ -173,7 +184,11 @@ func (r *ChangeStreamReader) read(ctx context.Context, s Stream, last *migration
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		// No event: the post-batch resume token still moves the checkpoint.
+		// No event: the post-batch resume token still moves the checkpoint,
+		// unless it points into a split event not yet complete.
+		if split.pending() {
+			continue
+		}
 		tok := s.ResumeToken()
 		if ts, ok := TokenTS(tok); ok && migration.CompareTS(ts, last.TS) > 0 {
 			p := migration.Position{TS: ts, ResumeToken: append(bson.Raw(nil), tok...)}
@@ -183,6 +198,65 @@ func (r *ChangeStreamReader) read(ctx context.Context, s Stream, last *migration
 			*last = p
 		}
 	}
+}
+
+// fragments reassembles an event that $changeStreamSplitLargeEvent split
+// into fragments: each carries its own resume token as _id and
+// splitEvent: {fragment: n, of: m}; the first holds the event's context
+// (operationType, ns, documentKey, …), later ones the remaining top-level
+// fields (fullDocument, updateDescription, …). The event is complete with
+// fragment m, whose token resumes after the whole event; resuming from an
+// earlier fragment's token would start mid-event, so the checkpoint never
+// takes one.
+type fragments struct {
+	parts []bson.Raw
+	of    int32
+}
+
+func (f *fragments) pending() bool { return len(f.parts) > 0 }
+
+// add takes the next stream document. An event that was not split is
+// returned as is; a fragment is kept until the last one, which returns the
+// whole event (the fields of every fragment, _id the last fragment's).
+func (f *fragments) add(raw bson.Raw) (bson.Raw, bool, error) {
+	se, ok := raw.Lookup("splitEvent").DocumentOK()
+	if !ok {
+		if f.pending() {
+			return nil, false, fmt.Errorf("change stream: an event arrived after fragment %d of %d of a split event; the stream is out of order, restart the sync to resume from its checkpoint", len(f.parts), f.of)
+		}
+		return raw, true, nil
+	}
+	n, ok1 := se.Lookup("fragment").AsInt64OK()
+	of, ok2 := se.Lookup("of").AsInt64OK()
+	if !ok1 || !ok2 || n < 1 || n > of {
+		return nil, false, fmt.Errorf("change stream: malformed splitEvent %s", se)
+	}
+	if n == 1 {
+		f.parts, f.of = f.parts[:0], int32(of)
+	}
+	if int64(len(f.parts)+1) != n || int64(f.of) != of {
+		return nil, false, fmt.Errorf("change stream: fragment %d of %d arrived after fragment %d of %d; the stream is out of order, restart the sync to resume from its checkpoint", n, of, len(f.parts), f.of)
+	}
+	f.parts = append(f.parts, append(bson.Raw(nil), raw...))
+	if n < of {
+		return nil, false, nil
+	}
+	idx, doc := bsoncore.AppendDocumentStart(nil)
+	doc = bsoncore.AppendDocumentElement(doc, "_id", raw.Lookup("_id").Document())
+	for _, p := range f.parts {
+		elems, err := p.Elements()
+		if err != nil {
+			return nil, false, fmt.Errorf("change stream: fragment %s: %w", p.Lookup("splitEvent"), err)
+		}
+		for _, e := range elems {
+			if k := e.Key(); k != "_id" && k != "splitEvent" {
+				doc = append(doc, e...)
+			}
+		}
+	}
+	doc, err := bsoncore.AppendDocumentEnd(doc, idx)
+	f.parts, f.of = f.parts[:0], 0
+	return bson.Raw(doc), err == nil, err
 }
 
 // changeEvent is a change stream event document.
@@ -297,9 +371,50 @@ func TokenTS(token bson.Raw) (bson.Timestamp, bool) {
 }
 
 // clientSource opens live change streams on a MongoDB deployment.
-type clientSource struct{ c *mongo.Client }
+type clientSource struct {
+	c *mongo.Client
 
-func (s clientSource) Open(ctx context.Context, from migration.Position) (Stream, error) {
+	mu    sync.Mutex // guards known and split
+	known bool
+	split bool // the server has $changeStreamSplitLargeEvent
+}
+
+// SplitsLargeEvents reports whether a server of this version (buildInfo's
+// "7.0.5") has $changeStreamSplitLargeEvent: 7.0 and later, 6.0.9 and later.
+func SplitsLargeEvents(version string) bool {
+	var v [3]int
+	for i, part := range strings.SplitN(version, ".", 3) {
+		digits := strings.TrimRightFunc(part, func(r rune) bool { return r < '0' || r > '9' })
+		if i < 3 {
+			v[i], _ = strconv.Atoi(strings.SplitN(digits, "-", 2)[0])
+		}
+	}
+	return v[0] > 6 || v[0] == 6 && v[1] == 0 && v[2] >= 9
+}
+
+// pipeline is the stream's pipeline: user databases only and, where the
+// server has it, $changeStreamSplitLargeEvent last, so an event over 16 MiB
+// arrives in fragments instead of failing the stream.
+func (s *clientSource) pipeline(ctx context.Context) (mongo.Pipeline, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.known {
+		var bi struct {
+			Version string `bson:"version"`
+		}
+		if err := s.c.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&bi); err != nil {
+			return nil, fmt.Errorf("buildInfo on source: %w", err)
+		}
+		s.known, s.split = true, SplitsLargeEvents(bi.Version)
+	}
+	p := mongo.Pipeline{{{Key: "$match", Value: bson.D{{Key: "ns.db", Value: bson.D{{Key: "$nin", Value: bson.A{"admin", "config", "local"}}}}}}}}
+	if s.split {
+		p = append(p, bson.D{{Key: "$changeStreamSplitLargeEvent", Value: bson.D{}}})
+	}
+	return p, nil
+}
+
+func (s *clientSource) Open(ctx context.Context, from migration.Position) (Stream, error) {
 	opts := options.ChangeStream().SetShowExpandedEvents(true).SetMaxAwaitTime(time.Second).SetBatchSize(1000)
 	if len(from.ResumeToken) > 0 {
 		opts.SetResumeAfter(from.ResumeToken)
@@ -307,7 +422,10 @@ func (s clientSource) Open(ctx context.Context, from migration.Position) (Stream
 		ts := from.TS
 		opts.SetStartAtOperationTime(&ts)
 	}
-	pipeline := mongo.Pipeline{{{Key: "$match", Value: bson.D{{Key: "ns.db", Value: bson.D{{Key: "$nin", Value: bson.A{"admin", "config", "local"}}}}}}}}
+	pipeline, err := s.pipeline(ctx)
+	if err != nil {
+		return nil, err
+	}
 	cs, err := s.c.Watch(ctx, pipeline, opts)
 	if err != nil {
 		return nil, err
@@ -315,7 +433,7 @@ func (s clientSource) Open(ctx context.Context, from migration.Position) (Stream
 	return mongoStream{cs}, nil
 }
 
-func (s clientSource) Latest(ctx context.Context) (migration.Position, error) {
+func (s *clientSource) Latest(ctx context.Context) (migration.Position, error) {
 	var hello struct {
 		OperationTime bson.Timestamp `bson:"operationTime"`
 		ClusterTime   struct {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,7 +39,13 @@ type Options struct {
 	// size of the data.
 	MaxBytesInFlight int64
 	// Retry is the policy for transient errors (default mdb.DefaultRetry).
+	// A namespace whose copy is interrupted is started again with its
+	// backoff (Initial to Max) until it has made no progress for MaxElapsed.
 	Retry mdb.RetryPolicy
+	// SameFailures is how many attempts of one namespace may fail the same
+	// way at the same document before the failure is called deterministic
+	// and the copy stops (default 3).
+	SameFailures int
 }
 
 func (o Options) withDefaults() Options {
@@ -60,6 +67,9 @@ func (o Options) withDefaults() Options {
 	o.BatchBytes = int(min(int64(o.BatchBytes), o.MaxBytesInFlight))
 	if o.Retry == (mdb.RetryPolicy{}) {
 		o.Retry = mdb.DefaultRetry
+	}
+	if o.SameFailures <= 0 {
+		o.SameFailures = 3
 	}
 	return o
 }
@@ -104,6 +114,17 @@ type Copier struct {
 	inFlight *semaphore.Weighted
 
 	peak, cur atomic.Int64 // bytes in flight, for tests and the benchmark
+
+	mu       sync.Mutex // guards lastLoss
+	lastLoss *connLoss  // the latest failure that closed a source connection
+}
+
+// connLoss is a failure that made the driver close a connection, taking with
+// it (on FerretDB) every cursor opened on that connection.
+type connLoss struct {
+	ns  migration.Namespace
+	err error
+	at  time.Time
 }
 
 // New returns a Copier. It starts nothing.
@@ -116,9 +137,12 @@ func New(src, dst *mongo.Client, opts Options, logger *slog.Logger) *Copier {
 // PeakBytesInFlight is the most document bytes held at once so far.
 func (c *Copier) PeakBytesInFlight() int64 { return c.peak.Load() }
 
-// CopyAll copies every task, largest first, Options.Workers at a time. A task
-// that fails with a transient error is begun again (Hooks.Begin) under the
-// retry policy; any other error stops the copy and is returned.
+// CopyAll copies every task, largest first, Options.Workers at a time. A
+// task whose copy is interrupted — a transient error, a lost cursor, a
+// reply too large for the driver — is begun again (Hooks.Begin) with
+// bounded backoff (copyTask); any other error, a deterministic failure or
+// one that outlasts the retry policy stops the copy and is returned as a
+// *CopyError naming the namespace, the cause and what to do.
 func (c *Copier) CopyAll(ctx context.Context, tasks []Task, h Hooks) error {
 	tasks = slices.Clone(tasks)
 	slices.SortStableFunc(tasks, func(a, b Task) int { return cmp.Compare(b.EstimatedBytes, a.EstimatedBytes) })
@@ -126,17 +150,9 @@ func (c *Copier) CopyAll(ctx context.Context, tasks []Task, h Hooks) error {
 	g.SetLimit(c.opts.Workers)
 	for _, t := range tasks {
 		g.Go(func() error {
-			var res Result
-			err := mdb.Retry(ctx, c.logger, "copy "+t.NS.String(), c.opts.Retry, func(ctx context.Context) error {
-				if err := h.Begin(ctx, t); err != nil {
-					return err
-				}
-				var err error
-				res, err = c.copyOnce(ctx, t, h.Progress)
-				return err
-			})
+			res, err := c.copyTask(ctx, t, h)
 			if err != nil {
-				return fmt.Errorf("copy %s: %w", t.NS, err)
+				return err
 			}
 			if h.Done != nil {
 				return h.Done(ctx, t, res)
@@ -162,18 +178,18 @@ func (b *batch) add(doc bson.Raw, capacity int) {
 	b.bytes += int64(len(doc))
 }
 
-// copyOnce reads t with one unsorted cursor and inserts in unordered batches.
-func (c *Copier) copyOnce(ctx context.Context, t Task, progress func(Task, int64, int64)) (Result, error) {
+// copyOnce reads t with one unsorted cursor, batches sized by sizer, and
+// inserts in unordered batches. read is how many documents it read.
+func (c *Copier) copyOnce(ctx context.Context, t Task, sizer *mdb.BatchSizer, progress func(Task, int64, int64)) (res Result, read int64, err error) {
 	began := time.Now()
 	g, ctx := errgroup.WithContext(ctx)
 	batches := make(chan batch)
-	var res Result
 	var docs, bytes atomic.Int64
 	var readNanos, sendNanos, insertNanos atomic.Int64
 
 	g.Go(func() error {
 		defer close(batches)
-		return c.read(ctx, t, batches, &readNanos, &sendNanos)
+		return c.read(ctx, t, sizer, &read, batches, &readNanos, &sendNanos)
 	})
 	dst := c.dst.Database(t.NS.DB).Collection(t.NS.Coll)
 	inserters := c.opts.InsertersPerTask
@@ -199,22 +215,24 @@ func (c *Copier) copyOnce(ctx context.Context, t Task, progress func(Task, int64
 			return nil
 		})
 	}
-	err := g.Wait()
+	err = g.Wait()
 	res.Documents, res.Bytes, res.Took = docs.Load(), bytes.Load(), time.Since(began)
 	c.logger.Debug("copy attempt", "ns", t.NS.String(), "documents", res.Documents, "took", res.Took.Round(time.Millisecond),
 		"reading", time.Duration(readNanos.Load()).Round(time.Millisecond),
 		"queueing", time.Duration(sendNanos.Load()).Round(time.Millisecond),
 		"inserting", time.Duration(insertNanos.Load()).Round(time.Millisecond))
-	return res, err
+	return res, read, err
 }
 
-// read sends t's documents to out in batches; readNanos and sendNanos add up
-// the time spent waiting for the cursor and for the budget and an inserter.
-func (c *Copier) read(ctx context.Context, t Task, out chan<- batch, readNanos, sendNanos *atomic.Int64) error {
+// read sends t's documents to out in batches, counting them in read;
+// readNanos and sendNanos add up the time spent waiting for the cursor and
+// for the budget and an inserter. The cursor's batches are sized by sizer
+// (mdb.Cursor), whose state survives the attempt.
+func (c *Copier) read(ctx context.Context, t Task, sizer *mdb.BatchSizer, read *int64, out chan<- batch, readNanos, sendNanos *atomic.Int64) error {
 	coll := c.src.Database(t.NS.DB).Collection(t.NS.Coll)
-	cur, err := coll.Find(ctx, bson.D{}, options.Find().SetBatchSize(int32(c.opts.BatchDocuments)))
+	cur, err := mdb.Find(ctx, coll, bson.D{}, sizer)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", t.NS, err)
+		return &readError{err: err}
 	}
 	defer cur.Close(context.WithoutCancel(ctx))
 	var b batch
@@ -241,17 +259,19 @@ func (c *Copier) read(ctx context.Context, t Task, out chan<- batch, readNanos, 
 	rb := time.Now()
 	for cur.Next(ctx) {
 		reading += time.Since(rb)
-		if len(b.docs) > 0 && (len(b.docs) >= c.opts.BatchDocuments || b.bytes+int64(len(cur.Current)) > int64(c.opts.BatchBytes)) {
+		doc := cur.Current()
+		if len(b.docs) > 0 && (len(b.docs) >= c.opts.BatchDocuments || b.bytes+int64(len(doc)) > int64(c.opts.BatchBytes)) {
 			if err := send(); err != nil {
 				return err
 			}
 		}
-		b.add(cur.Current, c.opts.BatchDocuments)
+		b.add(doc, c.opts.BatchDocuments)
+		*read++
 		rb = time.Now()
 	}
 	reading += time.Since(rb)
 	if err := cur.Err(); err != nil {
-		return fmt.Errorf("read %s: %w", t.NS, err)
+		return &readError{err: err}
 	}
 	return send()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -130,3 +131,52 @@ func IsTransient(err error) bool {
 
 // Code returns the server error code of err, if any.
 func Code(err error) (int, bool) { return serverCode(err) }
+
+// Cursor errors (code 43 CursorNotFound, 237 CursorKilled, 175 QueryPlanKilled).
+const (
+	codeCursorNotFound  = 43
+	codeCursorKilled    = 237
+	codeQueryPlanKilled = 175
+)
+
+// IsCursorLost reports a cursor the server no longer has: killed, timed
+// out, or dropped with the connection it was opened on (FerretDB drops
+// every cursor of a connection when the connection closes). The read
+// cannot go on; it must start again.
+func IsCursorLost(err error) bool {
+	return hasCode(err, codeCursorNotFound, codeCursorKilled, codeQueryPlanKilled)
+}
+
+// IsReplyTooLarge reports a reply larger than the driver accepts (its
+// 48 MB message limit): the server sent more than the batch can hold and
+// the driver closed the connection. Smaller batches avoid it.
+func IsReplyTooLarge(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "length of read message too large")
+}
+
+// IsRestartable reports an error after which a whole read (a namespace's
+// copy) is worth starting again: a transient error, a lost cursor, or a
+// reply too large for the driver.
+func IsRestartable(err error) bool {
+	return IsTransient(err) || IsCursorLost(err) || IsReplyTooLarge(err)
+}
+
+// Class names the kind of a failure for messages and for telling one
+// failure from another: "reply too large", "cursor lost", "transient",
+// "server <code>", or "" for anything else.
+func Class(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case IsReplyTooLarge(err):
+		return "reply too large"
+	case IsCursorLost(err):
+		return "cursor lost"
+	case IsTransient(err):
+		return "transient"
+	}
+	if c, ok := serverCode(err); ok {
+		return "server " + strconv.Itoa(c)
+	}
+	return ""
+}

@@ -1,6 +1,7 @@
 package mongotest
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -18,6 +19,7 @@ type Proxy struct {
 	mu        sync.Mutex // guards the fields below
 	latency   time.Duration
 	blackhole bool
+	replyMax  int       // reset a connection whose server sends a message over this (0 = off)
 	until     time.Time // when a timed fault ends (zero: until Pass)
 	conns     map[net.Conn]struct{}
 	wg        sync.WaitGroup
@@ -55,7 +57,7 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 func (p *Proxy) Pass() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.latency, p.blackhole, p.until = 0, false, time.Time{}
+	p.latency, p.blackhole, p.until, p.replyMax = 0, false, time.Time{}, 0
 }
 
 // Latency delays every chunk of data in both directions by d, for the
@@ -84,6 +86,22 @@ func (p *Proxy) ResetAll() {
 		}
 		_ = c.Close()
 	}
+}
+
+// ResetOnReplyOver resets (RST) every connection on which the server starts
+// a wire message longer than n bytes, before any of it reaches the client,
+// until Pass or ResetOnReplyOver(0): the same fault at the same reply every
+// time, as a server that cannot send one document would cause.
+func (p *Proxy) ResetOnReplyOver(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.replyMax = n
+}
+
+func (p *Proxy) replyLimit() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.replyMax
 }
 
 // Close stops the proxy and closes every connection.
@@ -172,8 +190,8 @@ func (p *Proxy) serve(client net.Conn) {
 	defer p.track(server, false)
 	defer server.Close()
 	done := make(chan struct{}, 2)
-	go func() { p.pipe(server, client); done <- struct{}{} }()
-	go func() { p.pipe(client, server); done <- struct{}{} }()
+	go func() { p.pipe(server, client, false); done <- struct{}{} }()
+	go func() { p.pipe(client, server, true); done <- struct{}{} }()
 	<-done
 	client.Close()
 	server.Close()
@@ -186,11 +204,44 @@ func (p *Proxy) isClosed() bool {
 	return p.closed
 }
 
-// pipe copies src to dst, applying the current fault to every chunk.
-func (p *Proxy) pipe(dst, src net.Conn) {
+// pipe copies src to dst, applying the current fault to every chunk;
+// fromServer marks the server-to-client direction, whose wire message
+// lengths it follows for ResetOnReplyOver.
+func (p *Proxy) pipe(dst, src net.Conn, fromServer bool) {
 	buf := make([]byte, 64<<10)
+	var left int64 // bytes of the current message still to come
+	var hdr []byte // the current message's length bytes read so far
+	tooLong := func(b []byte, limit int) bool {
+		for len(b) > 0 {
+			if left > 0 {
+				k := min(left, int64(len(b)))
+				left, b = left-k, b[k:]
+				continue
+			}
+			k := min(4-len(hdr), len(b))
+			hdr, b = append(hdr, b[:k]...), b[k:]
+			if len(hdr) == 4 {
+				n := int64(binary.LittleEndian.Uint32(hdr))
+				hdr = hdr[:0]
+				if limit > 0 && n > int64(limit) {
+					return true
+				}
+				left = n - 4
+			}
+		}
+		return false
+	}
 	for {
 		n, err := src.Read(buf)
+		if n > 0 && fromServer && tooLong(buf[:n], p.replyLimit()) {
+			for _, c := range []net.Conn{src, dst} {
+				if tc, ok := c.(*net.TCPConn); ok {
+					_ = tc.SetLinger(0)
+				}
+				_ = c.Close()
+			}
+			return
+		}
 		if n > 0 {
 			for {
 				lat, bh := p.fault()

@@ -9,53 +9,61 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/livemigrate/livemigrate/internal/mdb"
 	"github.com/livemigrate/livemigrate/internal/migration"
 )
 
 // fetched is one side's current state of a batch of documents.
 type fetched struct {
 	hash map[string]docHash
-	doc  map[string]bson.Raw // only when keepDocs
 }
 
 // fetch re-reads the documents with the given _id keys from one side with a
 // single $in query. Keys are matched exactly (type and bytes), so an
 // int64 _id never stands in for an int32 one.
-func fetch(ctx context.Context, c *mongo.Client, ns migration.Namespace, keys [][]byte, h *hasher, keepDocs bool) (fetched, error) {
+func fetch(ctx context.Context, c *mongo.Client, ns migration.Namespace, keys [][]byte, h *hasher) (fetched, error) {
+	out := fetched{hash: map[string]docHash{}}
+	err := fetchEach(ctx, c, ns, keys, func(k string, doc bson.Raw) error {
+		fp, err := h.hash(doc)
+		if err != nil {
+			return fmt.Errorf("%s _id %s: %w", ns, idString([]byte(k)), err)
+		}
+		out.hash[k] = fp
+		return nil
+	})
+	return out, err
+}
+
+// fetchEach streams the documents with the given _id keys from one side
+// (one $in query, batches sized by bytes) to fn, with their _id key. The
+// document is only valid during fn.
+func fetchEach(ctx context.Context, c *mongo.Client, ns migration.Namespace, keys [][]byte, fn func(k string, doc bson.Raw) error) error {
 	want := make(map[string]bool, len(keys))
 	in := make(bson.A, len(keys))
 	for i, k := range keys {
 		want[string(k)] = true
 		in[i] = idValue(k)
 	}
-	out := fetched{hash: map[string]docHash{}}
-	if keepDocs {
-		out.doc = map[string]bson.Raw{}
-	}
-	cur, err := c.Database(ns.DB).Collection(ns.Coll).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: in}}}},
-		options.Find().SetBatchSize(scanBatch))
+	cur, err := mdb.Find(ctx, c.Database(ns.DB).Collection(ns.Coll), bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: in}}}},
+		mdb.NewBatchSizer(mdb.SizerOptions{MaxDocs: scanBatch}))
 	if err != nil {
-		return out, fmt.Errorf("re-read %d documents of %s: %w", len(keys), ns, err)
+		return fmt.Errorf("re-read %d documents of %s: %w", len(keys), ns, err)
 	}
 	defer cur.Close(ctx)
 	for cur.Next(ctx) {
-		k := string(idKey(cur.Current.Lookup("_id")))
+		doc := cur.Current()
+		k := string(idKey(doc.Lookup("_id")))
 		if !want[k] {
 			continue
 		}
-		fp, err := h.hash(cur.Current)
-		if err != nil {
-			return out, fmt.Errorf("%s _id %s: %w", ns, idString([]byte(k)), err)
-		}
-		out.hash[k] = fp
-		if keepDocs {
-			out.doc[k] = append(bson.Raw(nil), cur.Current...)
+		if err := fn(k, doc); err != nil {
+			return err
 		}
 	}
 	if err := cur.Err(); err != nil {
-		return out, fmt.Errorf("re-read %d documents of %s: %w", len(keys), ns, err)
+		return fmt.Errorf("re-read %d documents of %s: %w", len(keys), ns, err)
 	}
-	return out, nil
+	return nil
 }
 
 // batches calls fn with the _id keys of in, InBatch at a time.
@@ -82,7 +90,7 @@ func (v *Verifier) compareBatch(ctx context.Context, ns migration.Namespace, key
 	var got [2]fetched
 	err := v.sides(ctx, func(ctx context.Context, side int, c *mongo.Client) error {
 		var err error
-		got[side], err = fetch(ctx, c, ns, keys, &hasher{ignoreFieldOrder: v.opts.IgnoreFieldOrder}, false)
+		got[side], err = fetch(ctx, c, ns, keys, &hasher{ignoreFieldOrder: v.opts.IgnoreFieldOrder})
 		return err
 	})
 	if err != nil {
@@ -169,40 +177,59 @@ func exactID(key []byte) bson.D {
 // repair makes the destination documents of cands equal to the source's
 // current ones: each batch is deleted from the destination with one
 // statement (exact _ids, so one scan on servers without _id lookups), then
-// the source's current documents are inserted. Delete-then-insert rather
-// than replace: FerretDB skips a replace whose document compares equal
-// (int32(1) vs int64(1)), which would leave a type difference unrepaired.
-// A crash between the two steps leaves documents missing, which the next
-// verification finds and repairs.
+// the source's current documents are streamed from one $in and inserted in
+// batches of at most repairBatchBytes (so memory does not grow with the
+// documents' size). Delete-then-insert rather than replace: FerretDB skips
+// a replace whose document compares equal (int32(1) vs int64(1)), which
+// would leave a type difference unrepaired. A crash between the two steps
+// leaves documents missing, which the next verification finds and repairs.
 func (v *Verifier) repair(ctx context.Context, ns migration.Namespace, cands *recordFile) (int64, error) {
 	repaired := int64(0)
 	coll := v.opts.Destination.Database(ns.DB).Collection(ns.Coll)
 	err := v.batches(cands, func(keys [][]byte) error {
-		src, err := fetch(ctx, v.opts.Source, ns, keys, &hasher{}, true)
-		if err != nil {
-			return err
-		}
 		or := make(bson.A, len(keys))
-		var puts []any
 		for i, k := range keys {
 			or[i] = exactID(k)
-			if doc, ok := src.doc[string(k)]; ok {
-				puts = append(puts, doc)
-			}
 		}
 		if _, err := coll.DeleteMany(ctx, bson.D{{Key: "$or", Value: or}}); err != nil {
 			return fmt.Errorf("repair %s: delete %d documents on the destination: %w", ns, len(keys), err)
 		}
-		if len(puts) > 0 {
+		var puts []any
+		var bytes int
+		flush := func() error {
+			if len(puts) == 0 {
+				return nil
+			}
 			if _, err := coll.InsertMany(ctx, puts, options.InsertMany().SetOrdered(false)); err != nil {
 				return fmt.Errorf("repair %s: copy %d documents to the destination: %w", ns, len(puts), err)
 			}
+			puts, bytes = nil, 0
+			return nil
+		}
+		err := fetchEach(ctx, v.opts.Source, ns, keys, func(_ string, doc bson.Raw) error {
+			if len(puts) > 0 && bytes+len(doc) > repairBatchBytes {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			puts = append(puts, append(bson.Raw(nil), doc...))
+			bytes += len(doc)
+			return nil
+		})
+		if err == nil {
+			err = flush()
+		}
+		if err != nil {
+			return err
 		}
 		repaired += int64(len(keys))
 		return nil
 	})
 	return repaired, err
 }
+
+// repairBatchBytes bounds the source documents one repair insert carries.
+const repairBatchBytes = 8 << 20
 
 // summarize counts the differences in final and keeps examples.
 func (v *Verifier) summarize(final *recordFile, res *NamespaceResult) error {

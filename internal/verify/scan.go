@@ -7,31 +7,34 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/livemigrate/livemigrate/internal/mdb"
 	"github.com/livemigrate/livemigrate/internal/migration"
 )
 
-// scanBatch is the cursor batch size of full scans: large batches, one
-// unsorted cursor (the server neither sorts nor seeks).
+// scanBatch caps the cursor batches of full scans and re-reads: large
+// batches, one unsorted cursor (the server neither sorts nor seeks), each
+// batch also sized by the bytes of the one before (mdb.BatchSizer) so no
+// reply outgrows 16 MiB on servers that do not cap replies.
 const scanBatch = 1000
 
 // scan streams every document of ns on one side, unsorted, calling fn with
 // the document's _id key and bytes. The document is only valid during fn.
 // A missing collection yields nothing.
 func scan(ctx context.Context, c *mongo.Client, ns migration.Namespace, scanned *atomic.Int64, fn func(key []byte, doc bson.Raw) error) error {
-	cur, err := c.Database(ns.DB).Collection(ns.Coll).Find(ctx, bson.D{}, options.Find().SetBatchSize(scanBatch))
+	cur, err := mdb.Find(ctx, c.Database(ns.DB).Collection(ns.Coll), bson.D{}, mdb.NewBatchSizer(mdb.SizerOptions{MaxDocs: scanBatch}))
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", ns, err)
 	}
 	defer cur.Close(ctx)
 	for cur.Next(ctx) {
-		id, err := cur.Current.LookupErr("_id")
+		doc := cur.Current()
+		id, err := doc.LookupErr("_id")
 		if err != nil {
 			return fmt.Errorf("scan %s: document without _id: %w", ns, err)
 		}
-		if err := fn(idKey(id), cur.Current); err != nil {
+		if err := fn(idKey(id), doc); err != nil {
 			return err
 		}
 		scanned.Add(1)
