@@ -66,17 +66,7 @@ func authBench(args []string) error {
 	tw.Flush()
 	fmt.Printf("Attackers: %d in parallel, wrong passwords for one user from one address. Legitimate requests come from another address;\n"+
 		"logins after the first are recognized by the verified-credential cache; wrong passwords each cost one PBKDF2 (100k iterations).\n", *attackers)
-	out := filepath.Join("bench", "out")
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	path := filepath.Join(out, "auth-"+time.Now().UTC().Format("20060102T150405Z")+".json")
-	b, err := json.MarshalIndent(map[string]any{"config": map[string]int{"n": *n, "logins": *logins, "attackers": *attackers}, "results": rows}, "", "  ")
-	if err != nil {
-		return err
-	}
-	fmt.Println("wrote", path)
-	return os.WriteFile(path, b, 0o644)
+	return writeBenchJSON("auth", map[string]any{"config": map[string]int{"n": *n, "logins": *logins, "attackers": *attackers}, "results": rows})
 }
 
 func authPhase(phase string, attack, lifted bool, n, logins, attackers int) ([]authRow, error) {

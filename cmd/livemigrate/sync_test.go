@@ -187,6 +187,10 @@ func TestSyncCommandEndToEnd(t *testing.T) {
 	if !strings.Contains(text, "committed: ") || !strings.Contains(text, "verified=true") {
 		t.Errorf("stdout lacks the commit report:\n%s", text)
 	}
+	// Nothing to repair: change application lost no event.
+	if !strings.Contains(text, "repaired=0\n") {
+		t.Errorf("commit report does not say repaired=0:\n%s", text)
+	}
 	if !strings.Contains(text, "state=COMMITTED") {
 		t.Errorf("stdout (not a terminal) lacks plain progress lines:\n%s", text)
 	}

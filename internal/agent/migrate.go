@@ -139,7 +139,7 @@ func (a *Agent) drive(ctx context.Context, r *run, eng syncEngine) error {
 	defer func() {
 		stopEngine()
 		if runErr != nil {
-			<-runErr
+			_ = <-runErr // the engine stops because we cancel it; its error was reported
 		}
 	}()
 

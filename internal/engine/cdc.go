@@ -289,11 +289,13 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 		var drain <-chan time.Time
 		lastSave := time.Now()
 		var meter lagMeter
+		commitReq := c.commitReq // closed by Commit; nil once taken, so it stops firing
 		for {
 			select {
 			case <-gctx.Done():
 				return gctx.Err()
-			case <-c.commitReq:
+			case <-commitReq:
+				commitReq = nil
 				if !committing {
 					p, err := takeCommitPoint(gctx, reader)
 					if err != nil {
@@ -330,11 +332,11 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 				stop()
 				return nil
 			}
-			newest, err := reader.Latest(gctx)
+			lagD, err := measureLag(gctx, reader, &meter, cp)
 			if err != nil {
 				return err
 			}
-			lag := lagSeconds(meter.observe(newest, cp, time.Now()))
+			lag := lagSeconds(lagD)
 			e.updateProgress(func(p *migration.Progress) {
 				p.LagTimeSeconds = lag
 				p.TotalEventsApplied = base + pool.Applied()

@@ -108,6 +108,9 @@ func TestInvariantCopyCaptureApplyCommit(t *testing.T) {
 		t.Fatalf("commit report = %+v, want verified with events applied", rep)
 	}
 	t.Logf("commit report: %+v", *rep)
+	if rep.Repaired != 0 {
+		t.Errorf("commit repaired %d documents, want 0: change application lost events (%+v)", rep.Repaired, rep.Verification)
+	}
 	if len(rep.Verification) != rep.Namespaces {
 		t.Errorf("commit report lists %d namespaces' verification, want %d", len(rep.Verification), rep.Namespaces)
 	}
