@@ -184,6 +184,9 @@ func (s *Server) handleCreateProject(w http.ResponseWriter, r *http.Request, p *
 	if err != nil {
 		return err
 	}
+	if a := auditFrom(r.Context()); a != nil {
+		a.orgID, a.groupID = pr.OrgID, pr.ID
+	}
 	negotiate(w, r, api.MediaType20230101)
 	writeJSON(w, http.StatusCreated, pr)
 	return nil
@@ -261,12 +264,21 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request, p *pri
 	if err := s.checkRoles(ctx, orgID, req.Roles); err != nil {
 		return err
 	}
+	// Usernames are unique over the whole server, so a taken name must be
+	// refused; the answer is the same whether it is taken in this org or
+	// in another, and taken-name answers are throttled per caller like
+	// failed logins, so probing for other orgs' users is slow.
+	keys := []throttleKey{{"usernames\x00" + p.id, s.opts.AuthLimits.withDefaults().PerAddress}}
+	if ok, retry := s.throttle.admit(keys); !ok {
+		return errThrottled(retry)
+	}
 	now := time.Now()
 	u := api.User{ID: newID(now), Username: req.Username}
+	hash := hashPassword(req.Password)
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO principals (id, kind, name, secret_hash, created_at) VALUES (?, 'user', ?, ?, ?)`, u.ID, u.Username, hashPassword(req.Password), ms(now))
+		_, err := tx.ExecContext(ctx, `INSERT INTO principals (id, kind, name, secret_hash, created_at) VALUES (?, 'user', ?, ?, ?)`, u.ID, u.Username, hash, ms(now))
 		if isUniqueViolation(err) {
-			return conflict("USER_ALREADY_EXISTS", "user %q exists", req.Username)
+			return conflict("USER_ALREADY_EXISTS", "username %q is not available: choose another", req.Username).withParams(req.Username)
 		}
 		if err != nil {
 			return err
@@ -280,6 +292,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request, p *pri
 	if err != nil {
 		return err
 	}
+	s.throttle.succeeded(keys)
 	negotiate(w, r, api.MediaType20230101)
 	writeJSON(w, http.StatusCreated, u)
 	return nil

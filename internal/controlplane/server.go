@@ -66,6 +66,8 @@ type Options struct {
 	// TrustedProxies: when true, the agent's address is taken from the first
 	// X-Forwarded-For entry for access-list checks.
 	TrustProxy bool
+	// AuthLimits bound failed credential attempts (throttle.go).
+	AuthLimits AuthLimits
 }
 
 // Server is the control plane: Admin API, agent endpoint, timers and webhooks
@@ -89,6 +91,7 @@ type Server struct {
 	// Secure even when TLS ends at a proxy in front of this server.
 	secureCookies bool
 
+	throttle  throttler // failed-credential limits (throttle.go)
 	credMu    sync.Mutex
 	credCache map[string]credEntry // verified password logins, by hash of user+password
 	digest    digestNonces         // HTTP Digest nonces and their counts
