@@ -21,6 +21,7 @@ func (a *Agent) deployments(ctx context.Context) []api.Deployment {
 		}
 		if err != nil {
 			a.logger.Warn("source not reachable with the configured credentials", "source", s.Name, "err", err)
+			d = api.Deployment{Name: s.Name, TLSEnabled: tlsEnabled(s.URI), Unreachable: mdb.RedactText(err.Error())}
 		}
 		out = append(out, d)
 	}

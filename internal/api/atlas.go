@@ -78,6 +78,10 @@ type AvailableDeployment struct {
 	Sharded                     bool   `json:"sharded"`
 	ShardsSize                  int    `json:"shardsSize"`
 	TLSEnabled                  bool   `json:"tlsEnabled"`
+	// Unreachable (livemigrate extension) is why the migration host could
+	// not reach or describe this deployment; then its other details are
+	// unknown, not zero.
+	Unreachable string `json:"unreachable,omitempty"`
 }
 
 // HostnameSchemaType says how the destination is reached.
@@ -235,6 +239,10 @@ type MigrationProgress struct {
 	// migration is not failed and resumes when the agent returns.
 	Stalled      bool      `json:"stalled"`
 	ErrorMessage string    `json:"errorMessage,omitempty"`
+	// DestinationClusterName is the destination cluster (of the migration's project).
+	DestinationClusterName string `json:"destinationClusterName"`
+	// CompletedAt is when the migration ended (COMPLETE, FAILED, EXPIRED).
+	CompletedAt *time.Time `json:"completedAt,omitempty"`
 	CreatedAt    time.Time `json:"createdAt"`
 	UpdatedAt    time.Time `json:"updatedAt"`
 }
