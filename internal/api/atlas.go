@@ -237,14 +237,14 @@ type MigrationProgress struct {
 	// Stalled is true while the migration's agent is lost (missed heartbeats;
 	// Migration.HostLost says since when and what to do); a stalled
 	// migration is not failed and resumes when the agent returns.
-	Stalled      bool      `json:"stalled"`
-	ErrorMessage string    `json:"errorMessage,omitempty"`
+	Stalled      bool   `json:"stalled"`
+	ErrorMessage string `json:"errorMessage,omitempty"`
 	// DestinationClusterName is the destination cluster (of the migration's project).
 	DestinationClusterName string `json:"destinationClusterName"`
 	// CompletedAt is when the migration ended (COMPLETE, FAILED, EXPIRED).
 	CompletedAt *time.Time `json:"completedAt,omitempty"`
-	CreatedAt    time.Time `json:"createdAt"`
-	UpdatedAt    time.Time `json:"updatedAt"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	UpdatedAt   time.Time  `json:"updatedAt"`
 }
 
 // MigrationReport is the response of the x-report extension.
