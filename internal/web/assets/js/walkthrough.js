@@ -12,11 +12,13 @@ const FINISHED = ['COMPLETE', 'FAILED', 'EXPIRED'];
 
 /** title of the walk-through for a migration status. */
 export function title(status, names) {
-  const what = names.source && names.destination ? `${names.source} to ${names.destination}` : names.destination ? `to ${names.destination}` : '';
-  if (status === 'COMPLETE') return what ? `Migrated ${what}` : 'Migration complete';
-  if (status === 'FAILED') return what ? `Migration of ${what} failed` : 'Migration failed';
-  if (status === 'EXPIRED') return what ? `Migration of ${what} expired` : 'Migration expired';
-  return what ? `Migrating ${what}` : 'Live migration';
+  const src = names.source ? `${names.source} ` : '';
+  const to = names.destination ? `to ${names.destination}` : '';
+  if (!to) return { COMPLETE: 'Migration complete', FAILED: 'Migration failed', EXPIRED: 'Migration expired' }[status] || 'Live migration';
+  if (status === 'COMPLETE') return `Migrated ${src}${to}`;
+  if (status === 'FAILED') return `Migration ${src ? `of ${src}` : ''}${to} failed`;
+  if (status === 'EXPIRED') return `Migration ${src ? `of ${src}` : ''}${to} expired`;
+  return `Migrating ${src}${to}`;
 }
 
 const POLL_MS = 1000;
