@@ -60,14 +60,6 @@ export function fmtBytes(n) {
 /** fmtCount: 1234567 → "1,234,567". */
 export const fmtCount = (n) => (n === null || n === undefined ? '—' : Number(n).toLocaleString('en-US'));
 
-/** fmtClock: seconds → "01:02:03" (a timer). */
-export function fmtClock(sec) {
-  if (sec === null || sec === undefined) return '—';
-  const s = Math.max(0, Math.floor(sec));
-  const p = (x) => String(x).padStart(2, '0');
-  return `${p(Math.floor(s / 3600))}:${p(Math.floor((s % 3600) / 60))}:${p(s % 60)}`;
-}
-
 /** fmtDuration: seconds → "4d 3h 2m 1s" (largest units first). */
 export function fmtDuration(sec) {
   if (sec === null || sec === undefined) return '—';
@@ -91,14 +83,15 @@ export function fmtTime(t) {
   return isNaN(d) ? String(t) : d.toLocaleString();
 }
 
-/** fmtAgo: RFC 3339 → "12 s ago". */
+/** fmtAgo: RFC 3339 → "12s ago" (the units of fmtDuration). */
 export function fmtAgo(t) {
   if (!t) return '—';
   const s = Math.round((Date.now() - new Date(t).getTime()) / 1000);
   if (s < 5) return 'just now';
-  if (s < 120) return `${s} s ago`;
-  if (s < 7200) return `${Math.round(s / 60)} min ago`;
-  return `${Math.round(s / 3600)} h ago`;
+  if (s < 120) return `${s}s ago`;
+  if (s < 7200) return `${Math.round(s / 60)}m ago`;
+  if (s < 172800) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86400)}d ago`;
 }
 
 /** badge renders a status pill; kind is ok, bad, warn or neutral. */

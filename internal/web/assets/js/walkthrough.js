@@ -4,7 +4,7 @@
 // second and updates in place (no reload).
 
 import * as api from './api.js';
-import { h, replace, errorBox, table, statusBadge, badge, fmtBytes, fmtCount, fmtClock, fmtDuration, fmtTime, fmtAgo, announce, projectCrumbs } from './dom.js';
+import { h, replace, errorBox, table, statusBadge, badge, fmtBytes, fmtCount, fmtDuration, fmtTime, fmtAgo, announce, projectCrumbs } from './dom.js';
 
 /** BEFORE_APPLY are the phases before change application starts: no lag yet. */
 const BEFORE_APPLY = ['idle', 'starting', 'collection copy', 'index building'];
@@ -147,8 +147,8 @@ export async function render(main, { groupId, migrationId }, page) {
     const lag = lost || copying || done ? null : m.lagTimeSeconds !== null && m.lagTimeSeconds !== undefined ? m.lagTimeSeconds : (p ? p.lagTimeSeconds : null);
     const end = mp.completedAt || (done ? mp.updatedAt : null);
     replace(statsEl,
-      stat('Lag time', h('span', { id: 'lag', 'data-stale': lost ? '' : null }, fmtClock(lag)), lost
-        ? `Unknown while the migration host is lost${p ? ` (last reported ${fmtClock(p.lagTimeSeconds)} at ${fmtTime(p.reportedAt)})` : ''}.`
+      stat('Lag time', h('span', { id: 'lag', 'data-stale': lost ? '' : null }, fmtDuration(lag)), lost
+        ? `Unknown while the migration host is lost${p ? ` (last reported ${fmtDuration(p.lagTimeSeconds)} at ${fmtTime(p.reportedAt)})` : ''}.`
         : copying ? 'Starts after the initial copy, when changes are applied.'
           : done ? 'The migration has ended.' : 'How far the destination is behind the source.'),
       stat('Events applied', h('span', { id: 'events-applied' }, fmtCount(p ? p.totalEventsApplied : 0)), 'Changes replayed on the destination since the copy began.'),
@@ -332,7 +332,7 @@ export async function render(main, { groupId, migrationId }, page) {
       });
       return [
         h('p', {}, 'The migration host applies the remaining changes, verifies the destination against the source and finalizes. This cannot be undone.'),
-        h('dl', { class: 'facts' }, h('dt', {}, 'Lag time'), h('dd', { id: 'confirm-lag' }, fmtClock(m.lagTimeSeconds)),
+        h('dl', { class: 'facts' }, h('dt', {}, 'Lag time'), h('dd', { id: 'confirm-lag' }, fmtDuration(m.lagTimeSeconds)),
           h('dt', {}, 'Events applied'), h('dd', {}, fmtCount(mp.progress ? mp.progress.totalEventsApplied : 0))),
         h('p', { class: 'alert warn', id: 'not-ready', hidden: m.readyForCutover }, notReady()),
         msg,
@@ -374,7 +374,7 @@ export async function render(main, { groupId, migrationId }, page) {
         const go = d.querySelector('#cutover-confirm');
         if (go && !go.matches(':focus')) go.disabled = !mp.migration.readyForCutover;
         const lag = d.querySelector('#confirm-lag');
-        if (lag) lag.textContent = fmtClock(mp.migration.lagTimeSeconds);
+        if (lag) lag.textContent = fmtDuration(mp.migration.lagTimeSeconds);
         const why = d.querySelector('#not-ready');
         if (why) { why.hidden = mp.migration.readyForCutover; why.textContent = notReady(); }
       }
