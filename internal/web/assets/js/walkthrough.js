@@ -10,6 +10,21 @@ import { h, replace, errorBox, table, statusBadge, badge, fmtBytes, fmtCount, fm
 const BEFORE_APPLY = ['idle', 'starting', 'collection copy', 'index building'];
 const FINISHED = ['COMPLETE', 'FAILED', 'EXPIRED'];
 
+/**
+ * lagView is the lag shown for a migration progress (x-progress): {value
+ * (seconds or null for "—"), hint}. There is no lag before change
+ * application starts, after the end, or while the host is lost (its last
+ * value is frozen, never shown as live).
+ */
+export function lagView(mp) {
+  const m = mp.migration; const p = mp.progress; const lost = m.hostLost;
+  if (lost) return { value: null, hint: `Unknown while the migration host is lost${p ? ` (last reported ${fmtDuration(p.lagTimeSeconds)} at ${fmtTime(p.reportedAt)})` : ''}.` };
+  if (FINISHED.includes(m.status)) return { value: null, hint: 'The migration has ended.' };
+  if (!p || BEFORE_APPLY.includes(p.phase)) return { value: null, hint: 'Starts after the initial copy, when changes are applied.' };
+  const v = m.lagTimeSeconds !== null && m.lagTimeSeconds !== undefined ? m.lagTimeSeconds : p.lagTimeSeconds;
+  return { value: v, hint: 'How far the destination is behind the source.' };
+}
+
 /** title of the walk-through for a migration status. */
 export function title(status, names) {
   const src = names.source ? `${names.source} ` : '';
@@ -141,16 +156,10 @@ export async function render(main, { groupId, migrationId }, page) {
     } else {
       replace(progressEl, h('p', {}, m.status === 'NEW' ? 'Waiting for the migration host to pick up the migration…' : 'No progress reported yet.'));
     }
-    // A lost host's last lag is frozen: show it as such, never as live.
-    // Before change application starts there is no lag to speak of.
-    const copying = !done && (!p || BEFORE_APPLY.includes(p.phase));
-    const lag = lost || copying || done ? null : m.lagTimeSeconds !== null && m.lagTimeSeconds !== undefined ? m.lagTimeSeconds : (p ? p.lagTimeSeconds : null);
+    const lag = lagView(mp);
     const end = mp.completedAt || (done ? mp.updatedAt : null);
     replace(statsEl,
-      stat('Lag time', h('span', { id: 'lag', 'data-stale': lost ? '' : null }, fmtDuration(lag)), lost
-        ? `Unknown while the migration host is lost${p ? ` (last reported ${fmtDuration(p.lagTimeSeconds)} at ${fmtTime(p.reportedAt)})` : ''}.`
-        : copying ? 'Starts after the initial copy, when changes are applied.'
-          : done ? 'The migration has ended.' : 'How far the destination is behind the source.'),
+      stat('Lag time', h('span', { id: 'lag', 'data-stale': lost ? '' : null }, fmtDuration(lag.value)), lag.hint),
       stat('Events applied', h('span', { id: 'events-applied' }, fmtCount(p ? p.totalEventsApplied : 0)), 'Changes replayed on the destination since the copy began.'),
       stat(done ? 'Took' : 'Elapsed', h('span', { id: 'elapsed', 'data-since': mp.createdAt, 'data-ended': end },
         fmtDuration(((end ? new Date(end) : Date.now()) - new Date(mp.createdAt)) / 1000)), done ? `Ended ${fmtTime(end)}.` : ''));
