@@ -42,7 +42,7 @@ export async function render(main, { groupId, cluster }, page) {
     if (auto && auto.status !== 'unknown') {
       mark = auto.status === 'ok' ? badge('Checked', 'ok') : badge('Not met', 'bad');
     } else {
-      const box = h('input', { type: 'checkbox', 'data-confirm': key, checked: !!confirms[key] });
+      const box = h('input', { type: 'checkbox', 'data-confirm': key, checked: !!confirms[key], 'aria-label': `I confirm: ${title}` });
       box.addEventListener('change', () => { confirms[key] = box.checked; gate(); });
       mark = h('label', { class: 'inline' }, box, 'I confirm');
     }
