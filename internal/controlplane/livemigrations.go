@@ -110,6 +110,11 @@ func (s *Server) checkRequest(ctx context.Context, w http.ResponseWriter, r *htt
 	default:
 		return req, c, badRequest("INVALID_ENUM_VALUE", "destination.hostnameSchemaType must be PUBLIC, PRIVATE_LINK or VPC_PEERING").onField("destination.hostnameSchemaType").withParams(string(req.Destination.HostnameSchemaType), "destination.hostnameSchemaType")
 	}
+	switch req.VerificationMode {
+	case "", "continuous", "full", "after":
+	default:
+		return req, c, badRequest("INVALID_ENUM_VALUE", "verificationMode must be continuous, full or after")
+	}
 	if !req.Source.ManagedAuthentication && (req.Source.Username == "") != (req.Source.Password == "") {
 		return req, c, badRequest("MISSING_ATTRIBUTE", "source.username and source.password go together").onField("source.password")
 	}

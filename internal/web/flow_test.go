@@ -172,7 +172,8 @@ func TestMigrationFlowInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`input[name=confirmClusterName]`), "dest"), click(`form button[type=submit]`),
 		waitText(`.field-error:not([hidden])`, "Type dest-cluster exactly"))
 	b.screenshot("clear-data-confirmation")
-	b.do("type the cluster name", chromedp.SendKeys(chromedp.CSS(`input[name=confirmClusterName]`), "-cluster"), click(`form button[type=submit]`),
+	b.do("type the cluster name, choose full verification", chromedp.SendKeys(chromedp.CSS(`input[name=confirmClusterName]`), "-cluster"),
+		chromedp.SetValue(chromedp.CSS(`select[name=verificationMode]`), "full"), click(`form button[type=submit]`),
 		waitText(`[data-step]`, "Step 4"), chromedp.WaitVisible(chromedp.CSS(`#validation-stale`)))
 	if js[bool](b, `!!document.querySelector('[data-validation]')`) {
 		t.Error("the previous validation's result shows next to 'validate again'")
@@ -188,7 +189,8 @@ func TestMigrationFlowInBrowser(t *testing.T) {
 	b.do("settings back", click(`#wizard-back`), click(`input[name=dropDestinationData]`), clearField(`input[name=confirmClusterName]`),
 		chromedp.SendKeys(chromedp.CSS(`input[name=confirmClusterName]`), "dest-cluster"), click(`form button[type=submit]`),
 		chromedp.WaitVisible(chromedp.CSS(`[data-validation=SUCCESS]`)))
-	b.do("review", click(`form button[type=submit]`), waitText(`[data-step]`, "Review"), waitText(`#review`, "deleted before the copy"), waitText(`#review`, "Standard"))
+	b.do("review", click(`form button[type=submit]`), waitText(`[data-step]`, "Review"), waitText(`#review`, "deleted before the copy"),
+		waitText(`#review`, "Full: every document compared"), waitText(`#review`, "Standard"))
 	b.screenshot("review")
 
 	// Start and watch it.
