@@ -70,12 +70,12 @@ func TestMigrationFlowInBrowser(t *testing.T) {
 
 	// Start the real agent with the token from the page.
 	startAgent(t, token, "migration-host-1", agent.Source{Name: "rs0", URI: mdb.URI(src.URI())},
-		agent.Source{Name: "offline", URI: "mongodb://127.0.0.1:1/?directConnection=true"})
+		agent.Source{Name: "offline", URI: "mongodb://migrator@127.0.0.1:1/?directConnection=true", Password: "s3cret-pw"})
 	b.do("agent online with its deployment",
 		waitText(`tr[data-agent="migration-host-1"]`, "Online"),
 		waitText(`tr[data-deployment="rs0"]`, "replica set"),
 		waitText(`tr[data-deployment="offline"]`, "Unreachable"))
-	if row := b.text(`tr[data-deployment="offline"]`); !strings.Contains(row, "127.0.0.1:1") || strings.Contains(row, "FCV") {
+	if row := b.text(`tr[data-deployment="offline"]`); !strings.Contains(row, "127.0.0.1:1") || strings.Contains(row, "FCV") || strings.Contains(row, "s3cret") {
 		t.Errorf("unreachable source row %q: want the reason, not versions", row)
 	}
 	b.screenshot("agent-online")
@@ -111,6 +111,10 @@ func TestMigrationFlowInBrowser(t *testing.T) {
 		waitJS(`(document.querySelectorAll('input[data-confirm]').forEach((b) => b.click()), true)`),
 		chromedp.WaitEnabled(chromedp.CSS(`#ready-to-start`)))
 	b.screenshot("prerequisites-ready")
+	b.do("prerequisites at phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	b.checkNoHorizontalScroll("prerequisites at phone width")
+	b.screenshot("prerequisites-phone")
+	b.do("laptop width", chromedp.EmulateViewport(1280, 900))
 	b.do("open the wizard", click(`#ready-to-start`), waitText("h1", "Migrate data to dest-cluster"))
 	if crumbs := b.text(`nav.crumbs`); !strings.Contains(crumbs, "Organizations / ") || !strings.Contains(crumbs, "dest-cluster / Migrate") {
 		t.Errorf("wizard breadcrumbs %q", crumbs)

@@ -130,7 +130,7 @@ export async function render(main, { groupId, migrationId }, page) {
           cutting ? ' cutting over' : '', m.readyForCutover ? ' ' : '', m.readyForCutover ? badge('Ready for cutover', 'ok') : '',
           lost ? ' ' : '', lost ? badge('Migration host lost', 'bad') : ''),
         h('dt', {}, 'Phase'), h('dd', { id: 'phase' }, p ? p.phase : (m.status === 'NEW' ? 'waiting for the migration host to start' : '—')),
-        p && p.info ? [h('dt', {}, lost ? 'Last known' : 'Now'), h('dd', { id: 'info' }, p.info, lost ? ' (before the host was lost)' : '')] : null,
+        p && p.info && p.info !== p.phase ? [h('dt', {}, lost ? 'Last known' : 'Now'), h('dd', { id: 'info' }, p.info, lost ? ' (before the host was lost)' : '')] : null,
         h('dt', {}, 'Started'), h('dd', {}, fmtTime(mp.createdAt)),
         h('dt', {}, 'Last report'), h('dd', {}, p ? fmtTime(p.reportedAt) : '—')),
       lost ? hostLostBanner(lost) : mp.stalled ? h('div', { class: 'alert warn', role: 'alert', 'data-stalled': '' },
