@@ -79,6 +79,7 @@ func TestMigrationFlowInBrowser(t *testing.T) {
 		t.Errorf("unreachable source row %q: want the reason, not versions", row)
 	}
 	b.screenshot("agent-online")
+	dataSize := b.text(`tr[data-deployment="rs0"] td.num`)
 
 	// Register the destination in the UI: bad input first.
 	b.do("open the project", click(`a[data-project]`), chromedp.WaitVisible(chromedp.CSS(`#no-clusters`)))
@@ -158,6 +159,10 @@ func TestMigrationFlowInBrowser(t *testing.T) {
 	b.do("validate (fails)", click(`#run-validation`), chromedp.WaitVisible(chromedp.CSS(`[data-validation=FAILED]`)))
 	if row := b.text(`#validation table`); !strings.Contains(row, "already exist on the destination") {
 		t.Errorf("validation table lacks the failing namespace check:\n%s", row)
+	}
+	// One size for the same data: the deployments table and the validation agree.
+	if stats := b.text(`#validation tr[data-check="database-statistics"]`); !strings.Contains(stats, dataSize+" data") {
+		t.Errorf("deployment data size %q differs from the validation's %q", dataSize, stats)
 	}
 	if first := js[string](b, `document.querySelector('#validation tbody tr').dataset.check`); first != "destination-namespaces" {
 		t.Errorf("first check row %q, want the failing destination-namespaces first", first)

@@ -198,8 +198,8 @@ function renderDeployments(projects) {
   if (!rows.length) {
     return h('p', {}, 'No source deployment is reported yet. A linked migration host reports the deployments it can reach.');
   }
-  return table('Source deployments the migration hosts reach (size as the server reports it: documents, indexes and storage overhead; the migration copies the documents only)',
-    [{ label: 'Deployment' }, { label: 'MongoDB' }, { label: 'Topology' }, { label: 'Size on the server', num: true }, { label: 'Oplog', num: true }, { label: 'TLS' }, { label: 'Migration hosts' }],
+  return table('Source deployments the migration hosts reach (data size: the user databases, as validation reports it)',
+    [{ label: 'Deployment' }, { label: 'MongoDB' }, { label: 'Topology' }, { label: 'Data size', num: true }, { label: 'Oplog', num: true }, { label: 'TLS' }, { label: 'Migration hosts' }],
     rows, ({ p, d }) => d.unreachable ? h('tr', { 'data-deployment': d.name, 'data-unreachable': '' },
       h('th', { scope: 'row' }, d.name),
       h('td', { colspan: 5 }, badge('Unreachable', 'bad'), ' ', h('span', { class: 'unreachable-reason' }, d.unreachable),
