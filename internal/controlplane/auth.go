@@ -70,15 +70,6 @@ func (p *principal) projectRole(orgID, groupID string) (owner, reader bool) {
 	return owner, reader
 }
 
-type ctxKey int
-
-const principalKey ctxKey = 1
-
-func principalFrom(ctx context.Context) *principal {
-	p, _ := ctx.Value(principalKey).(*principal)
-	return p
-}
-
 // authenticate resolves the caller from the Authorization header (Digest
 // with an API key, Basic with an API key or user, Bearer with a service
 // account's token) or the session cookie.
@@ -327,9 +318,9 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, p *princi
 			s.writeError(w, r, err)
 			return
 		}
-		ctx := context.WithValue(r.Context(), principalKey, p)
+		ctx := r.Context()
 		if safeMethod(r.Method) {
-			if err := h(w, r.WithContext(ctx), p); err != nil {
+			if err := h(w, r, p); err != nil {
 				s.writeError(w, r, err)
 			}
 			return

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -320,13 +319,4 @@ func (e *env) raw(method, path, user, pass string, body []byte) (int, api.ErrorE
 	data, _ := io.ReadAll(resp.Body)
 	_ = json.Unmarshal(data, &env)
 	return resp.StatusCode, env
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

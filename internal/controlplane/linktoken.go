@@ -155,11 +155,11 @@ func (s *Server) revokeAgent(ctx context.Context, tx *sql.Tx, agentID string, no
 	if _, err := tx.ExecContext(ctx, `UPDATE validations SET status = 'FAILED', error_message = 'the link token was deleted', updated_at = ? WHERE agent_id = ? AND status = 'PENDING'`, ms(now), agentID); err != nil {
 		return err
 	}
-	ms_, err := activeMigrations(ctx, tx, `agent_id = ?`, agentID)
+	active, err := activeMigrations(ctx, tx, `agent_id = ?`, agentID)
 	if err != nil {
 		return err
 	}
-	for _, m := range ms_ {
+	for _, m := range active {
 		if err := s.finish(ctx, tx, m, api.MigrationFailed, "the link token was deleted: the migration host is revoked", api.EventFailed, now); err != nil {
 			return err
 		}

@@ -105,7 +105,7 @@ func (s *Server) routes() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		w.Write([]byte("ok\n"))
+		_, _ = w.Write([]byte("ok\n")) // a client that hung up needs no answer
 	})
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusNotFound, "RESOURCE_NOT_FOUND", "no endpoint %s %s", r.Method, r.URL.Path))

@@ -198,7 +198,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err = hs.Shutdown(shutCtx)
 		cancel()
-		<-serveErr
+		_ = <-serveErr // http.ErrServerClosed after Shutdown
 	}
 	stopRun()
 	wg.Wait()
