@@ -22,6 +22,7 @@ func init() {
 	register(func(e *env) *cobra.Command {
 		var listen, data, keyFile, externalURL, ownerUser, ownerPassword string
 		var trustProxy bool
+		var smtpConfig func() (*controlplane.SMTPConfig, error)
 		c := &cobra.Command{
 			Use:   "server",
 			Short: "Run the control plane: Admin API, web UI, agent endpoint",
@@ -53,9 +54,13 @@ generated and printed once.`,
 				if externalURL == "" {
 					externalURL = "http://" + ln.Addr().String()
 				}
+				smtp, err := smtpConfig()
+				if err != nil {
+					return err
+				}
 				srv, err := controlplane.New(ctx, controlplane.Options{
 					DataPath: data, Key: key, ExternalURL: externalURL, Logger: e.logger, TrustProxy: trustProxy,
-					UI: web.Handler(),
+					UI: web.Handler(), SMTP: smtp,
 				})
 				if err != nil {
 					return err
@@ -92,6 +97,7 @@ generated and printed once.`,
 		f.StringVar(&ownerUser, "owner-username", "", "first owner's username on first start (default admin; $"+envOwnerUsername+")")
 		f.StringVar(&ownerPassword, "owner-password", "", "first owner's password on first start ($"+envOwnerPassword+"; generated when empty)")
 		f.BoolVar(&trustProxy, "trust-proxy", false, "take agents' addresses from X-Forwarded-For for access lists")
+		smtpConfig = smtpFlags(f) // email notifications: --smtp-* (smtp.go)
 		return c
 	})
 }

@@ -61,6 +61,9 @@ type Options struct {
 	// TrustedProxies: when true, the agent's address is taken from the first
 	// X-Forwarded-For entry for access-list checks.
 	TrustProxy bool
+	// SMTP, when set, is the relay email notifications go through (see
+	// email.go); nil turns email off.
+	SMTP *SMTPConfig
 }
 
 // Server is the control plane: Admin API, agent endpoint, timers and webhooks
@@ -79,6 +82,7 @@ type Server struct {
 	work      *notifier     // wakes agents' long-polls
 	timerWake chan struct{} // wakes the timer loop after a state change
 	hookWake  chan struct{} // wakes the webhook loop after an enqueue
+	emailWake chan struct{} // wakes the email loop after an enqueue
 
 	credMu    sync.Mutex
 	credCache map[string]credEntry // verified password logins, by hash of user+password
@@ -99,6 +103,13 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, errors.New("controlplane: ExternalURL is required (it goes into link tokens)")
 	}
 	opts.ExternalURL = strings.TrimRight(opts.ExternalURL, "/")
+	if opts.SMTP != nil {
+		c := *opts.SMTP
+		if err := c.check(); err != nil {
+			return nil, fmt.Errorf("controlplane: %w", err)
+		}
+		opts.SMTP = &c
+	}
 	sl, err := newSealer(opts.Key)
 	if err != nil {
 		return nil, err
@@ -120,6 +131,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		work:      newNotifier(),
 		timerWake: make(chan struct{}, 1),
 		hookWake:  make(chan struct{}, 1),
+		emailWake: make(chan struct{}, 1),
 		credCache: map[string]credEntry{},
 	}
 	s.metrics = newMetrics(s)
@@ -143,6 +155,9 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.runTimers(ctx) })
 	wg.Go(func() { s.runWebhooks(ctx) })
+	if s.opts.SMTP != nil {
+		wg.Go(func() { s.runEmails(ctx) })
+	}
 	wg.Wait()
 	return nil
 }
@@ -191,11 +206,14 @@ func (s *Server) kickTimers() {
 	}
 }
 
+// kickWebhooks wakes the webhook loop, and the email loop: both queue from
+// addEvent, so every caller that commits events calls this.
 func (s *Server) kickWebhooks() {
 	select {
 	case s.hookWake <- struct{}{}:
 	default:
 	}
+	s.kickEmails()
 }
 
 // notifier wakes waiters keyed by agent ID.

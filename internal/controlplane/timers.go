@@ -70,6 +70,9 @@ func (s *Server) fireTimers(ctx context.Context, now time.Time) (time.Time, erro
 				return err
 			}
 		}
+		if err := s.emailTimers(ctx, tx, now); err != nil {
+			return err
+		}
 		// Agents that missed their heartbeats are lost; their migrations stall.
 		// A restarted server counts from its own start, not the last heartbeat.
 		rows, err := tx.QueryContext(ctx, `SELECT id, hostname FROM agents WHERE revoked = 0 AND lost = 0 AND max(last_seen_at, ?) + ? <= ?`, startedAt, lostAfter, ms(now))
@@ -134,6 +137,9 @@ func (s *Server) fireTimers(ctx context.Context, now time.Time) (time.Time, erro
 		if v.Valid && fromMS(v.Int64).Before(next) {
 			next = fromMS(v.Int64)
 		}
+	}
+	if next, err = s.emailNextDeadline(ctx, now, next); err != nil {
+		return time.Time{}, err
 	}
 	if next.Before(now) {
 		next = now
