@@ -299,7 +299,9 @@ func (s *Server) sendDueEmails(ctx context.Context, now time.Time) (time.Time, e
 		if sendErr != nil && ctx.Err() != nil {
 			return time.Time{}, ctx.Err()
 		}
-		if err := s.recordEmail(ctx, n, sendErr, now); err != nil {
+		// The outcome is recorded even when shutdown began meanwhile: an
+		// accepted message left unrecorded would be sent again.
+		if err := s.recordEmail(context.WithoutCancel(ctx), n, sendErr, now); err != nil {
 			return time.Time{}, err
 		}
 	}
