@@ -110,6 +110,11 @@ func (s *Server) checkRequest(ctx context.Context, w http.ResponseWriter, r *htt
 	default:
 		return req, c, badRequest("INVALID_ENUM_VALUE", "destination.hostnameSchemaType must be PUBLIC, PRIVATE_LINK or VPC_PEERING").onField("destination.hostnameSchemaType").withParams(string(req.Destination.HostnameSchemaType), "destination.hostnameSchemaType")
 	}
+	if req.Sharding != nil {
+		// Accepting it would promise what nothing does: no part of the
+		// migration shards collections or creates their supporting indexes.
+		return req, c, badRequest("SHARDING_NOT_SUPPORTED", "sharding is not supported: destinations are migrated as replica sets, so neither shardingEntries nor createSupportingIndexes would be applied. Remove sharding from the request; shard the collections on the destination after the migration if you need to").onField("sharding")
+	}
 	if !req.Source.ManagedAuthentication && (req.Source.Username == "") != (req.Source.Password == "") {
 		return req, c, badRequest("MISSING_ATTRIBUTE", "source.username and source.password go together").onField("source.password")
 	}
