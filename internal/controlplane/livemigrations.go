@@ -465,6 +465,13 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request, p *princip
 	if err := json.Unmarshal([]byte(m.report.String), &rep.Report); err != nil {
 		return err
 	}
+	// Downtime is the control plane's own record: from the operator's
+	// confirmation (PUT cutover) to completion, whatever happened between
+	// (a lost host, a restart); the agent's figure starts when it saw the
+	// directive, which can be much later.
+	if m.cutoverRequested.Valid && m.completedAt.Valid {
+		rep.DowntimeSeconds = float64(m.completedAt.Int64-m.cutoverRequested.Int64) / 1000
+	}
 	negotiate(w, r, api.MediaType20230101)
 	writeJSON(w, http.StatusOK, rep)
 	return nil
