@@ -51,12 +51,17 @@ type cpEnv struct {
 
 func startControlPlane(t *testing.T) *cpEnv {
 	t.Helper()
+	return startControlPlaneWith(t, controlplane.Timing{})
+}
+
+func startControlPlaneWith(t *testing.T, timing controlplane.Timing) *cpEnv {
+	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
 	hs := httptest.NewUnstartedServer(nil)
 	srv, err := controlplane.New(ctx, controlplane.Options{
 		DataPath: filepath.Join(dir, "cp.db"), Key: bytes.Repeat([]byte{9}, controlplane.KeySize),
-		ExternalURL: "http://" + hs.Listener.Addr().String(), Logger: slog.New(slog.DiscardHandler),
+		ExternalURL: "http://" + hs.Listener.Addr().String(), Logger: slog.New(slog.DiscardHandler), Timing: timing,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -167,7 +167,7 @@ func runDemo(ctx context.Context, e *env, o demoOptions) (err error) {
 	agentCtx, stopAgent := context.WithCancel(ctx)
 	agentDone := make(chan error, 1)
 	go func() { agentDone <- ag.Run(agentCtx) }()
-	defer func() { stopAgent(); <-agentDone }()
+	defer func() { stopAgent(); _ = <-agentDone }() // the agent stops because we cancel it
 	if _, err := d.admin.CreateCluster(ctx, d.groupID, api.ClusterRequest{Name: destName, ConnectionString: dst.URI()}); err != nil {
 		return fmt.Errorf("register destination cluster: %w", err)
 	}

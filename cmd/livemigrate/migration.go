@@ -176,7 +176,10 @@ func progressLine(mp api.MigrationProgress) string {
 	if mp.CutoverRequestedAt != nil && m.Status == api.MigrationWorking {
 		parts = append(parts, "cutting over")
 	}
-	if mp.Stalled {
+	switch {
+	case m.HostLost != nil:
+		parts = append(parts, "HOST LOST: "+m.HostLost.Detail)
+	case mp.Stalled:
 		parts = append(parts, "STALLED: the migration host is not responding")
 	}
 	if mp.ErrorMessage != "" {

@@ -49,7 +49,18 @@ func migrationTable(ms ...api.Migration) func(io.Writer) error {
 		for i, m := range ms {
 			rows[i] = migrationRow(m)
 		}
-		return cli.Table(w, migrationHeader, rows...)
+		if err := cli.Table(w, migrationHeader, rows...); err != nil {
+			return err
+		}
+		// Atlas's table has no column for it: a lost host is said below.
+		for _, m := range ms {
+			if m.HostLost != nil {
+				if _, err := fmt.Fprintf(w, "\nLive migration %s: %s\n", m.ID, m.HostLost.Detail); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	}
 }
 

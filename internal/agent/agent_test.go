@@ -31,6 +31,11 @@ type controlPlane struct {
 
 func startControlPlane(t *testing.T) *controlPlane {
 	t.Helper()
+	return startControlPlaneWith(t, controlplane.Timing{})
+}
+
+func startControlPlaneWith(t *testing.T, timing controlplane.Timing) *controlPlane {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -40,7 +45,7 @@ func startControlPlane(t *testing.T) *controlPlane {
 	rand.Read(key)
 	url := "http://" + ln.Addr().String()
 	srv, err := controlplane.New(ctx, controlplane.Options{DataPath: filepath.Join(t.TempDir(), "cp.db"), Key: key, ExternalURL: url,
-		Logger: testLogger(t)})
+		Logger: testLogger(t), Timing: timing})
 	if err != nil {
 		t.Fatal(err)
 	}

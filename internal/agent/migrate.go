@@ -43,9 +43,8 @@ type run struct {
 	cutover     chan struct{} // closed when the operator confirmed the cutover
 	cancel      context.CancelFunc
 
-	mu         sync.Mutex // guards cutoverAt
-	cutoverAt  time.Time
-	commitDone bool
+	mu        sync.Mutex // guards cutoverAt
+	cutoverAt time.Time
 }
 
 func (r *run) requestCutover() {
@@ -140,7 +139,7 @@ func (a *Agent) drive(ctx context.Context, r *run, eng syncEngine) error {
 	defer func() {
 		stopEngine()
 		if runErr != nil {
-			<-runErr
+			_ = <-runErr // the engine stops because we cancel it; its error was reported
 		}
 	}()
 

@@ -160,6 +160,26 @@ type Migration struct {
 	LagTimeSeconds  *int64   `json:"lagTimeSeconds"`
 	ReadyForCutover bool     `json:"readyForCutover"`
 	MigrationHosts  []string `json:"migrationHosts"`
+	// HostLost (livemigrate extension: Atlas has no such field, and clients
+	// that do not know it ignore it) is set while the migration's host is
+	// lost: it missed its heartbeats. Then ReadyForCutover is false,
+	// LagTimeSeconds is null (the last lag reported is not a live value) and
+	// cutover is refused with 409 MIGRATION_HOST_LOST; a cutover already
+	// requested resumes when the host is back.
+	HostLost *HostLoss `json:"hostLost,omitempty"`
+}
+
+// HostLoss says that, since when and what to do about a lost migration host.
+type HostLoss struct {
+	Hostname string `json:"hostname"`
+	// LastSeenAt is the host's last call to the control plane (heartbeat,
+	// poll or progress): nothing was heard from it since.
+	LastSeenAt time.Time `json:"lastSeenAt"`
+	// DuringCutover is true when the cutover was requested before or while
+	// the host was lost: it resumes when the host is back.
+	DuringCutover bool `json:"duringCutover"`
+	// Detail is a sentence saying what happened and what to do.
+	Detail string `json:"detail"`
 }
 
 // ValidationStatus is the status of a pre-migration validation.
@@ -210,8 +230,9 @@ type MigrationProgress struct {
 	// CutoverWindow is set once the migration first became ready for cutover.
 	CutoverWindow      *CutoverWindow `json:"cutoverWindow,omitempty"`
 	CutoverRequestedAt *time.Time     `json:"cutoverRequestedAt,omitempty"`
-	// Stalled is true while the migration's agent is lost (missed heartbeats);
-	// a stalled migration is not failed and resumes when the agent returns.
+	// Stalled is true while the migration's agent is lost (missed heartbeats;
+	// Migration.HostLost says since when and what to do); a stalled
+	// migration is not failed and resumes when the agent returns.
 	Stalled      bool      `json:"stalled"`
 	ErrorMessage string    `json:"errorMessage,omitempty"`
 	CreatedAt    time.Time `json:"createdAt"`

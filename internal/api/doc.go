@@ -20,6 +20,10 @@
 //	GET  /api/atlas/v2/groups/{groupId}/liveMigrations/validate/{id}/x-checks  ValidationChecks
 //	GET  /api/atlas/v2/orgs/{orgId}/liveMigrations/x-agents                Page[Agent]
 //
+// One extension field is added to Atlas's Migration: hostLost, set while the
+// migration host has missed its heartbeats (then readyForCutover is false,
+// lagTimeSeconds null, and cutover answers 409 MIGRATION_HOST_LOST).
+//
 // Versions: every resource serves MediaType20230101, create and validate
 // also MediaType20240530 (their default); an Accept naming only other
 // versions gets 406. Errors always use ErrorEnvelope. Write-only fields (passwords, secrets,

@@ -43,7 +43,7 @@ func (p *Prompter) line() (string, error) {
 		p.br = bufio.NewReader(p.in)
 	}
 	s, err := p.br.ReadString('\n')
-	if err != nil && !(errors.Is(err, io.EOF) && s != "") {
+	if err != nil && (!errors.Is(err, io.EOF) || s == "") {
 		if errors.Is(err, io.EOF) {
 			return "", ErrNoInput
 		}

@@ -27,7 +27,7 @@ func readPassword(ctx context.Context, fd int) ([]byte, error) {
 	if err := unix.IoctlSetTermios(fd, ioctlWriteTermios, &raw); err != nil {
 		return nil, err
 	}
-	defer unix.IoctlSetTermios(fd, ioctlWriteTermios, old)
+	defer func() { _ = unix.IoctlSetTermios(fd, ioctlWriteTermios, old) }() // best effort: restore the terminal
 	type result struct {
 		b   []byte
 		err error

@@ -111,24 +111,35 @@ func (s *Server) seen(ctx context.Context, a *agent) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE agents SET last_seen_at = ?, lost = 0 WHERE id = ?`, ms(now), a.id); err != nil {
 			return err
 		}
-		ms_, err := activeMigrations(ctx, tx, `agent_id = ? AND stalled = 1`, a.id)
-		if err != nil {
-			return err
-		}
-		for _, m := range ms_ {
-			if _, err := tx.ExecContext(ctx, `UPDATE migrations SET stalled = 0, updated_at = ? WHERE id = ?`, ms(now), m.id); err != nil {
-				return err
-			}
-			if err := s.addEvent(ctx, tx, m, api.EventResumed, "migration host "+a.hostname+" is back", now); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.hostBack(ctx, tx, a.id, a.hostname, now)
 	})
 	a.lost = false
 	s.logger.Info("agent back", "agent_id", a.id, "hostname", a.hostname)
 	s.kickTimers()
 	return err
+}
+
+// hostBack resumes the migrations that stalled while agent agentID was lost
+// (event RESUMED); a cutover in flight carries on. They become ready for
+// cutover again with the host's next canCommit progress.
+func (s *Server) hostBack(ctx context.Context, tx *sql.Tx, agentID, hostname string, now time.Time) error {
+	stalled, err := activeMigrations(ctx, tx, `agent_id = ? AND stalled = 1`, agentID)
+	if err != nil {
+		return err
+	}
+	for _, m := range stalled {
+		if _, err := tx.ExecContext(ctx, `UPDATE migrations SET stalled = 0, updated_at = ? WHERE id = ?`, ms(now), m.id); err != nil {
+			return err
+		}
+		msg := "migration host " + hostname + " is back"
+		if m.cutoverRequested.Valid {
+			msg += "; the cutover resumes"
+		}
+		if err := s.addEvent(ctx, tx, m, api.EventResumed, msg, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // POST /api/agent/v1/register: link token → agent identity. Registering the
@@ -188,6 +199,9 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 			req.Version, tokenHash(secret), ms(now), ms(now), reg.AgentID); err != nil {
 			return err
 		}
+		if err := s.hostBack(ctx, tx, reg.AgentID, req.Hostname, now); err != nil {
+			return err
+		}
 		return s.requeue(ctx, tx, reg.AgentID, now)
 	})
 	if err != nil {
@@ -209,11 +223,11 @@ func (s *Server) requeue(ctx context.Context, tx *sql.Tx, agentID string, now ti
 		SELECT agent_id, 'validate', id, ? FROM validations WHERE agent_id = ? AND status = 'PENDING' ORDER BY created_at`, ms(now), agentID); err != nil {
 		return err
 	}
-	ms_, err := activeMigrations(ctx, tx, `agent_id = ?`, agentID)
+	open, err := activeMigrations(ctx, tx, `agent_id = ?`, agentID)
 	if err != nil {
 		return err
 	}
-	for _, m := range ms_ {
+	for _, m := range open {
 		if err := enqueue(ctx, tx, agentID, api.WorkStart, "", m.id, now); err != nil {
 			return err
 		}

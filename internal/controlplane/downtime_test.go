@@ -53,7 +53,7 @@ func TestDowntimeFromConfirmation(t *testing.T) {
 		}, &m)
 		migPath := "/api/atlas/v2/groups/" + groupID + "/liveMigrations/" + m.ID
 		call(t, h, "POST", "/api/agent/v1/migrations/"+m.ID+"/progress", agent, api.Progress{State: api.StateRunning, CanCommit: true}, &api.ProgressAck{})
-		time.Sleep(time.Minute)
+		time.Sleep(10 * time.Second)
 
 		// The operator confirms; the host is lost for 26 s (stalled), comes
 		// back, and finalizes 19 s later by its own count.

@@ -346,6 +346,8 @@ func (s *Server) handleCutover(w http.ResponseWriter, r *http.Request, p *princi
 			return nil
 		case m.status != api.MigrationWorking:
 			return conflict("LIVE_MIGRATION_NOT_WORKING", "live migration %s is %s", id, m.status)
+		case m.lostHost():
+			return errHostLost(m, "cut over")
 		case !m.ready:
 			return conflict("LIVE_MIGRATION_NOT_READY_FOR_CUTOVER", "live migration %s is not ready for cutover yet", id)
 		}

@@ -23,15 +23,22 @@ type migration struct {
 	expiryWarned, stalled                                         bool
 	report                                                        sql.NullString
 	createdAt, updatedAt                                          int64
+	// hostLost and hostSeenAt are the migration host's (agents.lost and
+	// agents.last_seen_at), read with the row.
+	hostLost   bool
+	hostSeenAt int64
 }
 
 const migrationColumns = `id, org_id, group_id, source_group_id, agent_id, host, destination_cluster, request_enc, status, ready, lag_seconds,
-	progress, error_message, window_started_at, expires_at, expiry_warned, cutover_requested_at, stalled, report, created_at, updated_at, completed_at`
+	progress, error_message, window_started_at, expires_at, expiry_warned, cutover_requested_at, stalled, report, created_at, updated_at, completed_at,
+	coalesce((SELECT lost FROM agents WHERE agents.id = migrations.agent_id), 0),
+	coalesce((SELECT last_seen_at FROM agents WHERE agents.id = migrations.agent_id), 0)`
 
 func scanMigration(row interface{ Scan(...any) error }) (*migration, error) {
 	m := &migration{}
 	err := row.Scan(&m.id, &m.orgID, &m.groupID, &m.sourceGroupID, &m.agentID, &m.host, &m.destination, &m.requestEnc, &m.status, &m.ready, &m.lag,
-		&m.progress, &m.errorMessage, &m.windowStarted, &m.expiresAt, &m.expiryWarned, &m.cutoverRequested, &m.stalled, &m.report, &m.createdAt, &m.updatedAt, &m.completedAt)
+		&m.progress, &m.errorMessage, &m.windowStarted, &m.expiresAt, &m.expiryWarned, &m.cutoverRequested, &m.stalled, &m.report, &m.createdAt, &m.updatedAt, &m.completedAt,
+		&m.hostLost, &m.hostSeenAt)
 	return m, err
 }
 
@@ -61,9 +68,15 @@ func (m *migration) active() bool {
 	return m.status == api.MigrationNew || m.status == api.MigrationWorking
 }
 
-// api returns the Atlas view of m.
+// api returns the Atlas view of m. While the migration host is lost the
+// migration is not ready for cutover and has no lag: the last values the
+// host reported are not live (x-progress still has them, with reportedAt).
 func (m *migration) api() api.Migration {
 	out := api.Migration{ID: m.id, Status: m.status, MigrationHosts: []string{m.host}}
+	if m.lostHost() {
+		out.HostLost = &api.HostLoss{Hostname: m.host, LastSeenAt: fromMS(m.hostSeenAt), DuringCutover: m.cutoverRequested.Valid, Detail: m.hostLostDetail()}
+		return out
+	}
 	syncing := m.status == api.MigrationWorking && !m.cutoverRequested.Valid
 	out.ReadyForCutover = syncing && m.ready
 	if syncing && m.lag.Valid {
@@ -73,8 +86,28 @@ func (m *migration) api() api.Migration {
 	return out
 }
 
+// lostHost reports whether m is open and its migration host is lost.
+func (m *migration) lostHost() bool { return m.active() && m.hostLost }
+
+// hostLostDetail says that m's host is lost, since when, and what to do.
+func (m *migration) hostLostDetail() string {
+	since := fromMS(m.hostSeenAt).Format(time.RFC3339)
+	todo := "restart `livemigrate agent` on " + m.host + " with the same link token, or check that " + m.host + " can reach this control plane"
+	if m.cutoverRequested.Valid {
+		return "migration host " + m.host + " was lost during the cutover: nothing heard from it since " + since +
+			". The cutover resumes where it left off when the host is back: " + todo + "."
+	}
+	return "migration host " + m.host + " is lost: nothing heard from it since " + since +
+		". The migration is not failed; it resumes where it left off when the host is back: " + todo + "."
+}
+
+// errHostLost refuses an operation on m while its host is lost.
+func errHostLost(m *migration, what string) *apiError {
+	return conflict("MIGRATION_HOST_LOST", "live migration %s cannot %s now: %s", m.id, what, m.hostLostDetail()).withParams(m.id, m.host)
+}
+
 func (m *migration) progressView() api.MigrationProgress {
-	v := api.MigrationProgress{Migration: m.api(), Stalled: m.stalled && m.active(), ErrorMessage: m.errorMessage,
+	v := api.MigrationProgress{Migration: m.api(), Stalled: m.lostHost() || (m.stalled && m.active()), ErrorMessage: m.errorMessage,
 		CreatedAt: fromMS(m.createdAt), UpdatedAt: fromMS(m.updatedAt), CutoverRequestedAt: nullMS(m.cutoverRequested)}
 	if m.progress.Valid {
 		var p api.Progress

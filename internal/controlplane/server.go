@@ -20,7 +20,7 @@ type Timing struct {
 	Extension         time.Duration // default 24 h: what x-extend adds
 	ExpiryWarning     time.Duration // default 24 h: warn this long before expiry
 	HeartbeatInterval time.Duration // default 10 s: told to agents at register
-	AgentLostAfter    time.Duration // default 3 heartbeat intervals
+	AgentLostAfter    time.Duration // default MissedHeartbeatsLost (3) heartbeat intervals
 	ProgressInterval  time.Duration // default 2 s: told to agents at register
 	MaxWait           time.Duration // default 30 s: longest work long-poll
 	SessionTTL        time.Duration // default 12 h
@@ -36,7 +36,7 @@ func (t Timing) withDefaults() Timing {
 	def(&t.Extension, 24*time.Hour)
 	def(&t.ExpiryWarning, 24*time.Hour)
 	def(&t.HeartbeatInterval, 10*time.Second)
-	def(&t.AgentLostAfter, 3*t.HeartbeatInterval)
+	def(&t.AgentLostAfter, MissedHeartbeatsLost*t.HeartbeatInterval)
 	def(&t.ProgressInterval, 2*time.Second)
 	def(&t.MaxWait, 30*time.Second)
 	def(&t.SessionTTL, 12*time.Hour)

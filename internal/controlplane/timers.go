@@ -9,6 +9,13 @@ import (
 	"github.com/livemigrate/livemigrate/internal/api"
 )
 
+// MissedHeartbeatsLost is how many heartbeat intervals may pass without any
+// call from an agent (heartbeat, work poll, progress) before the control
+// plane declares it lost: Timing.AgentLostAfter defaults to
+// MissedHeartbeatsLost × Timing.HeartbeatInterval (3 × 10 s = 30 s). Agents
+// send a heartbeat every half interval, so a lost host has missed six.
+const MissedHeartbeatsLost = 3
+
 // runTimers fires the control plane's deadlines: cutover-window expiry and
 // its warning, and agent heartbeat loss. All deadlines live in the store, so
 // a restarted server picks them up where it left off; it sleeps until the
@@ -73,17 +80,22 @@ func (s *Server) fireTimers(ctx context.Context, now time.Time) (time.Time, erro
 		if err := s.emailTimers(ctx, tx, now); err != nil {
 			return err
 		}
-		// Agents that missed their heartbeats are lost; their migrations stall.
+		// Agents that missed their heartbeats are lost; their migrations stall:
+		// not ready for cutover and no lag until a fresh progress report after
+		// the host is back (the last one is not live any more).
 		// A restarted server counts from its own start, not the last heartbeat.
-		rows, err := tx.QueryContext(ctx, `SELECT id, hostname FROM agents WHERE revoked = 0 AND lost = 0 AND max(last_seen_at, ?) + ? <= ?`, startedAt, lostAfter, ms(now))
+		rows, err := tx.QueryContext(ctx, `SELECT id, hostname, last_seen_at FROM agents WHERE revoked = 0 AND lost = 0 AND max(last_seen_at, ?) + ? <= ?`, startedAt, lostAfter, ms(now))
 		if err != nil {
 			return err
 		}
-		type lostAgent struct{ id, host string }
+		type lostAgent struct {
+			id, host string
+			seenAt   int64
+		}
 		var lost []lostAgent
 		for rows.Next() {
 			var a lostAgent
-			if err := rows.Scan(&a.id, &a.host); err != nil {
+			if err := rows.Scan(&a.id, &a.host, &a.seenAt); err != nil {
 				rows.Close()
 				return err
 			}
@@ -94,7 +106,7 @@ func (s *Server) fireTimers(ctx context.Context, now time.Time) (time.Time, erro
 			return err
 		}
 		for _, a := range lost {
-			s.logger.LogAttrs(ctx, slog.LevelWarn, "agent lost", slog.String("agent_id", a.id), slog.String("hostname", a.host))
+			s.logger.LogAttrs(ctx, slog.LevelWarn, "agent lost", slog.String("agent_id", a.id), slog.String("hostname", a.host), slog.Time("last_seen_at", fromMS(a.seenAt)))
 			if _, err := tx.ExecContext(ctx, `UPDATE agents SET lost = 1 WHERE id = ?`, a.id); err != nil {
 				return err
 			}
@@ -103,10 +115,11 @@ func (s *Server) fireTimers(ctx context.Context, now time.Time) (time.Time, erro
 				return err
 			}
 			for _, m := range stalled {
-				if _, err := tx.ExecContext(ctx, `UPDATE migrations SET stalled = 1, updated_at = ? WHERE id = ?`, ms(now), m.id); err != nil {
+				if _, err := tx.ExecContext(ctx, `UPDATE migrations SET stalled = 1, ready = 0, lag_seconds = NULL, updated_at = ? WHERE id = ?`, ms(now), m.id); err != nil {
 					return err
 				}
-				if err := s.addEvent(ctx, tx, m, api.EventStalled, "migration host "+a.host+" missed its heartbeats; the migration is stalled until it returns", now); err != nil {
+				m.hostLost, m.hostSeenAt = true, a.seenAt
+				if err := s.addEvent(ctx, tx, m, api.EventStalled, m.hostLostDetail(), now); err != nil {
 					return err
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -144,7 +145,7 @@ func TestCutoverWindowTimers(t *testing.T) {
 		}
 
 		// 24 h before expiry: a warning.
-		time.Sleep(readyAt.Add(96*time.Hour + time.Second).Sub(time.Now()))
+		time.Sleep(time.Until(readyAt.Add(96*time.Hour + time.Second)))
 		synctest.Wait()
 		if ev := eventTypes(t, s, m.ID); !hasEvent(ev, api.EventExpiryWarning) {
 			t.Fatalf("events %v at 96 h: want EXPIRY_WARNING", ev)
@@ -155,13 +156,13 @@ func TestCutoverWindowTimers(t *testing.T) {
 			t.Fatalf("extended window expires %v, want %v", win.ExpiresAt, readyAt.Add(144*time.Hour))
 		}
 		// Past the original expiry: still WORKING.
-		time.Sleep(readyAt.Add(121 * time.Hour).Sub(time.Now()))
+		time.Sleep(time.Until(readyAt.Add(121 * time.Hour)))
 		synctest.Wait()
 		if v := view(); v.Migration.Status != api.MigrationWorking {
 			t.Fatalf("at 121 h after one extension: %s, want WORKING", v.Migration.Status)
 		}
 		// Past the extended expiry: EXPIRED, the agent is told to stop.
-		time.Sleep(readyAt.Add(144*time.Hour + time.Second).Sub(time.Now()))
+		time.Sleep(time.Until(readyAt.Add(144*time.Hour + time.Second)))
 		synctest.Wait()
 		if v := view(); v.Migration.Status != api.MigrationExpired || v.Migration.ReadyForCutover {
 			t.Fatalf("after the extended window: %+v, want EXPIRED", v.Migration)
@@ -181,5 +182,198 @@ func TestCutoverWindowTimers(t *testing.T) {
 		<-done
 		done = make(chan struct{})
 		close(done)
+	})
+}
+
+// callRaw serves one request in memory and returns the status and the body.
+func callRaw(t *testing.T, h http.Handler, method, path string, auth func(*http.Request), in any) (int, []byte) {
+	t.Helper()
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	req := httptest.NewRequest(method, path, body)
+	req.RemoteAddr = "127.0.0.1:5000"
+	if auth != nil {
+		auth(req)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code, rec.Body.Bytes()
+}
+
+// wantRefused checks that a call is refused with status and errorCode.
+func wantRefused(t *testing.T, h http.Handler, method, path string, auth func(*http.Request), status int, code string) api.ErrorEnvelope {
+	t.Helper()
+	got, body := callRaw(t, h, method, path, auth, nil)
+	var env api.ErrorEnvelope
+	if err := json.Unmarshal(body, &env); err != nil || got != status || env.ErrorCode != code {
+		t.Fatalf("%s %s: %d %s, want %d %s", method, path, got, body, status, code)
+	}
+	return env
+}
+
+// TestHostLossTimers drives the lost-host threshold on a fake clock: a
+// host is lost exactly MissedHeartbeatsLost heartbeat intervals after its
+// last call; while lost its migration is not ready, has no lag, says why and
+// refuses cutover with MIGRATION_HOST_LOST; back, it is ready again only
+// after a fresh canCommit progress; a host lost during the cutover shows it,
+// and a re-registered agent gets the cutover again.
+func TestHostLossTimers(t *testing.T) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		s, err := New(ctx, Options{DataPath: filepath.Join(dir, "cp.db"), Key: make([]byte, KeySize), ExternalURL: "http://cp.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		done := make(chan struct{})
+		go func() { s.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		if lostAfter := s.timing.AgentLostAfter; lostAfter != MissedHeartbeatsLost*10*time.Second {
+			t.Fatalf("default AgentLostAfter = %v, want %d × 10 s", lostAfter, MissedHeartbeatsLost)
+		}
+		_, _, orgID, err := s.Bootstrap(ctx, BootstrapOptions{Username: "root", Password: "root-password"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := s.Handler()
+		admin := func(r *http.Request) { r.SetBasicAuth("root", "root-password") }
+		var projects api.Page[api.Project]
+		call(t, h, "GET", "/api/atlas/v2/groups", admin, nil, &projects)
+		groupID := projects.Results[0].ID
+		call(t, h, "POST", "/api/atlas/v2/groups/"+groupID+"/clusters", admin, api.ClusterRequest{Name: "dest", ConnectionString: "mongodb://d"}, &api.Cluster{})
+		var tok api.LinkToken
+		call(t, h, "POST", "/api/atlas/v2/orgs/"+orgID+"/liveMigrations/linkTokens", admin, api.LinkTokenRequest{}, &tok)
+		var reg api.AgentRegistration
+		call(t, h, "POST", "/api/agent/v1/register", nil, api.AgentRegisterRequest{LinkToken: tok.LinkToken, Hostname: "host-a", Version: "v1"}, &reg)
+		agent := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+reg.AgentSecret) }
+		call(t, h, "PUT", "/api/agent/v1/deployments", agent, api.DeploymentsReport{Deployments: []api.Deployment{{Name: "rs0"}}}, nil)
+		var avail []api.AvailableProject
+		call(t, h, "GET", "/api/atlas/v2/orgs/"+orgID+"/liveMigrations/availableProjects", admin, nil, &avail)
+		var m api.Migration
+		call(t, h, "POST", "/api/atlas/v2/groups/"+groupID+"/liveMigrations", admin, api.MigrationRequest{
+			Source:         api.MigrationSource{ClusterName: "rs0", GroupID: avail[0].ProjectID},
+			Destination:    api.MigrationDestination{ClusterName: "dest", GroupID: groupID, HostnameSchemaType: api.HostnamePublic},
+			MigrationHosts: []string{"host-a"},
+		}, &m)
+		migPath := "/api/atlas/v2/groups/" + groupID + "/liveMigrations/" + m.ID
+		progress := func(p api.Progress) {
+			call(t, h, "POST", "/api/agent/v1/migrations/"+m.ID+"/progress", agent, p, &api.ProgressAck{})
+		}
+		get := func() api.Migration {
+			var v api.Migration
+			call(t, h, "GET", migPath, admin, nil, &v)
+			return v
+		}
+		view := func() api.MigrationProgress {
+			var v api.MigrationProgress
+			call(t, h, "GET", migPath+"/x-progress", admin, nil, &v)
+			return v
+		}
+		lastEvent := func() api.Event {
+			events, err := s.listEvents(context.Background(), m.ID)
+			if err != nil || len(events) == 0 {
+				t.Fatalf("events: %v %v", events, err)
+			}
+			return events[len(events)-1]
+		}
+
+		progress(api.Progress{State: api.StateRunning, Phase: "change event application", CanCommit: true, LagTimeSeconds: 3})
+		lastCall := time.Now()
+		if v := get(); !v.ReadyForCutover || v.LagTimeSeconds == nil || *v.LagTimeSeconds != 3 || v.HostLost != nil {
+			t.Fatalf("after ready: %+v", v)
+		}
+
+		// Heartbeats every interval keep the host alive for any length of time.
+		for range 10 {
+			time.Sleep(10 * time.Second)
+			call(t, h, "POST", "/api/agent/v1/heartbeat", agent, api.AgentHeartbeat{Migrations: []string{m.ID}}, nil)
+			lastCall = time.Now()
+		}
+		synctest.Wait()
+		if v := get(); v.HostLost != nil || !v.ReadyForCutover {
+			t.Fatalf("heartbeating host: %+v", v)
+		}
+
+		// One millisecond short of the threshold: not lost.
+		lostAfter := MissedHeartbeatsLost * s.timing.HeartbeatInterval
+		time.Sleep(lostAfter - time.Millisecond)
+		synctest.Wait()
+		if v := get(); v.HostLost != nil || !v.ReadyForCutover {
+			t.Fatalf("%v after the last call: %+v, want not lost yet", lostAfter-time.Millisecond, v)
+		}
+		// At the threshold: lost.
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		v := view()
+		mig := get()
+		switch {
+		case mig.HostLost == nil || v.Migration.HostLost == nil:
+			t.Fatalf("at %v: migration %+v, want hostLost", lostAfter, mig)
+		case mig.ReadyForCutover || mig.LagTimeSeconds != nil:
+			t.Errorf("lost host: readyForCutover %v, lag %v; want false and null", mig.ReadyForCutover, mig.LagTimeSeconds)
+		case mig.Status != api.MigrationWorking || !v.Stalled:
+			t.Errorf("lost host: status %s stalled %v, want WORKING and stalled", mig.Status, v.Stalled)
+		case !mig.HostLost.LastSeenAt.Equal(lastCall.UTC()) || mig.HostLost.Hostname != "host-a" || mig.HostLost.DuringCutover:
+			t.Errorf("hostLost = %+v, want host-a last seen at %v, not during cutover", mig.HostLost, lastCall.UTC())
+		case !strings.Contains(mig.HostLost.Detail, "restart `livemigrate agent` on host-a with the same link token"):
+			t.Errorf("hostLost.detail %q does not say what to do", mig.HostLost.Detail)
+		}
+		if e := lastEvent(); e.Type != api.EventStalled || !strings.Contains(e.Message, "nothing heard from it since") {
+			t.Errorf("last event %+v, want STALLED saying since when", e)
+		}
+		env := wantRefused(t, h, "PUT", migPath+"/cutover", admin, http.StatusConflict, "MIGRATION_HOST_LOST")
+		if !strings.Contains(env.Detail, "cannot cut over") || !strings.Contains(env.Detail, "livemigrate agent") {
+			t.Errorf("cutover refusal detail %q", env.Detail)
+		}
+
+		// The host is back (network restored): not ready until a fresh canCommit.
+		call(t, h, "POST", "/api/agent/v1/heartbeat", agent, api.AgentHeartbeat{}, nil)
+		if v := get(); v.HostLost != nil || v.ReadyForCutover || v.LagTimeSeconds != nil {
+			t.Fatalf("back before any progress: %+v, want not lost, not ready, no lag", v)
+		}
+		if e := lastEvent(); e.Type != api.EventResumed {
+			t.Errorf("last event %+v, want RESUMED", e)
+		}
+		wantRefused(t, h, "PUT", migPath+"/cutover", admin, http.StatusConflict, "LIVE_MIGRATION_NOT_READY_FOR_CUTOVER")
+		progress(api.Progress{State: api.StateRunning, Phase: "change event application", CanCommit: true, LagTimeSeconds: 1})
+		if v := get(); !v.ReadyForCutover || v.LagTimeSeconds == nil || *v.LagTimeSeconds != 1 {
+			t.Fatalf("back with a fresh progress: %+v, want ready with lag 1", v)
+		}
+		if code := call(t, h, "PUT", migPath+"/cutover", admin, nil, nil); code != http.StatusAccepted {
+			t.Fatalf("cutover: %d, want 202", code)
+		}
+
+		// Lost during the cutover.
+		time.Sleep(lostAfter)
+		synctest.Wait()
+		mig = get()
+		if mig.HostLost == nil || !mig.HostLost.DuringCutover || !strings.Contains(mig.HostLost.Detail, "during the cutover") ||
+			!strings.Contains(mig.HostLost.Detail, "cutover resumes") {
+			t.Fatalf("lost during cutover: %+v", mig.HostLost)
+		}
+		if code := call(t, h, "PUT", migPath+"/cutover", admin, nil, nil); code != http.StatusAccepted {
+			t.Errorf("repeated cutover while lost: %d, want 202 (already requested)", code)
+		}
+		// The agent restarts: it registers again and gets start and cutover.
+		call(t, h, "POST", "/api/agent/v1/register", nil, api.AgentRegisterRequest{LinkToken: tok.LinkToken, Hostname: "host-a", Version: "v1"}, &reg)
+		if v := view(); v.Migration.HostLost != nil || v.Stalled {
+			t.Fatalf("after re-registration: %+v stalled %v", v.Migration, v.Stalled)
+		}
+		if e := lastEvent(); e.Type != api.EventResumed || !strings.Contains(e.Message, "the cutover resumes") {
+			t.Errorf("last event %+v, want RESUMED saying the cutover resumes", e)
+		}
+		var items api.WorkItems
+		call(t, h, "GET", "/api/agent/v1/work", agent, nil, &items)
+		var kinds []api.WorkKind
+		for _, it := range items.Items {
+			kinds = append(kinds, it.Kind)
+		}
+		if len(kinds) != 2 || kinds[0] != api.WorkStart || kinds[1] != api.WorkCutover {
+			t.Errorf("work after re-registration: %v, want [start cutover]", kinds)
+		}
 	})
 }

@@ -4,7 +4,7 @@
 // second and updates in place (no reload).
 
 import * as api from './api.js';
-import { h, replace, errorBox, table, statusBadge, badge, fmtBytes, fmtCount, fmtClock, fmtDuration, fmtTime, announce } from './dom.js';
+import { h, replace, errorBox, table, statusBadge, badge, fmtBytes, fmtCount, fmtClock, fmtDuration, fmtTime, fmtAgo, announce } from './dom.js';
 
 const POLL_MS = 1000;
 
@@ -51,21 +51,24 @@ export async function render(main, { groupId, migrationId }, page) {
 
   let lastStatus = '';
   let lastReady = null;
+  let lastLost = null;
   function update() {
     const m = mp.migration; const p = mp.progress;
     const done = ['COMPLETE', 'FAILED', 'EXPIRED'].includes(m.status);
     const cutting = !!mp.cutoverRequestedAt && m.status === 'WORKING';
+    const lost = m.hostLost || null;
     // Status.
-    patch(statusEl, [m.status, m.readyForCutover, cutting, p && p.phase, p && p.info, p && p.reportedAt, mp.stalled, mp.errorMessage], () => h('section', { class: 'card', 'aria-labelledby': 'st-h' },
+    patch(statusEl, [m.status, m.readyForCutover, cutting, p && p.phase, p && p.info, p && p.reportedAt, mp.stalled, mp.errorMessage, lost], () => h('section', { class: 'card', 'aria-labelledby': 'st-h' },
       h('h2', { id: 'st-h' }, 'Status'),
       h('dl', { class: 'facts' },
         h('dt', {}, 'Status'), h('dd', { id: 'migration-status', 'data-status': m.status }, statusBadge(m.status),
-          cutting ? ' cutting over' : '', m.readyForCutover ? ' ' : '', m.readyForCutover ? badge('Ready for cutover', 'ok') : ''),
+          cutting ? ' cutting over' : '', m.readyForCutover ? ' ' : '', m.readyForCutover ? badge('Ready for cutover', 'ok') : '',
+          lost ? ' ' : '', lost ? badge('Migration host lost', 'bad') : ''),
         h('dt', {}, 'Phase'), h('dd', { id: 'phase' }, p ? p.phase : (m.status === 'NEW' ? 'waiting for the migration host to start' : '—')),
-        p && p.info ? [h('dt', {}, 'Now'), h('dd', {}, p.info)] : null,
+        p && p.info ? [h('dt', {}, lost ? 'Last known' : 'Now'), h('dd', { id: 'info' }, p.info, lost ? ' (before the host was lost)' : '')] : null,
         h('dt', {}, 'Started'), h('dd', {}, fmtTime(mp.createdAt)),
         h('dt', {}, 'Last report'), h('dd', {}, p ? fmtTime(p.reportedAt) : '—')),
-      mp.stalled ? h('div', { class: 'alert warn', role: 'alert', 'data-stalled': '' },
+      lost ? hostLostBanner(lost) : mp.stalled ? h('div', { class: 'alert warn', role: 'alert', 'data-stalled': '' },
         h('strong', {}, 'The migration host stopped reporting. '),
         'The migration is not failed: it resumes where it left off when the host is back. Check that livemigrate agent runs on ',
         (m.migrationHosts || []).join(', '), ' and reaches this control plane.') : null,
@@ -88,20 +91,25 @@ export async function render(main, { groupId, migrationId }, page) {
     } else {
       replace(progressEl, h('p', {}, m.status === 'NEW' ? 'Waiting for the migration host to pick up the migration…' : 'No progress reported yet.'));
     }
-    const lag = m.lagTimeSeconds !== null && m.lagTimeSeconds !== undefined ? m.lagTimeSeconds : (p && !done ? p.lagTimeSeconds : null);
+    // A lost host's last lag is frozen: show it as such, never as live.
+    const lag = lost ? null : m.lagTimeSeconds !== null && m.lagTimeSeconds !== undefined ? m.lagTimeSeconds : (p && !done ? p.lagTimeSeconds : null);
     replace(statsEl,
-      stat('Lag time', h('span', { id: 'lag' }, fmtClock(lag)), 'How far the destination is behind the source.'),
+      stat('Lag time', h('span', { id: 'lag', 'data-stale': lost ? '' : null }, fmtClock(lag)), lost
+        ? `Unknown while the migration host is lost${p ? ` (last reported ${fmtClock(p.lagTimeSeconds)} at ${fmtTime(p.reportedAt)})` : ''}.`
+        : 'How far the destination is behind the source.'),
       stat('Events applied', h('span', { id: 'events-applied' }, fmtCount(p ? p.totalEventsApplied : 0)), 'Changes replayed on the destination since the copy began.'),
       stat('Elapsed', h('span', { id: 'elapsed', 'data-since': mp.createdAt }, fmtDuration((Date.now() - new Date(mp.createdAt)) / 1000)), ''));
 
     // Cutover window.
     const win = mp.cutoverWindow;
-    patch(windowEl, [win && win.expiresAt, done, cutting, m.status], () => windowContent(win, done, cutting));
+    patch(windowEl, [win && win.expiresAt, done, cutting, m.status, !!lost], () => windowContent(win, done, cutting, lost));
     cutoverBtn.hidden = done || cutting;
     cutoverBtn.disabled = !m.readyForCutover;
-    cutoverWhy.textContent = done || cutting ? '' : m.readyForCutover
-      ? 'Ready: stop the writes to the source, then cut over.'
-      : 'Cutover unlocks when the initial copy is done and the destination has caught up with the source.';
+    cutoverWhy.textContent = done || cutting ? '' : lost
+      ? `Cut over is disabled: migration host ${lost.hostname} is lost. It unlocks when the host is back and the destination has caught up again.`
+      : m.readyForCutover
+        ? 'Ready: stop the writes to the source, then cut over.'
+        : 'Cutover unlocks when the initial copy is done and the destination has caught up with the source.';
 
     // Warnings.
     const warnings = (p && p.warnings) || [];
@@ -124,12 +132,27 @@ export async function render(main, { groupId, migrationId }, page) {
     dialog.sync();
     if (m.status !== lastStatus && lastStatus) announce(`Migration status: ${m.status}.`);
     if (lastReady === false && m.readyForCutover) announce('The migration is ready for cutover.');
-    lastStatus = m.status; lastReady = m.readyForCutover;
+    if (lastLost !== null && !!lost !== lastLost) announce(lost ? `Migration host ${lost.hostname} is lost.` : 'The migration host is back.');
+    lastStatus = m.status; lastReady = m.readyForCutover; lastLost = !!lost;
+  }
+
+  // hostLostBanner says the migration host is lost, since when, what it
+  // means for the migration or its cutover, and what to do.
+  function hostLostBanner(lost) {
+    const host = lost.hostname;
+    return h('div', { class: 'alert error', role: 'alert', id: 'host-lost', 'data-during-cutover': lost.duringCutover ? 'true' : 'false' },
+      h('strong', {}, lost.duringCutover ? `Migration host ${host} was lost during the cutover. ` : `Migration host ${host} is lost. `),
+      'Nothing heard from it since ', h('time', { datetime: lost.lastSeenAt }, fmtTime(lost.lastSeenAt)),
+      ' (', h('span', { id: 'host-lost-ago', 'data-since': lost.lastSeenAt }, fmtAgo(lost.lastSeenAt)), '). ',
+      lost.duringCutover
+        ? 'The cutover is not lost: it resumes where it left off when the host is back.'
+        : 'The migration is not failed: it resumes where it left off when the host is back. Cut over is disabled until then.',
+      h('p', {}, 'What to do: restart ', h('code', {}, 'livemigrate agent'), ` on ${host} with the same link token, or check that ${host} can reach this control plane (network, firewall, the link token's access list).`));
   }
 
   // windowContent renders the cutover window region (rebuilt only when its
   // state changes, so the Extend button keeps keyboard focus).
-  function windowContent(win, done, cutting) {
+  function windowContent(win, done, cutting, lost) {
     if (win && !done && !cutting) {
       const extend = h('button', { type: 'button', id: 'extend' }, 'Extend by 24 hours');
       const extMsg = h('span', { role: 'status', id: 'extend-status' });
@@ -139,7 +162,7 @@ export async function render(main, { groupId, migrationId }, page) {
           mp.cutoverWindow = await api.extend(groupId, migrationId);
           extMsg.textContent = `Extended: the window now closes at ${fmtTime(mp.cutoverWindow.expiresAt)}.`;
           closes.textContent = `Closes at ${fmtTime(mp.cutoverWindow.expiresAt)} (opened ${fmtTime(mp.cutoverWindow.startedAt)}).`;
-          windowEl.dataset.key = JSON.stringify([mp.cutoverWindow.expiresAt, done, cutting, mp.migration.status]);
+          windowEl.dataset.key = JSON.stringify([mp.cutoverWindow.expiresAt, done, cutting, mp.migration.status, !!lost]);
           tick();
         } catch (e) {
           replace(extMsg, errorBox(e, 'extend the cutover window'));
@@ -152,6 +175,7 @@ export async function render(main, { groupId, migrationId }, page) {
           h('span', { class: 'big', id: 'countdown', 'data-expires': win.expiresAt }, fmtDuration((new Date(win.expiresAt) - Date.now()) / 1000))),
         closes, h('div', { class: 'row' }, extend, extMsg)];
     }
+    if (cutting && lost) return h('p', { id: 'cutting' }, `Cutover started at ${fmtTime(mp.cutoverRequestedAt)}. Migration host ${lost.hostname} was lost during the cutover: the cutover resumes where it left off when the host is back.`);
     if (cutting) return h('p', { id: 'cutting' }, `Cutover started at ${fmtTime(mp.cutoverRequestedAt)}: the migration host applies the last changes, verifies and finalizes.`);
     if (done) return h('p', {}, mp.migration.status === 'COMPLETE' ? 'The cutover is done.' : 'No cutover: the migration ended.');
     return h('p', {}, 'The cutover window opens when the migration is first ready (after the initial copy, when the lag is small). You then have 120 hours to cut over, and can extend.');
@@ -176,6 +200,8 @@ export async function render(main, { groupId, migrationId }, page) {
       cd.textContent = fmtDuration((new Date(mp.cutoverWindow.expiresAt) - Date.now()) / 1000);
       cd.dataset.expires = mp.cutoverWindow.expiresAt;
     }
+    const ago = document.getElementById('host-lost-ago');
+    if (ago) ago.textContent = fmtAgo(ago.dataset.since);
     const el = document.getElementById('elapsed');
     if (el && !['COMPLETE', 'FAILED', 'EXPIRED'].includes(mp.migration.status)) el.textContent = fmtDuration((Date.now() - new Date(mp.createdAt)) / 1000);
   }
@@ -237,9 +263,14 @@ export async function render(main, { groupId, migrationId }, page) {
         h('p', {}, 'The migration host applies the remaining changes, verifies the destination against the source and finalizes. This cannot be undone.'),
         h('dl', { class: 'facts' }, h('dt', {}, 'Lag time'), h('dd', { id: 'confirm-lag' }, fmtClock(m.lagTimeSeconds)),
           h('dt', {}, 'Events applied'), h('dd', {}, fmtCount(mp.progress ? mp.progress.totalEventsApplied : 0))),
-        m.readyForCutover ? null : h('p', { class: 'alert warn', id: 'not-ready' }, 'Not ready right now: wait until the destination has caught up.'),
+        h('p', { class: 'alert warn', id: 'not-ready', hidden: m.readyForCutover }, notReady()),
         msg,
         h('div', { class: 'actions' }, h('button', { type: 'button', onclick: () => show(0) }, 'Back'), go)];
+    }
+    function notReady() {
+      const lost = mp.migration.hostLost;
+      return lost ? `Not ready: migration host ${lost.hostname} is lost (nothing heard from it since ${fmtTime(lost.lastSeenAt)}).`
+        : 'Not ready right now: wait until the destination has caught up.';
     }
     function finalize() {
       const m = mp.migration; const p = mp.progress;
@@ -251,6 +282,14 @@ export async function render(main, { groupId, migrationId }, page) {
       if (m.status === 'FAILED' || m.status === 'EXPIRED') {
         return [h('div', { class: 'alert error', role: 'alert' }, h('strong', {}, 'The cutover failed. '), mp.errorMessage || ''),
           h('div', { class: 'actions' }, h('a', { class: 'button', href: `#/groups/${groupId}/migrations/${migrationId}/report` }, 'See what to do'), close)];
+      }
+      if (m.hostLost) {
+        const lost = m.hostLost;
+        return [h('div', { class: 'alert error', role: 'alert', id: 'finalize-host-lost' },
+          h('strong', {}, `Migration host ${lost.hostname} was lost during the cutover. `),
+          `Nothing heard from it since ${fmtTime(lost.lastSeenAt)}. The cutover resumes where it left off when the host is back: restart `,
+          h('code', {}, 'livemigrate agent'), ` on ${lost.hostname} with the same link token, or check its network.`),
+        h('div', { class: 'actions' }, close)];
       }
       return [h('p', { role: 'status', id: 'finalizing' }, 'Finalizing: ', p ? `${p.phase}${p.info ? ` — ${p.info}` : ''}` : 'waiting for the migration host…'),
         h('progress', { 'aria-label': 'Finalizing' }),
@@ -265,6 +304,8 @@ export async function render(main, { groupId, migrationId }, page) {
         if (go && !go.matches(':focus')) go.disabled = !mp.migration.readyForCutover;
         const lag = d.querySelector('#confirm-lag');
         if (lag) lag.textContent = fmtClock(mp.migration.lagTimeSeconds);
+        const why = d.querySelector('#not-ready');
+        if (why) { why.hidden = mp.migration.readyForCutover; why.textContent = notReady(); }
       }
     };
     return d;
