@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/mail"
 	"net/smtp"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -442,15 +443,12 @@ func (s *Server) sendEmail(ctx context.Context, n emailNote) error {
 	return nil
 }
 
+// hostOf is the host of the external URL, for Message-IDs.
 func hostOf(u string) string {
-	u = u[strings.Index(u, "://")+3:]
-	if i := strings.IndexAny(u, "/:"); i >= 0 {
-		u = u[:i]
+	if p, err := url.Parse(u); err == nil && p.Hostname() != "" {
+		return p.Hostname()
 	}
-	if u == "" {
-		return "livemigrate"
-	}
-	return u
+	return "livemigrate"
 }
 
 // GET …/groups/{groupId}/liveMigrations/x-emailNotifications (extension):
