@@ -1,19 +1,22 @@
 // Command bench measures livemigrate against simple baselines on real
 // FerretDB servers. Usage:
 //
-//	go run ./bench copy|verify|cdc [flags]
+//	go run ./bench copy|verify|cdc|verifymodes|downtime|oplogreads|soak [flags]
 //
 // It prints a table and writes JSON under bench/out/.
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
+	"time"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench copy|verify|cdc [flags]")
+		fmt.Fprintln(os.Stderr, "usage: bench copy|verify|cdc|verifymodes|downtime|oplogreads|soak [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -26,13 +29,36 @@ func main() {
 		err = verifyBench(os.Args[2:])
 	case "cdc":
 		err = cdcBench(os.Args[2:])
+	case "downtime":
+		err = downtimeBench(os.Args[2:])
+	case "oplogreads":
+		err = oplogReadsBench(os.Args[2:])
+	case "soak":
+		err = soakBench(os.Args[2:])
+	case "verifymodes":
+		err = verifyModesBench(os.Args[2:])
 	case verifyChildCommand:
 		err = verifyChild(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown benchmark %q (want copy, verify or cdc)", os.Args[1])
+		err = fmt.Errorf("unknown benchmark %q (want copy, verify, cdc, verifymodes, downtime, oplogreads or soak)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// writeBenchJSON writes v to bench/out/<name>-<UTC time>.json.
+func writeBenchJSON(name string, v any) error {
+	out := filepath.Join("bench", "out")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	path := filepath.Join(out, name+"-"+time.Now().UTC().Format("20060102T150405Z")+".json")
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Println("wrote", path)
+	return os.WriteFile(path, b, 0o644)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/livemigrate/livemigrate/internal/api"
 	"github.com/livemigrate/livemigrate/internal/cli"
+	"github.com/livemigrate/livemigrate/internal/engine"
 )
 
 // requestFlags are the flags of `migration create` and `validation create`,
@@ -17,7 +18,7 @@ import (
 type requestFlags struct {
 	projectID, cluster, hostnameSchema           string
 	sourceCluster, sourceProject, user, password string
-	caPath                                       string
+	caPath, verification                         string
 	hosts                                        []string
 	managed, ssl, drop, force                    bool
 }
@@ -37,6 +38,7 @@ func addRequestFlags(c *cobra.Command) *requestFlags {
 	f.StringVar(&r.caPath, "sourceCACertificatePath", "", "CA certificate file on the migration host (implies --sourceSsl)")
 	f.BoolVar(&r.drop, "drop", false, "drop the destination's data before the migration (asks to confirm)")
 	f.BoolVar(&r.force, "force", false, "do not ask to confirm --drop")
+	f.StringVar(&r.verification, "verificationMode", string(engine.VerifyContinuous), verificationHelp)
 	f.StringVar(&r.hostnameSchema, "hostnameSchemaType", string(api.HostnamePublic), "how the migration host reaches the destination: PUBLIC, PRIVATE_LINK or VPC_PEERING")
 	return r
 }
@@ -85,6 +87,9 @@ var errAborted = errors.New("aborted: the destination's data is not dropped and 
 // build resolves the projects, asks to confirm --drop and for a missing
 // password (in that order, as the Atlas CLI does) and returns the request.
 func (r *requestFlags) build(ctx context.Context, s *session) (string, api.MigrationRequest, error) {
+	if err := engine.VerifyMode(r.verification).Validate(); err != nil {
+		return "", api.MigrationRequest{}, usageError{fmt.Errorf("--verificationMode: %w", err)}
+	}
 	groupID, err := s.projectID(ctx, r.projectID)
 	if err != nil {
 		return "", api.MigrationRequest{}, err
@@ -127,6 +132,7 @@ func (r *requestFlags) build(ctx context.Context, s *session) (string, api.Migra
 		},
 		MigrationHosts:      r.hosts,
 		DropDestinationData: r.drop,
+		VerificationMode:    r.verification,
 	}, nil
 }
 

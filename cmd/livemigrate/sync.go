@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -25,6 +26,7 @@ func init() { register(newSyncCmd) }
 func newSyncCmd(e *env) *cobra.Command {
 	var (
 		source, destination, listen, token string
+		verification                       string
 		include, exclude                   []string
 		startNow                           bool
 		linger                             time.Duration
@@ -65,8 +67,12 @@ again resumes.`,
 			if err != nil {
 				return usageError{err}
 			}
+			mode := engine.VerifyMode(verification)
+			if err := mode.Validate(); err != nil {
+				return usageError{fmt.Errorf("--verification: %w", err)}
+			}
 			s := &syncRun{ctx: c.Context(), env: e, opts: engine.Options{
-				Source: mdb.URI(source), Destination: mdb.URI(destination), Include: inc, Exclude: exc,
+				Source: mdb.URI(source), Destination: mdb.URI(destination), Include: inc, Exclude: exc, Verification: mode,
 			}, done: make(chan error, 1)}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
@@ -74,7 +80,7 @@ again resumes.`,
 			}
 			srv := &http.Server{Handler: syncapi.Handler(s, token), ReadHeaderTimeout: 10 * time.Second}
 			go func() { _ = srv.Serve(ln) }()
-			defer srv.Shutdown(context.WithoutCancel(c.Context()))
+			defer func() { _ = srv.Shutdown(context.WithoutCancel(c.Context())) }()
 			fmt.Fprintf(e.stdout, "livemigrate sync: API on http://%s/api/v1/ (state IDLE until POST /api/v1/start)\n", ln.Addr())
 			if startNow {
 				if err := s.Start(syncapi.StartRequest{}); err != nil {
@@ -100,10 +106,16 @@ again resumes.`,
 	f.StringArrayVar(&exclude, "exclude", nil, "namespace to exclude: db or db.coll (repeatable)")
 	f.StringVar(&listen, "listen", "127.0.0.1:27182", "address of the local API")
 	f.StringVar(&token, "token", "", "bearer token the API requires (required when --listen is not loopback)")
+	f.StringVar(&verification, "verification", string(engine.VerifyContinuous), verificationHelp)
 	f.BoolVar(&startNow, "start", false, "start at once instead of waiting for POST /api/v1/start")
 	f.DurationVar(&linger, "linger", 10*time.Second, "how long the API keeps serving progress after the commit before the command exits")
 	return cmd
 }
+
+// verificationHelp is the one-line trade-off of the verification modes.
+const verificationHelp = "how the commit verifies: continuous (compared in the background; the downtime rechecks only what changed), " +
+	"full (every document compared inside the downtime: slower, grows with the data), " +
+	"after (destination writable first, then compared; differences reported, not repaired)"
 
 // parseFilters turns "db" and "db.coll" into mongosync-shaped filters.
 func parseFilters(in []string) ([]migration.Filter, error) {
@@ -151,6 +163,12 @@ func (s *syncRun) Start(req syncapi.StartRequest) error {
 	}
 	if len(req.ExcludeNamespaces) > 0 {
 		opts.Exclude = req.ExcludeNamespaces
+	}
+	if req.VerificationMode != "" {
+		opts.Verification = engine.VerifyMode(req.VerificationMode)
+		if err := opts.Verification.Validate(); err != nil {
+			return fmt.Errorf("%w: verificationMode: %v", syncapi.ErrInvalidRequest, err)
+		}
 	}
 	eng, err := engine.New(opts, s.env.logger)
 	if err != nil {
@@ -209,8 +227,7 @@ func (s *syncRun) wait(ctx context.Context) error {
 				return err
 			}
 			if r := s.engine().CommitReport(); r != nil {
-				fmt.Fprintf(s.env.stdout, "committed: %d events applied, downtime %.1fs (verification %.1fs), duration %.0fs, verified=%v, repaired=%d\n",
-					r.EventsApplied, r.DowntimeSeconds, r.VerificationSeconds, r.DurationSeconds, r.Verified, r.Repaired)
+				writeCommitReport(s.env.stdout, r)
 			}
 			return nil
 		case <-ctx.Done():
@@ -224,5 +241,33 @@ func (s *syncRun) wait(ctx context.Context) error {
 				d.show(s.Progress(), time.Now())
 			}
 		}
+	}
+}
+
+// writeCommitReport prints the commit report: the downtime and its parts,
+// then what verification compared, found and repaired.
+func writeCommitReport(w io.Writer, r *engine.CommitReport) {
+	fmt.Fprintf(w, "committed: %d events applied, downtime %.1fs (commit point %.1fs, drain %.1fs, index restore %.1fs, verification %.1fs), duration %.0fs\n",
+		r.EventsApplied, r.DowntimeSeconds, r.CommitPointSeconds, r.DrainSeconds, r.IndexRestoreSeconds, r.VerificationSeconds, r.DurationSeconds)
+	when := "inside the downtime"
+	if r.Mode == engine.VerifyAfter {
+		when = "after the destination became writable, without repair"
+	}
+	fmt.Fprintf(w, "verification %s (%s): %d documents compared, %d missing, %d extra, %d differing found, %d repaired, verified=%v\n",
+		r.Mode, when, r.DocumentsRechecked, r.Found.Missing, r.Found.Extra, r.Found.Differing, r.Repaired, r.Verified)
+	if c := r.Coverage; c != nil {
+		cov := "complete"
+		if !c.Complete {
+			cov = "INCOMPLETE"
+		}
+		fmt.Fprintf(w, "coverage %s: %d namespaces, %d covered by background passes", cov, c.Namespaces, c.ByPass)
+		for _, n := range c.InFull {
+			fmt.Fprintf(w, "; %s compared in full (%s)", n.Namespace, n.Reason)
+		}
+		fmt.Fprintln(w)
+	}
+	if b := r.Background; b != nil {
+		fmt.Fprintf(w, "background verification: %d documents compared in %d passes, %d changed documents rechecked, %d pauses for lag (%.0fs), slowed %.0fs\n",
+			b.DocumentsCompared, b.Passes, b.Rechecked, b.Pauses, b.PausedSeconds, b.SlowedSeconds)
 	}
 }

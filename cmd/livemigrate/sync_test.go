@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os/exec"
@@ -184,8 +185,13 @@ func TestSyncCommandEndToEnd(t *testing.T) {
 	outMu.Lock()
 	text := out.String()
 	outMu.Unlock()
-	if !strings.Contains(text, "committed: ") || !strings.Contains(text, "verified=true") {
+	if !strings.Contains(text, "committed: ") || !strings.Contains(text, "verified=true") ||
+		!strings.Contains(text, "verification continuous") || !strings.Contains(text, "coverage complete") {
 		t.Errorf("stdout lacks the commit report:\n%s", text)
+	}
+	// Nothing to repair: change application lost no event.
+	if !strings.Contains(text, "repaired=0\n") {
+		t.Errorf("commit report does not say repaired=0:\n%s", text)
 	}
 	if !strings.Contains(text, "state=COMMITTED") {
 		t.Errorf("stdout (not a terminal) lacks plain progress lines:\n%s", text)
@@ -213,4 +219,18 @@ func allDocs(t *testing.T, c *mongo.Client) map[string]string {
 		t.Fatal("no documents")
 	}
 	return m
+}
+
+func TestSyncVerificationModeRefused(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"sync", "--source", "mongodb://a:1", "--destination", "mongodb://b:1", "--verification", "fast"}, strings.NewReader(""), &stdout, &stderr)
+	if code != exitUsage || !strings.Contains(stderr.String(), `--verification: verification mode "fast": want continuous`) {
+		t.Errorf("--verification fast: exit %d, stderr %q; want a usage error naming the modes", code, stderr.String())
+	}
+	s := &syncRun{ctx: context.Background(), env: &env{stdout: &stdout}, done: make(chan error, 1)}
+	err := s.Start(syncapi.StartRequest{VerificationMode: "fast"})
+	if !errors.Is(err, syncapi.ErrInvalidRequest) || s.engine() != nil {
+		t.Errorf("start with verificationMode fast: %v (engine %v), want ErrInvalidRequest and nothing started", err, s.engine())
+	}
 }

@@ -92,7 +92,8 @@ func (a *Agent) engineOptions(spec api.MigrationSpec) (engine.Options, error) {
 	if err != nil {
 		return engine.Options{}, err
 	}
-	return engine.Options{Source: srcURI, Destination: dstURI, DropDestinationData: spec.Request.DropDestinationData}, nil
+	return engine.Options{Source: srcURI, Destination: dstURI, DropDestinationData: spec.Request.DropDestinationData,
+		Verification: engine.VerifyMode(spec.Request.VerificationMode)}, nil
 }
 
 // migrate runs the engine for r until it is committed and reported, fails,

@@ -8,9 +8,10 @@ import (
 )
 
 // commitVerification turns the engine's commit report into the report's
-// verification. The engine verifies every namespace at commit (repairing
-// documents FerretDB's oplog missed) and refuses to commit when differences
-// remain, so a committed run is verified equal.
+// verification. The engine verifies every namespace (repairing documents
+// FerretDB's oplog missed) and refuses to commit when differences remain,
+// so a committed run is verified equal, except in mode "after", which
+// reports differences found once the destination is writable.
 func commitVerification(cr *engine.CommitReport) api.Verification {
 	v := api.Verification{Status: api.VerificationPassed, Namespaces: []api.NamespaceVerification{}}
 	for _, n := range cr.Verification {
@@ -22,10 +23,19 @@ func commitVerification(cr *engine.CommitReport) api.Verification {
 	if !cr.Verified {
 		v.Status = api.VerificationFailed
 	}
-	v.Message = fmt.Sprintf("%d namespaces compared document by document at commit: equal; %d documents repaired; verification took %.1f s",
-		cr.Namespaces, cr.Repaired, cr.VerificationSeconds)
+	how := fmt.Sprintf("%d namespaces compared document by document at commit", cr.Namespaces)
+	if c := cr.Coverage; cr.Mode == engine.VerifyContinuous && c != nil {
+		how = fmt.Sprintf("%d namespaces verified while syncing and at commit (%d by background passes, %d compared in full; %d changed documents rechecked at commit)",
+			cr.Namespaces, c.ByPass, len(c.InFull), c.DocumentsRechecked)
+	}
+	if cr.Mode == engine.VerifyAfter {
+		how = fmt.Sprintf("%d namespaces compared after the destination became writable, without repair", cr.Namespaces)
+	}
+	parts := fmt.Sprintf("downtime %.1f s: commit point %.1f s, drain %.1f s, index restore %.1f s, verification %.1f s",
+		cr.DowntimeSeconds, cr.CommitPointSeconds, cr.DrainSeconds, cr.IndexRestoreSeconds, cr.VerificationSeconds)
+	v.Message = fmt.Sprintf("%s: equal; %d documents found different before repair, %d repaired; %s", how, cr.Found.Total(), cr.Repaired, parts)
 	if !cr.Verified {
-		v.Message = fmt.Sprintf("%d namespaces compared at commit: differences remain; run 'livemigrate verify' for details", cr.Namespaces)
+		v.Message = fmt.Sprintf("%s: %d documents differ; run 'livemigrate verify' for details; %s", how, cr.Found.Total(), parts)
 	}
 	return v
 }

@@ -98,6 +98,9 @@ type MigrationRequest struct {
 	// DropDestinationData is write-only: never returned.
 	DropDestinationData bool      `json:"dropDestinationData"`
 	Sharding            *Sharding `json:"sharding,omitempty"`
+	// VerificationMode (livemigrate extension) is how the cutover verifies:
+	// "continuous" (default), "full" or "after" (docs/design/commit.md).
+	VerificationMode string `json:"verificationMode,omitempty"`
 }
 
 // MigrationSource names the source deployment and how to authenticate to it.

@@ -83,6 +83,10 @@ type OplogReader struct {
 	// position it gave (eager release: see CommitPoint).
 	commitPoll bool
 	commitTS   bson.Timestamp
+	// abortRead cancels the running poll's read, when a commit point
+	// request may abort it (see beginPoll).
+	abortRead context.CancelFunc
+	lag       lagTrack // when the changes sent were made (Lag)
 }
 
 // NewOplogReader returns a reader of c's oplog.
@@ -166,6 +170,10 @@ func (r *OplogReader) latest(ctx context.Context, commit bool) (migration.Positi
 		r.forceCatalog = r.forceCatalog || commit
 		r.commitPoll = r.commitPoll || commit
 		target := r.started + 1
+		if commit && r.abortRead != nil {
+			r.abortRead() // the running poll cannot serve it: the next one starts at once
+			r.abortRead = nil
+		}
 		for r.done < target && r.running {
 			ch := r.pollCh
 			r.mu.Unlock()
@@ -289,235 +297,6 @@ func (r *OplogReader) checkHistory(ctx context.Context, from migration.Position)
 	return &HistoryLostError{From: from, Oldest: migration.Position{TS: oldest}}
 }
 
-type pollMark struct {
-	at     time.Time
-	newest bson.Timestamp
-}
-
-// Run implements Reader.
-func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan<- migration.Event) error {
-	defer close(out)
-	r.mu.Lock()
-	r.running = true
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		r.running = false
-		close(r.pollCh)
-		r.pollCh = make(chan struct{})
-		r.mu.Unlock()
-	}()
-
-	if from.IsZero() {
-		ts, err := r.queryNewest(ctx)
-		if err != nil {
-			return err
-		}
-		from = migration.Position{TS: ts}
-	} else if err := r.checkHistory(ctx, r.historyFrom(from)); err != nil {
-		return err
-	}
-	eager := r.opts.Settle > 0 && r.opts.FullImageUpdates
-	if back := uint32((max(r.opts.Replay, r.ResumeReplay()) + time.Second - 1) / time.Second); back > 0 {
-		from = migration.Position{TS: bson.Timestamp{T: from.TS.T - min(from.TS.T, back)}}
-	}
-	r.logger.Info("oplog capture started", "ts", fmtTS(from.TS), "settle", r.opts.Settle, "eager", eager, "catalog_ddl", r.opts.CatalogDDL)
-
-	var prevCat Catalog
-	var lastCat time.Time
-	if r.opts.CatalogDDL {
-		var err error
-		if r.opts.Baseline != nil {
-			prevCat, err = r.opts.Baseline(ctx)
-		} else {
-			prevCat, err = r.readCatalog(ctx)
-		}
-		if err != nil {
-			return fmt.Errorf("read catalog baseline: %w", err)
-		}
-		lastCat = time.Now()
-	}
-
-	parser := newEntryParser(r.opts.Filter, r.opts.FullImageUpdates)
-	seen := map[string]bson.Timestamp{} // entry key → ts (dedupe inside the overlap window)
-	released := from.TS                 // every entry at or before it has been sent
-	newest := from.TS
-	var pending []migration.Event
-	var marks []pollMark
-	var sent newestSent // eager: the newest position sent per document and dropped namespace
-	lastSent := from.TS
-	first := true
-
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		r.mu.Lock()
-		r.started++
-		force, commit := r.forceCatalog, r.commitPoll
-		r.forceCatalog, r.commitPoll = false, false
-		r.mu.Unlock()
-
-		pollStart := time.Now()
-		var catEvents []migration.Event
-		if r.opts.CatalogDDL && (force || time.Since(lastCat) >= r.opts.CatalogEvery) {
-			cur, err := r.readCatalog(ctx)
-			if err != nil {
-				return err
-			}
-			catEvents, prevCat, lastCat = diffCatalog(prevCat, cur), cur, time.Now()
-		}
-
-		low := released
-		if r.opts.Settle > 0 {
-			back := uint32((r.opts.Window + time.Second - 1) / time.Second)
-			low = bson.Timestamp{T: released.T - min(back, released.T)}
-		}
-		n, late := 0, 0
-		err := retry(ctx, r.logger, "poll oplog", r.opts.Retry, r.opts.AttemptTimeout, func(ctx context.Context) error {
-			cur, err := r.oplog().Find(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$gte", Value: low}}}},
-				options.Find().SetBatchSize(5000))
-			if err != nil {
-				return err
-			}
-			defer cur.Close(ctx)
-			for cur.Next(ctx) {
-				var e oplogEntry
-				if err := bson.Unmarshal(cur.Current, &e); err != nil {
-					return fmt.Errorf("decode oplog entry: %w", err)
-				}
-				key := entryKey(e)
-				if _, dup := seen[key]; dup {
-					continue
-				}
-				seen[key] = e.TS
-				if migration.CompareTS(e.TS, from.TS) < 0 || (r.opts.Settle == 0 && !first && migration.CompareTS(e.TS, released) <= 0) {
-					continue // before our start, or (ordered oplogs) already sent
-				}
-				if r.opts.Settle > 0 && migration.CompareTS(e.TS, released) <= 0 && migration.CompareTS(e.TS, from.TS) > 0 {
-					if eager {
-						late++
-					} else {
-						r.logger.Warn("oplog entry became visible after the settle window", "ts", fmtTS(e.TS), "ns", e.NS)
-					}
-				}
-				evs, err := parser.parse(e)
-				if err != nil {
-					return err
-				}
-				pending = append(pending, evs...)
-				if migration.CompareTS(e.TS, newest) > 0 {
-					newest = e.TS
-				}
-				n++
-			}
-			return cur.Err()
-		})
-		if err != nil {
-			return fmt.Errorf("poll oplog from %s: %w", fmtTS(low), err)
-		}
-		if r.opts.CatalogDDL {
-			for _, ev := range pending {
-				if !ev.Op.IsDDL() && ev.Op != migration.OpNoop {
-					prevCat.noteData(ev.NS)
-				}
-			}
-		}
-		now := time.Now()
-		for i := range catEvents {
-			catEvents[i].Pos, catEvents[i].Wall = migration.Position{TS: newest}, now
-		}
-		pending = append(pending, catEvents...)
-		marks = append(marks, pollMark{at: now, newest: newest})
-
-		var commitTS bson.Timestamp
-		r.mu.Lock()
-		r.newest = newest
-		if commit && eager {
-			commitTS = after(newest)
-			r.commitTS = commitTS
-		}
-		r.done++
-		close(r.pollCh)
-		r.pollCh = make(chan struct{})
-		r.mu.Unlock()
-
-		// The release boundary: entries at or before it are all visible
-		// (eager: all sent, and any that show up later are handled by sent).
-		boundary := newest
-		r.logger.Debug("oplog polled", "entries", n, "late", late, "catalog", catEvents != nil || lastCat.After(pollStart),
-			"newest", fmtTS(newest), "took", now.Sub(pollStart).Round(time.Millisecond))
-		if r.opts.Settle > 0 && !eager {
-			boundary = released
-			keep := marks[:0]
-			for _, m := range marks {
-				if now.Sub(m.at) >= r.opts.Settle {
-					boundary = m.newest
-				} else {
-					keep = append(keep, m)
-				}
-			}
-			marks = keep
-		} else {
-			marks = marks[:0]
-		}
-		if migration.CompareTS(boundary, released) < 0 {
-			boundary = released
-		}
-		sortEvents(pending)
-		i := 0
-		for ; i < len(pending) && migration.CompareTS(pending[i].Pos.TS, boundary) <= 0; i++ {
-			if eager && !sent.admit(pending[i]) {
-				continue
-			}
-			if err := send(ctx, out, pending[i]); err != nil {
-				return err
-			}
-			lastSent = migration.MaxTS(lastSent, pending[i].Pos.TS)
-		}
-		pending = append(pending[:0], pending[i:]...)
-		if migration.CompareTS(boundary, lastSent) > 0 {
-			// Out-of-scope entries and quiet periods still move the checkpoint.
-			if err := send(ctx, out, migration.Event{Op: migration.OpNoop, Pos: migration.Position{TS: boundary}, Wall: now}); err != nil {
-				return err
-			}
-			lastSent = boundary
-		}
-		if !commitTS.IsZero() {
-			if err := send(ctx, out, migration.Event{Op: migration.OpNoop, Pos: migration.Position{TS: commitTS}, Wall: now}); err != nil {
-				return err
-			}
-			lastSent = commitTS
-		}
-		released, first = boundary, false
-
-		if r.opts.Settle > 0 {
-			horizon := released.T - min(released.T, uint32(r.opts.Window/time.Second)+2)
-			for k, ts := range seen {
-				if ts.T < horizon {
-					delete(seen, k)
-				}
-			}
-			sent.forget(horizon)
-		} else {
-			clear(seen)
-		}
-		if oldest, empty, err := r.oldest(ctx); err != nil {
-			return err
-		} else if !empty && migration.CompareTS(oldest, newest) > 0 {
-			return &HistoryLostError{From: migration.Position{TS: newest}, Oldest: migration.Position{TS: oldest}}
-		}
-
-		if n < 1000 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(r.opts.Poll):
-			}
-		}
-	}
-}
-
 // entryKey identifies an entry for de-duplication: FerretDB gives every
 // entry an ObjectId; MongoDB's timestamps are unique.
 func entryKey(e oplogEntry) string {
@@ -590,4 +369,59 @@ func (s *newestSent) forget(horizon uint32) {
 			delete(s.drops, k)
 		}
 	}
+}
+
+// createsBeforeData returns a create, with the collection's options, for
+// each namespace pending data events name that the catalog does not know
+// yet, at the position of its first event (creates sort before data at
+// one position). Without it the data would create the collection
+// implicitly on the destination, without options, and the create of the
+// next listing would find it existing: a capped collection would stay
+// uncapped. Each such namespace enters cat (without indexes, which the
+// next listing adds). A collection already gone from the source is left to
+// noteData and the next listing.
+func (r *OplogReader) createsBeforeData(ctx context.Context, cat Catalog, pending []migration.Event) ([]migration.Event, error) {
+	first := map[migration.Namespace]migration.Event{}
+	for _, ev := range pending {
+		if ev.Op.IsDDL() || ev.Op == migration.OpNoop {
+			continue
+		}
+		if _, known := cat[ev.NS]; known {
+			continue
+		}
+		if f, ok := first[ev.NS]; !ok || migration.CompareTS(ev.Pos.TS, f.Pos.TS) < 0 {
+			first[ev.NS] = ev
+		}
+	}
+	var out []migration.Event
+	for ns, ev := range first {
+		var specs []mongo.CollectionSpecification
+		err := retry(ctx, r.logger, "read collection options", r.opts.Retry, r.opts.AttemptTimeout, func(ctx context.Context) error {
+			var err error
+			specs, err = r.client.Database(ns.DB).ListCollectionSpecifications(ctx, bson.D{{Key: "name", Value: ns.Coll}})
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read options of %s: %w", ns, err)
+		}
+		if len(specs) == 1 && specs[0].Type == "collection" {
+			out = append(out, migration.Event{Op: migration.OpCreate, NS: ns, Options: specs[0].Options, Pos: ev.Pos, Wall: ev.Wall})
+			// Known from now on; the next listing adds its indexes.
+			cat[ns] = CollectionInfo{Options: specs[0].Options, Indexes: map[string]bson.Raw{}}
+		}
+	}
+	return out, nil
+}
+
+// firstDataPos returns the position of ns's first data event in pending if
+// it is before pos, else pos. A create the catalog listing noticed goes
+// there: the listing ran before the poll, so the collection existed before
+// any of them (a document first would create it without its options).
+func firstDataPos(pending []migration.Event, ns migration.Namespace, pos migration.Position) migration.Position {
+	for _, ev := range pending {
+		if ev.NS == ns && !ev.Op.IsDDL() && ev.Op != migration.OpNoop && migration.CompareTS(ev.Pos.TS, pos.TS) < 0 {
+			pos = ev.Pos
+		}
+	}
+	return pos
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -191,5 +192,87 @@ func TestOplogReaderLateEntries(t *testing.T) {
 	cancel()
 	if err := <-runErr; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+}
+
+// A commit point asked for while a poll is running aborts that poll (it
+// started before the request and cannot serve it) and is served by the
+// next one: every write acknowledged before the request is sent before the
+// no-op at the commit point, while other callers wait in Latest.
+func TestOplogReaderCommitPointAbortsRunningPoll(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := mongotest.StartSource(t)
+	c := mongotest.Client(t, srv)
+	// A few thousand entries, so a poll takes long enough to be caught running.
+	pad := make([]any, 0, 2000)
+	for i := range 2000 {
+		pad = append(pad, bson.D{{Key: "_id", Value: int32(i)}, {Key: "pad", Value: strings.Repeat("x", 1000)}})
+	}
+	if _, err := c.Database("pad").Collection("p").InsertMany(ctx, pad); err != nil {
+		t.Fatal(err)
+	}
+	r := ferretReader(c, nil)
+	from, err := r.Latest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan migration.Event, 64)
+	runErr := make(chan error, 1)
+	go func() { runErr <- r.Run(ctx, from, out) }()
+	var log eventLog
+	go func() {
+		for ev := range out {
+			log.mu.Lock()
+			log.evs = append(log.evs, ev)
+			log.mu.Unlock()
+		}
+	}()
+	latestDone := make(chan error, 1)
+	go func() { // Latest callers meanwhile, as the engine's lag readings were
+		for ctx.Err() == nil {
+			if _, err := r.Latest(ctx); err != nil && ctx.Err() == nil {
+				latestDone <- err
+				return
+			}
+		}
+		latestDone <- nil
+	}()
+	coll := c.Database("app").Collection("c")
+	for i := range int32(4) {
+		if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: i}, {Key: "v", Value: "before commit"}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(i) * 70 * time.Millisecond) // land at different moments of a poll
+		cp, err := r.(*capture.OplogReader).CommitPoint(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.wait(t, "no-op at the commit point", func(ev migration.Event) bool { return ev.Op == migration.OpNoop && ev.Pos.TS == cp.TS })
+		log.mu.Lock()
+		insAt, noopAt := -1, -1
+		for j, ev := range log.evs {
+			if docEvent("app.c", i, "v", "before commit")(ev) && insAt < 0 {
+				insAt = j
+				if !ev.Pos.Before(cp) {
+					t.Errorf("insert %d at %v, not before the commit point %v", i, ev.Pos.TS, cp.TS)
+				}
+			}
+			if ev.Op == migration.OpNoop && ev.Pos.TS == cp.TS && noopAt < 0 {
+				noopAt = j
+			}
+		}
+		log.mu.Unlock()
+		if insAt < 0 || insAt > noopAt {
+			t.Fatalf("commit %d: insert sent at %d, the commit point's no-op at %d: want the insert first", i, insAt, noopAt)
+		}
+	}
+	cancel()
+	if err := <-runErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+	if err := <-latestDone; err != nil {
+		t.Fatalf("Latest: %v", err)
 	}
 }

@@ -409,14 +409,29 @@ func withoutKeys(doc bson.Raw, keys ...string) (bson.Raw, error) {
 	return bson.Marshal(d)
 }
 
-// sortEvents orders events by position; at one timestamp data changes come
-// before catalog changes (a synthesized DDL event shares the timestamp of
-// the newest entry seen when it was noticed).
+// sortEvents orders events by position; at one timestamp creates come
+// first, then data changes, then the other catalog changes (a synthesized
+// DDL event shares the timestamp of the newest entry seen when it was
+// noticed).
 func sortEvents(evs []migration.Event) {
 	sort.SliceStable(evs, func(i, j int) bool {
 		if c := migration.CompareTS(evs[i].Pos.TS, evs[j].Pos.TS); c != 0 {
 			return c < 0
 		}
-		return !evs[i].Op.IsDDL() && evs[j].Op.IsDDL()
+		return sortRank(evs[i].Op) < sortRank(evs[j].Op)
 	})
+}
+
+// sortRank orders events at one position: creates, then data, then the
+// other DDL (a collection's data written before its drop is applied
+// before the drop; a collection exists before its first document).
+func sortRank(op migration.Op) int {
+	switch {
+	case op == migration.OpCreate:
+		return 0
+	case !op.IsDDL():
+		return 1
+	default:
+		return 2
+	}
 }

@@ -115,6 +115,11 @@ func (s *Server) checkRequest(ctx context.Context, w http.ResponseWriter, r *htt
 		// migration shards collections or creates their supporting indexes.
 		return req, c, badRequest("SHARDING_NOT_SUPPORTED", "sharding is not supported: destinations are migrated as replica sets, so neither shardingEntries nor createSupportingIndexes would be applied. Remove sharding from the request; shard the collections on the destination after the migration if you need to").onField("sharding")
 	}
+	switch req.VerificationMode {
+	case "", "continuous", "full", "after":
+	default:
+		return req, c, badRequest("INVALID_ENUM_VALUE", "verificationMode must be continuous, full or after")
+	}
 	if !req.Source.ManagedAuthentication && (req.Source.Username == "") != (req.Source.Password == "") {
 		return req, c, badRequest("MISSING_ATTRIBUTE", "source.username and source.password go together").onField("source.password")
 	}

@@ -15,9 +15,8 @@ import (
 	"github.com/livemigrate/livemigrate/internal/catalog"
 	"github.com/livemigrate/livemigrate/internal/checkpoint"
 	"github.com/livemigrate/livemigrate/internal/migration"
+	"github.com/livemigrate/livemigrate/internal/verify"
 )
-
-func init() { applyPhase = runChangeApplication }
 
 // stateKeyApply is the checkpoint.Store state key of the change-apply
 // checkpoint (docs/design/apply.md).
@@ -44,17 +43,20 @@ type cdc struct {
 	commitReq chan struct{} // closed by Commit
 	pauseReq  chan bool     // true = pause, false = resume
 
-	mu          sync.Mutex // guards the fields below
+	mu sync.Mutex // guards the fields below
+	// live is the continuous verifier (nil in the other modes); it lives
+	// across pauses and reader restarts of one Run. Set once, before
+	// change application; the phase goroutine reads it without mu.
+	live        *verify.Live
 	requestedAt time.Time
 	reader      string
 	report      *CommitReport
+	// How long this process took to take the commit point and to drain.
+	commitPointTook, drainTook time.Duration
 }
 
-var cdcs sync.Map // *Engine → *cdc
-
-func (e *Engine) cdc() *cdc {
-	v, _ := cdcs.LoadOrStore(e, &cdc{commitReq: make(chan struct{}), pauseReq: make(chan bool, 1)})
-	return v.(*cdc)
+func newCDC() *cdc {
+	return &cdc{commitReq: make(chan struct{}), pauseReq: make(chan bool, 1)}
 }
 
 // ErrNotReady is returned by Commit before the run can commit.
@@ -72,7 +74,7 @@ func (e *Engine) Commit() error {
 	if !p.CanCommit {
 		return ErrNotReady
 	}
-	c := e.cdc()
+	c := e.cdc
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.requestedAt.IsZero() {
@@ -88,7 +90,7 @@ func (e *Engine) Pause() error {
 		return fmt.Errorf("cannot pause a migration in state %s", s)
 	}
 	select {
-	case e.cdc().pauseReq <- true:
+	case e.cdc.pauseReq <- true:
 	default:
 	}
 	return nil
@@ -100,7 +102,7 @@ func (e *Engine) Resume() error {
 		return fmt.Errorf("cannot resume a migration in state %s", s)
 	}
 	select {
-	case e.cdc().pauseReq <- false:
+	case e.cdc.pauseReq <- false:
 	default:
 	}
 	return nil
@@ -117,8 +119,8 @@ func (e *Engine) inScope(ns migration.Namespace) bool {
 
 // runChangeApplication captures from the start point (or the stored
 // checkpoint) and applies until the commit point is drained.
-func runChangeApplication(ctx context.Context, e *Engine) error {
-	c := e.cdc()
+func (e *Engine) runChangeApplication(ctx context.Context) error {
+	c := e.cdc
 	var st applyState
 	found, err := e.store.LoadState(ctx, stateKeyApply, &st)
 	if err != nil {
@@ -149,6 +151,25 @@ func runChangeApplication(ctx context.Context, e *Engine) error {
 		}
 		c.mu.Unlock()
 	}
+	if e.verifyMode() == VerifyContinuous && c.live == nil {
+		live, err := e.newLiveVerifier()
+		if err != nil {
+			return err
+		}
+		// Its state is durable with the apply checkpoint: resumed with it,
+		// discarded when change application starts afresh.
+		if found {
+			err = live.Load(ctx)
+		} else {
+			err = live.Reset(ctx)
+		}
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.live = live
+		c.mu.Unlock()
+	}
 	mode := apply.ModeBulk
 	if dstCaps.FerretDB {
 		mode = apply.ModeInIDs
@@ -172,7 +193,7 @@ func runChangeApplication(ctx context.Context, e *Engine) error {
 		st = applyState{Pos: cp, Applied: st.Applied + pool.Applied(), Reader: string(reader.Kind()), CommitRequestedAt: c.requested()}
 		// A final checkpoint, also after Ctrl-C.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		serr := e.store.SaveState(sctx, stateKeyApply, st)
+		serr := e.saveApply(sctx, st)
 		cancel()
 		if err != nil {
 			return err
@@ -271,35 +292,54 @@ func (e *Engine) createRelaxedIndex(ctx context.Context, ns migration.Namespace,
 // applyUntil runs reader → pool until the commit point is drained (nil),
 // a pause is requested (paused), or an error.
 func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *apply.Pool, from migration.Position, base int64) (paused bool, err error) {
-	c := e.cdc()
+	c := e.cdc
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	g, gctx := errgroup.WithContext(runCtx)
 	events := make(chan migration.Event, 4096)
 	g.Go(func() error { return reader.Run(gctx, from, events) })
-	g.Go(func() error { return pool.Run(gctx, events) })
+	toPool := events
+	if c.live != nil {
+		// Every event is observed before it is applied: the continuous
+		// verifier's record of what changed since it compared.
+		observed := make(chan migration.Event, 4096)
+		toPool = observed
+		g.Go(func() error { return observe(gctx, c.live, events, observed) })
+		g.Go(func() error { return c.live.Run(gctx, pool.Checkpoint) })
+	}
+	g.Go(func() error { return pool.Run(gctx, toPool) })
 
 	var done bool
 	g.Go(func() error {
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		var commitPoint migration.Position
+		var drainFrom time.Time
 		committing := false
 		// While committing, the drain is checked often: it is downtime.
 		var drain <-chan time.Time
 		lastSave := time.Now()
 		var meter lagMeter
+		commitReq := c.commitReq // closed by Commit; nil once taken, so it stops firing
 		for {
 			select {
 			case <-gctx.Done():
 				return gctx.Err()
-			case <-c.commitReq:
+			case <-commitReq:
+				commitReq = nil
 				if !committing {
+					if c.live != nil {
+						c.live.Hold() // the drain is downtime: nothing competes with it
+					}
+					t0 := time.Now()
 					p, err := takeCommitPoint(gctx, reader)
 					if err != nil {
 						return fmt.Errorf("read the commit point: %w", err)
 					}
-					commitPoint, committing = p, true
+					commitPoint, committing, drainFrom = p, true, time.Now()
+					c.mu.Lock()
+					c.commitPointTook = drainFrom.Sub(t0)
+					c.mu.Unlock()
 					dt := time.NewTicker(20 * time.Millisecond)
 					defer dt.Stop()
 					drain = dt.C
@@ -308,7 +348,7 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 						p.State, p.Phase = migration.StateCommitting, migration.PhaseCommitting
 					})
 					st := applyState{Pos: pool.Checkpoint(), Applied: base + pool.Applied(), Reader: string(reader.Kind()), CommitRequestedAt: c.requested()}
-					if err := e.store.SaveState(gctx, stateKeyApply, st); err != nil {
+					if err := e.saveApply(gctx, st); err != nil {
 						return err
 					}
 				}
@@ -326,15 +366,18 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 			}
 			cp := pool.Checkpoint()
 			if committing && !cp.Before(commitPoint) {
+				c.mu.Lock()
+				c.drainTook = time.Since(drainFrom)
+				c.mu.Unlock()
 				done = true
 				stop()
 				return nil
 			}
-			newest, err := reader.Latest(gctx)
+			lagD, err := measureLag(gctx, reader, &meter, cp)
 			if err != nil {
 				return err
 			}
-			lag := lagSeconds(meter.observe(newest, cp, time.Now()))
+			lag := lagSeconds(lagD)
 			e.updateProgress(func(p *migration.Progress) {
 				p.LagTimeSeconds = lag
 				p.TotalEventsApplied = base + pool.Applied()
@@ -342,7 +385,7 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 			})
 			if time.Since(lastSave) >= time.Second {
 				st := applyState{Pos: cp, Applied: base + pool.Applied(), Reader: string(reader.Kind()), CommitRequestedAt: c.requested()}
-				if err := e.store.SaveState(gctx, stateKeyApply, st); err != nil {
+				if err := e.saveApply(gctx, st); err != nil {
 					return err
 				}
 				lastSave = time.Now()
@@ -361,4 +404,70 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 		return false, ctx.Err()
 	}
 	return false, err
+}
+
+// observe hands every event from in to the continuous verifier, then to
+// out; it closes out when in is closed.
+func observe(ctx context.Context, live *verify.Live, in <-chan migration.Event, out chan<- migration.Event) error {
+	defer close(out)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev, ok := <-in:
+			if !ok {
+				return nil
+			}
+			live.Observe(ev)
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+func (e *Engine) verifyMode() VerifyMode {
+	if e.opts.Verification == "" {
+		return VerifyContinuous
+	}
+	return e.opts.Verification
+}
+
+// newLiveVerifier returns the continuous verifier, throttled so that it
+// never holds the lag above the commit threshold.
+func (e *Engine) newLiveVerifier() (*verify.Live, error) {
+	return verify.NewLive(verify.LiveOptions{
+		Options: verify.Options{Source: e.src, Destination: e.dst, Include: e.opts.Include, Exclude: e.opts.Exclude, MetadataDB: e.opts.MetadataDB},
+		Lag:     func() time.Duration { return time.Duration(e.Progress().LagTimeSeconds) * time.Second },
+		// Slower from 2 s of lag, stopped 1 s before the commit threshold:
+		// the lag it adds never takes canCommit away.
+		SlowLag: 2 * time.Second, PauseLag: DefaultCommitLag - time.Second,
+	}, e.logger)
+}
+
+// BackgroundVerification returns the continuous verifier's share so far;
+// false before change application and in the other modes.
+func (e *Engine) BackgroundVerification() (verify.LiveStats, bool) {
+	e.cdc.mu.Lock()
+	live := e.cdc.live
+	e.cdc.mu.Unlock()
+	if live == nil {
+		return verify.LiveStats{}, false
+	}
+	return live.Stats(), true
+}
+
+// saveApply saves the apply checkpoint st, whose position was read
+// before: first the continuous verifier's record of changed documents
+// (which covers every event observed, so every event at or before st.Pos),
+// then the checkpoint.
+func (e *Engine) saveApply(ctx context.Context, st applyState) error {
+	if e.cdc.live != nil {
+		if err := e.cdc.live.Save(ctx); err != nil {
+			return err
+		}
+	}
+	return e.store.SaveState(ctx, stateKeyApply, st)
 }

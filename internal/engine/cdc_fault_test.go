@@ -46,8 +46,13 @@ func TestBlackholeDuringChangeApplication(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if rep := e.CommitReport(); rep != nil {
-		t.Logf("commit report: %+v", *rep)
+	rep := e.CommitReport()
+	if rep == nil || !rep.Verified {
+		t.Fatalf("commit report %+v, want verified", rep)
+	}
+	t.Logf("commit report: %+v", *rep)
+	if rep.Repaired != 0 {
+		t.Errorf("commit repaired %d documents, want 0: change application lost events across the blackhole (%+v)", rep.Repaired, rep.Verification)
 	}
 	assertSame(t, src, dst, items)
 }

@@ -108,6 +108,14 @@ func TestInvariantCopyCaptureApplyCommit(t *testing.T) {
 		t.Fatalf("commit report = %+v, want verified with events applied", rep)
 	}
 	t.Logf("commit report: %+v", *rep)
+	// An exact change application leaves nothing for verification to
+	// find: a lost or misapplied event would show here.
+	if rep.Found.Total() != 0 || rep.Repaired != 0 {
+		t.Errorf("verification at commit found %+v and repaired %d documents, want 0: change application lost or misapplied events", rep.Found, rep.Repaired)
+	}
+	if rep.Mode != VerifyContinuous || rep.Coverage == nil || !rep.Coverage.Complete {
+		t.Errorf("mode %q coverage %+v, want continuous with complete coverage", rep.Mode, rep.Coverage)
+	}
 	if len(rep.Verification) != rep.Namespaces {
 		t.Errorf("commit report lists %d namespaces' verification, want %d", len(rep.Verification), rep.Namespaces)
 	}

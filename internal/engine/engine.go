@@ -19,17 +19,6 @@ import (
 	"github.com/livemigrate/livemigrate/internal/migration"
 )
 
-// phaseFunc is a phase provided by another file of this package.
-type phaseFunc func(ctx context.Context, e *Engine) error
-
-// Hooks for the phases after the copy (docs/design/engine.md). cdc.go sets
-// applyPhase and commit.go sets commitPhase from init(); while they are nil
-// Run ends when the copy and indexes are done.
-var (
-	applyPhase  phaseFunc
-	commitPhase phaseFunc
-)
-
 // ErrDestinationNotEmpty is wrapped by the error of a new run whose
 // namespaces already exist on the destination.
 var ErrDestinationNotEmpty = errors.New("the destination already holds namespaces this migration would write")
@@ -50,6 +39,9 @@ type Engine struct {
 	// copyStarted and copyBase measure this process's copy rate.
 	copyStarted time.Time
 	copyBase    int64
+
+	// cdc is the change-application and commit state (cdc.go, commit.go).
+	cdc *cdc
 }
 
 // New validates opts. It connects to nothing; Run does.
@@ -73,6 +65,7 @@ func New(opts Options, logger *slog.Logger) (*Engine, error) {
 		scope:  scope,
 		prog:   migration.Progress{State: migration.StateIdle, Phase: migration.PhaseIdle},
 		nsIx:   map[migration.Namespace]int{},
+		cdc:    newCDC(),
 	}, nil
 }
 
@@ -149,20 +142,17 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 		}
 	}
 
-	// Phases 5 and 6 belong to cdc.go and commit.go.
-	if applyPhase == nil || e.opts.StopAfterCopy {
+	// Phases 5 and 6: change application (cdc.go), then the commit (commit.go).
+	if e.opts.StopAfterCopy {
 		e.logger.Info("copy complete; stopping before change application")
 		return nil
 	}
 	e.updateProgress(func(p *migration.Progress) { p.Phase = migration.PhaseApplying })
-	if err := applyPhase(ctx, e); err != nil {
+	if err := e.runChangeApplication(ctx); err != nil {
 		return err
 	}
-	if commitPhase != nil {
-		e.updateProgress(func(p *migration.Progress) { p.State, p.Phase = migration.StateCommitting, migration.PhaseCommitting })
-		return commitPhase(ctx, e)
-	}
-	return nil
+	e.updateProgress(func(p *migration.Progress) { p.State, p.Phase = migration.StateCommitting, migration.PhaseCommitting })
+	return e.runCommit(ctx)
 }
 
 // prepare runs every start check (Preflight) before anything is written or

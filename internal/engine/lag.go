@@ -1,12 +1,29 @@
 package engine
 
 import (
+	"context"
 	"time"
 
+	"github.com/livemigrate/livemigrate/internal/capture"
 	"github.com/livemigrate/livemigrate/internal/migration"
 )
 
-// lagMeter measures lag as the age of the oldest change the engine knows of
+// measureLag returns the lag given the applied checkpoint: the reader's own
+// account when it keeps one (capture.LagReporter: the oplog reader knows
+// the source time of every change it sent and when its last poll started),
+// otherwise the stamps of m over the positions Latest returns.
+func measureLag(ctx context.Context, reader capture.Reader, m *lagMeter, applied migration.Position) (time.Duration, error) {
+	if lr, ok := reader.(capture.LagReporter); ok {
+		return lr.Lag(applied, time.Now()), nil
+	}
+	newest, err := reader.Latest(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return m.observe(newest, applied, time.Now()), nil
+}
+
+// lagMeter, for readers that are not a capture.LagReporter, measures lag as the age of the oldest change the engine knows of
 // but has not applied. Each newest source position the engine observes is
 // stamped with the wall-clock time it was first seen; lag is the time since
 // the oldest stamped position that is still after the applied checkpoint.
@@ -16,8 +33,9 @@ import (
 // MongoDB between its 10 s no-ops): the first write after a quiet minute
 // made lag jump to a minute and canCommit flip to false, though nothing was
 // waiting for more than a second. The stamps need no clock agreement with
-// the source. They under-read by at most one poll plus one observation
-// interval; the settle window (FerretDB) is included, as it should be.
+// the source. They under-read by the time a change waits before the
+// reader returns it from Latest (on FerretDB a whole oplog poll, which is
+// why the oplog reader reports its own lag) plus one observation interval.
 //
 // The first observation of a run is the exception: a backlog that is already
 // there (the changes made during the copy, or while the engine was stopped)

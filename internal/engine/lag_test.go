@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/livemigrate/livemigrate/internal/capture"
 	"github.com/livemigrate/livemigrate/internal/migration"
 )
 
@@ -57,5 +59,30 @@ func TestLagMeterBacklogAtStart(t *testing.T) {
 	var ahead lagMeter // a source clock ahead of ours never yields a negative lag
 	if got := ahead.observe(pos(2100), pos(2050), now); got != 0 {
 		t.Fatalf("source clock ahead: lag %v, want 0", got)
+	}
+}
+
+// lagReader is a reader that keeps its own account of lag.
+type lagReader struct {
+	capture.Reader
+	lag     time.Duration
+	applied migration.Position
+}
+
+func (r *lagReader) Lag(applied migration.Position, now time.Time) time.Duration {
+	r.applied = applied
+	return r.lag
+}
+
+// TestMeasureLagPrefersTheReadersAccount: a capture.LagReporter's lag is
+// reported as it is, for the applied checkpoint given, without a Latest
+// call (the embedded nil Reader would panic on one).
+func TestMeasureLagPrefersTheReadersAccount(t *testing.T) {
+	r := &lagReader{lag: 6 * time.Second}
+	applied := migration.Position{TS: bson.Timestamp{T: 50, I: 2}}
+	var m lagMeter
+	got, err := measureLag(context.Background(), r, &m, applied)
+	if err != nil || got != 6*time.Second || r.applied.TS != applied.TS {
+		t.Fatalf("measureLag = %v, %v (applied given %v), want 6s for %v", got, err, r.applied, applied)
 	}
 }

@@ -52,6 +52,9 @@ type Options struct {
 	// Copy tunes the initial copy.
 	Copy clone.Options
 
+	// Verification is how the commit verifies (default VerifyContinuous).
+	Verification VerifyMode
+
 	// StopAfterCopy makes Run return once every namespace is copied and
 	// indexed, without change application or commit (copy benchmarks, tests,
 	// one-shot copies of a quiet source). Unique indexes stay relaxed.
@@ -69,5 +72,37 @@ func (o Options) validate() error {
 	if err := o.RefusalPolicy.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := o.Verification.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// VerifyMode is how the commit verifies the destination
+// (docs/design/commit.md).
+type VerifyMode string
+
+// Verification modes.
+const (
+	// VerifyContinuous compares every namespace in the background while
+	// changes are applied; the commit compares (and repairs) only the
+	// documents changed since, so the downtime does not grow with the data.
+	VerifyContinuous VerifyMode = "continuous"
+	// VerifyFull compares (and repairs) every document inside the downtime.
+	VerifyFull VerifyMode = "full"
+	// VerifyAfter marks the destination writable first, then compares every
+	// document and reports differences without repairing them.
+	VerifyAfter VerifyMode = "after"
+)
+
+// VerifyModes lists the modes, default first.
+func VerifyModes() []VerifyMode { return []VerifyMode{VerifyContinuous, VerifyFull, VerifyAfter} }
+
+// Validate accepts the modes and "" (the default).
+func (m VerifyMode) Validate() error {
+	switch m {
+	case "", VerifyContinuous, VerifyFull, VerifyAfter:
+		return nil
+	}
+	return fmt.Errorf("verification mode %q: want continuous (background passes, only changes rechecked at commit), full (everything compared inside the downtime) or after (compared after the destination is writable, not repaired)", string(m))
 }

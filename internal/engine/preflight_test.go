@@ -154,7 +154,7 @@ func TestSecondMigrationAfterCommit(t *testing.T) {
 	seed(t, src, ns, 0, 50)
 	opts := Options{Source: mdb.URI(srcSrv.URI()), Destination: mdb.URI(dstSrv.URI()), MigrationID: "m1"}
 	e, errc := startEngine(t, opts)
-	commitAndCompare(t, e, errc, src, dst)
+	commitAndCompare(t, e, errc, src, dst, 0)
 	noRepairs(t, e)
 
 	seed(t, src, ns, 50, 10)
@@ -165,7 +165,7 @@ func TestSecondMigrationAfterCommit(t *testing.T) {
 	}
 	opts.DropDestinationData = true
 	e, errc = startEngine(t, opts)
-	commitAndCompare(t, e, errc, src, dst)
+	commitAndCompare(t, e, errc, src, dst, 0)
 	noRepairs(t, e)
 
 	// A restart under the same migration ID after the commit (the agent
@@ -183,7 +183,7 @@ func TestSecondMigrationAfterCommit(t *testing.T) {
 	seed(t, src, ns, 60, 10)
 	opts.MigrationID = ""
 	e, errc = startEngine(t, opts)
-	commitAndCompare(t, e, errc, src, dst)
+	commitAndCompare(t, e, errc, src, dst, 0)
 	noRepairs(t, e)
 	var run struct {
 		Migration string `bson:"migration"`

@@ -76,5 +76,8 @@ func TestStartRightAfterOplogTrimmed(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
+	if rep := e.CommitReport(); rep == nil || rep.Repaired != 0 {
+		t.Errorf("commit report %+v, want verified with 0 repaired", rep)
+	}
 	assertSame(t, src, dst, items)
 }

@@ -34,6 +34,9 @@ type StartRequest struct {
 	Destination       string             `json:"destination,omitempty"`
 	IncludeNamespaces []migration.Filter `json:"includeNamespaces,omitempty"`
 	ExcludeNamespaces []migration.Filter `json:"excludeNamespaces,omitempty"`
+	// VerificationMode is how the commit verifies: "continuous" (default),
+	// "full" or "after" (docs/design/commit.md).
+	VerificationMode string `json:"verificationMode,omitempty"`
 }
 
 // Response is every endpoint's envelope.
@@ -86,13 +89,16 @@ func Handler(e Engine, token string) http.Handler {
 // ErrInvalidState is wrapped by Engine errors for requests the current state forbids.
 var ErrInvalidState = errors.New("invalid state")
 
+// ErrInvalidRequest is wrapped by Engine errors for requests with a bad field.
+var ErrInvalidRequest = errors.New("invalid request")
+
 func result(w http.ResponseWriter, err error) {
 	if err == nil {
 		reply(w, http.StatusOK, Response{Success: true})
 		return
 	}
 	status := http.StatusBadRequest
-	if !errors.Is(err, ErrInvalidState) {
+	if !errors.Is(err, ErrInvalidState) && !errors.Is(err, ErrInvalidRequest) {
 		status = http.StatusInternalServerError
 	}
 	reply(w, status, Response{Error: "InvalidRequest", ErrorDescription: err.Error()})

@@ -97,3 +97,35 @@ func TestAPITokenRequired(t *testing.T) {
 		t.Fatalf("right token: %d %v", code, body)
 	}
 }
+
+// startRecorder records the start request and refuses one mode, as
+// cmd/livemigrate does for a mode it does not know.
+type startRecorder struct {
+	fakeEngine
+	got StartRequest
+}
+
+func (f *startRecorder) Start(req StartRequest) error {
+	if req.VerificationMode == "bogus" {
+		return fmt.Errorf("%w: verificationMode %q", ErrInvalidRequest, req.VerificationMode)
+	}
+	f.got = req
+	return f.fakeEngine.Start(req)
+}
+
+func TestAPIStartVerificationMode(t *testing.T) {
+	t.Parallel()
+	f := &startRecorder{fakeEngine: fakeEngine{state: migration.StateIdle}}
+	h := Handler(f, "")
+	post := func(body string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/start", strings.NewReader(body)))
+		return rec.Code
+	}
+	if code := post(`{"verificationMode":"bogus"}`); code != http.StatusBadRequest {
+		t.Errorf("bad verificationMode: %d, want 400", code)
+	}
+	if code := post(`{"verificationMode":"full"}`); code != http.StatusOK || f.got.VerificationMode != "full" {
+		t.Errorf("verificationMode full: %d, engine got %+v", code, f.got)
+	}
+}

@@ -116,8 +116,11 @@ func (s *store) load(ctx context.Context) (map[string]nsProgress, error) {
 	return out, nil
 }
 
-// save records a namespace's progress (idempotent).
+// save records a namespace's progress (idempotent); a nil store saves nothing.
 func (s *store) save(ctx context.Context, p nsProgress) error {
+	if s == nil {
+		return nil
+	}
 	p.ID = s.run + "|" + p.Namespace
 	p.Run = s.run
 	_, err := s.coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: p.ID}}, p, options.Replace().SetUpsert(true))

@@ -47,8 +47,10 @@ type Totals struct {
 	IndexDifferences  int   `json:"indexDifferences"`
 	OptionDifferences int   `json:"optionDifferences"`
 	Repaired          int64 `json:"repaired,omitempty"`
-	Rechecked         int64 `json:"rechecked"`
-	ResumedNamespaces int   `json:"resumedNamespaces,omitempty"`
+	// Found sums what was found before repair.
+	Found             Counts `json:"foundBeforeRepair"`
+	Rechecked         int64  `json:"rechecked"`
+	ResumedNamespaces int    `json:"resumedNamespaces,omitempty"`
 }
 
 // NamespaceResult is what verification found for one namespace.
@@ -75,8 +77,27 @@ type NamespaceResult struct {
 	// Repaired counts documents re-copied or removed on the destination by
 	// Options.Repair; the other counts are those after the repair.
 	Repaired int64 `json:"repaired,omitempty"`
+	// Found is what the comparison found before any repair (nil when it
+	// found nothing).
+	Found *Counts `json:"foundBeforeRepair,omitempty"`
 	// Resumed says the result was taken from an earlier, interrupted run.
 	Resumed bool `json:"resumed,omitempty"`
+}
+
+// Counts are documents that differ, by kind.
+type Counts struct {
+	Missing   int64 `json:"missing" bson:"missing"`
+	Extra     int64 `json:"extra" bson:"extra"`
+	Differing int64 `json:"differing" bson:"differing"`
+}
+
+// Total is the sum of the three kinds.
+func (c Counts) Total() int64 { return c.Missing + c.Extra + c.Differing }
+
+func (c *Counts) add(d *Counts) {
+	if d != nil {
+		c.Missing, c.Extra, c.Differing = c.Missing+d.Missing, c.Extra+d.Extra, c.Differing+d.Differing
+	}
 }
 
 // Side describes one side's collection.
@@ -142,6 +163,7 @@ func (r *Report) total() {
 		t.IndexDifferences += len(n.IndexDiffs)
 		t.OptionDifferences += len(n.OptionDiffs)
 		t.Repaired += n.Repaired
+		t.Found.add(n.Found)
 		t.Rechecked += n.Rechecked
 		if n.Resumed {
 			t.ResumedNamespaces++

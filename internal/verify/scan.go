@@ -66,7 +66,11 @@ func (v *Verifier) digests(ctx context.Context, ns migration.Namespace) ([2][]di
 	err := v.sides(ctx, func(ctx context.Context, side int, c *mongo.Client) error {
 		d := make([]digest, v.opts.Buckets)
 		h := hasher{ignoreFieldOrder: v.opts.IgnoreFieldOrder}
+		n := 0
 		err := scan(ctx, c, ns, &v.scanned, func(key []byte, doc bson.Raw) error {
+			if err := v.paced(ctx, &n); err != nil {
+				return err
+			}
 			fp, err := h.hash(doc)
 			if err != nil {
 				return fmt.Errorf("%s _id %s: %w", ns, idString(key), err)

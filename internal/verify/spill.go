@@ -70,7 +70,7 @@ func (r *recordFile) each(fn func(tag byte, payload []byte) error) error {
 	if _, err := r.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("rewind spill file: %w", err)
 	}
-	defer r.f.Seek(0, io.SeekEnd)
+	defer func() { _, _ = r.f.Seek(0, io.SeekEnd) }()
 	br := bufio.NewReaderSize(r.f, 256<<10)
 	var hdr [5]byte
 	var buf []byte
@@ -136,7 +136,11 @@ func (v *Verifier) diffBuckets(ctx context.Context, ns migration.Namespace, buck
 	}
 	err := v.sides(ctx, func(ctx context.Context, side int, c *mongo.Client) error {
 		h := hasher{ignoreFieldOrder: v.opts.IgnoreFieldOrder}
+		n := 0
 		return scan(ctx, c, ns, &v.scanned, func(key []byte, doc bson.Raw) error {
+			if err := v.paced(ctx, &n); err != nil {
+				return err
+			}
 			g, ok := group[bucketOf(key, v.opts.Buckets)]
 			if !ok {
 				return nil

@@ -30,6 +30,11 @@ type Verifier struct {
 
 	mu       sync.Mutex // guards progress
 	progress Progress
+
+	// pace, when set, is called every paceEvery documents a scan reads and
+	// before every re-read batch; it may sleep (the continuous verifier's
+	// throttle) and returns an error only when ctx ends.
+	pace func(ctx context.Context) error
 }
 
 // Progress is a snapshot of a running verification.
@@ -138,7 +143,7 @@ func (v *Verifier) Run(ctx context.Context) (*Report, error) {
 			d = &ci
 		}
 		g.Go(func() error {
-			res, err := v.namespace(gctx, st, ns, s, d, saved[ns.String()])
+			res, err := v.namespace(gctx, st, ns, s, d, saved[ns.String()], nil)
 			if err != nil {
 				return fmt.Errorf("verify %s: %w", ns, err)
 			}
@@ -174,8 +179,10 @@ func (v *Verifier) retry(ctx context.Context, what string, op func(context.Conte
 	return mdb.Retry(ctx, v.logger, what, mdb.DefaultRetry, op)
 }
 
-// namespace verifies one namespace, resuming from p where it can.
-func (v *Verifier) namespace(ctx context.Context, st *store, ns migration.Namespace, s, d *collInfo, p nsProgress) (NamespaceResult, error) {
+// namespace verifies one namespace, resuming from p where it can. With a
+// target (the continuous verifier's commit), only its documents are
+// compared. st may be nil: nothing is saved.
+func (v *Verifier) namespace(ctx context.Context, st *store, ns migration.Namespace, s, d *collInfo, p nsProgress, t *target) (NamespaceResult, error) {
 	if p.Stage == stageDone {
 		var res NamespaceResult
 		if err := json.Unmarshal([]byte(p.Result), &res); err != nil {
@@ -204,10 +211,19 @@ func (v *Verifier) namespace(ctx context.Context, st *store, ns migration.Namesp
 		return res, err
 	}
 	isColl := func(c *collInfo) bool { return c == nil || c.Type == "collection" }
-	if isColl(s) && isColl(d) {
+	switch {
+	case !isColl(s) || !isColl(d):
+	case t != nil:
+		if err := v.targeted(ctx, ns, &res, t); err != nil {
+			return res, err
+		}
+	default:
 		if err := v.documents(ctx, st, ns, &res, p); err != nil {
 			return res, err
 		}
+	}
+	if st == nil {
+		return res, nil
 	}
 	b, err := json.Marshal(res)
 	if err != nil {
@@ -273,6 +289,13 @@ func (v *Verifier) documents(ctx context.Context, st *store, ns migration.Namesp
 		return err
 	}
 	v.update(func(p *Progress) { p.Rechecking = true })
+	return v.settle(ctx, ns, cands, res)
+}
+
+// settle rechecks the candidate _ids of ns, counts what still differs in
+// res (res.Found keeps it), and with Options.Repair repairs those documents
+// and counts what differs after the repair.
+func (v *Verifier) settle(ctx context.Context, ns migration.Namespace, cands *recordFile, res *NamespaceResult) error {
 	final, n, err := v.recheck(ctx, ns, cands)
 	res.Rechecked += n
 	defer final.close()
@@ -281,6 +304,9 @@ func (v *Verifier) documents(ctx context.Context, st *store, ns migration.Namesp
 	}
 	if err := v.summarize(final, res); err != nil {
 		return err
+	}
+	if final.n > 0 {
+		res.Found = &Counts{Missing: res.Missing, Extra: res.Extra, Differing: res.Differing}
 	}
 	if v.opts.Repair && final.n > 0 {
 		before := *res
@@ -303,4 +329,18 @@ func (v *Verifier) documents(ctx context.Context, st *store, ns migration.Namesp
 	}
 	res.Matched = res.Source.Count - res.Missing - res.Differing
 	return nil
+}
+
+// paceEvery is how many documents a scan reads between calls of pace.
+const paceEvery = 256
+
+// paced counts one document read by a scan and calls pace every paceEvery.
+func (v *Verifier) paced(ctx context.Context, n *int) error {
+	if v.pace == nil {
+		return nil
+	}
+	if *n++; *n%paceEvery != 0 {
+		return nil
+	}
+	return v.pace(ctx)
 }

@@ -106,11 +106,13 @@ func TestMigrationFlowInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`input[name=confirmClusterName]`), "dest"), click(`form button[type=submit]`),
 		waitText(`.field-error:not([hidden])`, "Type dest-cluster exactly"))
 	b.screenshot("clear-data-confirmation")
-	b.do("type the cluster name", chromedp.SendKeys(chromedp.CSS(`input[name=confirmClusterName]`), "-cluster"), click(`form button[type=submit]`),
+	b.do("type the cluster name, choose full verification", chromedp.SendKeys(chromedp.CSS(`input[name=confirmClusterName]`), "-cluster"),
+		chromedp.SetValue(chromedp.CSS(`select[name=verificationMode]`), "full"), click(`form button[type=submit]`),
 		waitText(`[data-step]`, "Step 4"))
 	b.do("validate (passes)", click(`#run-validation`), chromedp.WaitVisible(chromedp.CSS(`[data-validation=SUCCESS]`)))
 	b.screenshot("validation-passed")
-	b.do("review", click(`form button[type=submit]`), waitText(`[data-step]`, "Review"), waitText(`#review`, "deleted before the copy"))
+	b.do("review", click(`form button[type=submit]`), waitText(`[data-step]`, "Review"), waitText(`#review`, "deleted before the copy"),
+		waitText(`#review`, "Full: every document compared"))
 	b.screenshot("review")
 
 	// Start and watch it.

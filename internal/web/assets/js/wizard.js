@@ -6,6 +6,13 @@ import { h, replace, field, errorBox, table, statusBadge, fmtBytes, announce } f
 
 const STEPS = ['Source', 'Credentials', 'Options', 'Validate', 'Review and start'];
 
+// verificationModes are the cutover verification choices (docs/design/commit.md).
+const verificationModes = [
+  ['continuous', 'Continuous (recommended): verified while syncing, short downtime'],
+  ['full', 'Full: every document compared during the downtime'],
+  ['after', 'After cutover: compared once writable, differences reported, not repaired'],
+];
+
 export const shardingExample = `[
   {"database": "shop", "collection": "orders",
    "shardCollection": {"key": [{"customerId": 1}, {"_id": 1}]}},
@@ -64,7 +71,7 @@ export async function render(main, { groupId, cluster }, page) {
   const st = {
     step: 0, sourceGroupId: available[0] ? available[0].projectId : '', deployment: '', host: '',
     managed: false, username: '', password: '', ssl: false, caPath: '',
-    sharding: false, shardingText: '', createIndexes: true, drop: false, dropConfirm: '',
+    sharding: false, shardingText: '', createIndexes: true, drop: false, dropConfirm: '', verification: 'continuous',
     validation: null, checks: [], validatedKey: '', validating: false, validateError: null,
   };
   const srcProject = () => available.find((p) => p.projectId === st.sourceGroupId);
@@ -75,6 +82,7 @@ export async function render(main, { groupId, cluster }, page) {
       destination: { clusterName: dest.name, groupId, hostnameSchemaType: 'PUBLIC' },
       migrationHosts: [st.host],
       dropDestinationData: st.drop,
+      verificationMode: st.verification,
     };
     if (!st.managed && st.username) { req.source.username = st.username; req.source.password = st.password; }
     if (st.ssl && st.caPath) req.source.caCertificatePath = st.caPath;
@@ -211,6 +219,11 @@ export async function render(main, { groupId, cluster }, page) {
       fConfirm);
     drop.addEventListener('change', () => { dropBox.hidden = !drop.checked; });
 
+    const verification = h('select', { name: 'verificationMode' },
+      ...verificationModes.map(([value, label]) => h('option', { value, selected: st.verification === value }, label)));
+    const fVerification = field('Verification at cutover', verification,
+      'Continuous compares while syncing, so the cutover rechecks only what changed; full compares everything during the downtime (longer with more data); after compares once the destination is writable and repairs nothing.');
+
     return form([
       h('fieldset', {}, h('legend', {}, 'Sharding'),
         h('label', { class: 'inline' }, shard, 'Shard collections on the destination'),
@@ -218,6 +231,7 @@ export async function render(main, { groupId, cluster }, page) {
         shardBox),
       h('fieldset', {}, h('legend', {}, 'Existing data on the destination'),
         h('label', { class: 'inline' }, drop, 'Clear existing data on the destination cluster'), dropBox),
+      h('fieldset', {}, h('legend', {}, 'Verification'), fVerification),
     ], () => {
       fText.setError(''); fConfirm.setError('');
       if (shard.checked) {
@@ -229,7 +243,7 @@ export async function render(main, { groupId, cluster }, page) {
         confirm.focus(); return;
       }
       st.sharding = shard.checked; st.shardingText = text.value; st.createIndexes = createIdx.checked;
-      st.drop = drop.checked; st.dropConfirm = confirm.value;
+      st.drop = drop.checked; st.dropConfirm = confirm.value; st.verification = verification.value;
       show(3);
     });
   }
@@ -303,6 +317,7 @@ export async function render(main, { groupId, cluster }, page) {
         h('dt', {}, 'TLS'), h('dd', {}, st.ssl ? `on${st.caPath ? `, CA file ${st.caPath}` : ''}` : 'off'),
         h('dt', {}, 'Sharding'), h('dd', {}, 'none (sharded destinations are not supported yet)'),
         h('dt', {}, 'Existing destination data'), h('dd', {}, st.drop ? h('strong', {}, 'deleted before the copy') : 'kept'),
+        h('dt', {}, 'Verification at cutover'), h('dd', {}, verificationModes.find(([v]) => v === st.verification)[1]),
         h('dt', {}, 'Validation'), h('dd', {}, statusBadge(st.validation.status))),
       h('p', {}, 'After the start, the migration copies the data and then applies changes continuously. When it is ready, you have 120 hours to cut over.'),
       msg, h('div', { class: 'actions' }, h('button', { type: 'button', onclick: () => show(3) }, 'Back'), start,

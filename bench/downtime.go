@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/livemigrate/livemigrate/internal/engine"
+	"github.com/livemigrate/livemigrate/internal/mdb"
+	"github.com/livemigrate/livemigrate/internal/migration"
+	"github.com/livemigrate/livemigrate/internal/mongotest"
+)
+
+type downtimeConfig struct {
+	Docs          []int   `json:"documents"`
+	Oplogs        []int   `json:"oplogEntries"`
+	Rate          float64 `json:"opsPerSecond"`
+	SteadySeconds float64 `json:"steadySeconds"`
+	Writers       int     `json:"writers"`
+	DocBytes      int     `json:"docBytes"`
+	Backend       string  `json:"backend"`
+}
+
+// downtimeParts are the commit report's parts of the downtime; a part the
+// report does not itemise is nil.
+type downtimeParts struct {
+	Downtime     *float64 `json:"downtimeSeconds"`
+	CommitPoint  *float64 `json:"commitPointSeconds"`
+	Drain        *float64 `json:"drainSeconds"`
+	IndexRestore *float64 `json:"indexRestoreSeconds"`
+	Verification *float64 `json:"verificationSeconds"`
+	Repaired     int64    `json:"repaired"`
+	Verified     bool     `json:"verified"`
+}
+
+type downtimeCase struct {
+	Docs   int `json:"documents"`
+	Oplog  int `json:"oplogEntries"`
+	Report struct {
+		downtimeParts
+	} `json:"report"`
+	// Lag during the steady writes: the end-to-end maximum (marker) and
+	// the engine's own maximum lagTimeSeconds.
+	MaxLag         int64 `json:"maxLagSeconds"`
+	ReportedMaxLag int64 `json:"reportedMaxLagSeconds"`
+	// Achieved is the write rate the source took.
+	Achieved float64 `json:"achievedOpsPerSecond"`
+}
+
+// downtimeBench commits the same workload against each data size × oplog
+// size and tables the downtime and its parts.
+func downtimeBench(args []string) error {
+	fs := flag.NewFlagSet("downtime", flag.ContinueOnError)
+	var cfg downtimeConfig
+	docs := fs.String("docs", "20000,200000", "data sizes (documents, over 2 collections)")
+	oplogs := fs.String("oplogs", "3000,30000", "source oplog sizes (entries; the oplog is filled to its size before the copy)")
+	fs.Float64Var(&cfg.Rate, "rate", 50, "write rate during the steady phase (operations per second)")
+	steady := fs.Duration("steady", 20*time.Second, "steady writes before the commit")
+	fs.IntVar(&cfg.Writers, "writers", 2, "concurrent workload writers")
+	fs.IntVar(&cfg.DocBytes, "doc-bytes", 500, "mean document filler size")
+	pg := fs.Bool("postgresql", false, "use FerretDB's PostgreSQL backend")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var err error
+	if cfg.Docs, err = positiveInts("-docs", *docs); err != nil {
+		return err
+	}
+	if cfg.Oplogs, err = positiveInts("-oplogs", *oplogs); err != nil {
+		return err
+	}
+	if cfg.Rate <= 0 || *steady <= 0 {
+		return fmt.Errorf("-rate %v and -steady %v: want both positive", cfg.Rate, *steady)
+	}
+	cfg.SteadySeconds = steady.Seconds()
+	cfg.Backend = string(mongotest.SQLite)
+	if *pg {
+		cfg.Backend = string(mongotest.PostgreSQL)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var cases []downtimeCase
+	for _, n := range cfg.Docs {
+		for _, o := range cfg.Oplogs {
+			fmt.Fprintf(os.Stderr, "case: %d documents, oplog of %d entries…\n", n, o)
+			c, err := downtimeRun(ctx, cfg, n, o)
+			if err != nil {
+				return fmt.Errorf("%d documents, oplog %d: %w", n, o, err)
+			}
+			cases = append(cases, c)
+		}
+	}
+	printDowntime(os.Stdout, cfg, cases)
+	return writeBenchJSON("downtime", map[string]any{"config": cfg, "cases": cases, "ratio": downtimeRatio(cases)})
+}
+
+func positiveInts(flagName, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%s %q: want positive whole numbers separated by commas", flagName, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// downtimeRun is one case on fresh servers: seed, fill the oplog, copy,
+// steady writes, stop them, commit.
+func downtimeRun(ctx context.Context, cfg downtimeConfig, docs, oplog int) (res downtimeCase, err error) {
+	res.Docs, res.Oplog = docs, oplog
+	srv, err := startServers(ctx, "downtime", mongotest.Options{ReplSet: "rs0", Oplog: oplog}, mongotest.Backend(cfg.Backend))
+	if err != nil {
+		return res, err
+	}
+	defer srv.Close()
+	nss := []string{"bench.c0", "bench.c1"}
+	if _, err := generate(ctx, srv.sc, len(nss), 0, (docs+1)/2, cfg.DocBytes); err != nil {
+		return res, err
+	}
+	// The oplog holds its full size when the commit comes: pad it with
+	// writes to a database dropped before the copy.
+	if pad := oplog - docs; pad > 0 {
+		pc := srv.sc.Database("oplogpad").Collection("p")
+		for i := 0; i < pad; i += 1000 {
+			batch := make([]any, 0, 1000)
+			for j := i; j < min(pad, i+1000); j++ {
+				batch = append(batch, bson.D{{Key: "_id", Value: j}, {Key: "pad", Value: strings.Repeat("p", cfg.DocBytes)}})
+			}
+			if _, err := pc.InsertMany(ctx, batch); err != nil {
+				return res, fmt.Errorf("pad the oplog: %w", err)
+			}
+		}
+		if err := srv.sc.Database("oplogpad").Drop(ctx); err != nil {
+			return res, err
+		}
+	}
+
+	e, err := engine.New(engine.Options{Source: mdb.URI(srv.src.URI()), Destination: mdb.URI(srv.dst.URI())},
+		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})))
+	if err != nil {
+		return res, err
+	}
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	runErr := make(chan error, 1)
+	go func() { runErr <- e.Run(runCtx) }()
+	if err := waitUntil(ctx, runErr, 30*time.Minute, func() bool { return e.Progress().Phase == migration.PhaseApplying }); err != nil {
+		return res, fmt.Errorf("wait for change application: %w", err)
+	}
+	if err := waitUntil(ctx, runErr, 10*time.Minute, func() bool { return e.Progress().CanCommit }); err != nil {
+		return res, fmt.Errorf("wait for canCommit after the copy: %w", err)
+	}
+
+	// Steady writes, lag measured end to end with a marker (as bench cdc).
+	marker := &lagMarker{src: srv.sc.Database("bench").Collection("lagprobe"), acked: map[int64]time.Time{}, shown: map[string]int64{}}
+	markCtx, stopMarker := context.WithCancel(ctx)
+	defer stopMarker()
+	markErr := make(chan error, 1)
+	go func() { markErr <- marker.run(markCtx) }()
+	wl := mongotest.StartWorkload(ctx, srv.sc, mongotest.WorkloadOptions{Namespaces: nss, Writers: cfg.Writers, Rate: cfg.Rate,
+		DocBytes: cfg.DocBytes, Seed: 7, IDBase: 1_000_000_000_000, ObjectIDs: true})
+	start := time.Now()
+	probe := srv.dc.Database("bench").Collection("lagprobe")
+	for time.Since(start) < time.Duration(cfg.SteadySeconds*float64(time.Second)) {
+		select {
+		case <-ctx.Done():
+			_, _ = wl.Stop()
+			return res, ctx.Err()
+		case err := <-runErr:
+			_, _ = wl.Stop()
+			return res, fmt.Errorf("engine stopped during the steady writes: %v", err)
+		case <-time.After(250 * time.Millisecond):
+		}
+		res.MaxLag = max(res.MaxLag, marker.lag(ctx, probe))
+		res.ReportedMaxLag = max(res.ReportedMaxLag, e.Progress().LagTimeSeconds)
+	}
+	recs, err := wl.Stop()
+	if err != nil {
+		return res, fmt.Errorf("steady workload: %w", err)
+	}
+	res.Achieved = float64(len(recs)) / time.Since(start).Seconds()
+	stopMarker()
+	if err := <-markErr; err != nil && !errors.Is(err, context.Canceled) {
+		return res, fmt.Errorf("lag marker: %w", err)
+	}
+
+	// Writes are stopped: commit as an operator would, as soon as allowed.
+	if err := waitUntil(ctx, runErr, 5*time.Minute, func() bool { return e.Progress().CanCommit }); err != nil {
+		return res, err
+	}
+	if err := e.Commit(); err != nil {
+		return res, err
+	}
+	if err := <-runErr; err != nil {
+		return res, fmt.Errorf("engine commit: %w", err)
+	}
+	// The report's parts by their JSON names, so parts it does not itemise
+	// show as missing rather than zero.
+	b, err := json.Marshal(e.CommitReport())
+	if err != nil {
+		return res, err
+	}
+	if err := json.Unmarshal(b, &res.Report.downtimeParts); err != nil {
+		return res, err
+	}
+	fmt.Fprintf(os.Stderr, "  downtime %s, lag max %ds (reported %ds)\n", fmtSec(res.Report.Downtime), res.MaxLag, res.ReportedMaxLag)
+	return res, nil
+}
+
+func fmtSec(p *float64) string {
+	if p == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*p, 'f', 2, 64)
+}
+
+// downtimeRatio is the largest case's downtime over the smallest's.
+func downtimeRatio(cases []downtimeCase) float64 {
+	lo, hi := 0.0, 0.0
+	for _, c := range cases {
+		if c.Report.Downtime == nil {
+			continue
+		}
+		d := *c.Report.Downtime
+		if lo == 0 || d < lo {
+			lo = d
+		}
+		hi = max(hi, d)
+	}
+	if lo == 0 {
+		return 0
+	}
+	return hi / lo
+}
+
+func printDowntime(w io.Writer, cfg downtimeConfig, cases []downtimeCase) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "documents\toplog\tdowntime s\tcommit point s\tdrain s\tindex restore s\tverification s\trepaired\tverified\tmax lag s\treported max lag s\tachieved ops/s\t")
+	for _, c := range cases {
+		r := c.Report
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%v\t%d\t%d\t%.0f\t\n", c.Docs, c.Oplog, fmtSec(r.Downtime), fmtSec(r.CommitPoint),
+			fmtSec(r.Drain), fmtSec(r.IndexRestore), fmtSec(r.Verification), r.Repaired, r.Verified, c.MaxLag, c.ReportedMaxLag, c.Achieved)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "largest/smallest downtime: %.2f (target ≤ 1.3); target downtime ≤ 5 s in every case; lag must not grow from the smallest oplog to the largest.\n", downtimeRatio(cases))
+	fmt.Fprintf(w, "Each case: fresh FerretDB (%s) servers, %d-byte documents over 2 collections, the oplog filled to its size, copy, %.0f s of writes at %.0f ops/s (%d writers) with a marker updated every 200 ms for the end-to-end lag, writes stopped, commit. '-' = a part the commit report does not itemise.\n",
+		cfg.Backend, cfg.DocBytes, cfg.SteadySeconds, cfg.Rate, cfg.Writers)
+}
