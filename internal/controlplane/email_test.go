@@ -422,6 +422,27 @@ func TestEmailNotifications(t *testing.T) {
 	if a, b := count(m.ID), count(m2.ID); a != 4 || b != 1 {
 		t.Errorf("EMAIL_SENT events: %d and %d, want 4 and 1", a, b)
 	}
+
+	// A relay that never accepts: emailAttempts tries on the backoff, then
+	// given up, as an event; no try after that.
+	m3, progress3 := newMigration()
+	rl.mu.Lock()
+	rl.failNext = 1000
+	before = rl.attempts
+	rl.mu.Unlock()
+	progress3(api.Progress{State: api.StateFailed, Error: "copy db.c: no space left"})
+	at = time.Now()
+	for i := range emailAttempts {
+		step(at)
+		at = at.Add(emailBackoff(i+1) + time.Second)
+	}
+	step(at.Add(24 * time.Hour))
+	rl.mu.Lock()
+	tried = rl.attempts - before
+	rl.mu.Unlock()
+	if tried != emailAttempts || !hasEvent(eventTypes(t, cur.Load(), m3.ID), api.EventEmailFailed) {
+		t.Errorf("relay refusing: %d attempts, events %v; want %d attempts and EMAIL_FAILED", tried, eventTypes(t, cur.Load(), m3.ID), emailAttempts)
+	}
 }
 
 // TestEmailRelayRefusals: a relay that offers no STARTTLS when it is
