@@ -136,8 +136,11 @@ func newEnv(t *testing.T) *env {
 	var handler http.Handler
 	e.hs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	srv, err := controlplane.New(ctx, controlplane.Options{
-		DataPath: filepath.Join(e.dir, "cp.db"), Key: key, ExternalURL: e.hs.URL,
+		DataPath: filepath.Join(e.dir, "cp.db"), Key: key, ExternalURL: e.hs.URL, WebhookAllowPrivate: true,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// The auth matrix sends hundreds of wrong credentials from one
+		// address; the limits are tested with their defaults (throttle_test.go).
+		AuthLimits: controlplane.AuthLimits{PerAccountAddress: 1 << 20, PerAccount: 1 << 20, PerAddress: 1 << 20},
 	})
 	if err != nil {
 		t.Fatal(err)

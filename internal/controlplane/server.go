@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -58,9 +59,15 @@ type Options struct {
 	UI http.Handler
 	// WebhookClient delivers webhooks; nil means a client with a 10 s timeout.
 	WebhookClient *http.Client
+	// WebhookAllowPrivate lets webhooks target loopback, link-local and
+	// private addresses; by default they are refused at registration and
+	// at every connection.
+	WebhookAllowPrivate bool
 	// TrustedProxies: when true, the agent's address is taken from the first
 	// X-Forwarded-For entry for access-list checks.
 	TrustProxy bool
+	// AuthLimits bound failed credential attempts (throttle.go).
+	AuthLimits AuthLimits
 	// SMTP, when set, is the relay email notifications go through (see
 	// email.go); nil turns email off.
 	SMTP *SMTPConfig
@@ -84,6 +91,11 @@ type Server struct {
 	hookWake  chan struct{} // wakes the webhook loop after an enqueue
 	emailWake chan struct{} // wakes the email loop after an enqueue
 
+	// secureCookies: the external URL is https, so the session cookie is
+	// Secure even when TLS ends at a proxy in front of this server.
+	secureCookies bool
+
+	throttle  throttler // failed-credential limits (throttle.go)
 	credMu    sync.Mutex
 	credCache map[string]credEntry // verified password logins, by hash of user+password
 	digest    digestNonces         // HTTP Digest nonces and their counts
@@ -103,6 +115,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, errors.New("controlplane: ExternalURL is required (it goes into link tokens)")
 	}
 	opts.ExternalURL = strings.TrimRight(opts.ExternalURL, "/")
+	ext, err := url.Parse(opts.ExternalURL)
+	if err != nil || (ext.Scheme != "http" && ext.Scheme != "https") || ext.Host == "" {
+		return nil, fmt.Errorf("controlplane: ExternalURL %q: want http://host[:port] or https://host[:port]", opts.ExternalURL)
+	}
 	if opts.SMTP != nil {
 		c := *opts.SMTP
 		if err := c.check(); err != nil {
@@ -114,25 +130,37 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(ctx, opts.DataPath)
+	st, fixed, err := openStore(ctx, opts.DataPath)
 	if err != nil {
 		return nil, err
 	}
+	for _, f := range fixed {
+		opts.Logger.Warn("store file was readable by others; its mode is now 0600", "path", f.path, "was", f.was.String())
+	}
 	if opts.WebhookClient == nil {
-		opts.WebhookClient = &http.Client{Timeout: 10 * time.Second}
+		opts.WebhookClient = newWebhookClient(opts.WebhookAllowPrivate)
 	}
 	s := &Server{
-		opts:      opts,
-		timing:    opts.Timing.withDefaults(),
-		logger:    opts.Logger.With("component", "controlplane"),
-		store:     st,
-		sealer:    sl,
-		startedAt: time.Now(),
-		work:      newNotifier(),
-		timerWake: make(chan struct{}, 1),
-		hookWake:  make(chan struct{}, 1),
-		emailWake: make(chan struct{}, 1),
-		credCache: map[string]credEntry{},
+		opts:          opts,
+		timing:        opts.Timing.withDefaults(),
+		logger:        opts.Logger.With("component", "controlplane"),
+		store:         st,
+		sealer:        sl,
+		startedAt:     time.Now(),
+		work:          newNotifier(),
+		timerWake:     make(chan struct{}, 1),
+		hookWake:      make(chan struct{}, 1),
+		emailWake:     make(chan struct{}, 1),
+		credCache:     map[string]credEntry{},
+		secureCookies: ext.Scheme == "https",
+	}
+	if err := s.checkKey(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := s.resealStored(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("reseal stored secrets: %w", err)
 	}
 	s.metrics = newMetrics(s)
 	s.handler = s.routes()
