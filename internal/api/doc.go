@@ -22,7 +22,10 @@
 //
 // One extension field is added to Atlas's Migration: hostLost, set while the
 // migration host has missed its heartbeats (then readyForCutover is false,
-// lagTimeSeconds null, and cutover answers 409 MIGRATION_HOST_LOST).
+// lagTimeSeconds null, and cutover answers 409 MIGRATION_HOST_LOST). One is
+// added to Atlas's available deployment: unreachable, the reason the
+// migration host could not reach or describe it (its other details are then
+// unknown, not zero).
 //
 // Versions: every resource serves MediaType20230101, create and validate
 // also MediaType20240530 (their default); an Accept naming only other

@@ -221,6 +221,7 @@ func (s *Server) handleAvailableProjects(w http.ResponseWriter, r *http.Request,
 			Name: d.Name, ClusterID: deploymentClusterID(orgID, d.Name), AgentVersion: version, DBSizeBytes: d.DBSizeBytes,
 			FeatureCompatibilityVersion: d.FeatureCompatibilityVersion, Managed: d.Managed, MongoDBVersion: d.MongoDBVersion,
 			OplogSizeMB: d.OplogSizeMB, Sharded: d.Sharded, ShardsSize: d.ShardsSize, TLSEnabled: d.TLSEnabled,
+			Unreachable: d.Unreachable,
 		})
 	}
 	if err := rows.Err(); err != nil {

@@ -108,7 +108,8 @@ func errHostLost(m *migration, what string) *apiError {
 
 func (m *migration) progressView() api.MigrationProgress {
 	v := api.MigrationProgress{Migration: m.api(), Stalled: m.lostHost() || (m.stalled && m.active()), ErrorMessage: m.errorMessage,
-		CreatedAt: fromMS(m.createdAt), UpdatedAt: fromMS(m.updatedAt), CutoverRequestedAt: nullMS(m.cutoverRequested)}
+		CreatedAt: fromMS(m.createdAt), UpdatedAt: fromMS(m.updatedAt), CutoverRequestedAt: nullMS(m.cutoverRequested),
+		DestinationClusterName: m.destination, CompletedAt: nullMS(m.completedAt)}
 	if m.progress.Valid {
 		var p api.Progress
 		if json.Unmarshal([]byte(m.progress.String), &p) == nil {
