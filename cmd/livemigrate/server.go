@@ -23,6 +23,7 @@ func init() {
 	register(func(e *env) *cobra.Command {
 		var listen, data, keyFile, externalURL, ownerUser, ownerPassword, ownerPasswordFile string
 		var trustProxy, webhookAllowPrivate bool
+		var smtpConfig func() (*controlplane.SMTPConfig, error)
 		c := &cobra.Command{
 			Use:   "server",
 			Short: "Run the control plane: Admin API, web UI, agent endpoint",
@@ -67,10 +68,15 @@ addresses unless --webhook-allow-private is given.`,
 				if externalURL == "" {
 					externalURL = "http://" + ln.Addr().String()
 				}
+				smtp, err := smtpConfig()
+				if err != nil {
+					return err
+				}
 				srv, err := controlplane.New(ctx, controlplane.Options{
 					DataPath: data, Key: key, ExternalURL: externalURL, Logger: e.logger, TrustProxy: trustProxy,
 					WebhookAllowPrivate: webhookAllowPrivate,
 					UI:                  web.Handler(),
+					SMTP:                smtp,
 				})
 				if err != nil {
 					return err
@@ -119,6 +125,7 @@ addresses unless --webhook-allow-private is given.`,
 		f.StringVar(&ownerPasswordFile, "owner-password-file", "", "file holding the first owner's password (one line)")
 		f.BoolVar(&webhookAllowPrivate, "webhook-allow-private", false, "let webhooks target loopback, link-local and private addresses")
 		f.BoolVar(&trustProxy, "trust-proxy", false, "take agents' addresses from X-Forwarded-For for access lists")
+		smtpConfig = smtpFlags(f) // email notifications: --smtp-* (smtp.go)
 		return c
 	})
 }

@@ -138,6 +138,9 @@ func (s *Server) addEvent(ctx context.Context, tx querier, m *migration, typ api
 	}
 	s.logger.LogAttrs(ctx, slog.LevelInfo, "migration event", slog.String("migration_id", m.id), slog.String("event", string(typ)), slog.String("message", msg))
 	s.metrics.events.WithLabelValues(string(typ)).Inc()
+	if err := s.emailOnEvent(ctx, tx, m, typ, msg, now); err != nil {
+		return err
+	}
 	if !webhookEvents[typ] {
 		return nil
 	}

@@ -87,6 +87,8 @@ func (s *Server) routes() http.Handler {
 	a("GET", "/groups/{groupId}/liveMigrations/validate/{validationId}/x-checks", s.handleValidationChecks)
 	a("POST", "/groups/{groupId}/liveMigrations/{liveMigrationId}/x-cancel", s.handleCancel)
 	a("POST", "/groups/{groupId}/liveMigrations/{liveMigrationId}/x-extend", s.handleExtend)
+	a("GET", "/groups/{groupId}/liveMigrations/x-emailNotifications", s.handleGetEmailNotifications)
+	a("PUT", "/groups/{groupId}/liveMigrations/x-emailNotifications", s.handlePutEmailNotifications)
 
 	// Agent protocol.
 	handle("POST "+agentPrefix+"/register", http.HandlerFunc(s.handleRegister))

@@ -68,6 +68,9 @@ type Options struct {
 	TrustProxy bool
 	// AuthLimits bound failed credential attempts (throttle.go).
 	AuthLimits AuthLimits
+	// SMTP, when set, is the relay email notifications go through (see
+	// email.go); nil turns email off.
+	SMTP *SMTPConfig
 }
 
 // Server is the control plane: Admin API, agent endpoint, timers and webhooks
@@ -86,6 +89,7 @@ type Server struct {
 	work      *notifier     // wakes agents' long-polls
 	timerWake chan struct{} // wakes the timer loop after a state change
 	hookWake  chan struct{} // wakes the webhook loop after an enqueue
+	emailWake chan struct{} // wakes the email loop after an enqueue
 
 	// secureCookies: the external URL is https, so the session cookie is
 	// Secure even when TLS ends at a proxy in front of this server.
@@ -115,6 +119,13 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil || (ext.Scheme != "http" && ext.Scheme != "https") || ext.Host == "" {
 		return nil, fmt.Errorf("controlplane: ExternalURL %q: want http://host[:port] or https://host[:port]", opts.ExternalURL)
 	}
+	if opts.SMTP != nil {
+		c := *opts.SMTP
+		if err := c.check(); err != nil {
+			return nil, fmt.Errorf("controlplane: %w", err)
+		}
+		opts.SMTP = &c
+	}
 	sl, err := newSealer(opts.Key)
 	if err != nil {
 		return nil, err
@@ -139,6 +150,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		work:          newNotifier(),
 		timerWake:     make(chan struct{}, 1),
 		hookWake:      make(chan struct{}, 1),
+		emailWake:     make(chan struct{}, 1),
 		credCache:     map[string]credEntry{},
 		secureCookies: ext.Scheme == "https",
 	}
@@ -171,6 +183,9 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.runTimers(ctx) })
 	wg.Go(func() { s.runWebhooks(ctx) })
+	if s.opts.SMTP != nil {
+		wg.Go(func() { s.runEmails(ctx) })
+	}
 	wg.Wait()
 	return nil
 }
@@ -219,11 +234,14 @@ func (s *Server) kickTimers() {
 	}
 }
 
+// kickWebhooks wakes the webhook loop, and the email loop: both queue from
+// addEvent, so every caller that commits events calls this.
 func (s *Server) kickWebhooks() {
 	select {
 	case s.hookWake <- struct{}{}:
 	default:
 	}
+	s.kickEmails()
 }
 
 // notifier wakes waiters keyed by agent ID.

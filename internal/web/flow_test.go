@@ -145,15 +145,13 @@ func TestMigrationFlowInBrowser(t *testing.T) {
 		click(`form button[type=submit]`), waitText(`.field-error:not([hidden])`, "absolute path"))
 	b.screenshot("wizard-credentials")
 	b.do("TLS off again", click(`input[name=ssl]`), click(`form button[type=submit]`), waitText(`[data-step]`, "Step 3"))
-	b.do("invalid sharding entries refused", click(`input[name=sharding]`),
-		setField(`textarea[name=shardingEntries]`, `[{"database": "shop", "collection": "orders", "shardCollection": {"key": [{"customerId": 2}]}}]`),
-		click(`form button[type=submit]`), waitText(`.field-error:not([hidden])`, `must map one field to 1 or "hashed"`))
-	b.do("sharding example", click(`#sharding-example`))
-	if v := js[string](b, `document.querySelector('textarea[name=shardingEntries]').value`); !strings.Contains(v, `"hashed"`) {
-		t.Errorf("example not inserted: %q", v)
+	// Sharding is offered disabled, with why: nothing would apply it.
+	if !js[bool](b, `document.querySelector('input[name=sharding]').disabled`) {
+		t.Error("the sharding option is enabled; sharded destinations are not supported")
 	}
-	b.screenshot("wizard-sharding-validation")
-	b.do("no sharding for this replica set destination", click(`input[name=sharding]`), click(`form button[type=submit]`), waitText(`[data-step]`, "Step 4"))
+	b.do("sharding unavailable, with why", waitText(`#sharding-unavailable`, "not supported yet"))
+	b.screenshot("wizard-sharding-unavailable")
+	b.do("options", click(`form button[type=submit]`), waitText(`[data-step]`, "Step 4"))
 
 	// Validation fails: shop.orders exists on the destination.
 	b.do("validate (fails)", click(`#run-validation`), chromedp.WaitVisible(chromedp.CSS(`[data-validation=FAILED]`)))

@@ -216,7 +216,9 @@ export async function render(main, { groupId, cluster }, page) {
   }
 
   function optionsStep() {
-    const shard = h('input', { type: 'checkbox', name: 'sharding', checked: st.sharding });
+    // Sharded destinations are not supported yet (the API refuses sharding):
+    // the option is shown, disabled, with why.
+    const shard = h('input', { type: 'checkbox', name: 'sharding', disabled: true, 'aria-describedby': 'sharding-unavailable' });
     const text = h('textarea', { name: 'shardingEntries', rows: 8, spellcheck: 'false' });
     text.value = st.shardingText;
     const fText = field('Sharding entries (JSON)', text, 'One entry per collection to shard on the destination: database, collection and shard key (1 or "hashed" per field). Only for a replica set source going to a sharded destination.');
@@ -243,7 +245,9 @@ export async function render(main, { groupId, cluster }, page) {
 
     return form([
       h('fieldset', {}, h('legend', {}, 'Sharding'),
-        h('label', { class: 'inline' }, shard, 'Shard collections on the destination'), shardBox),
+        h('label', { class: 'inline' }, shard, 'Shard collections on the destination'),
+        h('p', { class: 'hint', id: 'sharding-unavailable' }, 'Not available: sharded destination clusters are not supported yet, so shard keys and their supporting indexes would not be applied. Migrate into a replica set, or shard the collections yourself after the migration.'),
+        shardBox),
       h('fieldset', {}, h('legend', {}, 'Existing data on the destination'),
         h('label', { class: 'inline' }, drop, 'Clear existing data on the destination cluster'), dropBox),
       h('fieldset', {}, h('legend', {}, 'Verification'), fVerification),
@@ -348,7 +352,7 @@ export async function render(main, { groupId, cluster }, page) {
         h('dt', {}, 'Connection'), h('dd', {}, CONNECTIONS.find((c) => c.value === st.connection).label),
         h('dt', {}, 'Authentication'), h('dd', {}, st.managed ? 'managed by the migration host' : `user ${st.username}, password set`),
         h('dt', {}, 'TLS'), h('dd', {}, st.ssl ? `on${st.caPath ? `, CA file ${st.caPath}` : ''}` : 'off'),
-        h('dt', {}, 'Sharding'), h('dd', {}, st.sharding ? `${req.sharding.shardingEntries.length} collection(s)${st.createIndexes ? ', supporting indexes created' : ''}` : 'none'),
+        h('dt', {}, 'Sharding'), h('dd', {}, 'none (sharded destinations are not supported yet)'),
         h('dt', {}, 'Existing destination data'), h('dd', {}, st.drop ? h('strong', {}, 'deleted before the copy') : 'kept'),
         h('dt', {}, 'Verification at cutover'), h('dd', {}, verificationModes.find(([v]) => v === st.verification)[1]),
         h('dt', {}, 'Validation'), h('dd', {}, statusBadge(st.validation.status))),
