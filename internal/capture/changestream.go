@@ -124,9 +124,7 @@ func (r *ChangeStreamReader) Run(ctx context.Context, from migration.Position, o
 		r.logger.Info("change stream opened", "ts", fmtTS(last.TS), "resume_token", len(last.ResumeToken) > 0)
 		err = r.read(ctx, stream, &last, out)
 		_ = stream.Close(context.WithoutCancel(ctx))
-		switch {
-		case err == nil:
-			continue
+		switch { // read returns only with an error
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case mdb.IsHistoryLost(err):
