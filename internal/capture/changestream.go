@@ -96,6 +96,12 @@ func (r *ChangeStreamReader) Latest(ctx context.Context) (migration.Position, er
 	return pos, err
 }
 
+// CommitPoint implements Reader: the cluster time (change streams carry
+// DDL and are ordered, so Latest already is a commit point).
+func (r *ChangeStreamReader) CommitPoint(ctx context.Context) (migration.Position, error) {
+	return r.Latest(ctx)
+}
+
 // Run implements Reader. It reopens the stream after transient errors from
 // the last position it sent.
 func (r *ChangeStreamReader) Run(ctx context.Context, from migration.Position, out chan<- migration.Event) error {

@@ -50,28 +50,42 @@ func CapabilitiesOf(info mdb.ServerInfo) Capabilities {
 	}
 }
 
-// Detect picks the reader for the source: a change stream on MongoDB 6.0+,
-// else the oplog (with FerretDB's recipe on FerretDB). The returned string
-// says which and why, for reports.
-func Detect(ctx context.Context, c *mongo.Client, filter Filter, logger *slog.Logger) (Reader, Capabilities, string, error) {
-	caps, err := DetectCapabilities(ctx, c)
-	if err != nil {
-		return nil, caps, "", err
-	}
+// DetectOptions are what the caller knows that the reader choice (ReaderFor) needs.
+type DetectOptions struct {
+	// Filter selects the namespaces in scope.
+	Filter Filter
+	// Replay is how far before the first from position an oplog reader on
+	// FerretDB also sends entries (OplogOptions.Replay): a copy's start
+	// point, after which entries may become visible out of order.
+	Replay time.Duration
+	// Baseline, for FerretDB's oplog reader, is the catalog its DDL
+	// comparison starts from (OplogOptions.Baseline; default: the source's
+	// catalog at Run).
+	Baseline func(ctx context.Context) (Catalog, error)
+	// CatalogEvery is how often FerretDB's catalog is compared (default
+	// OplogOptions' default).
+	CatalogEvery time.Duration
+}
+
+// ReaderFor picks the reader for a source with caps (DetectCapabilities): a
+// change stream on MongoDB 6.0+, else the oplog (with FerretDB's recipe on
+// FerretDB). The returned string says which and why, for reports.
+func ReaderFor(c *mongo.Client, caps Capabilities, opts DetectOptions, logger *slog.Logger) (Reader, string, error) {
 	switch {
 	case caps.ChangeStreams:
-		return NewChangeStreamReader(c, ChangeStreamOptions{Filter: filter}, logger), caps,
+		return NewChangeStreamReader(c, ChangeStreamOptions{Filter: opts.Filter}, logger),
 			fmt.Sprintf("change stream reader: %s supports cluster-wide change streams with expanded events", caps.Server), nil
 	case caps.Oplog && caps.FerretDB:
-		r := NewOplogReader(c, OplogOptions{Filter: filter, FullImageUpdates: true, CatalogDDL: true, Settle: 2 * time.Second}, logger)
-		return r, caps, fmt.Sprintf("oplog reader: %s has no change streams; its oplog logs full images and no DDL, "+
+		r := NewOplogReader(c, OplogOptions{Filter: opts.Filter, FullImageUpdates: true, CatalogDDL: true, Settle: 2 * time.Second,
+			Replay: opts.Replay, Baseline: opts.Baseline, CatalogEvery: opts.CatalogEvery}, logger)
+		return r, fmt.Sprintf("oplog reader: %s has no change streams; its oplog logs full images and no DDL, "+
 			"so entries settle for 2s and DDL is found by comparing the catalog", caps.Server), nil
 	case caps.Oplog && !caps.Sharded:
-		return NewOplogReader(c, OplogOptions{Filter: filter}, logger), caps,
+		return NewOplogReader(c, OplogOptions{Filter: opts.Filter}, logger),
 			fmt.Sprintf("oplog reader: %s predates change streams with expanded events", caps.Server), nil
 	}
 	if caps.history == nil {
-		return nil, caps, "", fmt.Errorf("%w: no reader for source %s", mdb.ErrNoChangeHistory, caps.Server)
+		return nil, "", fmt.Errorf("%w: no reader for source %s", mdb.ErrNoChangeHistory, caps.Server)
 	}
-	return nil, caps, "", caps.history
+	return nil, "", caps.history
 }

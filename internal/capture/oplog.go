@@ -139,7 +139,7 @@ func (r *OplogReader) Latest(ctx context.Context) (migration.Position, error) {
 	return r.latest(ctx, false)
 }
 
-// CommitPoint is Latest, but the poll it waits for also compares the
+// CommitPoint implements Reader. It is Latest, but the poll it waits for also compares the
 // catalog (CatalogDDL), so DDL made before the call is at or before the
 // position. Latest leaves the catalog to its CatalogEvery schedule: on
 // FerretDB a catalog read lists the databases, which measures every

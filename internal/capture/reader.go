@@ -33,9 +33,15 @@ type Reader interface {
 	Run(ctx context.Context, from migration.Position, out chan<- migration.Event) error
 
 	// Latest returns the newest position the source holds: every change made
-	// before the call is at or before it. The commit point is taken with it.
-	// Safe for concurrent use with Run.
+	// before the call is at or before it. Lag readings use it. Safe for
+	// concurrent use with Run.
 	Latest(ctx context.Context) (migration.Position, error)
+
+	// CommitPoint is Latest for the commit: every change made before the
+	// call, DDL included, is at or before the position it returns, and a
+	// checkpoint reaches that position only once every such change has been
+	// sent and applied. Safe for concurrent use with Run.
+	CommitPoint(ctx context.Context) (migration.Position, error)
 
 	// Kind names the reader for reports ("oplog" or "change stream").
 	Kind() Kind

@@ -180,7 +180,7 @@ func (e *Engine) runChangeApplication(ctx context.Context) error {
 		mode = apply.ModeInIDs
 	}
 	for {
-		reader, why, err := e.newReader(ctx, srcCaps, replay)
+		reader, why, err := e.newReader(srcCaps, replay)
 		if err != nil {
 			return err
 		}
@@ -238,18 +238,6 @@ func (c *cdc) waitResume(ctx context.Context) error {
 	}
 }
 
-// newReader picks the reader for the source. On FerretDB the catalog
-// comparison starts from the destination's catalog, so DDL made while the
-// engine was stopped is still noticed.
-// takeCommitPoint returns the position the commit drains to: the reader's newest,
-// with DDL made so far noticed (the oplog reader's catalog comparison).
-func takeCommitPoint(ctx context.Context, r capture.Reader) (migration.Position, error) {
-	if o, ok := r.(*capture.OplogReader); ok {
-		return o.CommitPoint(ctx)
-	}
-	return r.Latest(ctx)
-}
-
 // catalogEvery is how often FerretDB's catalog is compared to notice DDL
 // (its oplog logs none); each comparison lists the databases, which
 // FerretDB answers by measuring every database's size.
@@ -259,16 +247,14 @@ const catalogEvery = 3 * time.Second
 // replayed: entries become visible up to ~1 s out of order (substrate.md).
 const startReplay = 3 * time.Second
 
-func (e *Engine) newReader(ctx context.Context, caps capture.Capabilities, replay time.Duration) (capture.Reader, string, error) {
-	if caps.FerretDB && caps.Oplog {
-		r := capture.NewOplogReader(e.src, capture.OplogOptions{
-			Filter: e.inScope, FullImageUpdates: true, CatalogDDL: true, Settle: 2 * time.Second, Replay: replay, CatalogEvery: catalogEvery,
-			Baseline: func(ctx context.Context) (capture.Catalog, error) { return capture.ReadCatalog(ctx, e.dst, e.inScope) },
-		}, e.logger)
-		return r, caps.Server + ": oplog reader with settle window and catalog comparison for DDL", nil
-	}
-	r, _, why, err := capture.Detect(ctx, e.src, e.inScope, e.logger)
-	return r, why, err
+// newReader picks the reader for the source (capture.ReaderFor). On FerretDB
+// the catalog comparison starts from the destination's catalog, so DDL made
+// while the engine was stopped is still noticed.
+func (e *Engine) newReader(caps capture.Capabilities, replay time.Duration) (capture.Reader, string, error) {
+	return capture.ReaderFor(e.src, caps, capture.DetectOptions{
+		Filter: e.inScope, Replay: replay, CatalogEvery: catalogEvery,
+		Baseline: func(ctx context.Context) (capture.Catalog, error) { return capture.ReadCatalog(ctx, e.dst, e.inScope) },
+	}, e.logger)
 }
 
 // createRelaxedIndex builds an index created on the source during sync,
@@ -337,7 +323,7 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 						c.live.Hold() // the drain is downtime: nothing competes with it
 					}
 					t0 := time.Now()
-					p, err := takeCommitPoint(gctx, reader)
+					p, err := reader.CommitPoint(gctx)
 					if err != nil {
 						return fmt.Errorf("read the commit point: %w", err)
 					}
