@@ -293,7 +293,10 @@ func TestCopySurvivesSourceRestart(t *testing.T) {
 		Begin: bc.begin,
 		Progress: func(_ Task, docs, _ int64) {
 			if copied.Add(docs) >= 1000 {
-				once.Do(func() { go func() { restarted <- srcSrv.Restart(ctx) }() })
+				// Synchronous: this namespace's copy waits for the restart, so
+				// its cursor is gone when it reads on, however fast the
+				// machine (the other may finish first).
+				once.Do(func() { restarted <- srcSrv.Restart(ctx) })
 			}
 		},
 	})
