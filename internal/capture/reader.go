@@ -13,8 +13,6 @@ import (
 	"errors"
 	"fmt"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/livemigrate/livemigrate/internal/migration"
 )
 
@@ -68,13 +66,11 @@ type HistoryLostError struct {
 
 func (e *HistoryLostError) Error() string {
 	return fmt.Sprintf("resume change capture at %s: oldest change the source holds is %s: %v",
-		fmtTS(e.From.TS), fmtTS(e.Oldest.TS), ErrHistoryLost)
+		migration.FormatTS(e.From.TS), migration.FormatTS(e.Oldest.TS), ErrHistoryLost)
 }
 
 // Unwrap makes errors.Is(err, ErrHistoryLost) true.
 func (e *HistoryLostError) Unwrap() error { return ErrHistoryLost }
-
-func fmtTS(ts bson.Timestamp) string { return fmt.Sprintf("Timestamp(%d, %d)", ts.T, ts.I) }
 
 // Filter reports whether a namespace is in scope. A nil Filter is InScope.
 type Filter func(migration.Namespace) bool
