@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -73,12 +71,7 @@ func TestSyncCommandEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bin := filepath.Join(t.TempDir(), "livemigrate")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "sync", "--source", srcSrv.URI(), "--destination", dstSrv.URI(), "--listen", "127.0.0.1:0", "--linger", "3s")
+	cmd := exec.Command(livemigrateBinary(t), "sync", "--source", srcSrv.URI(), "--destination", dstSrv.URI(), "--listen", "127.0.0.1:0", "--linger", "3s")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
