@@ -374,7 +374,7 @@ func (r *OplogReader) endPoll(newest, commitTS bson.Timestamp) {
 // kept and how many of those were late.
 func (r *OplogReader) read(ctx context.Context, s *oplogRun) (n, late int, err error) {
 	low := s.low()
-	err = retry(ctx, r.logger, "poll oplog", r.opts.Retry, r.opts.AttemptTimeout, func(ctx context.Context) error {
+	err = mdb.RetryEach(ctx, r.logger, "poll oplog", r.opts.Retry, r.opts.AttemptTimeout, func(ctx context.Context) error {
 		err := r.readFrom(ctx, s, low, &n, &late)
 		if mdb.IsReplyTooLarge(err) && !s.sizer.TooLarge() {
 			return fmt.Errorf("one oplog entry is larger than a reply can carry: %w", err)
