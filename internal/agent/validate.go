@@ -442,7 +442,7 @@ func checkDBStats(ctx context.Context, c *checks, cl *mongo.Client) int64 {
 	var storage, data int64
 	n := 0
 	for _, db := range dbs {
-		if db == "admin" || db == "local" || db == "config" {
+		if migration.IsSystemDatabase(db) {
 			continue
 		}
 		st, err := runCommand(ctx, cl, db, bson.D{{Key: "dbStats", Value: 1}})

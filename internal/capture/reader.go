@@ -75,21 +75,14 @@ func (e *HistoryLostError) Unwrap() error { return ErrHistoryLost }
 // Filter reports whether a namespace is in scope. A nil Filter is InScope.
 type Filter func(migration.Namespace) bool
 
-// InScope is the default filter: every user collection, skipping admin,
-// local, config, system.* collections and the engine's metadata database.
+// InScope is the default filter: every user collection, skipping system
+// namespaces (migration.Namespace.IsSystem) and the engine's metadata database.
 func InScope(metaDB string) Filter {
 	return func(ns migration.Namespace) bool { return userNamespace(ns, metaDB) }
 }
 
 func userNamespace(ns migration.Namespace, metaDB string) bool {
-	switch ns.DB {
-	case "admin", "local", "config", "":
-		return false
-	}
-	if metaDB != "" && ns.DB == metaDB {
-		return false
-	}
-	return len(ns.Coll) < 7 || ns.Coll[:7] != "system."
+	return ns.DB != "" && !ns.IsSystem() && (metaDB == "" || ns.DB != metaDB)
 }
 
 // send delivers ev unless ctx ends first.
