@@ -33,7 +33,7 @@ func TestSyncBarLine(t *testing.T) {
 		p    migration.Progress
 		want string
 	}{
-		{copying, "RUNNING   [##--------]  25% copy  1.0 MB/4.0 MB  1/4 collections  ETA 1m30s"},
+		{copying, "RUNNING   [##--------]  25% copy  976.6 KiB/3.8 MiB  1/4 collections  ETA 1m30s"},
 		{applying, "RUNNING   [##########] 100% copy  change event application  lag 3s  events 1234  canCommit (POST /api/v1/commit)"},
 	} {
 		if diff := cmp.Diff(tc.want, barLine(tc.p, 10)); diff != "" {

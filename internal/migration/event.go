@@ -1,7 +1,6 @@
 package migration
 
 import (
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -55,11 +54,6 @@ func (p Position) String() string { return FormatTS(p.TS) }
 
 // LogValue logs p in the one format positions have in logs and messages.
 func (p Position) LogValue() slog.Value { return slog.StringValue(p.String()) }
-
-// FormatTS formats an oplog or cluster time the way the MongoDB shell does,
-// Timestamp(seconds, increment): the one format of positions in logs,
-// errors and output.
-func FormatTS(ts bson.Timestamp) string { return fmt.Sprintf("Timestamp(%d, %d)", ts.T, ts.I) }
 
 // IsZero reports whether p is unset.
 func (p Position) IsZero() bool { return p.TS.T == 0 && p.TS.I == 0 && len(p.ResumeToken) == 0 }
