@@ -88,7 +88,7 @@ func TestAtlasSDKConformance(t *testing.T) {
 
 	// Available projects: the source project with the agent and its deployment.
 	var sourceGroupID string
-	waitFor(t, 30*time.Second, "rs0 in availableProjects", func() (bool, error) {
+	mongotest.WaitForErr(t, "rs0 in availableProjects", 30*time.Second, func() (bool, error) {
 		projects, _, err := owner.ListSourceProjects(ctx, cp.orgID).Execute()
 		if err != nil {
 			return false, err
@@ -136,7 +136,7 @@ func TestAtlasSDKConformance(t *testing.T) {
 	if v.GetId() == "" || v.GetGroupId() != cp.groupID || v.GetSourceGroupId() != sourceGroupID || v.GetStatus() != "PENDING" {
 		t.Errorf("validate: %+v", v)
 	}
-	waitFor(t, 60*time.Second, "validation result", func() (bool, error) {
+	mongotest.WaitForErr(t, "validation result", 60*time.Second, func() (bool, error) {
 		v, _, err = owner.GetValidationStatus(ctx, cp.groupID, v.GetId()).Execute()
 		return err == nil && v.GetStatus() != "PENDING", err
 	})
@@ -156,7 +156,7 @@ func TestAtlasSDKConformance(t *testing.T) {
 	if apiErr, ok := admin.AsError(err); !ok || apiErr.GetError() != http.StatusConflict {
 		t.Errorf("cutover before ready: %v, want a 409 ApiError", err)
 	}
-	waitFor(t, 90*time.Second, "ready for cutover", func() (bool, error) {
+	mongotest.WaitForErr(t, "ready for cutover", 90*time.Second, func() (bool, error) {
 		m, _, err = owner.GetPushMigration(ctx, cp.groupID, m.GetId()).Execute()
 		if err == nil && m.GetStatus() == "FAILED" {
 			t.Fatalf("migration failed")
@@ -174,7 +174,7 @@ func TestAtlasSDKConformance(t *testing.T) {
 	}
 	resp, err = owner.CutoverMigration(ctx, cp.groupID, m.GetId()).Execute()
 	wantStatus("cutover", resp, err, http.StatusAccepted)
-	waitFor(t, 120*time.Second, "migration complete", func() (bool, error) {
+	mongotest.WaitForErr(t, "migration complete", 120*time.Second, func() (bool, error) {
 		m, _, err = owner.GetPushMigration(ctx, cp.groupID, m.GetId()).Execute()
 		return err == nil && m.GetStatus() == "COMPLETE", err
 	})

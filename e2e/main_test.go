@@ -19,6 +19,7 @@ import (
 
 	"github.com/livemigrate/livemigrate/internal/api"
 	"github.com/livemigrate/livemigrate/internal/client"
+	"github.com/livemigrate/livemigrate/internal/mongotest"
 )
 
 // binary is the livemigrate binary built once by TestMain.
@@ -177,7 +178,7 @@ func startControlPlane(t *testing.T) *controlPlane {
 
 func (cp *controlPlane) waitUp(t *testing.T) {
 	t.Helper()
-	waitFor(t, 30*time.Second, "control plane up", func() (bool, error) {
+	mongotest.WaitForErr(t, "control plane up", 30*time.Second, func() (bool, error) {
 		_, err := cp.admin.Orgs(context.Background())
 		return err == nil, nil
 	})
@@ -192,7 +193,7 @@ func (cp *controlPlane) startAgent(t *testing.T, host string, env []string, args
 
 func (cp *controlPlane) waitDeployment(t *testing.T, name string) {
 	t.Helper()
-	waitFor(t, 30*time.Second, "deployment "+name, func() (bool, error) {
+	mongotest.WaitForErr(t, "deployment "+name, 30*time.Second, func() (bool, error) {
 		ps, err := cp.admin.AvailableProjects(context.Background(), cp.orgID)
 		if err != nil {
 			return false, err
@@ -225,30 +226,11 @@ func (cp *controlPlane) validate(t *testing.T, req api.MigrationRequest) api.Val
 		t.Fatal(err)
 	}
 	var checks api.ValidationChecks
-	waitFor(t, 60*time.Second, "validation result", func() (bool, error) {
+	mongotest.WaitForErr(t, "validation result", 60*time.Second, func() (bool, error) {
 		checks, err = cp.admin.ValidationChecks(ctx, cp.groupID, v.ID)
 		return err == nil && checks.Status != api.ValidationPending, err
 	})
 	return checks
-}
-
-// waitFor polls cond every 200 ms until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ok, err := cond()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // runCLI runs the binary to completion and returns its combined output.

@@ -50,7 +50,7 @@ func TestResume(t *testing.T) {
 	progress := func() api.MigrationProgress {
 		t.Helper()
 		var p api.MigrationProgress
-		waitFor(t, 30*time.Second, "progress", func() (bool, error) {
+		mongotest.WaitForErr(t, "progress", 30*time.Second, func() (bool, error) {
 			p, err = cp.admin.MigrationProgress(ctx, cp.groupID, m.ID)
 			if err == nil && p.Migration.Status == api.MigrationFailed {
 				return false, errors.New("migration failed: " + p.ErrorMessage)
@@ -61,7 +61,7 @@ func TestResume(t *testing.T) {
 	}
 
 	// Mid-copy: kill -9 the agent, start it again.
-	waitFor(t, 60*time.Second, "copy started", func() (bool, error) {
+	mongotest.WaitForErr(t, "copy started", 60*time.Second, func() (bool, error) {
 		p := progress()
 		return p.Progress != nil && p.Progress.CopiedDocuments > 0, nil
 	})
@@ -70,7 +70,7 @@ func TestResume(t *testing.T) {
 	ag.restart(syscall.SIGKILL)
 
 	// Mid-apply: wait for change application, kill -9 again.
-	waitFor(t, 90*time.Second, "change application", func() (bool, error) {
+	mongotest.WaitForErr(t, "change application", 90*time.Second, func() (bool, error) {
 		p := progress()
 		return p.Progress != nil && p.Progress.Phase == "change event application", nil
 	})
@@ -84,20 +84,20 @@ func TestResume(t *testing.T) {
 	cp.restart(syscall.SIGTERM)
 	cp.waitUp(t)
 
-	waitFor(t, 90*time.Second, "ready for cutover", func() (bool, error) {
+	mongotest.WaitForErr(t, "ready for cutover", 90*time.Second, func() (bool, error) {
 		return progress().Migration.ReadyForCutover, nil
 	})
 	if _, err := wl.Stop(); err != nil {
 		t.Logf("workload errors: %v", err)
 	}
-	waitFor(t, 60*time.Second, "cutover accepted", func() (bool, error) {
+	mongotest.WaitForErr(t, "cutover accepted", 60*time.Second, func() (bool, error) {
 		err := cp.admin.Cutover(ctx, cp.groupID, m.ID)
 		if client.IsConflict(err) {
 			return false, nil
 		}
 		return err == nil, err
 	})
-	waitFor(t, 120*time.Second, "migration complete", func() (bool, error) {
+	mongotest.WaitForErr(t, "migration complete", 120*time.Second, func() (bool, error) {
 		return progress().Migration.Status == api.MigrationComplete, nil
 	})
 	rep, err := cp.admin.MigrationReport(ctx, cp.groupID, m.ID)

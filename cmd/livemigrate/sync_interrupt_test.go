@@ -51,34 +51,16 @@ func livemigrateBinary(t *testing.T) string {
 	return binary.path
 }
 
-// lockedLog collects a child process's stderr while the test reads it.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startSyncProcess runs `livemigrate sync --start` and returns the process,
 // its API base URL, its stderr and a channel with its exit.
-func startSyncProcess(t *testing.T, src, dst *mongotest.Server) (*exec.Cmd, string, *lockedLog, <-chan error) {
+func startSyncProcess(t *testing.T, src, dst *mongotest.Server) (*exec.Cmd, string, *lockedBuffer, <-chan error) {
 	t.Helper()
 	cmd := exec.Command(livemigrateBinary(t), "sync", "--source", src.URI(), "--destination", dst.URI(), "--listen", "127.0.0.1:0", "--start")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &lockedLog{}
+	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -109,7 +91,7 @@ func startSyncProcess(t *testing.T, src, dst *mongotest.Server) (*exec.Cmd, stri
 
 // interruptSync sends SIGINT once the run applies changes and checks the
 // clean stop: exit status 130, a plain message, no error.
-func interruptSync(t *testing.T, cmd *exec.Cmd, base string, stderr *lockedLog, exited <-chan error) {
+func interruptSync(t *testing.T, cmd *exec.Cmd, base string, stderr *lockedBuffer, exited <-chan error) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

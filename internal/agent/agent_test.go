@@ -96,29 +96,10 @@ func startAgent(t *testing.T, cp *controlPlane, host string, sources ...agent.So
 	})
 }
 
-// waitFor polls cond every 100 ms until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ok, err := cond()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func (cp *controlPlane) waitDeployment(t *testing.T, host, name string) api.AvailableDeployment {
 	t.Helper()
 	var found api.AvailableDeployment
-	waitFor(t, 20*time.Second, "deployment "+name, func() (bool, error) {
+	mongotest.WaitForErr(t, "deployment "+name, 20*time.Second, func() (bool, error) {
 		ps, err := cp.admin.AvailableProjects(context.Background(), cp.orgID)
 		if err != nil {
 			return false, err
@@ -153,7 +134,7 @@ func (cp *controlPlane) validate(t *testing.T, req api.MigrationRequest) api.Val
 		t.Fatal(err)
 	}
 	var checks api.ValidationChecks
-	waitFor(t, 30*time.Second, "validation result", func() (bool, error) {
+	mongotest.WaitForErr(t, "validation result", 30*time.Second, func() (bool, error) {
 		checks, err = cp.admin.ValidationChecks(ctx, cp.groupID, v.ID)
 		return err == nil && checks.Status != api.ValidationPending, err
 	})
@@ -197,7 +178,7 @@ func TestAgentRegistersValidatesAndMigrates(t *testing.T) {
 		t.Fatal(err)
 	}
 	var mp api.MigrationProgress
-	waitFor(t, 90*time.Second, "ready for cutover", func() (bool, error) {
+	mongotest.WaitForErr(t, "ready for cutover", 90*time.Second, func() (bool, error) {
 		mp, err = cp.admin.MigrationProgress(ctx, cp.groupID, m.ID)
 		if err != nil {
 			return false, err
@@ -215,14 +196,14 @@ func TestAgentRegistersValidatesAndMigrates(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Writes stopped: cut over as soon as the migration is ready again.
-	waitFor(t, 60*time.Second, "cutover accepted", func() (bool, error) {
+	mongotest.WaitForErr(t, "cutover accepted", 60*time.Second, func() (bool, error) {
 		err := cp.admin.Cutover(ctx, cp.groupID, m.ID)
 		if client.IsConflict(err) {
 			return false, nil
 		}
 		return err == nil, err
 	})
-	waitFor(t, 90*time.Second, "migration complete", func() (bool, error) {
+	mongotest.WaitForErr(t, "migration complete", 90*time.Second, func() (bool, error) {
 		mp, err = cp.admin.MigrationProgress(ctx, cp.groupID, m.ID)
 		if err == nil && mp.Migration.Status == api.MigrationFailed {
 			return false, errors.New("migration failed: " + mp.ErrorMessage)

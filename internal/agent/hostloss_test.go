@@ -88,7 +88,7 @@ func TestLostHostRefusesCutoverAndResumes(t *testing.T) {
 	}
 	waitReady := func(what string) {
 		t.Helper()
-		waitFor(t, 90*time.Second, what, func() (bool, error) { return get().ReadyForCutover, nil })
+		mongotest.WaitForErr(t, what, 90*time.Second, func() (bool, error) { return get().ReadyForCutover, nil })
 	}
 	waitReady("ready for cutover")
 
@@ -96,7 +96,7 @@ func TestLostHostRefusesCutoverAndResumes(t *testing.T) {
 	stop()
 	stoppedAt := time.Now()
 	var lost api.Migration
-	waitFor(t, 10*time.Second, "host lost", func() (bool, error) { lost = get(); return lost.HostLost != nil, nil })
+	mongotest.WaitForErr(t, "host lost", 10*time.Second, func() (bool, error) { lost = get(); return lost.HostLost != nil, nil })
 	t.Logf("declared lost %v after the agent stopped", time.Since(stoppedAt).Round(100*time.Millisecond))
 	if lost.ReadyForCutover || lost.LagTimeSeconds != nil || lost.Status != api.MigrationWorking {
 		t.Errorf("lost host: %+v, want WORKING, not ready, no lag", lost)
@@ -129,7 +129,7 @@ func TestLostHostRefusesCutoverAndResumes(t *testing.T) {
 	if err := cp.admin.Cutover(ctx, cp.groupID, m.ID); err != nil {
 		t.Fatalf("cutover just after the host stopped (not yet lost): %v", err)
 	}
-	waitFor(t, 10*time.Second, "host lost during cutover", func() (bool, error) {
+	mongotest.WaitForErr(t, "host lost during cutover", 10*time.Second, func() (bool, error) {
 		lost = get()
 		return lost.HostLost != nil, nil
 	})
@@ -137,7 +137,7 @@ func TestLostHostRefusesCutoverAndResumes(t *testing.T) {
 		t.Errorf("lost during cutover: %+v %+v, want WORKING and duringCutover", lost, lost.HostLost)
 	}
 	stoppableAgent(t, cp, "host1", source)
-	waitFor(t, 90*time.Second, "migration complete after the host came back", func() (bool, error) {
+	mongotest.WaitForErr(t, "migration complete after the host came back", 90*time.Second, func() (bool, error) {
 		return get().Status == api.MigrationComplete, nil
 	})
 	rep, err := cp.admin.MigrationReport(ctx, cp.groupID, m.ID)
@@ -220,7 +220,7 @@ func TestAgentStoppedMidCommitFinishesCommit(t *testing.T) {
 		}
 		return got
 	}
-	waitFor(t, 120*time.Second, "ready for cutover", func() (bool, error) { return get().ReadyForCutover, nil })
+	mongotest.WaitForErr(t, "ready for cutover", 120*time.Second, func() (bool, error) { return get().ReadyForCutover, nil })
 	if err := cp.admin.Cutover(ctx, cp.groupID, m.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -246,12 +246,12 @@ func TestAgentStoppedMidCommitFinishesCommit(t *testing.T) {
 	if got := get(); got.Status != api.MigrationWorking {
 		t.Fatalf("after stopping the agent mid-commit: %s, want WORKING (the commit finished before the stop: use more documents)", got.Status)
 	}
-	waitFor(t, 10*time.Second, "host lost during cutover", func() (bool, error) {
+	mongotest.WaitForErr(t, "host lost during cutover", 10*time.Second, func() (bool, error) {
 		hl := get().HostLost
 		return hl != nil && hl.DuringCutover, nil
 	})
 	stoppableAgent(t, cp, "host1", source)
-	waitFor(t, 120*time.Second, "migration complete after the agent restarted", func() (bool, error) {
+	mongotest.WaitForErr(t, "migration complete after the agent restarted", 120*time.Second, func() (bool, error) {
 		return get().Status == api.MigrationComplete, nil
 	})
 	rep, err := cp.admin.MigrationReport(ctx, cp.groupID, m.ID)

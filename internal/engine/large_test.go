@@ -76,7 +76,7 @@ func TestLargeDocumentsCopyApplyVerify(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond) // a capped-collection cleanup
 
 	e, errc := startEngine(t, Options{Source: mdb.URI(srcSrv.URI()), Destination: mdb.URI(dstSrv.URI())})
-	waitFor(t, "change application", 120*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
+	mongotest.WaitFor(t, "change application", 120*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
 	t.Logf("copied in %s", time.Since(began).Round(time.Millisecond))
 
 	grow := func(id int, size int) {
@@ -101,7 +101,7 @@ func TestLargeDocumentsCopyApplyVerify(t *testing.T) {
 
 	// Let the last writes reach the checkpoint before commit.
 	time.Sleep(3 * time.Second)
-	waitFor(t, "canCommit", 120*time.Second, func() bool { return e.Progress().CanCommit })
+	mongotest.WaitFor(t, "canCommit", 120*time.Second, func() bool { return e.Progress().CanCommit })
 	if err := e.Commit(); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}

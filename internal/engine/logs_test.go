@@ -155,7 +155,7 @@ func TestJSONLogsHaveOneKeySet(t *testing.T) {
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- e.Run(runCtx) }()
-	waitFor(t, "change application", 60*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
+	mongotest.WaitFor(t, "change application", 60*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
 	seed(t, src, items, 200, 50)
 	if _, err := src.Database("app").Collection("items").UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "n", Value: -1}}}}); err != nil {
 		t.Fatal(err)
@@ -163,7 +163,7 @@ func TestJSONLogsHaveOneKeySet(t *testing.T) {
 	if _, err := src.Database("app").Collection("more").InsertOne(ctx, bson.D{{Key: "_id", Value: "m1"}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "canCommit", 60*time.Second, func() bool { return e.Progress().CanCommit })
+	mongotest.WaitFor(t, "canCommit", 60*time.Second, func() bool { return e.Progress().CanCommit })
 	if err := e.Commit(); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
