@@ -35,15 +35,15 @@ func TestResume(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := cp.admin.CreateCluster(ctx, cp.groupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
+	if _, err := cp.Admin.CreateCluster(ctx, cp.GroupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
 		t.Fatal(err)
 	}
 	ag := cp.startAgent(t, "host1", nil, "--source", "rs0="+src.URI(), "--progress-interval", "500ms")
-	cp.waitDeployment(t, "rs0")
+	cp.WaitDeployment(t, "rs0")
 	wl := mongotest.StartWorkload(ctx, sc, mongotest.WorkloadOptions{Namespaces: []string{"app.hot"}, Writers: 2, Rate: 20, IDBase: 1 << 40})
 	defer wl.Stop()
 
-	m, err := cp.admin.CreateMigration(ctx, cp.groupID, cp.request("host1", "rs0", "dst"))
+	m, err := cp.Admin.CreateMigration(ctx, cp.GroupID, cp.Request("host1", "rs0", "dst"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestResume(t *testing.T) {
 		t.Helper()
 		var p api.MigrationProgress
 		mongotest.WaitForErr(t, "progress", 30*time.Second, func() (bool, error) {
-			p, err = cp.admin.MigrationProgress(ctx, cp.groupID, m.ID)
+			p, err = cp.Admin.MigrationProgress(ctx, cp.GroupID, m.ID)
 			if err == nil && p.Migration.Status == api.MigrationFailed {
 				return false, errors.New("migration failed: " + p.ErrorMessage)
 			}
@@ -82,7 +82,7 @@ func TestResume(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	t.Log("restarting the control plane")
 	cp.restart(syscall.SIGTERM)
-	cp.waitUp(t)
+	waitUp(t, cp.Admin)
 
 	mongotest.WaitForErr(t, "ready for cutover", 90*time.Second, func() (bool, error) {
 		return progress().Migration.ReadyForCutover, nil
@@ -91,7 +91,7 @@ func TestResume(t *testing.T) {
 		t.Logf("workload errors: %v", err)
 	}
 	mongotest.WaitForErr(t, "cutover accepted", 60*time.Second, func() (bool, error) {
-		err := cp.admin.Cutover(ctx, cp.groupID, m.ID)
+		err := cp.Admin.Cutover(ctx, cp.GroupID, m.ID)
 		if client.IsConflict(err) {
 			return false, nil
 		}
@@ -100,7 +100,7 @@ func TestResume(t *testing.T) {
 	mongotest.WaitForErr(t, "migration complete", 120*time.Second, func() (bool, error) {
 		return progress().Migration.Status == api.MigrationComplete, nil
 	})
-	rep, err := cp.admin.MigrationReport(ctx, cp.groupID, m.ID)
+	rep, err := cp.Admin.MigrationReport(ctx, cp.GroupID, m.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestResume(t *testing.T) {
 			t.Errorf("app.%s: source %d documents, destination %d", coll, ns, nd)
 		}
 	}
-	events, err := cp.admin.MigrationEvents(ctx, cp.groupID, m.ID)
+	events, err := cp.Admin.MigrationEvents(ctx, cp.GroupID, m.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
