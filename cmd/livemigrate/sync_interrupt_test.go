@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +29,15 @@ var binary struct {
 	err  error
 }
 
+// TestMain removes the binary livemigrateBinary built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary.path != "" {
+		_ = os.RemoveAll(filepath.Dir(binary.path))
+	}
+	os.Exit(code)
+}
+
 // livemigrateBinary builds this command once per test process.
 func livemigrateBinary(t *testing.T) string {
 	t.Helper()
@@ -40,7 +48,7 @@ func livemigrateBinary(t *testing.T) string {
 			return
 		}
 		binary.path = filepath.Join(dir, "livemigrate")
-		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", binary.path, ".").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", binary.path, ".").CombinedOutput()
 		if err != nil {
 			binary.err = fmt.Errorf("go build: %w\n%s", err, out)
 		}

@@ -122,11 +122,10 @@ func (r *ChangeStreamReader) Run(ctx context.Context, from migration.Position, o
 			return fmt.Errorf("open change stream at %s: %w", migration.FormatTS(last.TS), err)
 		}
 		r.logger.Info("change stream opened", "ts", migration.FormatTS(last.TS), "resume_token", len(last.ResumeToken) > 0)
+		// read returns only with an error: the stream ended or failed.
 		err = r.read(ctx, stream, &last, out)
 		_ = stream.Close(context.WithoutCancel(ctx))
 		switch {
-		case err == nil:
-			continue
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case mdb.IsHistoryLost(err):
