@@ -159,12 +159,13 @@ func (l *lockedBuffer) String() string {
 }
 
 var (
-	cliHexID  = regexp.MustCompile(`\b[0-9a-f]{24}\b`)
-	cliIDCell = regexp.MustCompile(`\b([0-9a-f]{24})\b( *)`)
-	cliTime   = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
-	cliHost   = regexp.MustCompile(`127\.0\.0\.1:\d+`)
-	cliToken  = regexp.MustCompile(`[A-Za-z0-9_-]{80,}`)
-	cliTmpDir = regexp.MustCompile(`/[^\s"()]*\.json`)
+	cliHexID    = regexp.MustCompile(`\b[0-9a-f]{24}\b`)
+	cliIDCell   = regexp.MustCompile(`\b([0-9a-f]{24})\b( *)`)
+	cliDowntime = regexp.MustCompile(`(DOWNTIME +|"downtimeSeconds": )[0-9.e+-]+(ms|s)?`)
+	cliTime     = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
+	cliHost     = regexp.MustCompile(`127\.0\.0\.1:\d+`)
+	cliToken    = regexp.MustCompile(`[A-Za-z0-9_-]{80,}`)
+	cliTmpDir   = regexp.MustCompile(`/[^\s"()]*\.json`)
 )
 
 // normalize makes output deterministic: known IDs by name, other IDs
@@ -175,6 +176,7 @@ func (e *cpEnv) normalize(s string) string {
 	s = cliToken.ReplaceAllString(s, "<linkToken>")
 	s = cliHost.ReplaceAllString(s, "<host>")
 	s = cliTime.ReplaceAllString(s, "<time>")
+	s = cliDowntime.ReplaceAllString(s, "$1<downtime>") // measured by the control plane
 	s = cliTmpDir.ReplaceAllString(s, "<config>")
 	ids := map[string]string{e.orgID: "<orgId>", e.groupID: "<projectId>", e.sourceGroupID: "<sourceProjectId>"}
 	n := 0

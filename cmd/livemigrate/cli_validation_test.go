@@ -33,9 +33,10 @@ func TestValidationCommands(t *testing.T) {
 		t.Fatalf("agent work = %+v, want one validate item for %s", items, id)
 	}
 	want := api.MigrationRequest{
-		Source:         api.MigrationSource{ClusterName: "rs0", GroupID: e.sourceGroupID, Username: "src", Password: "source-password"},
-		Destination:    api.MigrationDestination{ClusterName: "dest", GroupID: e.groupID, HostnameSchemaType: api.HostnamePublic},
-		MigrationHosts: []string{"host-a"},
+		Source:           api.MigrationSource{ClusterName: "rs0", GroupID: e.sourceGroupID, Username: "src", Password: "source-password"},
+		Destination:      api.MigrationDestination{ClusterName: "dest", GroupID: e.groupID, HostnameSchemaType: api.HostnamePublic},
+		MigrationHosts:   []string{"host-a"},
+		VerificationMode: "continuous", // the CLI's default
 	}
 	if diff := cmp.Diff(want, items[0].Spec.Request); diff != "" {
 		t.Errorf("request the agent got (-want +got):\n%s", diff)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -20,8 +21,9 @@ const (
 
 func init() {
 	register(func(e *env) *cobra.Command {
-		var listen, data, keyFile, externalURL, ownerUser, ownerPassword string
-		var trustProxy bool
+		var listen, data, keyFile, externalURL, ownerUser, ownerPassword, ownerPasswordFile string
+		var trustProxy, webhookAllowPrivate bool
+		var smtpConfig func() (*controlplane.SMTPConfig, error)
 		c := &cobra.Command{
 			Use:   "server",
 			Short: "Run the control plane: Admin API, web UI, agent endpoint",
@@ -34,7 +36,14 @@ it the stored credentials cannot be read.
 
 On the first start an owner is created: --owner-username/--owner-password or
 $` + envOwnerUsername + `/$` + envOwnerPassword + `; without a password one is
-generated and printed once.`,
+generated and printed once. A password given with --owner-password is visible to
+other users of the machine (ps): prefer --owner-password-file or the environment.
+
+The data file and its WAL are kept mode 0600 (tightened at start when looser). A
+key that does not open the store's secrets stops the start with an error. With an
+https:// --external-url the session cookie is Secure (TLS ending at a proxy).
+Webhooks may not target loopback, link-local (cloud metadata), private or CGNAT
+addresses unless --webhook-allow-private is given.`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				ctx := cmd.Context()
@@ -45,6 +54,12 @@ generated and printed once.`,
 				if err != nil {
 					return err
 				}
+				if st, err := os.Stat(keyFile); err == nil && os.Getenv(envSecretKey) == "" && st.Mode().Perm()&0o077 != 0 {
+					if err := os.Chmod(keyFile, 0o600); err != nil {
+						return fmt.Errorf("key file %s is readable by others (mode %v) and cannot be made 0600: %w", keyFile, st.Mode().Perm(), err)
+					}
+					e.logger.Warn("key file was readable by others; its mode is now 0600", "path", keyFile, "was", st.Mode().Perm().String())
+				}
 				ln, err := net.Listen("tcp", listen)
 				if err != nil {
 					return fmt.Errorf("listen on %s: %w", listen, err)
@@ -53,9 +68,15 @@ generated and printed once.`,
 				if externalURL == "" {
 					externalURL = "http://" + ln.Addr().String()
 				}
+				smtp, err := smtpConfig()
+				if err != nil {
+					return err
+				}
 				srv, err := controlplane.New(ctx, controlplane.Options{
 					DataPath: data, Key: key, ExternalURL: externalURL, Logger: e.logger, TrustProxy: trustProxy,
-					UI: web.Handler(),
+					WebhookAllowPrivate: webhookAllowPrivate,
+					UI:                  web.Handler(),
+					SMTP:                smtp,
 				})
 				if err != nil {
 					return err
@@ -63,6 +84,16 @@ generated and printed once.`,
 				defer srv.Close()
 				if ownerUser == "" {
 					ownerUser = os.Getenv(envOwnerUsername)
+				}
+				if ownerPassword != "" {
+					e.logger.Warn("--owner-password is visible to other users of this machine (ps); use --owner-password-file or $" + envOwnerPassword)
+				}
+				if ownerPasswordFile != "" {
+					b, err := os.ReadFile(ownerPasswordFile)
+					if err != nil {
+						return fmt.Errorf("read --owner-password-file: %w", err)
+					}
+					ownerPassword = strings.TrimRight(string(b), "\r\n")
 				}
 				if ownerPassword == "" {
 					ownerPassword = os.Getenv(envOwnerPassword)
@@ -88,10 +119,13 @@ generated and printed once.`,
 		f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on")
 		f.StringVar(&data, "data", "livemigrate.db", "SQLite data file")
 		f.StringVar(&keyFile, "key-file", "", "secrets key file (default <data>.key; $"+envSecretKey+" overrides)")
-		f.StringVar(&externalURL, "external-url", "", "URL agents use to reach this server, put into link tokens (default http://<listen address>)")
+		f.StringVar(&externalURL, "external-url", "", "URL agents and browsers use to reach this server, put into link tokens; https:// makes the session cookie Secure (default http://<listen address>)")
 		f.StringVar(&ownerUser, "owner-username", "", "first owner's username on first start (default admin; $"+envOwnerUsername+")")
 		f.StringVar(&ownerPassword, "owner-password", "", "first owner's password on first start ($"+envOwnerPassword+"; generated when empty)")
+		f.StringVar(&ownerPasswordFile, "owner-password-file", "", "file holding the first owner's password (one line)")
+		f.BoolVar(&webhookAllowPrivate, "webhook-allow-private", false, "let webhooks target loopback, link-local and private addresses")
 		f.BoolVar(&trustProxy, "trust-proxy", false, "take agents' addresses from X-Forwarded-For for access lists")
+		smtpConfig = smtpFlags(f) // email notifications: --smtp-* (smtp.go)
 		return c
 	})
 }

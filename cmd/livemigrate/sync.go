@@ -27,6 +27,7 @@ func newSyncCmd(e *env) *cobra.Command {
 	var (
 		source, destination, listen, token string
 		verification                       string
+		creds                              uriCreds
 		include, exclude                   []string
 		startNow                           bool
 		linger                             time.Duration
@@ -46,6 +47,13 @@ again resumes.`,
   curl -s localhost:27182/api/v1/progress
   curl -s -XPOST localhost:27182/api/v1/commit`,
 		RunE: func(c *cobra.Command, _ []string) error {
+			var err error
+			if source, err = creds.resolve(e.logger, "source", source); err != nil {
+				return err
+			}
+			if destination, err = creds.resolve(e.logger, "destination", destination); err != nil {
+				return err
+			}
 			if source == "" || destination == "" {
 				return usageError{errors.New("--source and --destination are required (see 'livemigrate sync --help')")}
 			}
@@ -102,6 +110,7 @@ again resumes.`,
 	f := cmd.Flags()
 	f.StringVar(&source, "source", "", "source connection string (mongodb://…)")
 	f.StringVar(&destination, "destination", "", "destination connection string (mongodb://…)")
+	creds.addFlags(f)
 	f.StringArrayVar(&include, "include", nil, "namespace to include: db or db.coll (repeatable)")
 	f.StringArrayVar(&exclude, "exclude", nil, "namespace to exclude: db or db.coll (repeatable)")
 	f.StringVar(&listen, "listen", "127.0.0.1:27182", "address of the local API")

@@ -21,6 +21,7 @@ import (
 // verifyFlags are the options of `livemigrate verify`.
 type verifyFlags struct {
 	source, destination string
+	creds               uriCreds
 	include, exclude    []string
 	filters             string
 	output              string
@@ -53,6 +54,7 @@ source) and refuses to run when it is.`,
 		fl := c.Flags()
 		fl.StringVar(&f.source, "source", "", "source connection string (required)")
 		fl.StringVar(&f.destination, "destination", "", "destination connection string (required)")
+		f.creds.addFlags(fl)
 		fl.StringArrayVar(&f.include, "include", nil, "verify only this database or db.collection (repeatable)")
 		fl.StringArrayVar(&f.exclude, "exclude", nil, "skip this database or db.collection (repeatable)")
 		fl.StringVar(&f.filters, "filters", "", `JSON file with mongosync-style {"includeNamespaces": [...], "excludeNamespaces": [...]}`)
@@ -70,6 +72,13 @@ source) and refuses to run when it is.`,
 }
 
 func runVerify(ctx context.Context, e *env, f *verifyFlags) error {
+	var err error
+	if f.source, err = f.creds.resolve(e.logger, "source", f.source); err != nil {
+		return err
+	}
+	if f.destination, err = f.creds.resolve(e.logger, "destination", f.destination); err != nil {
+		return err
+	}
 	if f.source == "" || f.destination == "" {
 		return usageError{errors.New("--source and --destination are required (see 'livemigrate verify --help')")}
 	}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
 	"github.com/livemigrate/livemigrate/internal/api"
 	"github.com/livemigrate/livemigrate/internal/mdb"
 )
@@ -21,6 +24,7 @@ func (a *Agent) deployments(ctx context.Context) []api.Deployment {
 		}
 		if err != nil {
 			a.logger.Warn("source not reachable with the configured credentials", "source", s.Name, "err", err)
+			d = api.Deployment{Name: s.Name, TLSEnabled: tlsEnabled(s.URI), Unreachable: mdb.RedactText(err.Error())}
 		}
 		out = append(out, d)
 	}
@@ -42,8 +46,30 @@ func describe(ctx context.Context, name string, uri mdb.URI) (api.Deployment, er
 	d.MongoDBVersion, d.FeatureCompatibilityVersion = si.VersionString, si.FCV
 	d.Sharded, d.ShardsSize = si.Topology == mdb.Sharded, si.Shards
 	d.OplogSizeMB = si.Oplog.MaxBytes >> 20
-	d.DBSizeBytes, _ = mdb.TotalSize(ctx, c) // 0 when the server cannot tell
+	d.DBSizeBytes = dataSize(ctx, c) // 0 when the server cannot tell
 	return d, nil
+}
+
+// dataSize is the sum of dbStats dataSize over the user databases (not
+// admin, local or config): what is migrated, and the "data" figure the
+// database-statistics validation check reports, so both pages agree.
+func dataSize(ctx context.Context, c *mongo.Client) int64 {
+	dbs, err := c.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, db := range dbs {
+		if db == "admin" || db == "local" || db == "config" {
+			continue
+		}
+		st, err := runCommand(ctx, c, db, bson.D{{Key: "dbStats", Value: 1}})
+		if err != nil {
+			return 0
+		}
+		n += mdb.Int64(st.Lookup("dataSize"))
+	}
+	return n
 }
 
 func (a *Agent) reportDeployments(ctx context.Context) {

@@ -41,6 +41,10 @@ type Deployment struct {
 	DBSizeBytes                 int64  `json:"dbSizeBytes"`
 	OplogSizeMB                 int64  `json:"oplogSizeMB"`
 	Managed                     bool   `json:"managed"`
+	// Unreachable is why the agent could not reach or describe the
+	// deployment (credentials redacted); empty when it could. The other
+	// details are then unknown, not zero.
+	Unreachable string `json:"unreachable,omitempty"`
 }
 
 // DeploymentsReport is the body of PUT /api/agent/v1/deployments; it replaces

@@ -78,6 +78,10 @@ type AvailableDeployment struct {
 	Sharded                     bool   `json:"sharded"`
 	ShardsSize                  int    `json:"shardsSize"`
 	TLSEnabled                  bool   `json:"tlsEnabled"`
+	// Unreachable (livemigrate extension) is why the migration host could
+	// not reach or describe this deployment; then its other details are
+	// unknown, not zero.
+	Unreachable string `json:"unreachable,omitempty"`
 }
 
 // HostnameSchemaType says how the destination is reached.
@@ -236,10 +240,14 @@ type MigrationProgress struct {
 	// Stalled is true while the migration's agent is lost (missed heartbeats;
 	// Migration.HostLost says since when and what to do); a stalled
 	// migration is not failed and resumes when the agent returns.
-	Stalled      bool      `json:"stalled"`
-	ErrorMessage string    `json:"errorMessage,omitempty"`
-	CreatedAt    time.Time `json:"createdAt"`
-	UpdatedAt    time.Time `json:"updatedAt"`
+	Stalled      bool   `json:"stalled"`
+	ErrorMessage string `json:"errorMessage,omitempty"`
+	// DestinationClusterName is the destination cluster (of the migration's project).
+	DestinationClusterName string `json:"destinationClusterName"`
+	// CompletedAt is when the migration ended (COMPLETE, FAILED, EXPIRED).
+	CompletedAt *time.Time `json:"completedAt,omitempty"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	UpdatedAt   time.Time  `json:"updatedAt"`
 }
 
 // MigrationReport is the response of the x-report extension.

@@ -22,7 +22,10 @@
 //
 // One extension field is added to Atlas's Migration: hostLost, set while the
 // migration host has missed its heartbeats (then readyForCutover is false,
-// lagTimeSeconds null, and cutover answers 409 MIGRATION_HOST_LOST).
+// lagTimeSeconds null, and cutover answers 409 MIGRATION_HOST_LOST). One is
+// added to Atlas's available deployment: unreachable, the reason the
+// migration host could not reach or describe it (its other details are then
+// unknown, not zero).
 //
 // Versions: every resource serves MediaType20230101, create and validate
 // also MediaType20240530 (their default); an Accept naming only other
@@ -43,6 +46,15 @@
 // (Digest, Basic, the cookie) must be same-origin (Sec-Fetch-Site, Origin)
 // and carry JSON if they have a body. A 401 challenges API clients with
 // WWW-Authenticate: Digest (first) and Basic; browsers get no challenge.
+// Failed credential checks are limited per account, account and address, and
+// address: past the limits the answer is 429 RATE_LIMITED with Retry-After.
+//
+// Credentials are listed and revoked with Atlas's paths: GET
+// /orgs/{orgId}/apiKeys (Page[APIKey], no private keys), DELETE
+// /orgs/{orgId}/apiKeys/{apiUserId}, GET /orgs/{orgId}/users (Page[User]),
+// DELETE /orgs/{orgId}/users/{userId}; all 204 on delete, refused from the
+// next request. GET /orgs/{orgId}/events is the org's audit trail
+// (Page[AuditEvent]).
 //
 // # Agent protocol
 //

@@ -176,8 +176,8 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	if err := s.allowedIP(ctx, r, claims.OrgID); err != nil {
 		return err
 	}
-	if strings.TrimSpace(req.Hostname) == "" || len(req.Hostname) > 255 {
-		return badRequest("MISSING_ATTRIBUTE", "hostname is required")
+	if err := checkHostname("hostname", req.Hostname); err != nil {
+		return err
 	}
 	now := time.Now()
 	secret := "lma_" + randomToken(32)
@@ -261,6 +261,9 @@ func (s *Server) handleDeployments(w http.ResponseWriter, r *http.Request, a *ag
 		if strings.TrimSpace(d.Name) == "" {
 			return badRequest("MISSING_ATTRIBUTE", "every deployment needs a name")
 		}
+		if err := checkName("deployment name", d.Name); err != nil {
+			return err
+		}
 	}
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM deployments WHERE agent_id = ?`, a.id); err != nil {
@@ -286,11 +289,11 @@ func (s *Server) handleWork(w http.ResponseWriter, r *http.Request, a *agent) er
 	ctx := r.Context()
 	wait := time.Duration(0)
 	if v := r.URL.Query().Get("waitSeconds"); v != "" {
-		n, err := strconv.Atoi(v)
+		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
 			return badRequest("INVALID_QUERY_PARAMETER", "waitSeconds must be a non-negative integer")
 		}
-		wait = min(time.Duration(n)*time.Second, s.timing.MaxWait)
+		wait = clampSeconds(n, s.timing.MaxWait)
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -422,6 +425,7 @@ func (s *Server) handleValidationResult(w http.ResponseWriter, r *http.Request, 
 		res.Checks = []api.ValidationCheck{}
 	}
 	id := r.PathValue("validationId")
+	s.scrubValidation(ctx, s.store.db, id, &res)
 	checks, _ := json.Marshal(res.Checks)
 	out, err := s.store.db.ExecContext(ctx, `UPDATE validations SET status = ?, error_message = ?, checks = ?, updated_at = ? WHERE id = ? AND agent_id = ? AND status = 'PENDING'`,
 		res.Status, res.ErrorMessage, string(checks), ms(time.Now()), id, a.id)
@@ -489,7 +493,7 @@ func (s *Server) recordProgress(ctx context.Context, a *agent, id string, p api.
 			}
 		}
 		if p.State == api.StateFailed {
-			msg := p.Error
+			msg := s.scrubMigrationText(ctx, tx, m, p.Error)
 			if msg == "" {
 				msg = "the sync engine failed"
 			}

@@ -162,8 +162,11 @@ func TestGolden(t *testing.T) {
 	_, err = e.member.Migration(ctx, e.groupID, m.ID)
 	must(t, err)
 	e.golden("migration_get_complete")
-	_, err = e.member.MigrationReport(ctx, e.groupID, m.ID)
+	rep, err := e.member.MigrationReport(ctx, e.groupID, m.ID)
 	must(t, err)
+	if rep.DowntimeSeconds <= 0 || rep.DowntimeSeconds == 3.5 || rep.DowntimeSeconds > 60 {
+		t.Errorf("report downtime %v s: want the control plane's cutover-to-completion time, not the agent's 3.5 s", rep.DowntimeSeconds)
+	}
 	e.golden("migration_x-report")
 	_, err = e.member.MigrationEvents(ctx, e.groupID, m.ID)
 	must(t, err)

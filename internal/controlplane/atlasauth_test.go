@@ -211,6 +211,8 @@ func TestAtlasRequestShapes(t *testing.T) {
 		{"2023-01-01 without dropEnabled", v0101, base(""), owner, 400, "MISSING_ATTRIBUTE", "dropEnabled"},
 		{"2023-01-01 with dropDestinationData", v0101, base(`,"dropEnabled":false,"dropDestinationData":true`), owner, 400, "INVALID_JSON", "dropDestinationData"},
 		{"unknown field", v0530, base(`,"bogus":1`), owner, 400, "INVALID_JSON", ""},
+		{"sharding entries (not supported)", v0530, base(`,"sharding":{"createSupportingIndexes":false,"shardingEntries":[{"database":"shop","collection":"orders","shardCollection":{"key":[{"customerId":"hashed"}]}}]}`), owner, 400, "SHARDING_NOT_SUPPORTED", "sharding"},
+		{"createSupportingIndexes alone (not supported)", v0530, base(`,"sharding":{"createSupportingIndexes":true,"shardingEntries":[]}`), owner, 400, "SHARDING_NOT_SUPPORTED", "sharding"},
 		{"unknown Accept version", map[string]string{"Content-Type": "application/json", "Accept": "application/vnd.atlas.2099-01-01+json"}, base(""), owner, 406, "NOT_ACCEPTABLE", ""},
 		{"unknown Content-Type version", map[string]string{"Content-Type": "application/vnd.atlas.2099-01-01+json"}, base(""), owner, 415, "UNSUPPORTED_MEDIA_TYPE", ""},
 		{"organization member", v0530, base(""), member, 403, "USER_UNAUTHORIZED", ""},

@@ -70,15 +70,6 @@ func (p *principal) projectRole(orgID, groupID string) (owner, reader bool) {
 	return owner, reader
 }
 
-type ctxKey int
-
-const principalKey ctxKey = 1
-
-func principalFrom(ctx context.Context) *principal {
-	p, _ := ctx.Value(principalKey).(*principal)
-	return p
-}
-
 // authenticate resolves the caller from the Authorization header (Digest
 // with an API key, Basic with an API key or user, Bearer with a service
 // account's token) or the session cookie.
@@ -104,7 +95,7 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 			if !ok {
 				return nil, errUnauthenticated
 			}
-			p, err = s.checkBasic(ctx, user, pass)
+			p, err = s.checkBasic(r, user, pass)
 		default:
 			return nil, errUnauthenticated
 		}
@@ -212,7 +203,11 @@ func looksLikeBrowser(r *http.Request) bool {
 		strings.Contains(h.Get("User-Agent"), "Mozilla/")
 }
 
-func (s *Server) checkBasic(ctx context.Context, name, secret string) (*principal, error) {
+// checkBasic checks a name and secret (an API key or a user's password):
+// credentials verified in the last minutes are recognized by their hash
+// alone; others are throttled (throttle.go) before anything is hashed.
+func (s *Server) checkBasic(r *http.Request, name, secret string) (*principal, error) {
+	ctx := r.Context()
 	cacheKey := tokenHash(name + "\x00" + secret)
 	s.credMu.Lock()
 	e, ok := s.credCache[cacheKey]
@@ -223,9 +218,14 @@ func (s *Server) checkBasic(ctx context.Context, name, secret string) (*principa
 			return p, nil
 		}
 	}
+	keys, err := s.admitCredential(r, name)
+	if err != nil {
+		return nil, err
+	}
 	var id, kind, hash string
-	err := s.store.db.QueryRowContext(ctx, `SELECT id, kind, secret_hash FROM principals WHERE name = ?`, name).Scan(&id, &kind, &hash)
+	err = s.store.db.QueryRowContext(ctx, `SELECT id, kind, secret_hash FROM principals WHERE name = ?`, name).Scan(&id, &kind, &hash)
 	if isNoRows(err) {
+		checkPassword(dummyPasswordHash(), secret) // the same work as a known user's
 		return nil, errUnauthenticated
 	}
 	if err != nil {
@@ -240,6 +240,7 @@ func (s *Server) checkBasic(ctx context.Context, name, secret string) (*principa
 	if !good {
 		return nil, errUnauthenticated
 	}
+	s.throttle.succeeded(keys)
 	s.credMu.Lock()
 	if len(s.credCache) > 10000 {
 		clear(s.credCache)
@@ -247,6 +248,18 @@ func (s *Server) checkBasic(ctx context.Context, name, secret string) (*principa
 	s.credCache[cacheKey] = credEntry{principalID: id, until: time.Now().Add(5 * time.Minute)}
 	s.credMu.Unlock()
 	return s.loadPrincipal(ctx, id)
+}
+
+// forgetCredentials drops the verified-credential cache entries of a
+// deleted principal.
+func (s *Server) forgetCredentials(principalID string) {
+	s.credMu.Lock()
+	defer s.credMu.Unlock()
+	for k, e := range s.credCache {
+		if e.principalID == principalID {
+			delete(s.credCache, k)
+		}
+	}
 }
 
 func (s *Server) loadPrincipal(ctx context.Context, id string) (*principal, error) {
@@ -305,10 +318,24 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, p *princi
 			s.writeError(w, r, err)
 			return
 		}
-		r = r.WithContext(context.WithValue(r.Context(), principalKey, p))
-		if err := h(w, r, p); err != nil {
-			s.writeError(w, r, err)
+		ctx := r.Context()
+		if safeMethod(r.Method) {
+			if err := h(w, r, p); err != nil {
+				s.writeError(w, r, err)
+			}
+			return
 		}
+		// State-changing requests go into the audit trail with their answer.
+		a := &auditInfo{}
+		r = r.WithContext(context.WithValue(ctx, auditKey{}, a))
+		rec := &statusRecorder{ResponseWriter: w}
+		if err := h(rec, r, p); err != nil {
+			s.writeError(rec, r, err)
+		}
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		s.audit(r, p, a, rec.status)
 	}
 }
 
@@ -371,7 +398,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, maxBodyBytes, &req); err != nil {
 		return err
 	}
-	p, err := s.checkBasic(r.Context(), req.Username, req.Password)
+	p, err := s.checkBasic(r, req.Username, req.Password)
 	if err != nil {
 		return err
 	}
@@ -384,8 +411,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		tokenHash(token), p.id, csrf, ms(expires)); err != nil {
 		return err
 	}
+	s.audit(r, p, nil, http.StatusOK)
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: r.TLS != nil, Expires: expires})
+		Secure: r.TLS != nil || s.secureCookies, Expires: expires})
 	writeJSON(w, http.StatusOK, api.Session{Username: p.name, CSRFToken: csrf, ExpiresAt: fromMS(ms(expires)), Roles: p.roles})
 	return nil
 }

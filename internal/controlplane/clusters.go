@@ -4,34 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/livemigrate/livemigrate/internal/api"
 )
-
-// redactURI removes the user information from a mongodb:// or
-// mongodb+srv:// connection string; the rest is not secret.
-func redactURI(uri string) string {
-	i := strings.Index(uri, "://")
-	if i < 0 {
-		return "<redacted>"
-	}
-	rest := uri[i+3:]
-	end := strings.IndexAny(rest, "/?")
-	if end < 0 {
-		end = len(rest)
-	}
-	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
-		rest = rest[at+1:]
-	}
-	return uri[:i+3] + rest
-}
-
-func validURI(uri string) bool {
-	return strings.HasPrefix(uri, "mongodb://") || strings.HasPrefix(uri, "mongodb+srv://")
-}
 
 // POST /api/atlas/v2/groups/{groupId}/clusters registers a destination cluster.
 func (s *Server) handleCreateCluster(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -44,17 +20,31 @@ func (s *Server) handleCreateCluster(w http.ResponseWriter, r *http.Request, p *
 	if err != nil {
 		return err
 	}
-	if strings.TrimSpace(req.Name) == "" || !validURI(req.ConnectionString) {
-		return badRequest("INVALID_ATTRIBUTE", "name and a mongodb:// or mongodb+srv:// connectionString are required")
+	if err := checkName("name", req.Name); err != nil {
+		return err
 	}
+	cs, err := parseConnectionString("connectionString", req.ConnectionString)
+	if err != nil {
+		return err
+	}
+	if err := checkText("username", req.Username, maxTextLength); err != nil {
+		return err
+	}
+	if len(req.Password) > maxTextLength*4 {
+		return badRequest("INVALID_ATTRIBUTE", "password is longer than %d bytes", maxTextLength*4)
+	}
+	if req.Password != "" && req.Username == "" && !cs.HasUser {
+		return badRequest("MISSING_ATTRIBUTE", "password needs a username: in username or in connectionString")
+	}
+	conn, display, user, password := splitCluster(cs, req.Username, req.Password)
 	now := time.Now()
-	c := api.Cluster{ID: newID(now), GroupID: pr.ID, Name: req.Name, ConnectionString: redactURI(req.ConnectionString), Username: req.Username}
+	c := api.Cluster{ID: newID(now), GroupID: pr.ID, Name: req.Name, ConnectionString: display, Username: user}
 	var pw []byte
-	if req.Password != "" {
-		pw = s.sealer.seal([]byte(req.Password))
+	if password != "" {
+		pw = s.sealer.seal([]byte(password))
 	}
 	_, err = s.store.db.ExecContext(ctx, `INSERT INTO clusters (id, group_id, name, conn_redacted, conn_enc, username, password_enc, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.GroupID, c.Name, c.ConnectionString, s.sealer.seal([]byte(req.ConnectionString)), c.Username, pw, ms(now))
+		c.ID, c.GroupID, c.Name, c.ConnectionString, s.sealer.seal([]byte(conn)), c.Username, pw, ms(now))
 	if isUniqueViolation(err) {
 		return conflict("DUPLICATE_CLUSTER_NAME", "a cluster named %q exists in this project", req.Name)
 	}
@@ -184,19 +174,23 @@ func (s *Server) handlePutWebhook(w http.ResponseWriter, r *http.Request, p *pri
 	if err != nil {
 		return err
 	}
-	u, err := url.Parse(req.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return badRequest("INVALID_ATTRIBUTE", "url must be an http or https URL")
+	if _, err := s.checkWebhookURL(ctx, req.URL); err != nil {
+		return err
+	}
+	if err := checkText("secret", req.Secret, maxTextLength); err != nil {
+		return err
 	}
 	var secret []byte
 	if req.Secret != "" {
 		secret = s.sealer.seal([]byte(req.Secret))
 	}
-	if _, err := s.store.db.ExecContext(ctx, `UPDATE projects SET webhook_url = ?, webhook_secret = ? WHERE id = ?`, req.URL, secret, pr.ID); err != nil {
+	display := displayWebhookURL(req.URL)
+	if _, err := s.store.db.ExecContext(ctx, `UPDATE projects SET webhook_url = ?, webhook_url_enc = ?, webhook_secret = ? WHERE id = ?`,
+		display, s.sealer.seal([]byte(req.URL)), secret, pr.ID); err != nil {
 		return err
 	}
 	negotiate(w, r, api.MediaType20230101)
-	writeJSON(w, http.StatusOK, api.Webhook{Type: "WEBHOOK", URL: req.URL})
+	writeJSON(w, http.StatusOK, api.Webhook{Type: "WEBHOOK", URL: display})
 	return nil
 }
 
@@ -226,7 +220,7 @@ func (s *Server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request, p *
 	if err != nil {
 		return err
 	}
-	if _, err := s.store.db.ExecContext(ctx, `UPDATE projects SET webhook_url = '', webhook_secret = NULL WHERE id = ?`, pr.ID); err != nil {
+	if _, err := s.store.db.ExecContext(ctx, `UPDATE projects SET webhook_url = '', webhook_url_enc = NULL, webhook_secret = NULL WHERE id = ?`, pr.ID); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

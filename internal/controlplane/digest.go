@@ -194,6 +194,10 @@ func (s *Server) checkDigest(ctx context.Context, r *http.Request, params string
 	if err != nil || len(p["nc"]) != 8 || nc == 0 || p["cnonce"] == "" {
 		return nil, digestRefused(false, "Digest needs nc (8 hex digits, not 0) and cnonce")
 	}
+	keys, err := s.admitCredential(r, p["username"])
+	if err != nil {
+		return nil, err
+	}
 	var id, kind string
 	var sealed []byte
 	var serviceAccount bool
@@ -220,6 +224,7 @@ func (s *Server) checkDigest(ctx context.Context, r *http.Request, params string
 		}
 		return nil, digestRefused(false, "Digest credentials are wrong")
 	}
+	s.throttle.succeeded(keys)
 	if ok, stale := s.digest.check(p["nonce"], nc, time.Now()); !ok {
 		if stale {
 			return nil, digestRefused(true, "Digest nonce expired: retry with the new nonce")

@@ -104,6 +104,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if ae.field != "" {
 		env.BadRequestDetail = &api.BadRequestDetail{Fields: []api.FieldViolation{{Field: ae.field, Description: ae.detail}}}
 	}
+	setRetryAfter(w, err)
 	w.Header().Set("X-Error-Code", ae.code)
 	// Errors are plain JSON, as Atlas answers them, whatever version was asked for.
 	w.Header().Set("Content-Type", "application/json")

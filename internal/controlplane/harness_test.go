@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -136,8 +135,11 @@ func newEnv(t *testing.T) *env {
 	var handler http.Handler
 	e.hs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	srv, err := controlplane.New(ctx, controlplane.Options{
-		DataPath: filepath.Join(e.dir, "cp.db"), Key: key, ExternalURL: e.hs.URL,
+		DataPath: filepath.Join(e.dir, "cp.db"), Key: key, ExternalURL: e.hs.URL, WebhookAllowPrivate: true,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// The auth matrix sends hundreds of wrong credentials from one
+		// address; the limits are tested with their defaults (throttle_test.go).
+		AuthLimits: controlplane.AuthLimits{PerAccountAddress: 1 << 20, PerAccount: 1 << 20, PerAddress: 1 << 20},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -213,10 +215,11 @@ func (e *env) request() api.MigrationRequest {
 }
 
 var (
-	hexID   = regexp.MustCompile(`\b[0-9a-f]{24}\b`)
-	rfcTime = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
-	hostRE  = regexp.MustCompile(`127\.0\.0\.1:\d+`)
-	csrfRE  = regexp.MustCompile(`"(csrfToken|publicKey|privateKey)": "[^"]*"`)
+	hexID      = regexp.MustCompile(`\b[0-9a-f]{24}\b`)
+	downtimeRE = regexp.MustCompile(`"downtimeSeconds": [0-9.e+-]+`)
+	rfcTime    = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
+	hostRE     = regexp.MustCompile(`127\.0\.0\.1:\d+`)
+	csrfRE     = regexp.MustCompile(`"(csrfToken|publicKey|privateKey)": "[^"]*"`)
 )
 
 // normalize makes an exchange deterministic: secrets, IDs, times, ports.
@@ -229,6 +232,7 @@ func (e *env) normalize(s string, ids map[string]string) string {
 	s = hostRE.ReplaceAllString(s, "<host>")
 	s = csrfRE.ReplaceAllString(s, `"$1": "<$1>"`)
 	s = rfcTime.ReplaceAllString(s, "<time>")
+	s = downtimeRE.ReplaceAllString(s, `"downtimeSeconds": "<seconds>"`) // measured by the control plane
 	return hexID.ReplaceAllStringFunc(s, func(id string) string {
 		if n, ok := ids[id]; ok {
 			return n
@@ -317,13 +321,4 @@ func (e *env) raw(method, path, user, pass string, body []byte) (int, api.ErrorE
 	data, _ := io.ReadAll(resp.Body)
 	_ = json.Unmarshal(data, &env)
 	return resp.StatusCode, env
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -106,8 +106,8 @@ func (s *Server) handleCreateOrg(w http.ResponseWriter, r *http.Request, p *prin
 	if !p.admin {
 		return errForbidden
 	}
-	if strings.TrimSpace(req.Name) == "" {
-		return badRequest("MISSING_ATTRIBUTE", "name is required")
+	if err := checkName("name", req.Name); err != nil {
+		return err
 	}
 	now := time.Now()
 	org := api.Org{ID: newID(now), Name: req.Name}
@@ -169,6 +169,9 @@ func (s *Server) handleCreateProject(w http.ResponseWriter, r *http.Request, p *
 	if req.OrgID == "" || strings.TrimSpace(req.Name) == "" {
 		return badRequest("MISSING_ATTRIBUTE", "name and orgId are required")
 	}
+	if err := checkName("name", req.Name); err != nil {
+		return err
+	}
 	if err := s.requireOrg(r.Context(), p, req.OrgID, true); err != nil {
 		return err
 	}
@@ -180,6 +183,9 @@ func (s *Server) handleCreateProject(w http.ResponseWriter, r *http.Request, p *
 	}
 	if err != nil {
 		return err
+	}
+	if a := auditFrom(r.Context()); a != nil {
+		a.orgID, a.groupID = pr.OrgID, pr.ID
 	}
 	negotiate(w, r, api.MediaType20230101)
 	writeJSON(w, http.StatusCreated, pr)
@@ -252,15 +258,27 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request, p *pri
 	if strings.TrimSpace(req.Username) == "" || len(req.Password) < 8 {
 		return badRequest("MISSING_ATTRIBUTE", "username and a password of at least 8 characters are required")
 	}
+	if err := checkName("username", req.Username); err != nil {
+		return err
+	}
 	if err := s.checkRoles(ctx, orgID, req.Roles); err != nil {
 		return err
 	}
+	// Usernames are unique over the whole server, so a taken name must be
+	// refused; the answer is the same whether it is taken in this org or
+	// in another, and taken-name answers are throttled per caller like
+	// failed logins, so probing for other orgs' users is slow.
+	keys := []throttleKey{{"usernames\x00" + p.id, s.opts.AuthLimits.withDefaults().PerAddress}}
+	if ok, retry := s.throttle.admit(keys); !ok {
+		return errThrottled(retry)
+	}
 	now := time.Now()
 	u := api.User{ID: newID(now), Username: req.Username}
+	hash := hashPassword(req.Password)
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO principals (id, kind, name, secret_hash, created_at) VALUES (?, 'user', ?, ?, ?)`, u.ID, u.Username, hashPassword(req.Password), ms(now))
+		_, err := tx.ExecContext(ctx, `INSERT INTO principals (id, kind, name, secret_hash, created_at) VALUES (?, 'user', ?, ?, ?)`, u.ID, u.Username, hash, ms(now))
 		if isUniqueViolation(err) {
-			return conflict("USER_ALREADY_EXISTS", "user %q exists", req.Username)
+			return conflict("USER_ALREADY_EXISTS", "username %q is not available: choose another", req.Username).withParams(req.Username)
 		}
 		if err != nil {
 			return err
@@ -274,6 +292,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request, p *pri
 	if err != nil {
 		return err
 	}
+	s.throttle.succeeded(keys)
 	negotiate(w, r, api.MediaType20230101)
 	writeJSON(w, http.StatusCreated, u)
 	return nil
@@ -292,6 +311,9 @@ func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, p *p
 		return err
 	}
 	if err := s.checkRoles(ctx, orgID, req.Roles); err != nil {
+		return err
+	}
+	if err := checkText("desc", req.Desc, maxTextLength); err != nil {
 		return err
 	}
 	now := time.Now()

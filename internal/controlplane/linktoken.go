@@ -155,11 +155,11 @@ func (s *Server) revokeAgent(ctx context.Context, tx *sql.Tx, agentID string, no
 	if _, err := tx.ExecContext(ctx, `UPDATE validations SET status = 'FAILED', error_message = 'the link token was deleted', updated_at = ? WHERE agent_id = ? AND status = 'PENDING'`, ms(now), agentID); err != nil {
 		return err
 	}
-	ms_, err := activeMigrations(ctx, tx, `agent_id = ?`, agentID)
+	active, err := activeMigrations(ctx, tx, `agent_id = ?`, agentID)
 	if err != nil {
 		return err
 	}
-	for _, m := range ms_ {
+	for _, m := range active {
 		if err := s.finish(ctx, tx, m, api.MigrationFailed, "the link token was deleted: the migration host is revoked", api.EventFailed, now); err != nil {
 			return err
 		}
@@ -221,6 +221,7 @@ func (s *Server) handleAvailableProjects(w http.ResponseWriter, r *http.Request,
 			Name: d.Name, ClusterID: deploymentClusterID(orgID, d.Name), AgentVersion: version, DBSizeBytes: d.DBSizeBytes,
 			FeatureCompatibilityVersion: d.FeatureCompatibilityVersion, Managed: d.Managed, MongoDBVersion: d.MongoDBVersion,
 			OplogSizeMB: d.OplogSizeMB, Sharded: d.Sharded, ShardsSize: d.ShardsSize, TLSEnabled: d.TLSEnabled,
+			Unreachable: d.Unreachable,
 		})
 	}
 	if err := rows.Err(); err != nil {

@@ -110,6 +110,11 @@ func (s *Server) checkRequest(ctx context.Context, w http.ResponseWriter, r *htt
 	default:
 		return req, c, badRequest("INVALID_ENUM_VALUE", "destination.hostnameSchemaType must be PUBLIC, PRIVATE_LINK or VPC_PEERING").onField("destination.hostnameSchemaType").withParams(string(req.Destination.HostnameSchemaType), "destination.hostnameSchemaType")
 	}
+	if req.Sharding != nil {
+		// Accepting it would promise what nothing does: no part of the
+		// migration shards collections or creates their supporting indexes.
+		return req, c, badRequest("SHARDING_NOT_SUPPORTED", "sharding is not supported: destinations are migrated as replica sets, so neither shardingEntries nor createSupportingIndexes would be applied. Remove sharding from the request; shard the collections on the destination after the migration if you need to").onField("sharding")
+	}
 	switch req.VerificationMode {
 	case "", "continuous", "full", "after":
 	default:
@@ -466,6 +471,13 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request, p *princip
 	rep := api.MigrationReport{MigrationID: m.id, CompletedAt: fromMS(m.completedAt.Int64)}
 	if err := json.Unmarshal([]byte(m.report.String), &rep.Report); err != nil {
 		return err
+	}
+	// Downtime is the control plane's own record: from the operator's
+	// confirmation (PUT cutover) to completion, whatever happened between
+	// (a lost host, a restart); the agent's figure starts when it saw the
+	// directive, which can be much later.
+	if m.cutoverRequested.Valid && m.completedAt.Valid {
+		rep.DowntimeSeconds = float64(m.completedAt.Int64-m.cutoverRequested.Int64) / 1000
 	}
 	negotiate(w, r, api.MediaType20230101)
 	writeJSON(w, http.StatusOK, rep)

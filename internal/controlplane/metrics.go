@@ -19,6 +19,7 @@ type metrics struct {
 	events             *prometheus.CounterVec
 	agentRegistrations prometheus.Counter
 	webhooks           *prometheus.CounterVec
+	emails             *prometheus.CounterVec
 }
 
 func newMetrics(s *Server) *metrics {
@@ -33,8 +34,9 @@ func newMetrics(s *Server) *metrics {
 		events:             prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livemigrate_migration_events_total", Help: "Migration events by type."}, []string{"type"}),
 		agentRegistrations: prometheus.NewCounter(prometheus.CounterOpts{Name: "livemigrate_agent_registrations_total", Help: "Agent registrations."}),
 		webhooks:           prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livemigrate_webhook_deliveries_total", Help: "Webhook delivery attempts by result."}, []string{"result"}),
+		emails:             prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livemigrate_email_deliveries_total", Help: "Email notification attempts by result."}, []string{"result"}),
 	}
-	m.registry.MustRegister(m.requests, m.duration, m.migrationsCreated, m.migrationsFinished, m.events, m.agentRegistrations, m.webhooks,
+	m.registry.MustRegister(m.requests, m.duration, m.migrationsCreated, m.migrationsFinished, m.events, m.agentRegistrations, m.webhooks, m.emails,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &stateCollector{s: s})
 	return m
 }

@@ -108,7 +108,8 @@ func errHostLost(m *migration, what string) *apiError {
 
 func (m *migration) progressView() api.MigrationProgress {
 	v := api.MigrationProgress{Migration: m.api(), Stalled: m.lostHost() || (m.stalled && m.active()), ErrorMessage: m.errorMessage,
-		CreatedAt: fromMS(m.createdAt), UpdatedAt: fromMS(m.updatedAt), CutoverRequestedAt: nullMS(m.cutoverRequested)}
+		CreatedAt: fromMS(m.createdAt), UpdatedAt: fromMS(m.updatedAt), CutoverRequestedAt: nullMS(m.cutoverRequested),
+		DestinationClusterName: m.destination, CompletedAt: nullMS(m.completedAt)}
 	if m.progress.Valid {
 		var p api.Progress
 		if json.Unmarshal([]byte(m.progress.String), &p) == nil {
@@ -137,6 +138,9 @@ func (s *Server) addEvent(ctx context.Context, tx querier, m *migration, typ api
 	}
 	s.logger.LogAttrs(ctx, slog.LevelInfo, "migration event", slog.String("migration_id", m.id), slog.String("event", string(typ)), slog.String("message", msg))
 	s.metrics.events.WithLabelValues(string(typ)).Inc()
+	if err := s.emailOnEvent(ctx, tx, m, typ, msg, now); err != nil {
+		return err
+	}
 	if !webhookEvents[typ] {
 		return nil
 	}

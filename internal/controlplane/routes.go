@@ -50,6 +50,11 @@ func (s *Server) routes() http.Handler {
 	a("GET", "/orgs/{orgId}", s.handleGetOrg)
 	a("POST", "/orgs/{orgId}/users", s.handleCreateUser)
 	a("POST", "/orgs/{orgId}/apiKeys", s.handleCreateAPIKey)
+	a("GET", "/orgs/{orgId}/apiKeys", s.handleListAPIKeys)
+	a("DELETE", "/orgs/{orgId}/apiKeys/{apiUserId}", s.handleDeleteAPIKey)
+	a("GET", "/orgs/{orgId}/users", s.handleListUsers)
+	a("DELETE", "/orgs/{orgId}/users/{userId}", s.handleDeleteUser)
+	a("GET", "/orgs/{orgId}/events", s.handleAuditEvents)
 	a("POST", "/orgs/{orgId}/serviceAccounts", s.handleCreateServiceAccount)
 	a("GET", "/orgs/{orgId}/serviceAccounts", s.handleListServiceAccounts)
 	a("DELETE", "/orgs/{orgId}/serviceAccounts/{clientId}", s.handleDeleteServiceAccount)
@@ -82,6 +87,8 @@ func (s *Server) routes() http.Handler {
 	a("GET", "/groups/{groupId}/liveMigrations/validate/{validationId}/x-checks", s.handleValidationChecks)
 	a("POST", "/groups/{groupId}/liveMigrations/{liveMigrationId}/x-cancel", s.handleCancel)
 	a("POST", "/groups/{groupId}/liveMigrations/{liveMigrationId}/x-extend", s.handleExtend)
+	a("GET", "/groups/{groupId}/liveMigrations/x-emailNotifications", s.handleGetEmailNotifications)
+	a("PUT", "/groups/{groupId}/liveMigrations/x-emailNotifications", s.handlePutEmailNotifications)
 
 	// Agent protocol.
 	handle("POST "+agentPrefix+"/register", http.HandlerFunc(s.handleRegister))
@@ -100,7 +107,7 @@ func (s *Server) routes() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		w.Write([]byte("ok\n"))
+		_, _ = w.Write([]byte("ok\n")) // a client that hung up needs no answer
 	})
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusNotFound, "RESOURCE_NOT_FOUND", "no endpoint %s %s", r.Method, r.URL.Path))

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -58,9 +59,18 @@ type Options struct {
 	UI http.Handler
 	// WebhookClient delivers webhooks; nil means a client with a 10 s timeout.
 	WebhookClient *http.Client
+	// WebhookAllowPrivate lets webhooks target loopback, link-local and
+	// private addresses; by default they are refused at registration and
+	// at every connection.
+	WebhookAllowPrivate bool
 	// TrustedProxies: when true, the agent's address is taken from the first
 	// X-Forwarded-For entry for access-list checks.
 	TrustProxy bool
+	// AuthLimits bound failed credential attempts (throttle.go).
+	AuthLimits AuthLimits
+	// SMTP, when set, is the relay email notifications go through (see
+	// email.go); nil turns email off.
+	SMTP *SMTPConfig
 }
 
 // Server is the control plane: Admin API, agent endpoint, timers and webhooks
@@ -79,7 +89,13 @@ type Server struct {
 	work      *notifier     // wakes agents' long-polls
 	timerWake chan struct{} // wakes the timer loop after a state change
 	hookWake  chan struct{} // wakes the webhook loop after an enqueue
+	emailWake chan struct{} // wakes the email loop after an enqueue
 
+	// secureCookies: the external URL is https, so the session cookie is
+	// Secure even when TLS ends at a proxy in front of this server.
+	secureCookies bool
+
+	throttle  throttler // failed-credential limits (throttle.go)
 	credMu    sync.Mutex
 	credCache map[string]credEntry // verified password logins, by hash of user+password
 	digest    digestNonces         // HTTP Digest nonces and their counts
@@ -99,28 +115,52 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, errors.New("controlplane: ExternalURL is required (it goes into link tokens)")
 	}
 	opts.ExternalURL = strings.TrimRight(opts.ExternalURL, "/")
+	ext, err := url.Parse(opts.ExternalURL)
+	if err != nil || (ext.Scheme != "http" && ext.Scheme != "https") || ext.Host == "" {
+		return nil, fmt.Errorf("controlplane: ExternalURL %q: want http://host[:port] or https://host[:port]", opts.ExternalURL)
+	}
+	if opts.SMTP != nil {
+		c := *opts.SMTP
+		if err := c.check(); err != nil {
+			return nil, fmt.Errorf("controlplane: %w", err)
+		}
+		opts.SMTP = &c
+	}
 	sl, err := newSealer(opts.Key)
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(ctx, opts.DataPath)
+	st, fixed, err := openStore(ctx, opts.DataPath)
 	if err != nil {
 		return nil, err
 	}
+	for _, f := range fixed {
+		opts.Logger.Warn("store file was readable by others; its mode is now 0600", "path", f.path, "was", f.was.String())
+	}
 	if opts.WebhookClient == nil {
-		opts.WebhookClient = &http.Client{Timeout: 10 * time.Second}
+		opts.WebhookClient = newWebhookClient(opts.WebhookAllowPrivate)
 	}
 	s := &Server{
-		opts:      opts,
-		timing:    opts.Timing.withDefaults(),
-		logger:    opts.Logger.With("component", "controlplane"),
-		store:     st,
-		sealer:    sl,
-		startedAt: time.Now(),
-		work:      newNotifier(),
-		timerWake: make(chan struct{}, 1),
-		hookWake:  make(chan struct{}, 1),
-		credCache: map[string]credEntry{},
+		opts:          opts,
+		timing:        opts.Timing.withDefaults(),
+		logger:        opts.Logger.With("component", "controlplane"),
+		store:         st,
+		sealer:        sl,
+		startedAt:     time.Now(),
+		work:          newNotifier(),
+		timerWake:     make(chan struct{}, 1),
+		hookWake:      make(chan struct{}, 1),
+		emailWake:     make(chan struct{}, 1),
+		credCache:     map[string]credEntry{},
+		secureCookies: ext.Scheme == "https",
+	}
+	if err := s.checkKey(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := s.resealStored(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("reseal stored secrets: %w", err)
 	}
 	s.metrics = newMetrics(s)
 	s.handler = s.routes()
@@ -143,6 +183,9 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.runTimers(ctx) })
 	wg.Go(func() { s.runWebhooks(ctx) })
+	if s.opts.SMTP != nil {
+		wg.Go(func() { s.runEmails(ctx) })
+	}
 	wg.Wait()
 	return nil
 }
@@ -170,7 +213,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err = hs.Shutdown(shutCtx)
 		cancel()
-		<-serveErr
+		_ = <-serveErr // http.ErrServerClosed after Shutdown
 	}
 	stopRun()
 	wg.Wait()
@@ -191,11 +234,14 @@ func (s *Server) kickTimers() {
 	}
 }
 
+// kickWebhooks wakes the webhook loop, and the email loop: both queue from
+// addEvent, so every caller that commits events calls this.
 func (s *Server) kickWebhooks() {
 	select {
 	case s.hookWake <- struct{}{}:
 	default:
 	}
+	s.kickEmails()
 }
 
 // notifier wakes waiters keyed by agent ID.

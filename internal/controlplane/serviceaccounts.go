@@ -207,6 +207,12 @@ func (s *Server) oauthClient(w http.ResponseWriter, r *http.Request) (pid, secre
 	} else {
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	}
+	keys, err := s.admitCredential(r, id)
+	if err != nil {
+		setRetryAfter(w, err)
+		oauthError(w, http.StatusTooManyRequests, "temporarily_unavailable", err.(*throttledError).detail)
+		return "", "", false
+	}
 	ctx := r.Context()
 	rows, err := s.store.db.QueryContext(ctx, `SELECT p.id, s.id, s.secret_hash FROM principals p JOIN service_account_secrets s ON s.principal_id = p.id
 		WHERE p.name = ? AND p.service_account = 1 AND s.expires_at > ?`, id, ms(time.Now()))
@@ -232,7 +238,9 @@ func (s *Server) oauthClient(w http.ResponseWriter, r *http.Request) (pid, secre
 	}
 	if !ok {
 		oauthError(w, http.StatusUnauthorized, "invalid_client", "unknown client, wrong or expired secret")
+		return "", "", false
 	}
+	s.throttle.succeeded(keys)
 	return pid, secretID, ok
 }
 

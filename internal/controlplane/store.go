@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,24 +28,71 @@ type store struct {
 	db *sql.DB
 }
 
+// fixedFile is a store file whose mode openStore tightened.
+type fixedFile struct {
+	path string
+	was  fs.FileMode
+}
+
 // openStore opens (creating if needed) the SQLite file at path and applies
-// every embedded schema migration not yet applied.
-func openStore(ctx context.Context, path string) (*store, error) {
+// every embedded schema migration not yet applied. The file and its WAL and
+// shared-memory files hold secrets (sealed) and hashes: they are created
+// 0600, and an existing one readable or writable by others is set to 0600
+// (reported in fixed).
+func openStore(ctx context.Context, path string) (_ *store, fixed []fixedFile, _ error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	f.Close()
+	if fixed, err = tightenModes(path); err != nil {
+		return nil, nil, err
+	}
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "secure_delete(1)"} {
 		q.Add("_pragma", p)
 	}
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(1)
 	s := &store{db: db}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("migrate store %s: %w", path, err)
+		return nil, nil, fmt.Errorf("migrate store %s: %w", path, err)
 	}
-	return s, nil
+	// SQLite creates the WAL and shared-memory files with the main file's
+	// mode; check them once they exist.
+	more, err := tightenModes(path)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return s, append(fixed, more...), nil
+}
+
+// tightenModes sets the store file and its -wal and -shm files to 0600 when
+// their mode gives access to group or others.
+func tightenModes(path string) ([]fixedFile, error) {
+	var fixed []fixedFile
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store file %s: %w", p, err)
+		}
+		if st.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(p, 0o600); err != nil {
+			return nil, fmt.Errorf("store file %s is readable by others (mode %v) and cannot be made 0600: %w", p, st.Mode().Perm(), err)
+		}
+		fixed = append(fixed, fixedFile{path: p, was: st.Mode().Perm()})
+	}
+	return fixed, nil
 }
 
 func (s *store) Close() error { return s.db.Close() }

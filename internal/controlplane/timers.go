@@ -77,6 +77,9 @@ func (s *Server) fireTimers(ctx context.Context, now time.Time) (time.Time, erro
 				return err
 			}
 		}
+		if err := s.emailTimers(ctx, tx, now); err != nil {
+			return err
+		}
 		// Agents that missed their heartbeats are lost; their migrations stall:
 		// not ready for cutover and no lag until a fresh progress report after
 		// the host is back (the last one is not live any more).
@@ -147,6 +150,9 @@ func (s *Server) fireTimers(ctx context.Context, now time.Time) (time.Time, erro
 		if v.Valid && fromMS(v.Int64).Before(next) {
 			next = fromMS(v.Int64)
 		}
+	}
+	if next, err = s.emailNextDeadline(ctx, now, next); err != nil {
+		return time.Time{}, err
 	}
 	if next.Before(now) {
 		next = now

@@ -5,8 +5,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/livemigrate/livemigrate/internal/api"
@@ -54,12 +56,13 @@ type delivery struct {
 	id, eventID int64
 	attempts    int
 	url         string
+	urlEnc      []byte
 	secret      []byte
 }
 
 // deliverDue sends every due delivery once and returns when to look again.
 func (s *Server) deliverDue(ctx context.Context, now time.Time) (time.Time, error) {
-	rows, err := s.store.db.QueryContext(ctx, `SELECT d.id, d.event_id, d.attempts, p.webhook_url, p.webhook_secret FROM webhook_deliveries d
+	rows, err := s.store.db.QueryContext(ctx, `SELECT d.id, d.event_id, d.attempts, p.webhook_url, p.webhook_url_enc, p.webhook_secret FROM webhook_deliveries d
 		JOIN projects p ON p.id = d.group_id WHERE d.delivered_at IS NULL AND d.failed = 0 AND d.next_attempt_at <= ? ORDER BY d.id LIMIT 50`, ms(now))
 	if err != nil {
 		return time.Time{}, err
@@ -67,7 +70,7 @@ func (s *Server) deliverDue(ctx context.Context, now time.Time) (time.Time, erro
 	var due []delivery
 	for rows.Next() {
 		var d delivery
-		if err := rows.Scan(&d.id, &d.eventID, &d.attempts, &d.url, &d.secret); err != nil {
+		if err := rows.Scan(&d.id, &d.eventID, &d.attempts, &d.url, &d.urlEnc, &d.secret); err != nil {
 			rows.Close()
 			return time.Time{}, err
 		}
@@ -130,9 +133,17 @@ func (s *Server) send(ctx context.Context, d delivery, e api.Event) error {
 	body, _ := json.Marshal(e)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.url, bytes.NewReader(body))
+	target := d.url
+	if len(d.urlEnc) > 0 {
+		plain, err := s.sealer.open(d.urlEnc)
+		if err != nil {
+			return err
+		}
+		target = string(plain)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("webhook request: %w", err)
+		return fmt.Errorf("webhook request to %s: %w", d.url, errors.New("not a valid URL"))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "livemigrate-webhook")
@@ -146,7 +157,13 @@ func (s *Server) send(ctx context.Context, d delivery, e api.Event) error {
 	}
 	resp, err := s.opts.WebhookClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("post webhook: %w", err)
+		// The error names the URL, user information and all: name the
+		// display form instead.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("post webhook %s: %w", d.url, err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {

@@ -135,7 +135,12 @@ func (e *Engine) runChangeApplication(ctx context.Context) error {
 		return err
 	}
 	from, replay := st.Pos, time.Duration(0)
-	if !found {
+	// A checkpoint before the start point (the apply pool starts at the
+	// replay window's low end) means nothing after the start point was
+	// applied: resume from the start point with its replay again, so
+	// entries of the replay window the oplog has trimmed since are not
+	// taken for lost history.
+	if !found || migration.CompareTS(st.Pos.TS, e.StartPoint().TS) < 0 {
 		from = e.StartPoint()
 		if srcCaps.FerretDB && !srcCaps.ChangeStreams {
 			// Entries up to 2 s older than the start point may become visible

@@ -2,6 +2,9 @@ package web_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,7 +14,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/livemigrate/livemigrate/internal/agent"
-	"github.com/livemigrate/livemigrate/internal/api"
 	"github.com/livemigrate/livemigrate/internal/controlplane"
 	"github.com/livemigrate/livemigrate/internal/mdb"
 	"github.com/livemigrate/livemigrate/internal/mongotest"
@@ -45,10 +47,6 @@ func TestMigrationFlowInBrowser(t *testing.T) {
 	if _, err := mongotest.Client(t, dst).Database("shop").Collection("orders").InsertOne(ctx, bson.D{{Key: "_id", Value: "old"}}); err != nil {
 		t.Fatal(err)
 	}
-	proj := cp.project(t)
-	if _, err := cp.admin.CreateCluster(ctx, proj.ID, api.ClusterRequest{Name: "dest-cluster", ConnectionString: dst.URI()}); err != nil {
-		t.Fatal(err)
-	}
 
 	// Sign in and generate the link token.
 	b.open("/")
@@ -60,18 +58,83 @@ func TestMigrationFlowInBrowser(t *testing.T) {
 	}
 	b.screenshot("link-token-shown-once")
 	token := strings.TrimSpace(b.text(`#link-token`))
+	// The commands shown start the agent as they are: every flag exists.
+	b.do("agent command for the source", setField(`input[name=agentSourceURI]`, "mongodb://127.0.0.1:27017/?replicaSet=rs0"),
+		waitText(`#agent-command`, "livemigrate agent --source 'rs0=mongodb://127.0.0.1:27017/?replicaSet=rs0'"))
+	cmd := b.text(`#agent-command`)
+	checkAgentFlags(t, cmd)
+	if strings.Contains(cmd, token) {
+		t.Error("the agent command carries the link token on its command line")
+	}
+	b.screenshot("agent-command")
 
 	// Start the real agent with the token from the page.
-	startAgent(t, token, "migration-host-1", agent.Source{Name: "rs0", URI: mdb.URI(src.URI())})
+	startAgent(t, token, "migration-host-1", agent.Source{Name: "rs0", URI: mdb.URI(src.URI())},
+		agent.Source{Name: "offline", URI: "mongodb://migrator@127.0.0.1:1/?directConnection=true", Password: "s3cret-pw"})
 	b.do("agent online with its deployment",
 		waitText(`tr[data-agent="migration-host-1"]`, "Online"),
-		waitText(`tr[data-deployment="rs0"]`, "replica set"))
+		waitText(`tr[data-deployment="rs0"]`, "replica set"),
+		waitText(`tr[data-deployment="offline"]`, "Unreachable"))
+	if row := b.text(`tr[data-deployment="offline"]`); !strings.Contains(row, "127.0.0.1:1") || strings.Contains(row, "FCV") || strings.Contains(row, "s3cret") {
+		t.Errorf("unreachable source row %q: want the reason, not versions", row)
+	}
 	b.screenshot("agent-online")
+	dataSize := b.text(`tr[data-deployment="rs0"] td.num`)
 
-	// The wizard.
-	b.do("open the project", click(`a[data-project]`), waitText("h1", "Project"))
-	b.do("open the wizard", click(`tr[data-cluster="dest-cluster"] a.button`), waitText("h1", "Migrate data to dest-cluster"))
-	b.do("step source", waitText(`[data-step]`, "Step 1"), click(`form button[type=submit]`),
+	// Register the destination in the UI: bad input first.
+	b.do("open the project", click(`a[data-project]`), chromedp.WaitVisible(chromedp.CSS(`#no-clusters`)))
+	if h1 := b.text("h1"); strings.HasPrefix(h1, "Project Project") {
+		t.Errorf("project title %q", h1)
+	}
+	b.do("register: bad connection string", click(`#register summary`), setField(`input[name=clusterName]`, "dest-cluster"),
+		setField(`input[name=clusterConnectionString]`, "http://nope"), click(`#register-cluster`),
+		waitText(`.field-error:not([hidden])`, "mongodb://"))
+	b.do("register: user without password", setField(`input[name=clusterConnectionString]`, dst.URI()), setField(`input[name=clusterUsername]`, "u"),
+		click(`#register-cluster`), waitText(`.field-error:not([hidden])`, "both the username and the password"))
+	b.screenshot("register-cluster-errors")
+	b.do("register the cluster", clearField(`input[name=clusterUsername]`), click(`#register-cluster`),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-cluster="dest-cluster"]`)))
+	b.screenshot("cluster-registered")
+
+	// Prerequisites ("I'm Ready to Start").
+	b.do("open the prerequisites", click(`tr[data-cluster="dest-cluster"] a.button`), waitText("h1", "Before you migrate to dest-cluster"))
+	b.do("choose the source", setField(`#prep-deployment`, "rs0"), chromedp.WaitVisible(chromedp.CSS(`li[data-prereq=version][data-state=ok]`)))
+	if st := js[string](b, `document.querySelector('li[data-prereq=host]').dataset.state`); st != "ok" {
+		t.Errorf("migration host prerequisite = %q, want ok", st)
+	}
+	if !js[bool](b, `document.querySelector('#ready-to-start').disabled`) {
+		t.Error("I'm Ready to Start is enabled before the items are confirmed")
+	}
+	b.do("unreachable source fails the version item", setField(`#prep-deployment`, "offline"),
+		chromedp.WaitVisible(chromedp.CSS(`li[data-prereq=version][data-state=bad]`)))
+	b.screenshot("prerequisites-unreachable")
+	b.do("confirm every item", setField(`#prep-deployment`, "rs0"), chromedp.WaitVisible(chromedp.CSS(`li[data-prereq=version][data-state=ok]`)),
+		waitJS(`(document.querySelectorAll('input[data-confirm]').forEach((b) => b.click()), true)`),
+		chromedp.WaitEnabled(chromedp.CSS(`#ready-to-start`)))
+	b.screenshot("prerequisites-ready")
+	b.do("prerequisites at phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	b.checkNoHorizontalScroll("prerequisites at phone width")
+	b.screenshot("prerequisites-phone")
+	b.do("laptop width", chromedp.EmulateViewport(1280, 900))
+	b.do("open the wizard", click(`#ready-to-start`), waitText("h1", "Migrate data to dest-cluster"))
+	if crumbs := b.text(`nav.crumbs`); !strings.Contains(crumbs, "Organizations / ") || !strings.Contains(crumbs, "dest-cluster / Migrate") {
+		t.Errorf("wizard breadcrumbs %q", crumbs)
+	}
+	// The connection choice: Standard, the others disabled with why.
+	if n := js[int](b, `document.querySelectorAll('input[name=hostnameSchemaType]:disabled').length`); n != 2 {
+		t.Errorf("%d disabled connection choices, want 2 (VPC peering, private endpoint)", n)
+	}
+	if !js[bool](b, `document.querySelector('input[name=hostnameSchemaType][value=PUBLIC]').checked`) {
+		t.Error("Standard connection not chosen")
+	}
+	if why := b.text(`#connection`); !strings.Contains(why, "Private endpoint") || !strings.Contains(why, "Not available") {
+		t.Errorf("connection choice %q lacks the reason", why)
+	}
+	if js[bool](b, `document.querySelector('select[name=deployment] option[value=offline]').disabled`) != true {
+		t.Error("the unreachable source can be chosen in the wizard")
+	}
+	b.do("step source", waitText(`[data-step]`, "Step 1"), waitJS(`document.querySelector('select[name=deployment]').value === 'rs0'`),
+		setField(`select[name=deployment]`, ""), click(`form button[type=submit]`),
 		waitText(`.field-error:not([hidden])`, "Choose the deployment"))
 	b.do("choose the deployment", setField(`select[name=deployment]`, "rs0"), waitText(`#dep-info`, "Oplog"))
 	b.screenshot("wizard-source")
@@ -82,20 +145,28 @@ func TestMigrationFlowInBrowser(t *testing.T) {
 		click(`form button[type=submit]`), waitText(`.field-error:not([hidden])`, "absolute path"))
 	b.screenshot("wizard-credentials")
 	b.do("TLS off again", click(`input[name=ssl]`), click(`form button[type=submit]`), waitText(`[data-step]`, "Step 3"))
-	b.do("invalid sharding entries refused", click(`input[name=sharding]`),
-		setField(`textarea[name=shardingEntries]`, `[{"database": "shop", "collection": "orders", "shardCollection": {"key": [{"customerId": 2}]}}]`),
-		click(`form button[type=submit]`), waitText(`.field-error:not([hidden])`, `must map one field to 1 or "hashed"`))
-	b.do("sharding example", click(`#sharding-example`))
-	if v := js[string](b, `document.querySelector('textarea[name=shardingEntries]').value`); !strings.Contains(v, `"hashed"`) {
-		t.Errorf("example not inserted: %q", v)
+	// Sharding is offered disabled, with why: nothing would apply it.
+	if !js[bool](b, `document.querySelector('input[name=sharding]').disabled`) {
+		t.Error("the sharding option is enabled; sharded destinations are not supported")
 	}
-	b.screenshot("wizard-sharding-validation")
-	b.do("no sharding for this replica set destination", click(`input[name=sharding]`), click(`form button[type=submit]`), waitText(`[data-step]`, "Step 4"))
+	b.do("sharding unavailable, with why", waitText(`#sharding-unavailable`, "not supported yet"))
+	b.screenshot("wizard-sharding-unavailable")
+	b.do("options", click(`form button[type=submit]`), waitText(`[data-step]`, "Step 4"))
 
 	// Validation fails: shop.orders exists on the destination.
 	b.do("validate (fails)", click(`#run-validation`), chromedp.WaitVisible(chromedp.CSS(`[data-validation=FAILED]`)))
 	if row := b.text(`#validation table`); !strings.Contains(row, "already exist on the destination") {
 		t.Errorf("validation table lacks the failing namespace check:\n%s", row)
+	}
+	// One size for the same data: the deployments table and the validation agree.
+	if stats := b.text(`#validation tr[data-check="database-statistics"]`); !strings.Contains(stats, dataSize+" data") {
+		t.Errorf("deployment data size %q differs from the validation's %q", dataSize, stats)
+	}
+	if first := js[string](b, `document.querySelector('#validation tbody tr').dataset.check`); first != "destination-namespaces" {
+		t.Errorf("first check row %q, want the failing destination-namespaces first", first)
+	}
+	if title := b.text(`#validation tbody tr th`); title != "Destination has no conflicting collections" {
+		t.Errorf("check shown as %q, want its title", title)
 	}
 	if disabled := js[bool](b, `document.querySelector('form button[type=submit]').disabled`); !disabled {
 		t.Error("Review is enabled after a failed validation")
@@ -110,11 +181,23 @@ func TestMigrationFlowInBrowser(t *testing.T) {
 	b.screenshot("clear-data-confirmation")
 	b.do("type the cluster name, choose full verification", chromedp.SendKeys(chromedp.CSS(`input[name=confirmClusterName]`), "-cluster"),
 		chromedp.SetValue(chromedp.CSS(`select[name=verificationMode]`), "full"), click(`form button[type=submit]`),
-		waitText(`[data-step]`, "Step 4"))
+		waitText(`[data-step]`, "Step 4"), chromedp.WaitVisible(chromedp.CSS(`#validation-stale`)))
+	if js[bool](b, `!!document.querySelector('[data-validation]')`) {
+		t.Error("the previous validation's result shows next to 'validate again'")
+	}
 	b.do("validate (passes)", click(`#run-validation`), chromedp.WaitVisible(chromedp.CSS(`[data-validation=SUCCESS]`)))
 	b.screenshot("validation-passed")
+	b.do("changed settings hide the pass", click(`#wizard-back`), waitText(`[data-step]`, "Step 3"), click(`input[name=dropDestinationData]`),
+		click(`form button[type=submit]`), chromedp.WaitVisible(chromedp.CSS(`#validation-stale`)))
+	if js[bool](b, `!!document.querySelector('[data-validation=SUCCESS]')`) || !js[bool](b, `document.querySelector('form button[type=submit]').disabled`) {
+		t.Error("after a settings change the pass still shows or Review is enabled")
+	}
+	b.screenshot("validation-stale")
+	b.do("settings back", click(`#wizard-back`), click(`input[name=dropDestinationData]`), clearField(`input[name=confirmClusterName]`),
+		chromedp.SendKeys(chromedp.CSS(`input[name=confirmClusterName]`), "dest-cluster"), click(`form button[type=submit]`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-validation=SUCCESS]`)))
 	b.do("review", click(`form button[type=submit]`), waitText(`[data-step]`, "Review"), waitText(`#review`, "deleted before the copy"),
-		waitText(`#review`, "Full: every document compared"))
+		waitText(`#review`, "Full: every document compared"), waitText(`#review`, "Standard"))
 	b.screenshot("review")
 
 	// Start and watch it.
@@ -154,9 +237,31 @@ func TestMigrationFlowInBrowser(t *testing.T) {
 	b.screenshot("cutover-finalizing")
 	b.do("finalized", chromedp.WaitVisible(chromedp.CSS(`#cutover-done`)))
 	b.screenshot("cutover-done")
+	b.do("close the dialog", waitJS(`(document.querySelector('#cutover-dialog').close(), true)`))
+
+	// The finished walk-through: title, no cutover button, frozen clock, connect.
+	b.do("finished page", waitText("h1", "Migrated rs0 to dest-cluster"), chromedp.WaitVisible(chromedp.CSS(`#connect-card #connection-string`)))
+	if js[bool](b, `document.querySelector('#open-cutover').offsetParent !== null || document.querySelector('#open-cancel').offsetParent !== null`) {
+		t.Error("Cut over or Cancel still shows on the finished page")
+	}
+	if got := b.text(`#lag`); got != "—" {
+		t.Errorf("lag on the finished page = %q, want —", got)
+	}
+	elapsed := b.text(`#elapsed`)
+	time.Sleep(2100 * time.Millisecond)
+	if again := b.text(`#elapsed`); again != elapsed {
+		t.Errorf("elapsed keeps counting after COMPLETE: %q then %q", elapsed, again)
+	}
+	if cs := b.text(`#connection-string`); !strings.HasPrefix(cs, "mongodb://") || strings.Contains(cs, "@") && strings.Contains(strings.SplitN(cs, "@", 2)[0], ":") {
+		t.Errorf("connection string %q: want the destination's, without credentials", cs)
+	}
+	b.screenshot("finished-connect")
+	b.do("open the report from the page", click(`#report-link`), waitText("h1", "Migration report"))
+	b.do("back", waitJS(`(history.back(), true)`), waitText("h1", "Migrated"))
+	b.do("open the dialog report", waitJS(`(location.hash = location.hash + '/report', true)`), waitText("h1", "Migration report"))
 
 	// The report.
-	b.do("open the report", click(`#dialog-report`), waitText("h1", "Migration report"), chromedp.WaitVisible(chromedp.CSS(`#summary`)))
+	b.do("the report", chromedp.WaitVisible(chromedp.CSS(`#summary`)))
 	if got := b.text(`[data-fact=collections]`); got != "2" {
 		t.Errorf("collections copied = %q, want 2", got)
 	}
@@ -182,6 +287,28 @@ func TestMigrationFlowInBrowser(t *testing.T) {
 	n, err := mongotest.Client(t, dst).Database("shop").Collection("orders").CountDocuments(ctx, bson.D{})
 	if err != nil || n != 270 {
 		t.Errorf("destination shop.orders has %d documents (%v), want 270 (leftover dropped, 250 copied, 20 synced)", n, err)
+	}
+}
+
+// checkAgentFlags fails when the agent command shown uses a flag that
+// `livemigrate agent` does not define (cmd/livemigrate/agent.go).
+func checkAgentFlags(t *testing.T, cmd string) {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("..", "..", "cmd", "livemigrate", "agent.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := regexp.MustCompile(`(?:^|\s)--([a-z-]+)`).FindAllStringSubmatch(cmd, -1)
+	if len(flags) == 0 {
+		t.Fatalf("agent command %q has no flags", cmd)
+	}
+	for _, f := range flags {
+		if !strings.Contains(string(src), `"`+f[1]+`"`) {
+			t.Errorf("agent command %q uses --%s, which livemigrate agent does not define", cmd, f[1])
+		}
+	}
+	if !strings.Contains(cmd, "LIVEMIGRATE_LINK_TOKEN") || !strings.Contains(string(src), `"LIVEMIGRATE_LINK_TOKEN"`) {
+		t.Errorf("agent command %q does not pass the token in $LIVEMIGRATE_LINK_TOKEN", cmd)
 	}
 }
 

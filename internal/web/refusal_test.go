@@ -60,7 +60,7 @@ func TestExpiredSessionReturnsToSignIn(t *testing.T) {
 		waitText(`[data-notice=session]`, "Your session has expired"))
 	b.screenshot("session-expired")
 	b.signIn("owner", "owner-password")
-	b.do("back where the user was", waitText("h1", "Project "+proj.Name))
+	b.do("back where the user was", waitText("h1", proj.Name))
 	// Signing out ends the session on the server too.
 	b.do("sign out", click(`#nav button`), waitText(`[data-notice=session]`, "You are signed out"))
 	b.do("protected page after sign-out", chromedp.Navigate(cp.url+"/#/groups/"+proj.ID), chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)))

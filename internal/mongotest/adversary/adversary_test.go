@@ -58,6 +58,11 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
+// long reports whether LIVEMIGRATE_ADV_LONG asks for the larger rounds. The
+// default rounds keep `go test ./...` within minutes; `go run ./bench soak`
+// runs rounds for as long as asked.
+func long() bool { return os.Getenv("LIVEMIGRATE_ADV_LONG") != "" }
+
 // TestAdversarial: generated documents of every type and size, a CRUD +
 // DDL workload into the collections being copied, kill -9 of the engine
 // process mid-copy and mid-apply, restart, commit. The round must end
@@ -65,12 +70,12 @@ func envInt(t *testing.T, name string, def int) int {
 // nothing repaired beyond the documented bound (documents moved by a
 // rename, which FerretDB's oplog never shows: docs/design/testing.md).
 //
-// Knobs: -seed / LIVEMIGRATE_SEED; LIVEMIGRATE_ADV_MAXDOC (largest
+// Knobs: -seed / LIVEMIGRATE_SEED; LIVEMIGRATE_ADV_LONG; LIVEMIGRATE_ADV_MAXDOC (largest
 // document, bytes), LIVEMIGRATE_ADV_DOCS (documents per collection).
 func TestAdversarial(t *testing.T) {
-	maxDoc, docs, colls := 2<<20, 250, 3
-	if testing.Short() {
-		maxDoc, docs, colls = 1<<20, 150, 2
+	maxDoc, docs, colls := 1<<20, 150, 2
+	if long() {
+		maxDoc, docs, colls = 2<<20, 250, 3
 	}
 	res := adversarialRound(t, WorkloadOptions{Collections: colls, Gen: GenOptions{MaxDocBytes: maxDoc, LargeEvery: 12}}, docs)
 	for _, u := range res.UnexpectedRepairs() {
@@ -100,9 +105,9 @@ func adversarialRound(t *testing.T, wo WorkloadOptions, docs int) *Result {
 	t.Parallel()
 	seed := testSeed(t)
 	ctx := context.Background()
-	apply := 8 * time.Second
-	if testing.Short() {
-		apply = 5 * time.Second
+	apply := 5 * time.Second
+	if long() {
+		apply = 8 * time.Second
 	}
 	wo.Gen.MaxDocBytes = envInt(t, "LIVEMIGRATE_ADV_MAXDOC", wo.Gen.MaxDocBytes)
 	docs = envInt(t, "LIVEMIGRATE_ADV_DOCS", docs)

@@ -72,6 +72,7 @@ export const org = (orgId) => call('GET', `${atlas}/orgs/${enc(orgId)}`);
 export const projects = async () => (await call('GET', `${atlas}/groups`)).results;
 export const project = (groupId) => call('GET', `${atlas}/groups/${enc(groupId)}`);
 export const clusters = async (groupId) => (await call('GET', `${atlas}/groups/${enc(groupId)}/clusters`)).results;
+export const createCluster = (groupId, req) => call('POST', `${atlas}/groups/${enc(groupId)}/clusters`, req);
 export const cluster = (groupId, name) => call('GET', `${atlas}/groups/${enc(groupId)}/clusters/${enc(name)}`);
 
 // Live migration: link token, agents, source deployments.

@@ -60,14 +60,6 @@ export function fmtBytes(n) {
 /** fmtCount: 1234567 → "1,234,567". */
 export const fmtCount = (n) => (n === null || n === undefined ? '—' : Number(n).toLocaleString('en-US'));
 
-/** fmtClock: seconds → "01:02:03" (a timer). */
-export function fmtClock(sec) {
-  if (sec === null || sec === undefined) return '—';
-  const s = Math.max(0, Math.floor(sec));
-  const p = (x) => String(x).padStart(2, '0');
-  return `${p(Math.floor(s / 3600))}:${p(Math.floor((s % 3600) / 60))}:${p(s % 60)}`;
-}
-
 /** fmtDuration: seconds → "4d 3h 2m 1s" (largest units first). */
 export function fmtDuration(sec) {
   if (sec === null || sec === undefined) return '—';
@@ -91,14 +83,15 @@ export function fmtTime(t) {
   return isNaN(d) ? String(t) : d.toLocaleString();
 }
 
-/** fmtAgo: RFC 3339 → "12 s ago". */
+/** fmtAgo: RFC 3339 → "12s ago" (the units of fmtDuration). */
 export function fmtAgo(t) {
   if (!t) return '—';
   const s = Math.round((Date.now() - new Date(t).getTime()) / 1000);
   if (s < 5) return 'just now';
-  if (s < 120) return `${s} s ago`;
-  if (s < 7200) return `${Math.round(s / 60)} min ago`;
-  return `${Math.round(s / 3600)} h ago`;
+  if (s < 120) return `${s}s ago`;
+  if (s < 7200) return `${Math.round(s / 60)}m ago`;
+  if (s < 172800) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86400)}d ago`;
 }
 
 /** badge renders a status pill; kind is ok, bad, warn or neutral. */
@@ -171,4 +164,65 @@ export function field(labelText, control, hint) {
     if (msg) control.setAttribute('aria-invalid', 'true'); else control.removeAttribute('aria-invalid');
   };
   return wrap;
+}
+
+/**
+ * crumbs renders the breadcrumb trail every page shares:
+ * Organizations / <org> / <project> / … ; items are [label, href] or a label.
+ */
+export function crumbs(...items) {
+  const parts = [h('a', { href: '#/' }, 'Organizations')];
+  for (const it of items) {
+    if (!it) continue;
+    parts.push(' / ');
+    parts.push(Array.isArray(it) && it[1] ? h('a', { href: it[1] }, it[0]) : (Array.isArray(it) ? it[0] : it));
+  }
+  return h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, parts);
+}
+
+/** projectCrumbs: the trail of a destination project's pages. */
+export const projectCrumbs = (org, project, ...rest) => crumbs(
+  org ? [org.name, `#/orgs/${org.id}/live-migration`] : null,
+  project ? [project.name, `#/groups/${project.id}`] : null, ...rest);
+
+/** CHECK_TITLES are the titles of the migration host's validation checks. */
+export const CHECK_TITLES = {
+  'control-plane-connectivity': 'Migration host reaches the control plane',
+  'source-tls': 'Source TLS',
+  'source-connectivity': 'Source is reachable',
+  'source-authentication': 'Source credentials',
+  'destination-connectivity': 'Destination is reachable',
+  'source-topology': 'Source topology',
+  'mongodb-versions': 'MongoDB versions',
+  'source-destination-distinct': 'Source and destination are different deployments',
+  'source-user-roles': 'Source user roles',
+  'source-auth-mechanisms': 'Source authentication mechanism',
+  'change-capture': 'Change capture (oplog / change streams)',
+  'database-statistics': 'Database statistics',
+  'destination-disk': 'Destination disk space',
+  'destination-other-migration': 'No other migration into the destination',
+  'destination-namespaces': 'Destination has no conflicting collections',
+};
+
+/** checkTitle is a check's title, or its id when it has none. */
+export const checkTitle = (name) => CHECK_TITLES[name] || name;
+
+/** sortChecks lists failures first, then warnings, then the rest (stable). */
+export function sortChecks(checks) {
+  const rank = { FAILED: 0, WARNING: 1 };
+  return checks.map((c, i) => [c, i]).sort((a, b) => ((rank[a[0].status] ?? 2) - (rank[b[0].status] ?? 2)) || a[1] - b[1]).map((x) => x[0]);
+}
+
+/** MIB is one mebibyte: oplog sizes (oplogSizeMB) are in MiB. */
+export const MIB = 1048576;
+
+/** versionProblem says why a source MongoDB version is not supported, or "" (6.0.17+, 7.0.13+, 8.0+). */
+export function versionProblem(v) {
+  const m = /^(\d+)\.(\d+)\.(\d+)/.exec(v || '');
+  if (!m) return 'the version is unknown';
+  const [maj, min, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (maj < 6) return `MongoDB ${v} is too old: live migration needs 6.0.17+, 7.0.13+ or 8.0+`;
+  if (maj === 6 && min === 0 && patch < 17) return `MongoDB ${v} is older than 6.0.17: upgrade it`;
+  if (maj === 7 && min === 0 && patch < 13) return `MongoDB ${v} is older than 7.0.13: upgrade it`;
+  return '';
 }

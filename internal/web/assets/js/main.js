@@ -11,12 +11,14 @@ import * as project from './project.js';
 import * as wizard from './wizard.js';
 import * as walkthrough from './walkthrough.js';
 import * as report from './report.js';
+import * as prepare from './prepare.js';
 
 const routes = [
   [/^\/?$/, home],
   [/^\/login$/, login],
   [/^\/orgs\/([^/]+)\/live-migration$/, org, ['orgId']],
   [/^\/groups\/([^/]+)$/, project, ['groupId']],
+  [/^\/groups\/([^/]+)\/clusters\/([^/]+)\/prepare$/, prepare, ['groupId', 'cluster']],
   [/^\/groups\/([^/]+)\/clusters\/([^/]+)\/migrate$/, wizard, ['groupId', 'cluster']],
   [/^\/groups\/([^/]+)\/migrations\/([^/]+)$/, walkthrough, ['groupId', 'migrationId']],
   [/^\/groups\/([^/]+)\/migrations\/([^/]+)\/report$/, report, ['groupId', 'migrationId']],
@@ -92,6 +94,8 @@ async function route() {
     // signedIn is called by the sign-in page.
     signedIn: () => { const to = returnTo || '/'; returnTo = ''; signInMessage = ''; go(to); },
     message: () => signInMessage,
+    // reload renders the current page again (after a change it made).
+    reload: () => route(),
   };
   replace(main, h('p', { class: 'muted' }, 'Loading…'));
   try {

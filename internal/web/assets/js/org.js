@@ -2,7 +2,7 @@
 // the migration hosts (agents) and the source deployments they report.
 
 import * as api from './api.js';
-import { h, replace, field, errorBox, table, badge, fmtAgo, fmtTime, fmtBytes, announce } from './dom.js';
+import { h, replace, field, errorBox, table, badge, fmtAgo, fmtTime, fmtBytes, announce, crumbs, MIB } from './dom.js';
 
 export async function render(main, { orgId }, page) {
   let org;
@@ -59,7 +59,7 @@ export async function render(main, { orgId }, page) {
   delButton.addEventListener('click', () => { confirmDelete.returnValue = ''; confirmDelete.showModal(); });
 
   replace(main,
-    h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Organizations'), ' / ', org.name),
+    crumbs(org.name),
     h('h1', {}, 'Live Migration'),
     h('section', { class: 'card', 'aria-labelledby': 'link-h' },
       h('h2', { id: 'link-h' }, 'Link token'),
@@ -123,10 +123,59 @@ function showToken(area, token) {
     h('h3', { id: 'tok-h' }, 'Copy this link token now'),
     h('p', {}, h('strong', {}, 'It is never shown again. '), 'If you lose it, generate a new one (the old one stops working). Treat it like a password.'),
     out,
-    h('div', { class: 'row' }, copy, copied),
-    h('p', { class: 'hint' }, 'On the migration host run: ', h('code', {}, 'livemigrate agent --link-token <token>'))));
+    h('div', { class: 'row' }, copy, copied)),
+  agentCommand());
   copy.focus();
 }
+
+/** passwordEnv is the agent's password variable of a source (agent.PasswordEnv). */
+export const passwordEnv = (name) => `LIVEMIGRATE_SOURCE_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_PASSWORD`;
+
+/**
+ * agentCommand shows the commands that start the migration host, filled in
+ * from the source the user names. The token is read from the terminal
+ * (never put on a command line or in the shell history).
+ */
+function agentCommand() {
+  const name = h('input', { type: 'text', name: 'agentSourceName', value: 'rs0', spellcheck: 'false', autocomplete: 'off' });
+  const uri = h('input', { type: 'text', name: 'agentSourceURI', value: 'mongodb://user@localhost:27017/?replicaSet=rs0', spellcheck: 'false', autocomplete: 'off' });
+  const fName = field('Source name', name, 'How the deployment is listed here (letters, digits, - and _).');
+  const fURI = field('Source connection string (without the password)', uri, 'As the migration host reaches the source.');
+  const cmd = h('pre', { class: 'command', id: 'agent-command', tabindex: '0', 'aria-label': 'Commands to run on the migration host' });
+  const copied = h('span', { role: 'status', class: 'muted' });
+  const copy = h('button', { type: 'button', id: 'copy-command' }, 'Copy commands');
+  const fill = () => {
+    const n = name.value.trim() || 'rs0';
+    const ok = /^[A-Za-z0-9_-]+$/.test(n);
+    fName.setError(ok ? '' : 'Use letters, digits, - and _ only.');
+    const u = uri.value.trim();
+    const okURI = /^mongodb(\+srv)?:\/\/[^\s']+$/.test(u) && !/:\/\/[^/@]*:[^/@]*@/.test(u);
+    fURI.setError(okURI ? '' : 'Give a mongodb:// or mongodb+srv:// connection string without a password and without quotes or spaces.');
+    const hasUser = /:\/\/[^/@]+@/.test(u);
+    cmd.textContent = [
+      "read -rsp 'Link token: ' LIVEMIGRATE_LINK_TOKEN && echo && export LIVEMIGRATE_LINK_TOKEN",
+      hasUser ? `read -rsp 'Password of the source user: ' ${passwordEnv(n)} && echo && export ${passwordEnv(n)}` : null,
+      `livemigrate agent --source '${n}=${u}'`,
+    ].filter(Boolean).join('\n');
+  };
+  name.addEventListener('input', fill); uri.addEventListener('input', fill);
+  copy.addEventListener('click', async () => {
+    try { await navigator.clipboard.writeText(cmd.textContent); copied.textContent = 'Copied to the clipboard.'; } catch {
+      const range = document.createRange(); range.selectNodeContents(cmd);
+      const sel = getSelection(); sel.removeAllRanges(); sel.addRange(range);
+      copied.textContent = 'Selected: press Ctrl+C (⌘C) to copy.';
+    }
+  });
+  fill();
+  return h('section', { class: 'alert info', 'aria-labelledby': 'cmd-h', id: 'agent-setup' },
+    h('h3', { id: 'cmd-h' }, 'Start the migration host'),
+    h('p', {}, 'On the host next to your source deployment, run these commands in a shell and paste the link token (and the source password) when asked. ',
+      'The token comes from ', h('code', {}, '$LIVEMIGRATE_LINK_TOKEN'), ' or ', h('code', {}, '--link-token-file PATH'),
+      ' (a file holding only the token); the password from ', h('code', {}, '$LIVEMIGRATE_SOURCE_<NAME>_PASSWORD'), ' or ',
+      h('code', {}, '--source-password-file NAME=PATH'), '. Repeat ', h('code', {}, '--source'), ' for more deployments.'),
+    h('div', { class: 'grid' }, fName, fURI), cmd, h('div', { class: 'row' }, copy, copied));
+}
+
 
 function renderAgents(agents) {
   if (!agents.length) {
@@ -149,14 +198,19 @@ function renderDeployments(projects) {
   if (!rows.length) {
     return h('p', {}, 'No source deployment is reported yet. A linked migration host reports the deployments it can reach.');
   }
-  return table('Source deployments the migration hosts reach',
+  return table('Source deployments the migration hosts reach (data size: the user databases, as validation reports it)',
     [{ label: 'Deployment' }, { label: 'MongoDB' }, { label: 'Topology' }, { label: 'Data size', num: true }, { label: 'Oplog', num: true }, { label: 'TLS' }, { label: 'Migration hosts' }],
-    rows, ({ p, d }) => h('tr', { 'data-deployment': d.name },
+    rows, ({ p, d }) => d.unreachable ? h('tr', { 'data-deployment': d.name, 'data-unreachable': '' },
       h('th', { scope: 'row' }, d.name),
-      h('td', {}, `${d.mongoDBVersion || '?'} (FCV ${d.featureCompatibilityVersion || '?'})`),
+      h('td', { colspan: 5 }, badge('Unreachable', 'bad'), ' ', h('span', { class: 'unreachable-reason' }, d.unreachable),
+        h('p', { class: 'hint' }, 'The migration host cannot reach this deployment, so its version and size are unknown. Check the --source connection string, the password, TLS and the network from the migration host, then restart livemigrate agent.')),
+      h('td', {}, p.migrationHosts.join(', ')))
+      : h('tr', { 'data-deployment': d.name },
+      h('th', { scope: 'row' }, d.name),
+      h('td', {}, `${d.mongoDBVersion || '—'} (FCV ${d.featureCompatibilityVersion || '—'})`),
       h('td', {}, d.sharded ? `sharded, ${d.shardsSize} shards` : 'replica set'),
       h('td', { class: 'num' }, fmtBytes(d.dbSizeBytes)),
-      h('td', { class: 'num' }, `${d.oplogSizeMB} MB`),
+      h('td', { class: 'num' }, fmtBytes(d.oplogSizeMB * MIB)),
       h('td', {}, d.tlsEnabled ? 'yes' : 'no'),
       h('td', {}, p.migrationHosts.join(', '))));
 }

@@ -2,7 +2,7 @@
 // event history, and for a failure what happened and what to do.
 
 import * as api from './api.js';
-import { h, replace, errorBox, table, statusBadge, fmtBytes, fmtCount, fmtDuration, fmtTime } from './dom.js';
+import { h, replace, errorBox, table, statusBadge, fmtBytes, fmtCount, fmtDuration, fmtTime, projectCrumbs } from './dom.js';
 import { labels } from './walkthrough.js';
 
 /** advice explains a migration's outcome: {title, what, todo, kind}. */
@@ -26,7 +26,7 @@ export function advice(mp, rep, names) {
     case 'FAILED':
       if (/^cancelled by/.test(msg)) {
         return { kind: 'warn', title: 'The migration was cancelled', what: `${msg}.`,
-          todo: 'The destination keeps what was copied so far. To migrate again, start a new migration and choose “Clear existing data on the destination”.' };
+          todo: `${dest} keeps what was copied so far and the migration's state in the __livemigrate database; the source is unchanged. To migrate again, start a new migration and choose “Clear existing data on the destination”.` };
       }
       return { kind: 'error', title: 'The migration failed', what: msg || 'The sync engine stopped with an error.',
         todo: `Fix the cause named above (the migration host's log on ${(m.migrationHosts || []).join(', ')} has details), validate again, then start a new migration with “Clear existing data on the destination”: the destination holds a partial copy.` };
@@ -44,14 +44,15 @@ export async function render(main, { groupId, migrationId }, page) {
     replace(main, h('h1', {}, 'Migration report'), errorBox(e, 'load the report'));
     return;
   }
+  const [project, org] = await api.project(groupId).then(async (p) => [p, await api.org(p.orgId).catch(() => null)], () => [null, null]);
   if (!page.alive()) return;
   const names = labels(migrationId);
+  if (!names.destination) names.destination = mp.destinationClusterName;
   const a = advice(mp, rep, names);
   const m = mp.migration;
 
   replace(main,
-    h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Organizations'), ' / ', h('a', { href: `#/groups/${groupId}` }, 'Project'), ' / ',
-      h('a', { href: `#/groups/${groupId}/migrations/${migrationId}` }, 'migration'), ' / report'),
+    projectCrumbs(org, project || { id: groupId, name: 'Project' }, [`Migration ${migrationId}`, `#/groups/${groupId}/migrations/${migrationId}`], 'Report'),
     h('h1', {}, 'Migration report'),
     h('p', { class: 'muted' }, 'Migration ', h('code', {}, migrationId), ' · ', statusBadge(m.status),
       names.source ? ` · ${names.source} → ${names.destination}` : ''),

@@ -4,7 +4,37 @@
 // second and updates in place (no reload).
 
 import * as api from './api.js';
-import { h, replace, errorBox, table, statusBadge, badge, fmtBytes, fmtCount, fmtClock, fmtDuration, fmtTime, fmtAgo, announce } from './dom.js';
+import { h, replace, errorBox, table, statusBadge, badge, fmtBytes, fmtCount, fmtDuration, fmtTime, fmtAgo, announce, projectCrumbs } from './dom.js';
+
+/** BEFORE_APPLY are the phases before change application starts: no lag yet. */
+const BEFORE_APPLY = ['idle', 'starting', 'collection copy', 'index building'];
+const FINISHED = ['COMPLETE', 'FAILED', 'EXPIRED'];
+
+/**
+ * lagView is the lag shown for a migration progress (x-progress): {value
+ * (seconds or null for "—"), hint}. There is no lag before change
+ * application starts, after the end, or while the host is lost (its last
+ * value is frozen, never shown as live).
+ */
+export function lagView(mp) {
+  const m = mp.migration; const p = mp.progress; const lost = m.hostLost;
+  if (lost) return { value: null, hint: `Unknown while the migration host is lost${p ? ` (last reported ${fmtDuration(p.lagTimeSeconds)} at ${fmtTime(p.reportedAt)})` : ''}.` };
+  if (FINISHED.includes(m.status)) return { value: null, hint: 'The migration has ended.' };
+  if (!p || BEFORE_APPLY.includes(p.phase)) return { value: null, hint: 'Starts after the initial copy, when changes are applied.' };
+  const v = m.lagTimeSeconds !== null && m.lagTimeSeconds !== undefined ? m.lagTimeSeconds : p.lagTimeSeconds;
+  return { value: v, hint: 'How far the destination is behind the source.' };
+}
+
+/** title of the walk-through for a migration status. */
+export function title(status, names) {
+  const src = names.source ? `${names.source} ` : '';
+  const to = names.destination ? `to ${names.destination}` : '';
+  if (!to) return { COMPLETE: 'Migration complete', FAILED: 'Migration failed', EXPIRED: 'Migration expired' }[status] || 'Live migration';
+  if (status === 'COMPLETE') return `Migrated ${src}${to}`;
+  if (status === 'FAILED') return `Migration ${src ? `of ${src}` : ''}${to} failed`;
+  if (status === 'EXPIRED') return `Migration ${src ? `of ${src}` : ''}${to} expired`;
+  return `Migrating ${src}${to}`;
+}
 
 const POLL_MS = 1000;
 
@@ -21,8 +51,11 @@ export async function render(main, { groupId, migrationId }, page) {
     replace(main, h('h1', {}, 'Live migration'), errorBox(e, 'open this live migration'));
     return;
   }
+  const [project, org] = await api.project(groupId).then(async (p) => [p, await api.org(p.orgId).catch(() => null)], () => [null, null]);
   if (!page.alive()) return;
   const names = labels(migrationId);
+  if (!names.destination) names.destination = mp.destinationClusterName;
+  let dest = null; // the destination cluster (its redacted connection string), read once complete
 
   // Regions updated in place.
   const statusEl = h('div', { id: 'status-card' });
@@ -36,15 +69,40 @@ export async function render(main, { groupId, migrationId }, page) {
   const cutoverWhy = h('p', { class: 'hint', id: 'cutover-why' });
   const cutoverMsg = h('div', {});
   const dialog = cutoverDialog();
+  const cancelBtn = h('button', { type: 'button', class: 'danger', id: 'open-cancel' }, 'Cancel migration…');
+  const cancelMsg = h('div', { id: 'cancel-status' });
+  const cancelDialog = h('dialog', { id: 'cancel-dialog', 'aria-labelledby': 'cx-h' },
+    h('h2', { id: 'cx-h' }, 'Cancel this migration?'),
+    h('p', {}, 'The migration host stops copying and syncing, and the migration ends as FAILED (“cancelled by you”). It cannot be resumed.'),
+    h('p', {}, h('strong', {}, 'What it leaves behind: '), `${names.destination || 'the destination'} keeps the data copied so far and the migration's state in the `,
+      h('code', {}, '__livemigrate'), ' database. Your source is not changed. To migrate again, start a new migration with “Clear existing data on the destination”.'),
+    h('form', { method: 'dialog', class: 'actions' },
+      h('button', { value: 'keep', autofocus: true }, 'Keep migrating'),
+      h('button', { value: 'cancel', class: 'danger', id: 'confirm-cancel' }, 'Cancel migration')));
+  cancelBtn.addEventListener('click', () => { cancelDialog.returnValue = ''; cancelDialog.showModal(); });
+  cancelDialog.addEventListener('close', async () => {
+    if (cancelDialog.returnValue !== 'cancel') return;
+    cancelBtn.disabled = true;
+    try {
+      await api.cancel(groupId, migrationId);
+      announce('Migration cancelled.');
+      replace(cancelMsg);
+      poll();
+    } catch (e) {
+      replace(cancelMsg, errorBox(e, 'cancel the migration'));
+    } finally { cancelBtn.disabled = false; }
+  });
+  const connectEl = h('div', { id: 'connect' });
+  const h1 = h('h1', {}, title(mp.migration.status, names));
 
   replace(main,
-    h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Organizations'), ' / ', h('a', { href: `#/groups/${groupId}` }, 'Project'), ' / migration'),
-    h('h1', {}, names.source && names.destination ? `Migrating ${names.source} to ${names.destination}` : 'Live migration'),
+    projectCrumbs(org, project || { id: groupId, name: 'Project' }, `Migration ${migrationId}`),
+    h1,
     h('p', { class: 'muted' }, 'Migration ', h('code', {}, migrationId), mp.migration.migrationHosts ? ` on migration host ${mp.migration.migrationHosts.join(', ')}` : ''),
-    statusEl,
+    statusEl, connectEl,
     h('section', { class: 'card', 'aria-labelledby': 'copy-h' }, h('h2', { id: 'copy-h' }, 'Progress'), progressEl, statsEl),
     h('section', { class: 'card', 'aria-labelledby': 'cut-h' }, h('h2', { id: 'cut-h' }, 'Cutover'),
-      windowEl, h('div', { class: 'actions' }, cutoverBtn), cutoverWhy, cutoverMsg, dialog),
+      windowEl, h('div', { class: 'actions' }, cutoverBtn, cancelBtn), cutoverWhy, cutoverMsg, cancelMsg, dialog, cancelDialog),
     warningsEl,
     h('section', { class: 'card', 'aria-labelledby': 'ns-h' }, h('h2', { id: 'ns-h' }, 'Collections'), nsEl),
     h('section', { class: 'card', 'aria-labelledby': 'ev-h' }, h('h2', { id: 'ev-h' }, 'Events'), eventsEl));
@@ -54,7 +112,14 @@ export async function render(main, { groupId, migrationId }, page) {
   let lastLost = null;
   function update() {
     const m = mp.migration; const p = mp.progress;
-    const done = ['COMPLETE', 'FAILED', 'EXPIRED'].includes(m.status);
+    const done = FINISHED.includes(m.status);
+    const t = title(m.status, names);
+    if (h1.textContent !== t) { h1.textContent = t; document.title = `${t} · livemigrate`; }
+    if (m.status === 'COMPLETE' && !dest) {
+      dest = {};
+      api.cluster(groupId, mp.destinationClusterName).then((c) => { dest = c; if (page.alive()) update(); }, () => { dest = { failed: true }; });
+    }
+    patch(connectEl, [m.status, dest && dest.connectionString], () => (m.status === 'COMPLETE' ? connectCard() : null));
     const cutting = !!mp.cutoverRequestedAt && m.status === 'WORKING';
     const lost = m.hostLost || null;
     // Status.
@@ -65,7 +130,7 @@ export async function render(main, { groupId, migrationId }, page) {
           cutting ? ' cutting over' : '', m.readyForCutover ? ' ' : '', m.readyForCutover ? badge('Ready for cutover', 'ok') : '',
           lost ? ' ' : '', lost ? badge('Migration host lost', 'bad') : ''),
         h('dt', {}, 'Phase'), h('dd', { id: 'phase' }, p ? p.phase : (m.status === 'NEW' ? 'waiting for the migration host to start' : '—')),
-        p && p.info ? [h('dt', {}, lost ? 'Last known' : 'Now'), h('dd', { id: 'info' }, p.info, lost ? ' (before the host was lost)' : '')] : null,
+        p && p.info && p.info !== p.phase ? [h('dt', {}, lost ? 'Last known' : 'Now'), h('dd', { id: 'info' }, p.info, lost ? ' (before the host was lost)' : '')] : null,
         h('dt', {}, 'Started'), h('dd', {}, fmtTime(mp.createdAt)),
         h('dt', {}, 'Last report'), h('dd', {}, p ? fmtTime(p.reportedAt) : '—')),
       lost ? hostLostBanner(lost) : mp.stalled ? h('div', { class: 'alert warn', role: 'alert', 'data-stalled': '' },
@@ -91,19 +156,19 @@ export async function render(main, { groupId, migrationId }, page) {
     } else {
       replace(progressEl, h('p', {}, m.status === 'NEW' ? 'Waiting for the migration host to pick up the migration…' : 'No progress reported yet.'));
     }
-    // A lost host's last lag is frozen: show it as such, never as live.
-    const lag = lost ? null : m.lagTimeSeconds !== null && m.lagTimeSeconds !== undefined ? m.lagTimeSeconds : (p && !done ? p.lagTimeSeconds : null);
+    const lag = lagView(mp);
+    const end = mp.completedAt || (done ? mp.updatedAt : null);
     replace(statsEl,
-      stat('Lag time', h('span', { id: 'lag', 'data-stale': lost ? '' : null }, fmtClock(lag)), lost
-        ? `Unknown while the migration host is lost${p ? ` (last reported ${fmtClock(p.lagTimeSeconds)} at ${fmtTime(p.reportedAt)})` : ''}.`
-        : 'How far the destination is behind the source.'),
+      stat('Lag time', h('span', { id: 'lag', 'data-stale': lost ? '' : null }, fmtDuration(lag.value)), lag.hint),
       stat('Events applied', h('span', { id: 'events-applied' }, fmtCount(p ? p.totalEventsApplied : 0)), 'Changes replayed on the destination since the copy began.'),
-      stat('Elapsed', h('span', { id: 'elapsed', 'data-since': mp.createdAt }, fmtDuration((Date.now() - new Date(mp.createdAt)) / 1000)), ''));
+      stat(done ? 'Took' : 'Elapsed', h('span', { id: 'elapsed', 'data-since': mp.createdAt, 'data-ended': end },
+        fmtDuration(((end ? new Date(end) : Date.now()) - new Date(mp.createdAt)) / 1000)), done ? `Ended ${fmtTime(end)}.` : ''));
 
     // Cutover window.
     const win = mp.cutoverWindow;
     patch(windowEl, [win && win.expiresAt, done, cutting, m.status, !!lost], () => windowContent(win, done, cutting, lost));
     cutoverBtn.hidden = done || cutting;
+    cancelBtn.hidden = done || cutting;
     cutoverBtn.disabled = !m.readyForCutover;
     cutoverWhy.textContent = done || cutting ? '' : lost
       ? `Cut over is disabled: migration host ${lost.hostname} is lost. It unlocks when the host is back and the destination has caught up again.`
@@ -134,6 +199,21 @@ export async function render(main, { groupId, migrationId }, page) {
     if (lastReady === false && m.readyForCutover) announce('The migration is ready for cutover.');
     if (lastLost !== null && !!lost !== lastLost) announce(lost ? `Migration host ${lost.hostname} is lost.` : 'The migration host is back.');
     lastStatus = m.status; lastReady = m.readyForCutover; lastLost = !!lost;
+  }
+
+  // connectCard: "Connect to your new cluster" once the migration is complete.
+  function connectCard() {
+    const cs = dest && dest.connectionString;
+    return h('section', { class: 'card', 'aria-labelledby': 'conn-h', id: 'connect-card' },
+      h('h2', { id: 'conn-h' }, 'Connect to your new cluster'),
+      h('p', {}, `${names.destination || 'The destination'} now holds your data and the migration no longer syncs from the source.`),
+      cs ? [h('p', {}, 'Connection string (credentials not shown):'), h('pre', { class: 'command', id: 'connection-string', tabindex: '0' }, cs)]
+        : h('p', { class: 'muted' }, dest && dest.failed ? 'The connection string cannot be read with your role.' : 'Loading the connection string…'),
+      h('ol', { id: 'next-steps' },
+        h('li', {}, 'Point your applications at this connection string, with the user and password of your destination.'),
+        h('li', {}, 'Resume writes there: the source is no longer kept in sync.'),
+        h('li', {}, 'Read the ', h('a', { href: `#/groups/${groupId}/migrations/${migrationId}/report` }, 'migration report'), ' (verification and downtime).'),
+        h('li', {}, 'Keep the source until you are satisfied, then retire it.')));
   }
 
   // hostLostBanner says the migration host is lost, since when, what it
@@ -203,7 +283,7 @@ export async function render(main, { groupId, migrationId }, page) {
     const ago = document.getElementById('host-lost-ago');
     if (ago) ago.textContent = fmtAgo(ago.dataset.since);
     const el = document.getElementById('elapsed');
-    if (el && !['COMPLETE', 'FAILED', 'EXPIRED'].includes(mp.migration.status)) el.textContent = fmtDuration((Date.now() - new Date(mp.createdAt)) / 1000);
+    if (el && !FINISHED.includes(mp.migration.status)) el.textContent = fmtDuration((Date.now() - new Date(mp.createdAt)) / 1000);
   }
 
   async function loadEvents() {
@@ -261,7 +341,7 @@ export async function render(main, { groupId, migrationId }, page) {
       });
       return [
         h('p', {}, 'The migration host applies the remaining changes, verifies the destination against the source and finalizes. This cannot be undone.'),
-        h('dl', { class: 'facts' }, h('dt', {}, 'Lag time'), h('dd', { id: 'confirm-lag' }, fmtClock(m.lagTimeSeconds)),
+        h('dl', { class: 'facts' }, h('dt', {}, 'Lag time'), h('dd', { id: 'confirm-lag' }, fmtDuration(m.lagTimeSeconds)),
           h('dt', {}, 'Events applied'), h('dd', {}, fmtCount(mp.progress ? mp.progress.totalEventsApplied : 0))),
         h('p', { class: 'alert warn', id: 'not-ready', hidden: m.readyForCutover }, notReady()),
         msg,
@@ -303,7 +383,7 @@ export async function render(main, { groupId, migrationId }, page) {
         const go = d.querySelector('#cutover-confirm');
         if (go && !go.matches(':focus')) go.disabled = !mp.migration.readyForCutover;
         const lag = d.querySelector('#confirm-lag');
-        if (lag) lag.textContent = fmtClock(mp.migration.lagTimeSeconds);
+        if (lag) lag.textContent = fmtDuration(mp.migration.lagTimeSeconds);
         const why = d.querySelector('#not-ready');
         if (why) { why.hidden = mp.migration.readyForCutover; why.textContent = notReady(); }
       }
@@ -333,5 +413,5 @@ export async function render(main, { groupId, migrationId }, page) {
     setInterval(tick, 1000),
     setInterval(loadEvents, 3000),
   ];
-  return () => { stopped = true; timers.forEach(clearInterval); if (dialog.open) dialog.close(); };
+  return () => { stopped = true; timers.forEach(clearInterval); if (dialog.open) dialog.close(); if (cancelDialog.open) cancelDialog.close(); };
 }

@@ -2,7 +2,15 @@
 // request, validates it on the migration host and starts the migration.
 
 import * as api from './api.js';
-import { h, replace, field, errorBox, table, statusBadge, fmtBytes, announce } from './dom.js';
+import { h, replace, field, errorBox, table, statusBadge, fmtBytes, fmtTime, fmtAgo, announce, projectCrumbs, checkTitle, sortChecks } from './dom.js';
+import { prepKey } from './prepare.js';
+
+/** CONNECTIONS are Atlas's ways to reach the destination; only PUBLIC is available here. */
+export const CONNECTIONS = [
+  { value: 'PUBLIC', label: 'Standard', hint: 'Over the connection string the destination cluster is registered with.' },
+  { value: 'VPC_PEERING', label: 'VPC peering', hint: 'Not available: livemigrate has no VPC peering of its own; reach the destination over a network path and register that connection string instead.' },
+  { value: 'PRIVATE_LINK', label: 'Private endpoint', hint: 'Not available: livemigrate manages no private endpoints; register the destination with the private endpoint\'s connection string and choose Standard.' },
+];
 
 const STEPS = ['Source', 'Credentials', 'Options', 'Validate', 'Review and start'];
 
@@ -58,10 +66,11 @@ export function parseSharding(text) {
 }
 
 export async function render(main, { groupId, cluster }, page) {
-  let project, dest, available;
+  let project, dest, available, org = null;
   try {
     [project, dest] = await Promise.all([api.project(groupId), api.cluster(groupId, cluster)]);
     available = await api.availableProjects(project.orgId);
+    org = await api.org(project.orgId).catch(() => null);
   } catch (e) {
     replace(main, h('h1', {}, 'Migrate data to this cluster'), errorBox(e, 'start the migration wizard'));
     return;
@@ -69,7 +78,7 @@ export async function render(main, { groupId, cluster }, page) {
   if (!page.alive()) return;
 
   const st = {
-    step: 0, sourceGroupId: available[0] ? available[0].projectId : '', deployment: '', host: '',
+    step: 0, sourceGroupId: available[0] ? available[0].projectId : '', deployment: sessionStorage.getItem(prepKey(groupId, dest.name)) || '', host: '', connection: 'PUBLIC',
     managed: false, username: '', password: '', ssl: false, caPath: '',
     sharding: false, shardingText: '', createIndexes: true, drop: false, dropConfirm: '', verification: 'continuous',
     validation: null, checks: [], validatedKey: '', validating: false, validateError: null,
@@ -79,7 +88,7 @@ export async function render(main, { groupId, cluster }, page) {
   const request = () => {
     const req = {
       source: { clusterName: st.deployment, groupId: st.sourceGroupId, managedAuthentication: st.managed, ssl: st.ssl },
-      destination: { clusterName: dest.name, groupId, hostnameSchemaType: 'PUBLIC' },
+      destination: { clusterName: dest.name, groupId, hostnameSchemaType: st.connection },
       migrationHosts: [st.host],
       dropDestinationData: st.drop,
       verificationMode: st.verification,
@@ -95,7 +104,7 @@ export async function render(main, { groupId, cluster }, page) {
   const stepsEl = h('ol', { class: 'steps', 'aria-label': 'Wizard steps' });
   const body = h('div', {});
   replace(main,
-    h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Organizations'), ' / ', h('a', { href: `#/groups/${groupId}` }, project.name), ' / ', dest.name),
+    projectCrumbs(org, project, [dest.name, `#/groups/${groupId}/clusters/${encodeURIComponent(dest.name)}/prepare`], 'Migrate'),
     h('h1', {}, `Migrate data to ${dest.name}`),
     h('p', {}, 'Live migration copies a source deployment into this cluster and keeps it in sync until you cut over.'),
     stepsEl, body);
@@ -137,8 +146,9 @@ export async function render(main, { groupId, cluster }, page) {
     const fill = () => {
       const p = srcProject();
       replace(depSel, h('option', { value: '' }, 'Choose a deployment…'),
-        p.deployments.map((d) => h('option', { value: d.name, selected: d.name === st.deployment },
-          `${d.name} — MongoDB ${d.mongoDBVersion}, ${d.sharded ? 'sharded' : 'replica set'}, ${fmtBytes(d.dbSizeBytes)}`)));
+        p.deployments.map((d) => h('option', { value: d.name, selected: d.name === st.deployment && !d.unreachable, disabled: !!d.unreachable },
+          d.unreachable ? `${d.name} — unreachable from the migration host`
+            : `${d.name} — MongoDB ${d.mongoDBVersion}, ${d.sharded ? 'sharded' : 'replica set'}, ${fmtBytes(d.dbSizeBytes)}`)));
       replace(hostSel, h('option', { value: '' }, 'Choose a migration host…'),
         p.migrationHosts.map((m) => h('option', { value: m, selected: m === st.host }, m)));
       if (!st.host && p.migrationHosts.length === 1) { st.host = p.migrationHosts[0]; hostSel.value = st.host; }
@@ -146,7 +156,9 @@ export async function render(main, { groupId, cluster }, page) {
     };
     const describe = () => {
       const d = srcProject().deployments.find((x) => x.name === depSel.value);
-      depInfo.textContent = d ? `Oplog ${d.oplogSizeMB} MB · FCV ${d.featureCompatibilityVersion} · TLS ${d.tlsEnabled ? 'on' : 'off'} · reported by agent ${d.agentVersion}` : '';
+      const bad = srcProject().deployments.filter((x) => x.unreachable);
+      depInfo.textContent = (d ? `Oplog ${fmtBytes(d.oplogSizeMB * 1048576)} · FCV ${d.featureCompatibilityVersion} · TLS ${d.tlsEnabled ? 'on' : 'off'} · reported by agent ${d.agentVersion}` : '')
+        + bad.map((x) => ` ${x.name} is unreachable: ${x.unreachable}.`).join('');
     };
     projSel.addEventListener('change', () => { st.sourceGroupId = projSel.value; st.deployment = ''; st.host = ''; fill(); });
     depSel.addEventListener('change', describe);
@@ -154,7 +166,14 @@ export async function render(main, { groupId, cluster }, page) {
     const fDep = field('Source deployment', depSel);
     const fHost = field('Migration host', hostSel, 'The host running livemigrate agent that reaches the source and this cluster.');
     depInfo.id = 'dep-info';
-    return form([field('Source project', projSel), fDep, depInfo, fHost], () => {
+    const conn = h('fieldset', { id: 'connection' }, h('legend', {}, 'Destination connection'),
+      CONNECTIONS.map((c) => {
+        const hintId = `conn-${c.value}-hint`;
+        return h('div', {}, h('label', { class: `inline${c.value === 'PUBLIC' ? '' : ' disabled'}` },
+          h('input', { type: 'radio', name: 'hostnameSchemaType', value: c.value, checked: c.value === st.connection, disabled: c.value !== 'PUBLIC', 'aria-describedby': hintId }),
+          c.label), h('p', { class: 'hint', id: hintId }, c.hint));
+      }));
+    return form([field('Source project', projSel), fDep, depInfo, fHost, conn], () => {
       fDep.setError(depSel.value ? '' : 'Choose the deployment to migrate from.');
       fHost.setError(hostSel.value ? '' : 'Choose the migration host.');
       if (!depSel.value) { depSel.focus(); return; }
@@ -197,7 +216,9 @@ export async function render(main, { groupId, cluster }, page) {
   }
 
   function optionsStep() {
-    const shard = h('input', { type: 'checkbox', name: 'sharding', checked: st.sharding });
+    // Sharded destinations are not supported yet (the API refuses sharding):
+    // the option is shown, disabled, with why.
+    const shard = h('input', { type: 'checkbox', name: 'sharding', disabled: true, 'aria-describedby': 'sharding-unavailable' });
     const text = h('textarea', { name: 'shardingEntries', rows: 8, spellcheck: 'false' });
     text.value = st.shardingText;
     const fText = field('Sharding entries (JSON)', text, 'One entry per collection to shard on the destination: database, collection and shard key (1 or "hashed" per field). Only for a replica set source going to a sharded destination.');
@@ -224,7 +245,9 @@ export async function render(main, { groupId, cluster }, page) {
 
     return form([
       h('fieldset', {}, h('legend', {}, 'Sharding'),
-        h('label', { class: 'inline' }, shard, 'Shard collections on the destination'), shardBox),
+        h('label', { class: 'inline' }, shard, 'Shard collections on the destination'),
+        h('p', { class: 'hint', id: 'sharding-unavailable' }, 'Not available: sharded destination clusters are not supported yet, so shard keys and their supporting indexes would not be applied. Migrate into a replica set, or shard the collections yourself after the migration.'),
+        shardBox),
       h('fieldset', {}, h('legend', {}, 'Existing data on the destination'),
         h('label', { class: 'inline' }, drop, 'Clear existing data on the destination cluster'), dropBox),
       h('fieldset', {}, h('legend', {}, 'Verification'), fVerification),
@@ -248,34 +271,51 @@ export async function render(main, { groupId, cluster }, page) {
     const out = h('div', { id: 'validation', 'aria-live': 'polite' });
     const run = h('button', { type: 'button', class: validated() ? null : 'primary', id: 'run-validation' }, 'Validate');
     const renderResult = () => {
-      if (st.validating) { replace(out, h('p', { role: 'status' }, 'Validating on the migration host… this takes a few seconds.')); return; }
+      if (st.validating) { replace(out, h('p', { role: 'status', id: 'validating' }, `Validating on migration host ${st.host}… this usually takes a few seconds.`)); return; }
+      if (st.hostLost) {
+        const a = st.hostLost;
+        replace(out, h('div', { class: 'alert error', role: 'alert', id: 'validation-host-lost' },
+          h('strong', {}, `Migration host ${a.hostname} is lost. `), 'Nothing heard from it since ', fmtTime(a.lastSeenAt), ` (${fmtAgo(a.lastSeenAt)}), so it cannot validate. `,
+          'Restart ', h('code', {}, 'livemigrate agent'), ` on ${a.hostname} with the same link token, or check that it reaches this control plane; then validate again.`));
+        return;
+      }
       if (st.validateError) { replace(out, errorBox(st.validateError, 'validate')); return; }
       const v = st.validation;
       if (!v) { replace(out, h('p', {}, 'The migration host checks that it reaches the source and this cluster, the versions, the source user\'s roles, TLS, disk space and existing data.')); return; }
       const stale = st.validatedKey !== requestKey();
       replace(out,
-        v.status === 'SUCCESS'
+        stale ? h('p', { class: 'alert warn', id: 'validation-stale' }, 'The settings changed since this validation: validate again.')
+          : v.status === 'SUCCESS'
           ? h('div', { class: 'alert ok', 'data-validation': 'SUCCESS' }, h('strong', {}, 'Validation passed. '), 'You can review and start the migration.')
           : h('div', { class: 'alert error', role: 'alert', 'data-validation': v.status },
             h('strong', {}, 'Validation failed. '), v.errorMessage || 'A check failed.',
             h('p', { class: 'hint' }, 'Fix the failing check below (go back to change the source, credentials or options), then validate again.')),
-        stale ? h('p', { class: 'alert warn' }, 'The settings changed since this validation: validate again.') : null,
         st.checks.length
-          ? table('Validation checks', [{ label: 'Check' }, { label: 'Result' }, { label: 'Message' }], st.checks,
-            (c) => h('tr', { 'data-check': c.name }, h('th', { scope: 'row' }, c.name), h('td', {}, statusBadge(c.status)), h('td', {}, c.message || '')))
+          ? table(stale ? 'Checks of the previous validation' : 'Validation checks', [{ label: 'Check' }, { label: 'Result' }, { label: 'Message' }], sortChecks(st.checks),
+            (c) => h('tr', { 'data-check': c.name }, h('th', { scope: 'row' }, checkTitle(c.name)), h('td', {}, statusBadge(c.status)), h('td', {}, c.message || '')))
           : null);
     };
     run.addEventListener('click', async () => {
-      st.validating = true; st.validateError = null; st.validation = null; st.checks = [];
+      st.validating = true; st.validateError = null; st.validation = null; st.checks = []; st.hostLost = null;
       run.disabled = true; next.disabled = true;
       renderResult();
       const key = requestKey();
+      // lostHost returns the migration host's agent when it is lost (missed its heartbeats).
+      const lostHost = async () => {
+        const ags = await api.agents(project.orgId).catch(() => []);
+        const a = ags.find((x) => x.hostname === st.host);
+        return a && a.lost ? a : null;
+      };
       try {
+        st.hostLost = await lostHost();
+        if (st.hostLost) return;
         let v = await api.validate(groupId, request());
         const deadline = Date.now() + 180000;
+        let polls = 0;
         while (v.status === 'PENDING' && page.alive() && Date.now() < deadline) {
           await new Promise((r) => setTimeout(r, 700));
           v = await api.validation(groupId, v._id);
+          if (v.status === 'PENDING' && ++polls % 3 === 0 && (st.hostLost = await lostHost())) return;
         }
         if (!page.alive()) return;
         if (v.status === 'PENDING') throw new Error('The migration host did not answer within 3 minutes. Check on the Live Migration page that it is online.');
@@ -309,9 +349,10 @@ export async function render(main, { groupId, cluster }, page) {
         h('dt', {}, 'Source deployment'), h('dd', {}, `${st.deployment} (project ${srcProject().name})`),
         h('dt', {}, 'Migration host'), h('dd', {}, st.host),
         h('dt', {}, 'Destination cluster'), h('dd', {}, `${dest.name} (project ${project.name})`),
+        h('dt', {}, 'Connection'), h('dd', {}, CONNECTIONS.find((c) => c.value === st.connection).label),
         h('dt', {}, 'Authentication'), h('dd', {}, st.managed ? 'managed by the migration host' : `user ${st.username}, password set`),
         h('dt', {}, 'TLS'), h('dd', {}, st.ssl ? `on${st.caPath ? `, CA file ${st.caPath}` : ''}` : 'off'),
-        h('dt', {}, 'Sharding'), h('dd', {}, st.sharding ? `${req.sharding.shardingEntries.length} collection(s)${st.createIndexes ? ', supporting indexes created' : ''}` : 'none'),
+        h('dt', {}, 'Sharding'), h('dd', {}, 'none (sharded destinations are not supported yet)'),
         h('dt', {}, 'Existing destination data'), h('dd', {}, st.drop ? h('strong', {}, 'deleted before the copy') : 'kept'),
         h('dt', {}, 'Verification at cutover'), h('dd', {}, verificationModes.find(([v]) => v === st.verification)[1]),
         h('dt', {}, 'Validation'), h('dd', {}, statusBadge(st.validation.status))),

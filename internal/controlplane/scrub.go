@@ -1,0 +1,70 @@
+package controlplane
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/livemigrate/livemigrate/internal/api"
+	"github.com/livemigrate/livemigrate/internal/mdb"
+)
+
+// Text an agent reports (validation messages, a failure's error, which
+// becomes an event and a webhook delivery) is scrubbed before it is stored:
+// every connection string in it is redacted, and every secret the control
+// plane handed out for that validation or migration (the source password,
+// the destination's password and secret connection-string options) is
+// replaced by "xxxxx" wherever it appears, in case an error message quotes
+// it outside a connection string.
+
+// secretsFor returns the secrets of a sealed request and its destination
+// cluster. Failures to read them leave only the connection-string redaction.
+func (s *Server) secretsFor(ctx context.Context, q querier, requestEnc []byte, groupID, dest string) []string {
+	var out []string
+	if plain, err := s.sealer.open(requestEnc); err == nil {
+		var req api.MigrationRequest
+		if json.Unmarshal(plain, &req) == nil && req.Source.Password != "" {
+			out = append(out, req.Source.Password)
+		}
+	}
+	if d, err := s.destination(ctx, q, groupID, dest); err == nil {
+		if d.Password != "" {
+			out = append(out, d.Password)
+		}
+		if c, err := mdb.ParseURIUnchecked(d.ConnectionString); err == nil {
+			out = append(out, c.SecretValues()...)
+		}
+	}
+	return out
+}
+
+// scrubText redacts connection strings in text and replaces each of the
+// given secrets (3 characters or more) by "xxxxx".
+func scrubText(text string, secrets []string) string {
+	text = mdb.RedactText(text)
+	for _, v := range secrets {
+		if len(v) >= 3 {
+			text = strings.ReplaceAll(text, v, "xxxxx")
+		}
+	}
+	return text
+}
+
+// scrubValidation scrubs an agent's validation result for validation id.
+func (s *Server) scrubValidation(ctx context.Context, q querier, id string, res *api.ValidationResult) {
+	var sealed []byte
+	var groupID, dest string
+	var secrets []string
+	if q.QueryRowContext(ctx, `SELECT request_enc, group_id, destination_cluster FROM validations WHERE id = ?`, id).Scan(&sealed, &groupID, &dest) == nil {
+		secrets = s.secretsFor(ctx, q, sealed, groupID, dest)
+	}
+	res.ErrorMessage = scrubText(res.ErrorMessage, secrets)
+	for i := range res.Checks {
+		res.Checks[i].Message = scrubText(res.Checks[i].Message, secrets)
+	}
+}
+
+// scrubMigrationText scrubs text an agent reported about migration m.
+func (s *Server) scrubMigrationText(ctx context.Context, q querier, m *migration, text string) string {
+	return scrubText(text, s.secretsFor(ctx, q, m.requestEnc, m.groupID, m.destination))
+}
