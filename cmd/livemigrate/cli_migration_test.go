@@ -50,7 +50,7 @@ func TestMigrationLifecycle(t *testing.T) {
 		EstimatedTotalBytes: 4096, EstimatedCopiedBytes: 1024, EstimatedTotalDocuments: 10, CopiedDocuments: 4})
 	cliMust(t, err)
 	// --watch shows progress until the migration becomes ready for cutover.
-	stderr := &lockedBuffer{}
+	stderr := &mongotest.LockedBuffer{}
 	done := make(chan cliResult)
 	go func() {
 		done <- e.runWith(strings.NewReader(""), stderr, "migration", "describe", "--liveMigrationId", id, "--watch", "--interval", "20ms")

@@ -45,7 +45,7 @@ func TestValidationCommands(t *testing.T) {
 	wantExit(t, pending, 0)
 
 	// --watch ends when the agent posts the result.
-	stderr := &lockedBuffer{}
+	stderr := &mongotest.LockedBuffer{}
 	done := make(chan cliResult)
 	go func() {
 		done <- e.runWith(strings.NewReader(""), stderr, "validation", "describe", "--validationId", id, "--watch", "--interval", "20ms")

@@ -61,14 +61,14 @@ func livemigrateBinary(t *testing.T) string {
 
 // startSyncProcess runs `livemigrate sync --start` and returns the process,
 // its API base URL, its stderr and a channel with its exit.
-func startSyncProcess(t *testing.T, src, dst *mongotest.Server) (*exec.Cmd, string, *lockedBuffer, <-chan error) {
+func startSyncProcess(t *testing.T, src, dst *mongotest.Server) (*exec.Cmd, string, *mongotest.LockedBuffer, <-chan error) {
 	t.Helper()
 	cmd := exec.Command(livemigrateBinary(t), "sync", "--source", src.URI(), "--destination", dst.URI(), "--listen", "127.0.0.1:0", "--start")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &lockedBuffer{}
+	stderr := &mongotest.LockedBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -99,7 +99,7 @@ func startSyncProcess(t *testing.T, src, dst *mongotest.Server) (*exec.Cmd, stri
 
 // interruptSync sends SIGINT once the run applies changes and checks the
 // clean stop: exit status 130, a plain message, no error.
-func interruptSync(t *testing.T, cmd *exec.Cmd, base string, stderr *lockedBuffer, exited <-chan error) {
+func interruptSync(t *testing.T, cmd *exec.Cmd, base string, stderr *mongotest.LockedBuffer, exited <-chan error) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

@@ -1,9 +1,11 @@
 package mongotest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,4 +111,24 @@ func WaitForErr(t testing.TB, what string, d time.Duration, cond func() (bool, e
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// LockedBuffer is a buffer that goroutines (a logger, a child process's
+// output) write while the test reads it.
+type LockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *LockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns what was written so far.
+func (l *LockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
