@@ -259,12 +259,12 @@ func (s *Server) runEmails(ctx context.Context) {
 }
 
 type emailNote struct {
-	id                     int64
-	migrationID, kind      string
-	recipients             []string
-	subject, body          string
-	attempts               int
-	createdAt, nextAttempt int64
+	id                int64
+	migrationID, kind string
+	recipients        []string
+	subject, body     string
+	attempts          int
+	createdAt         int64
 }
 
 // sendDueEmails makes one attempt at every notification due at now, records
