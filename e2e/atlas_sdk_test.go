@@ -35,19 +35,19 @@ func TestAtlasSDKConformance(t *testing.T) {
 	if _, err := sc.Database("app").Collection("items").InsertMany(ctx, docs); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cp.admin.CreateCluster(ctx, cp.groupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
+	if _, err := cp.Admin.CreateCluster(ctx, cp.GroupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
 		t.Fatal(err)
 	}
-	ownerKey, err := cp.admin.CreateAPIKey(ctx, cp.orgID, api.APIKeyRequest{Desc: "sdk owner", Roles: []api.Role{{OrgID: cp.orgID, RoleName: api.RoleOrgOwner}}})
+	ownerKey, err := cp.Admin.CreateAPIKey(ctx, cp.OrgID, api.APIKeyRequest{Desc: "sdk owner", Roles: []api.Role{{OrgID: cp.OrgID, RoleName: api.RoleOrgOwner}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	memberKey, err := cp.admin.CreateAPIKey(ctx, cp.orgID, api.APIKeyRequest{Desc: "sdk member", Roles: []api.Role{{OrgID: cp.orgID, RoleName: api.RoleOrgMember}}})
+	memberKey, err := cp.Admin.CreateAPIKey(ctx, cp.OrgID, api.APIKeyRequest{Desc: "sdk member", Roles: []api.Role{{OrgID: cp.OrgID, RoleName: api.RoleOrgMember}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sdk := func(public, private string) admin.CloudMigrationServiceApi {
-		c, err := admin.NewClient(admin.UseBaseURL(cp.url), admin.UseDigestAuth(public, private))
+		c, err := admin.NewClient(admin.UseBaseURL(cp.URL), admin.UseDigestAuth(public, private))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,18 +78,18 @@ func TestAtlasSDKConformance(t *testing.T) {
 	}
 
 	// Link token (201, as Atlas really answers).
-	tok, resp, err := owner.CreateLinkToken(ctx, cp.orgID, &admin.TargetOrgRequest{AccessListIps: &[]string{}}).Execute()
+	tok, resp, err := owner.CreateLinkToken(ctx, cp.OrgID, &admin.TargetOrgRequest{AccessListIps: &[]string{}}).Execute()
 	wantStatus("create link token", resp, err, http.StatusCreated)
 	if tok.GetLinkToken() == "" {
 		t.Fatal("create link token: empty linkToken")
 	}
-	cp.linkToken = tok.GetLinkToken()
+	cp.LinkToken = tok.GetLinkToken()
 	cp.startAgent(t, "host1", nil, "--source", "rs0="+src.URI(), "--progress-interval", "500ms")
 
 	// Available projects: the source project with the agent and its deployment.
 	var sourceGroupID string
-	waitFor(t, 30*time.Second, "rs0 in availableProjects", func() (bool, error) {
-		projects, _, err := owner.ListSourceProjects(ctx, cp.orgID).Execute()
+	mongotest.WaitForErr(t, "rs0 in availableProjects", 30*time.Second, func() (bool, error) {
+		projects, _, err := owner.ListSourceProjects(ctx, cp.OrgID).Execute()
 		if err != nil {
 			return false, err
 		}
@@ -108,36 +108,36 @@ func TestAtlasSDKConformance(t *testing.T) {
 	// empty (Atlas defaults it to PUBLIC), managed authentication.
 	req := &admin.LiveMigrationRequest20240530{
 		Source:         admin.Source{ClusterName: "rs0", GroupId: sourceGroupID, ManagedAuthentication: true},
-		Destination:    admin.Destination{ClusterName: "dst", GroupId: cp.groupID},
+		Destination:    admin.Destination{ClusterName: "dst", GroupId: cp.GroupID},
 		MigrationHosts: &[]string{"host1"},
 	}
 
 	// Error cases, each parsed into the SDK's ApiError.
-	_, _, err = member.ValidateMigration(ctx, cp.groupID, req).Execute()
+	_, _, err = member.ValidateMigration(ctx, cp.GroupID, req).Execute()
 	wantCode("validate as organization member", err, http.StatusForbidden, "USER_UNAUTHORIZED")
-	_, _, err = member.ListSourceProjects(ctx, cp.orgID).Execute()
+	_, _, err = member.ListSourceProjects(ctx, cp.OrgID).Execute()
 	wantCode("availableProjects as organization member", err, http.StatusForbidden, "USER_UNAUTHORIZED")
 	_, _, err = owner.ListSourceProjects(ctx, "0123456789abcdef01234567").Execute()
 	wantCode("availableProjects of an unknown org", err, http.StatusNotFound, "ORG_NOT_FOUND")
 	_, _, err = owner.GetPushMigration(ctx, "0123456789abcdef01234567", "0123456789abcdef01234567").Execute()
 	wantCode("describe in an unknown project", err, http.StatusNotFound, "GROUP_NOT_FOUND")
-	_, _, err = owner.GetPushMigration(ctx, cp.groupID, "0123456789abcdef01234567").Execute()
+	_, _, err = owner.GetPushMigration(ctx, cp.GroupID, "0123456789abcdef01234567").Execute()
 	wantCode("describe an unknown migration", err, http.StatusNotFound, "LIVE_MIGRATION_NOT_FOUND")
 	bad := *req
 	bad.Destination.ClusterName = "nope"
-	_, _, err = owner.ValidateMigration(ctx, cp.groupID, &bad).Execute()
+	_, _, err = owner.ValidateMigration(ctx, cp.GroupID, &bad).Execute()
 	wantCode("validate to an unknown destination cluster", err, http.StatusNotFound, "CLUSTER_NOT_FOUND")
-	_, _, err = sdk(ownerKey.PublicKey, "wrong-secret").ListSourceProjects(ctx, cp.orgID).Execute()
+	_, _, err = sdk(ownerKey.PublicKey, "wrong-secret").ListSourceProjects(ctx, cp.OrgID).Execute()
 	wantCode("wrong Digest secret", err, http.StatusUnauthorized, "UNAUTHORIZED")
 
 	// Validate and its status.
-	v, resp, err := owner.ValidateMigration(ctx, cp.groupID, req).Execute()
+	v, resp, err := owner.ValidateMigration(ctx, cp.GroupID, req).Execute()
 	wantStatus("validate", resp, err, http.StatusOK)
-	if v.GetId() == "" || v.GetGroupId() != cp.groupID || v.GetSourceGroupId() != sourceGroupID || v.GetStatus() != "PENDING" {
+	if v.GetId() == "" || v.GetGroupId() != cp.GroupID || v.GetSourceGroupId() != sourceGroupID || v.GetStatus() != "PENDING" {
 		t.Errorf("validate: %+v", v)
 	}
-	waitFor(t, 60*time.Second, "validation result", func() (bool, error) {
-		v, _, err = owner.GetValidationStatus(ctx, cp.groupID, v.GetId()).Execute()
+	mongotest.WaitForErr(t, "validation result", 60*time.Second, func() (bool, error) {
+		v, _, err = owner.GetValidationStatus(ctx, cp.GroupID, v.GetId()).Execute()
 		return err == nil && v.GetStatus() != "PENDING", err
 	})
 	if v.GetStatus() != "SUCCESS" {
@@ -145,19 +145,19 @@ func TestAtlasSDKConformance(t *testing.T) {
 	}
 
 	// Create (201), describe until ready, cutover (202), describe until complete.
-	m, resp, err := owner.CreatePushMigration(ctx, cp.groupID, req).Execute()
+	m, resp, err := owner.CreatePushMigration(ctx, cp.GroupID, req).Execute()
 	wantStatus("create", resp, err, http.StatusCreated)
 	if m.GetId() == "" || m.GetStatus() != "NEW" || len(m.GetMigrationHosts()) != 1 {
 		t.Errorf("create: %+v", m)
 	}
-	_, _, err = owner.CreatePushMigration(ctx, cp.groupID, req).Execute()
+	_, _, err = owner.CreatePushMigration(ctx, cp.GroupID, req).Execute()
 	wantCode("second create to the same destination", err, http.StatusConflict, "DESTINATION_CLUSTER_IN_USE")
-	_, err = owner.CutoverMigration(ctx, cp.groupID, m.GetId()).Execute()
+	_, err = owner.CutoverMigration(ctx, cp.GroupID, m.GetId()).Execute()
 	if apiErr, ok := admin.AsError(err); !ok || apiErr.GetError() != http.StatusConflict {
 		t.Errorf("cutover before ready: %v, want a 409 ApiError", err)
 	}
-	waitFor(t, 90*time.Second, "ready for cutover", func() (bool, error) {
-		m, _, err = owner.GetPushMigration(ctx, cp.groupID, m.GetId()).Execute()
+	mongotest.WaitForErr(t, "ready for cutover", 90*time.Second, func() (bool, error) {
+		m, _, err = owner.GetPushMigration(ctx, cp.GroupID, m.GetId()).Execute()
 		if err == nil && m.GetStatus() == "FAILED" {
 			t.Fatalf("migration failed")
 		}
@@ -166,16 +166,16 @@ func TestAtlasSDKConformance(t *testing.T) {
 	if m.GetStatus() != "WORKING" || !m.HasLagTimeSeconds() {
 		t.Errorf("describe when ready: status %s, lagTimeSeconds set %v; want WORKING with a lag", m.GetStatus(), m.HasLagTimeSeconds())
 	}
-	_, err = member.CutoverMigration(ctx, cp.groupID, m.GetId()).Execute()
+	_, err = member.CutoverMigration(ctx, cp.GroupID, m.GetId()).Execute()
 	wantCode("cutover as organization member", err, http.StatusForbidden, "USER_UNAUTHORIZED")
-	mm, _, err := member.GetPushMigration(ctx, cp.groupID, m.GetId()).Execute()
+	mm, _, err := member.GetPushMigration(ctx, cp.GroupID, m.GetId()).Execute()
 	if err != nil || mm.GetId() != m.GetId() {
 		t.Errorf("describe as organization member: %+v %v, want the migration (members may read)", mm, err)
 	}
-	resp, err = owner.CutoverMigration(ctx, cp.groupID, m.GetId()).Execute()
+	resp, err = owner.CutoverMigration(ctx, cp.GroupID, m.GetId()).Execute()
 	wantStatus("cutover", resp, err, http.StatusAccepted)
-	waitFor(t, 120*time.Second, "migration complete", func() (bool, error) {
-		m, _, err = owner.GetPushMigration(ctx, cp.groupID, m.GetId()).Execute()
+	mongotest.WaitForErr(t, "migration complete", 120*time.Second, func() (bool, error) {
+		m, _, err = owner.GetPushMigration(ctx, cp.GroupID, m.GetId()).Execute()
 		return err == nil && m.GetStatus() == "COMPLETE", err
 	})
 	if m.HasLagTimeSeconds() {
@@ -187,8 +187,8 @@ func TestAtlasSDKConformance(t *testing.T) {
 	}
 
 	// Link delete (204), then 404 with Atlas's code when there is no link.
-	resp, err = owner.DeleteLinkToken(ctx, cp.orgID).Execute()
+	resp, err = owner.DeleteLinkToken(ctx, cp.OrgID).Execute()
 	wantStatus("delete link token", resp, err, http.StatusNoContent)
-	_, err = owner.DeleteLinkToken(ctx, cp.orgID).Execute()
+	_, err = owner.DeleteLinkToken(ctx, cp.OrgID).Execute()
 	wantCode("delete link token without a link", err, http.StatusNotFound, "UNEXPECTED_ERROR")
 }

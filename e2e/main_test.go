@@ -19,6 +19,8 @@ import (
 
 	"github.com/livemigrate/livemigrate/internal/api"
 	"github.com/livemigrate/livemigrate/internal/client"
+	"github.com/livemigrate/livemigrate/internal/controlplane/cptest"
+	"github.com/livemigrate/livemigrate/internal/mongotest"
 )
 
 // binary is the livemigrate binary built once by TestMain.
@@ -139,12 +141,7 @@ func freeAddr(t *testing.T) string {
 // controlPlane is a `livemigrate server` process and an owner's client.
 type controlPlane struct {
 	*proc
-	url           string
-	admin         *client.Client
-	orgID         string
-	groupID       string
-	sourceGroupID string
-	linkToken     string
+	*cptest.Owner
 }
 
 func startControlPlane(t *testing.T) *controlPlane {
@@ -153,32 +150,17 @@ func startControlPlane(t *testing.T) *controlPlane {
 	data := filepath.Join(t.TempDir(), "cp.db")
 	p := startProc(t, "server", []string{"LIVEMIGRATE_OWNER_PASSWORD=e2e-password"},
 		"server", "--listen", addr, "--data", data)
-	cp := &controlPlane{proc: p, url: "http://" + addr}
-	cp.admin = client.New(cp.url, client.BasicAuth("admin", "e2e-password"))
-	ctx := context.Background()
-	cp.waitUp(t)
-	orgs, err := cp.admin.Orgs(ctx)
-	if err != nil || len(orgs) == 0 {
-		t.Fatalf("orgs: %v %v", orgs, err)
-	}
-	cp.orgID = orgs[0].ID
-	projects, err := cp.admin.Projects(ctx)
-	if err != nil || len(projects) == 0 {
-		t.Fatalf("projects: %v %v", projects, err)
-	}
-	cp.groupID = projects[0].ID
-	tok, err := cp.admin.CreateLinkToken(ctx, cp.orgID, api.LinkTokenRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp.linkToken = tok.LinkToken
-	return cp
+	url := "http://" + addr
+	admin := client.New(url, client.BasicAuth("admin", "e2e-password"))
+	waitUp(t, admin)
+	return &controlPlane{proc: p, Owner: cptest.Attach(t, url, admin)}
 }
 
-func (cp *controlPlane) waitUp(t *testing.T) {
+// waitUp waits until the control plane answers its owner.
+func waitUp(t *testing.T, admin *client.Client) {
 	t.Helper()
-	waitFor(t, 30*time.Second, "control plane up", func() (bool, error) {
-		_, err := cp.admin.Orgs(context.Background())
+	mongotest.WaitForErr(t, "control plane up", 30*time.Second, func() (bool, error) {
+		_, err := admin.Orgs(context.Background())
 		return err == nil, nil
 	})
 }
@@ -186,69 +168,8 @@ func (cp *controlPlane) waitUp(t *testing.T) {
 // startAgent runs `livemigrate agent` with the link token in its environment.
 func (cp *controlPlane) startAgent(t *testing.T, host string, env []string, args ...string) *proc {
 	t.Helper()
-	env = append(env, "LIVEMIGRATE_LINK_TOKEN="+cp.linkToken)
+	env = append(env, "LIVEMIGRATE_LINK_TOKEN="+cp.LinkToken)
 	return startProc(t, "agent-"+host, env, append([]string{"agent", "--hostname", host}, args...)...)
-}
-
-func (cp *controlPlane) waitDeployment(t *testing.T, name string) {
-	t.Helper()
-	waitFor(t, 30*time.Second, "deployment "+name, func() (bool, error) {
-		ps, err := cp.admin.AvailableProjects(context.Background(), cp.orgID)
-		if err != nil {
-			return false, err
-		}
-		for _, p := range ps {
-			for _, d := range p.Deployments {
-				if d.Name == name {
-					cp.sourceGroupID = p.ProjectID
-					return true, nil
-				}
-			}
-		}
-		return false, nil
-	})
-}
-
-func (cp *controlPlane) request(host, source, dest string) api.MigrationRequest {
-	return api.MigrationRequest{
-		Source:         api.MigrationSource{ClusterName: source, GroupID: cp.sourceGroupID, ManagedAuthentication: true},
-		Destination:    api.MigrationDestination{ClusterName: dest, GroupID: cp.groupID, HostnameSchemaType: api.HostnamePublic},
-		MigrationHosts: []string{host},
-	}
-}
-
-func (cp *controlPlane) validate(t *testing.T, req api.MigrationRequest) api.ValidationChecks {
-	t.Helper()
-	ctx := context.Background()
-	v, err := cp.admin.CreateValidation(ctx, cp.groupID, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var checks api.ValidationChecks
-	waitFor(t, 60*time.Second, "validation result", func() (bool, error) {
-		checks, err = cp.admin.ValidationChecks(ctx, cp.groupID, v.ID)
-		return err == nil && checks.Status != api.ValidationPending, err
-	})
-	return checks
-}
-
-// waitFor polls cond every 200 ms until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ok, err := cond()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // runCLI runs the binary to completion and returns its combined output.
@@ -273,8 +194,8 @@ func runCLIEnv(t *testing.T, timeout time.Duration, env []string, args ...string
 // cli runs a CLI command against the control plane as its owner.
 func (cp *controlPlane) cli(t *testing.T, args ...string) string {
 	t.Helper()
-	env := []string{"LIVEMIGRATE_CONFIG=" + filepath.Join(t.TempDir(), "config.json"), "LIVEMIGRATE_BASE_URL=" + cp.url,
-		"LIVEMIGRATE_PUBLIC_API_KEY=admin", "LIVEMIGRATE_PRIVATE_API_KEY=e2e-password", "LIVEMIGRATE_PROJECT_ID=" + cp.groupID}
+	env := []string{"LIVEMIGRATE_CONFIG=" + filepath.Join(t.TempDir(), "config.json"), "LIVEMIGRATE_BASE_URL=" + cp.URL,
+		"LIVEMIGRATE_PUBLIC_API_KEY=admin", "LIVEMIGRATE_PRIVATE_API_KEY=e2e-password", "LIVEMIGRATE_PROJECT_ID=" + cp.GroupID}
 	out, err := runCLIEnv(t, time.Minute, env, args...)
 	if err != nil {
 		t.Errorf("livemigrate %v: %v\n%s", args, err, out)

@@ -38,23 +38,23 @@ func TestResume(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := cp.admin.CreateCluster(ctx, cp.groupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
+	if _, err := cp.Admin.CreateCluster(ctx, cp.GroupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
 		t.Fatal(err)
 	}
 	ag := cp.startAgent(t, "host1", nil, "--source", "rs0="+src.URI(), "--progress-interval", "500ms")
-	cp.waitDeployment(t, "rs0")
+	cp.WaitDeployment(t, "rs0")
 	wl := mongotest.StartWorkload(ctx, sc, mongotest.WorkloadOptions{Namespaces: []string{"app.hot"}, Writers: 2, Rate: 20, IDBase: 1 << 40})
 	defer wl.Stop()
 
-	m, err := cp.admin.CreateMigration(ctx, cp.groupID, cp.request("host1", "rs0", "dst"))
+	m, err := cp.Admin.CreateMigration(ctx, cp.GroupID, cp.Request("host1", "rs0", "dst"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	progress := func() api.MigrationProgress {
 		t.Helper()
 		var p api.MigrationProgress
-		waitFor(t, 30*time.Second, "progress", func() (bool, error) {
-			p, err = cp.admin.MigrationProgress(ctx, cp.groupID, m.ID)
+		mongotest.WaitForErr(t, "progress", 30*time.Second, func() (bool, error) {
+			p, err = cp.Admin.MigrationProgress(ctx, cp.GroupID, m.ID)
 			if err == nil && p.Migration.Status == api.MigrationFailed {
 				return false, errors.New("migration failed: " + p.ErrorMessage)
 			}
@@ -64,7 +64,7 @@ func TestResume(t *testing.T) {
 	}
 
 	// Mid-copy: kill -9 the agent, start it again.
-	waitFor(t, 60*time.Second, "copy started", func() (bool, error) {
+	mongotest.WaitForErr(t, "copy started", 60*time.Second, func() (bool, error) {
 		p := progress()
 		return p.Progress != nil && p.Progress.CopiedDocuments > 0, nil
 	})
@@ -73,7 +73,7 @@ func TestResume(t *testing.T) {
 	ag.restart(syscall.SIGKILL)
 
 	// Mid-apply: wait for change application, kill -9 again.
-	waitFor(t, 90*time.Second, "change application", func() (bool, error) {
+	mongotest.WaitForErr(t, "change application", 90*time.Second, func() (bool, error) {
 		p := progress()
 		return p.Progress != nil && p.Progress.Phase == "change event application", nil
 	})
@@ -85,25 +85,25 @@ func TestResume(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	t.Log("restarting the control plane")
 	cp.restart(syscall.SIGTERM)
-	cp.waitUp(t)
+	waitUp(t, cp.Admin)
 
-	waitFor(t, 90*time.Second, "ready for cutover", func() (bool, error) {
+	mongotest.WaitForErr(t, "ready for cutover", 90*time.Second, func() (bool, error) {
 		return progress().Migration.ReadyForCutover, nil
 	})
 	if _, err := wl.Stop(); err != nil {
 		t.Logf("workload errors: %v", err)
 	}
-	waitFor(t, 60*time.Second, "cutover accepted", func() (bool, error) {
-		err := cp.admin.Cutover(ctx, cp.groupID, m.ID)
+	mongotest.WaitForErr(t, "cutover accepted", 60*time.Second, func() (bool, error) {
+		err := cp.Admin.Cutover(ctx, cp.GroupID, m.ID)
 		if client.IsConflict(err) {
 			return false, nil
 		}
 		return err == nil, err
 	})
-	waitFor(t, 120*time.Second, "migration complete", func() (bool, error) {
+	mongotest.WaitForErr(t, "migration complete", 120*time.Second, func() (bool, error) {
 		return progress().Migration.Status == api.MigrationComplete, nil
 	})
-	rep, err := cp.admin.MigrationReport(ctx, cp.groupID, m.ID)
+	rep, err := cp.Admin.MigrationReport(ctx, cp.GroupID, m.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestResume(t *testing.T) {
 			t.Errorf("app.%s: source %d documents, destination %d", coll, ns, nd)
 		}
 	}
-	events, err := cp.admin.MigrationEvents(ctx, cp.groupID, m.ID)
+	events, err := cp.Admin.MigrationEvents(ctx, cp.GroupID, m.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func TestValidationFailures(t *testing.T) {
 	tlsSrc := mongotest.StartSource(t, mongotest.WithTLS())
 	standalone := mongotest.StartServer(t, mongotest.Standalone())
 	dst := mongotest.StartDestination(t)
-	if _, err := cp.admin.CreateCluster(t.Context(), cp.groupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
+	if _, err := cp.Admin.CreateCluster(t.Context(), cp.GroupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
 		t.Fatal(err)
 	}
 	// The auth source's password comes from a file, not the command line.
@@ -31,23 +31,23 @@ func TestValidationFailures(t *testing.T) {
 		"--source", "tls="+tlsSrc.URI(), "--source", "standalone="+standalone.URI())
 	cp.startAgent(t, "host-b", nil, "--source", "auth="+authSrc.URI(), "--min-mongodb-version", "8.0.0")
 	for _, name := range []string{"auth", "tls", "standalone"} {
-		cp.waitDeployment(t, name)
+		cp.WaitDeployment(t, name)
 	}
 
 	t.Run("passes with the agent's credentials", func(t *testing.T) {
-		checks := cp.validate(t, cp.request("host-a", "auth", "dst"))
+		checks := cp.Validate(t, cp.Request("host-a", "auth", "dst"))
 		if checks.Status != api.ValidationSuccess {
 			t.Errorf("status %s: %+v", checks.Status, checks.Checks)
 		}
 	})
 	t.Run("wrong password", func(t *testing.T) {
-		req := cp.request("host-a", "auth", "dst")
+		req := cp.Request("host-a", "auth", "dst")
 		req.Source.ManagedAuthentication, req.Source.Username, req.Source.Password = false, "migrator", "wrong"
-		checks := cp.validate(t, req)
+		checks := cp.Validate(t, req)
 		if checks.Status != api.ValidationFailed || !hasCheck(checks, agent.CheckSourceAuthentication, api.CheckFailed, "authentication failed") {
 			t.Errorf("checks %+v, want %s FAILED with 'authentication failed'", checks, agent.CheckSourceAuthentication)
 		}
-		v, err := cp.admin.Validation(t.Context(), cp.groupID, checks.ValidationID)
+		v, err := cp.Admin.Validation(t.Context(), cp.GroupID, checks.ValidationID)
 		if err != nil || !strings.Contains(v.ErrorMessage, "authentication failed") {
 			t.Errorf("validation describe: %+v %v, want errorMessage with 'authentication failed'", v, err)
 		}
@@ -58,21 +58,21 @@ func TestValidationFailures(t *testing.T) {
 		}
 	})
 	t.Run("missing CA file", func(t *testing.T) {
-		req := cp.request("host-a", "tls", "dst")
+		req := cp.Request("host-a", "tls", "dst")
 		req.Source.SSL, req.Source.CACertificatePath = true, "/nonexistent/ca.pem"
-		checks := cp.validate(t, req)
+		checks := cp.Validate(t, req)
 		if checks.Status != api.ValidationFailed || !hasCheck(checks, agent.CheckSourceTLS, api.CheckFailed, "the TLS CA file /nonexistent/ca.pem does not exist on migration host host-a") {
 			t.Errorf("checks %+v, want %s FAILED naming the CA file", checks, agent.CheckSourceTLS)
 		}
 	})
 	t.Run("standalone source", func(t *testing.T) {
-		checks := cp.validate(t, cp.request("host-a", "standalone", "dst"))
+		checks := cp.Validate(t, cp.Request("host-a", "standalone", "dst"))
 		if checks.Status != api.ValidationFailed || !hasCheck(checks, agent.CheckSourceTopology, api.CheckFailed, "convert it to a replica set first") {
 			t.Errorf("checks %+v, want %s FAILED", checks, agent.CheckSourceTopology)
 		}
 	})
 	t.Run("version below the configured minimum", func(t *testing.T) {
-		checks := cp.validate(t, cp.request("host-b", "auth", "dst"))
+		checks := cp.Validate(t, cp.Request("host-b", "auth", "dst"))
 		if checks.Status != api.ValidationFailed || !hasCheck(checks, agent.CheckVersions, api.CheckFailed, "older than the configured minimum version 8.0.0") {
 			t.Errorf("checks %+v, want %s FAILED", checks, agent.CheckVersions)
 		}

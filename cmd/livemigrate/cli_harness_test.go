@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -20,6 +19,7 @@ import (
 	"github.com/livemigrate/livemigrate/internal/api"
 	"github.com/livemigrate/livemigrate/internal/client"
 	"github.com/livemigrate/livemigrate/internal/controlplane"
+	"github.com/livemigrate/livemigrate/internal/mongotest"
 )
 
 // The -update flag rewrites golden files. It is registered only when no other
@@ -123,11 +123,11 @@ type cliResult struct {
 // run runs the CLI in-process with the env's config file and stdin.
 func (e *cpEnv) run(stdin string, args ...string) cliResult {
 	e.t.Helper()
-	return e.runWith(strings.NewReader(stdin), &lockedBuffer{}, args...)
+	return e.runWith(strings.NewReader(stdin), &mongotest.LockedBuffer{}, args...)
 }
 
-func (e *cpEnv) runWith(stdin io.Reader, stderr *lockedBuffer, args ...string) cliResult {
-	var stdout lockedBuffer
+func (e *cpEnv) runWith(stdin io.Reader, stderr *mongotest.LockedBuffer, args ...string) cliResult {
+	var stdout mongotest.LockedBuffer
 	// --config goes before a "--" that ends the flags.
 	i := len(args)
 	for j, a := range args {
@@ -139,23 +139,6 @@ func (e *cpEnv) runWith(stdin io.Reader, stderr *lockedBuffer, args ...string) c
 	full := append(append(append([]string{}, args[:i]...), "--config", e.config), args[i:]...)
 	code := run(full, stdin, &stdout, stderr)
 	return cliResult{args: args, code: code, stdout: stdout.String(), stderr: stderr.String()}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 var (

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/livemigrate/livemigrate/internal/api"
+	"github.com/livemigrate/livemigrate/internal/mongotest"
 )
 
 // startWork takes the agent's start item for migration id and returns its spec.
@@ -49,12 +50,12 @@ func TestMigrationLifecycle(t *testing.T) {
 		EstimatedTotalBytes: 4096, EstimatedCopiedBytes: 1024, EstimatedTotalDocuments: 10, CopiedDocuments: 4})
 	cliMust(t, err)
 	// --watch shows progress until the migration becomes ready for cutover.
-	stderr := &lockedBuffer{}
+	stderr := &mongotest.LockedBuffer{}
 	done := make(chan cliResult)
 	go func() {
 		done <- e.runWith(strings.NewReader(""), stderr, "migration", "describe", "--liveMigrationId", id, "--watch", "--interval", "20ms")
 	}()
-	waitFor(t, func() bool { return strings.Contains(stderr.String(), "collection copy") })
+	mongotest.WaitFor(t, "collection copy in the watch output", 10*time.Second, func() bool { return strings.Contains(stderr.String(), "collection copy") })
 	_, err = e.agent.PostProgress(ctx, id, api.Progress{Phase: "change event application", State: api.StateRunning, LagTimeSeconds: 1, CanCommit: true,
 		TotalEventsApplied: 12, EstimatedTotalBytes: 4096, EstimatedCopiedBytes: 4096, EstimatedTotalDocuments: 10, CopiedDocuments: 10})
 	cliMust(t, err)

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/livemigrate/livemigrate/internal/api"
+	"github.com/livemigrate/livemigrate/internal/mongotest"
 )
 
 // requestArgs are the flags of a valid validation/migration create.
@@ -44,12 +45,12 @@ func TestValidationCommands(t *testing.T) {
 	wantExit(t, pending, 0)
 
 	// --watch ends when the agent posts the result.
-	stderr := &lockedBuffer{}
+	stderr := &mongotest.LockedBuffer{}
 	done := make(chan cliResult)
 	go func() {
 		done <- e.runWith(strings.NewReader(""), stderr, "validation", "describe", "--validationId", id, "--watch", "--interval", "20ms")
 	}()
-	waitFor(t, func() bool { return strings.Contains(stderr.String(), "PENDING") })
+	mongotest.WaitFor(t, "PENDING in the watch output", 10*time.Second, func() bool { return strings.Contains(stderr.String(), "PENDING") })
 	cliMust(t, e.agent.PostValidationResult(ctx, id, api.ValidationResult{
 		Status: api.ValidationFailed, ErrorMessage: "source user \"src\" lacks role backup",
 		Checks: []api.ValidationCheck{
@@ -83,16 +84,4 @@ func TestValidationCommands(t *testing.T) {
 	unknownHost := e.run("pw\n", "validation", "create", "--clusterName", "dest", "--migrationHost", "host-z", "--sourceClusterName", "rs0", "-u", "src")
 	wantExit(t, unknownHost, 1)
 	e.golden("validation_errors", missing, notFound, noUser, noHost, unknownHost)
-}
-
-// waitFor polls cond for up to 10 s.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/livemigrate/livemigrate/internal/client"
 	"github.com/livemigrate/livemigrate/internal/controlplane"
 	"github.com/livemigrate/livemigrate/internal/mdb"
+	"github.com/livemigrate/livemigrate/internal/migration"
 	"github.com/livemigrate/livemigrate/internal/mongotest"
 	"github.com/livemigrate/livemigrate/internal/web"
 )
@@ -176,7 +177,7 @@ func runDemo(ctx context.Context, e *env, o demoOptions) (err error) {
 		return err
 	}
 	d.say("Agent %s registered; it reports %s: MongoDB %s (FCV %s), %s data, %d MB oplog",
-		host, dep.Name, dep.MongoDBVersion, dep.FeatureCompatibilityVersion, humanBytes(dep.DBSizeBytes), dep.OplogSizeMB)
+		host, dep.Name, dep.MongoDBVersion, dep.FeatureCompatibilityVersion, migration.FormatBytes(dep.DBSizeBytes), dep.OplogSizeMB)
 
 	// 4. Workload, validation, migration.
 	var wl *mongotest.Workload
@@ -377,7 +378,7 @@ func progressDetail(p *api.Progress) string {
 			pct = min(100, 100*float64(p.EstimatedCopiedBytes)/float64(p.EstimatedTotalBytes))
 		}
 		return fmt.Sprintf("%d / ~%d docs  %s / ~%s  (%.0f%%)", p.CopiedDocuments, p.EstimatedTotalDocuments,
-			humanBytes(p.EstimatedCopiedBytes), humanBytes(p.EstimatedTotalBytes), pct)
+			migration.FormatBytes(p.EstimatedCopiedBytes), migration.FormatBytes(p.EstimatedTotalBytes), pct)
 	case "change event application":
 		ready := "catching up"
 		if p.CanCommit {
@@ -409,24 +410,12 @@ func (d *demo) printReport(r api.MigrationReport) {
 	fmt.Fprintf(w, "\n  changes synced      %d\n", r.ChangesSynced)
 	fmt.Fprintf(w, "  downtime            %.1f s\n", r.DowntimeSeconds)
 	fmt.Fprintf(w, "  duration            %.1f s\n", r.DurationSeconds)
-	fmt.Fprintf(w, "  bytes copied        %s\n", humanBytes(r.BytesCopied))
+	fmt.Fprintf(w, "  bytes copied        %s\n", migration.FormatBytes(r.BytesCopied))
 	fmt.Fprintf(w, "  collections copied  %d\n", r.CollectionsCopied)
 	fmt.Fprintf(w, "  verification        %s: %s\n", r.Verification.Status, r.Verification.Message)
 	for _, n := range r.Verification.Namespaces {
 		fmt.Fprintf(w, "    %-22s matched %d  missing %d  extra %d  differing %d\n", n.Namespace, n.Matched, n.Missing, n.Extra, n.Differing)
 	}
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/livemigrate/livemigrate/internal/api"
 	"github.com/livemigrate/livemigrate/internal/cli"
+	"github.com/livemigrate/livemigrate/internal/migration"
 )
 
 func init() {
@@ -154,7 +155,7 @@ func progressLine(mp api.MigrationProgress) string {
 			parts = append(parts, p.Phase)
 		}
 		if p.EstimatedTotalBytes > 0 {
-			parts = append(parts, fmt.Sprintf("%s / %s (%d%%)", bytesIEC(p.EstimatedCopiedBytes), bytesIEC(p.EstimatedTotalBytes),
+			parts = append(parts, fmt.Sprintf("%s / %s (%d%%)", migration.FormatBytes(p.EstimatedCopiedBytes), migration.FormatBytes(p.EstimatedTotalBytes),
 				min(100, p.EstimatedCopiedBytes*100/p.EstimatedTotalBytes)))
 		}
 		if p.EstimatedTotalDocuments > 0 {
@@ -186,19 +187,6 @@ func progressLine(mp api.MigrationProgress) string {
 		parts = append(parts, "error: "+mp.ErrorMessage)
 	}
 	return strings.Join(parts, "  ")
-}
-
-func bytesIEC(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func migrationCutoverCmd(e *env, flags *apiFlags) *cobra.Command {

@@ -37,6 +37,12 @@ type exitError struct {
 func (e exitError) Error() string { return e.err.Error() }
 func (e exitError) Unwrap() error { return e.err }
 
+// interrupted is a clean stop on Ctrl-C or SIGTERM: run prints its message
+// as it is, not as an error, and exits with exitInterrupted.
+type interrupted struct{ msg string }
+
+func (e interrupted) Error() string { return e.msg }
+
 // env is what every subcommand gets from main: streams and a logger.
 type env struct {
 	stdin          io.Reader
@@ -105,6 +111,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
+	}
+	var in interrupted
+	switch {
+	case errors.As(err, &in):
+		fmt.Fprintln(stderr, in.msg)
+		return exitInterrupted
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		fmt.Fprintln(stderr, "interrupted")
+		return exitInterrupted
 	}
 	fmt.Fprintf(stderr, "Error: %v\n", err)
 	return exitCode(ctx, err)

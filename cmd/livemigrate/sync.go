@@ -41,7 +41,7 @@ POST /api/v1/pause, /api/v1/resume, /api/v1/commit.
 
 The API binds to 127.0.0.1 by default; binding elsewhere requires --token
 (or LIVEMIGRATE_SYNC_TOKEN), sent as "Authorization: Bearer <token>".
-Ctrl-C stops cleanly after a final checkpoint; running the same command
+Ctrl-C stops cleanly after a final checkpoint (exit status 130); running the same command
 again resumes.`,
 		Example: `  livemigrate sync --source mongodb://src:27017 --destination mongodb://dst:27017 --start
   curl -s localhost:27182/api/v1/progress
@@ -242,9 +242,13 @@ func (s *syncRun) wait(ctx context.Context) error {
 		case <-ctx.Done():
 			d.done()
 			if s.engine() == nil {
-				return ctx.Err()
+				return interrupted{"livemigrate sync: interrupted before the run started"}
 			}
-			return <-s.done
+			// The engine saves a final checkpoint before it returns.
+			if err := <-s.done; err != nil && !errors.Is(err, context.Canceled) {
+				return err
+			}
+			return interrupted{"livemigrate sync: interrupted; stopped after a final checkpoint (run the same command again to resume)"}
 		case <-tick.C:
 			if s.engine() != nil {
 				d.show(s.Progress(), time.Now())

@@ -80,7 +80,7 @@ func barLine(p migration.Progress, width int) string {
 	fmt.Fprintf(&b, "%-9s %s %3.0f%% copy", p.State, bar, frac*100)
 	switch p.Phase {
 	case migration.PhaseIdle, migration.PhaseStarting, migration.PhaseCopying, migration.PhaseIndexing:
-		fmt.Fprintf(&b, "  %s/%s  %d/%d collections", mb(cc.EstimatedCopiedBytes), mb(cc.EstimatedTotalBytes), cc.CollectionsCopied, cc.CollectionsTotal)
+		fmt.Fprintf(&b, "  %s/%s  %d/%d collections", migration.FormatBytes(cc.EstimatedCopiedBytes), migration.FormatBytes(cc.EstimatedTotalBytes), cc.CollectionsCopied, cc.CollectionsTotal)
 		if p.IndexBuilding.Total > 0 {
 			fmt.Fprintf(&b, "  indexes %d/%d", p.IndexBuilding.Built, p.IndexBuilding.Total)
 		}
@@ -101,5 +101,3 @@ func barLine(p migration.Progress, width int) string {
 	}
 	return b.String()
 }
-
-func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -34,7 +33,7 @@ func TestSyncBarLine(t *testing.T) {
 		p    migration.Progress
 		want string
 	}{
-		{copying, "RUNNING   [##--------]  25% copy  1.0 MB/4.0 MB  1/4 collections  ETA 1m30s"},
+		{copying, "RUNNING   [##--------]  25% copy  976.6 KiB/3.8 MiB  1/4 collections  ETA 1m30s"},
 		{applying, "RUNNING   [##########] 100% copy  change event application  lag 3s  events 1234  canCommit (POST /api/v1/commit)"},
 	} {
 		if diff := cmp.Diff(tc.want, barLine(tc.p, 10)); diff != "" {
@@ -72,12 +71,7 @@ func TestSyncCommandEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bin := filepath.Join(t.TempDir(), "livemigrate")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "sync", "--source", srcSrv.URI(), "--destination", dstSrv.URI(), "--listen", "127.0.0.1:0", "--linger", "3s")
+	cmd := exec.Command(livemigrateBinary(t), "sync", "--source", srcSrv.URI(), "--destination", dstSrv.URI(), "--listen", "127.0.0.1:0", "--linger", "3s")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

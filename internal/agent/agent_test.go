@@ -2,12 +2,9 @@ package agent_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"log/slog"
-	"net"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,57 +14,19 @@ import (
 	"github.com/livemigrate/livemigrate/internal/api"
 	"github.com/livemigrate/livemigrate/internal/client"
 	"github.com/livemigrate/livemigrate/internal/controlplane"
+	"github.com/livemigrate/livemigrate/internal/controlplane/cptest"
 	"github.com/livemigrate/livemigrate/internal/mdb"
 	"github.com/livemigrate/livemigrate/internal/mongotest"
 )
 
-// controlPlane is an in-process control plane with an owner's client.
-type controlPlane struct {
-	admin          *client.Client
-	orgID, groupID string
-	sourceGroupID  string
-	linkToken      string
+func startControlPlane(t *testing.T) *cptest.Owner {
+	t.Helper()
+	return cptest.Start(t, controlplane.Timing{}, testLogger(t))
 }
 
-func startControlPlane(t *testing.T) *controlPlane {
+func startControlPlaneWith(t *testing.T, timing controlplane.Timing) *cptest.Owner {
 	t.Helper()
-	return startControlPlaneWith(t, controlplane.Timing{})
-}
-
-func startControlPlaneWith(t *testing.T, timing controlplane.Timing) *controlPlane {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := make([]byte, controlplane.KeySize)
-	rand.Read(key)
-	url := "http://" + ln.Addr().String()
-	srv, err := controlplane.New(ctx, controlplane.Options{DataPath: filepath.Join(t.TempDir(), "cp.db"), Key: key, ExternalURL: url,
-		Logger: testLogger(t), Timing: timing})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, pw, orgID, err := srv.Bootstrap(ctx, controlplane.BootstrapOptions{Username: "admin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; srv.Close() })
-	cp := &controlPlane{admin: client.New(url, client.BasicAuth("admin", pw)), orgID: orgID}
-	projects, err := cp.admin.Projects(ctx)
-	if err != nil || len(projects) == 0 {
-		t.Fatalf("projects: %v %v", projects, err)
-	}
-	cp.groupID = projects[0].ID
-	tok, err := cp.admin.CreateLinkToken(ctx, orgID, api.LinkTokenRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp.linkToken = tok.LinkToken
-	return cp
+	return cptest.Start(t, timing, testLogger(t))
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -78,86 +37,9 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 // startAgent runs an agent until the test ends.
-func startAgent(t *testing.T, cp *controlPlane, host string, sources ...agent.Source) {
+func startAgent(t *testing.T, cp *cptest.Owner, host string, sources ...agent.Source) {
 	t.Helper()
-	a, err := agent.New(agent.Options{LinkToken: cp.linkToken, Hostname: host, Sources: sources, Version: "test",
-		ProgressInterval: 300 * time.Millisecond, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent run: %v", err)
-		}
-	})
-}
-
-// waitFor polls cond every 100 ms until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ok, err := cond()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (cp *controlPlane) waitDeployment(t *testing.T, host, name string) api.AvailableDeployment {
-	t.Helper()
-	var found api.AvailableDeployment
-	waitFor(t, 20*time.Second, "deployment "+name, func() (bool, error) {
-		ps, err := cp.admin.AvailableProjects(context.Background(), cp.orgID)
-		if err != nil {
-			return false, err
-		}
-		for _, p := range ps {
-			cp.sourceGroupID = p.ProjectID
-			for _, d := range p.Deployments {
-				if d.Name == name {
-					found = d
-					return true, nil
-				}
-			}
-		}
-		return false, nil
-	})
-	return found
-}
-
-func (cp *controlPlane) request(host, source, dest string) api.MigrationRequest {
-	return api.MigrationRequest{
-		Source:         api.MigrationSource{ClusterName: source, GroupID: cp.sourceGroupID, ManagedAuthentication: true},
-		Destination:    api.MigrationDestination{ClusterName: dest, GroupID: cp.groupID, HostnameSchemaType: api.HostnamePublic},
-		MigrationHosts: []string{host},
-	}
-}
-
-func (cp *controlPlane) validate(t *testing.T, req api.MigrationRequest) api.ValidationChecks {
-	t.Helper()
-	ctx := context.Background()
-	v, err := cp.admin.CreateValidation(ctx, cp.groupID, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var checks api.ValidationChecks
-	waitFor(t, 30*time.Second, "validation result", func() (bool, error) {
-		checks, err = cp.admin.ValidationChecks(ctx, cp.groupID, v.ID)
-		return err == nil && checks.Status != api.ValidationPending, err
-	})
-	return checks
+	stoppableAgent(t, cp, host, sources...)
 }
 
 func TestAgentRegistersValidatesAndMigrates(t *testing.T) {
@@ -176,29 +58,29 @@ func TestAgentRegistersValidatesAndMigrates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := cp.admin.CreateCluster(ctx, cp.groupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
+	if _, err := cp.Admin.CreateCluster(ctx, cp.GroupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
 		t.Fatal(err)
 	}
 	startAgent(t, cp, "host1", agent.Source{Name: "rs0", URI: mdb.URI(src.URI())}, agent.Source{Name: "unreachable", URI: "mongodb://127.0.0.1:1/?directConnection=true"})
 
-	d := cp.waitDeployment(t, "host1", "rs0")
+	d := cp.WaitDeployment(t, "rs0")
 	if d.MongoDBVersion != "7.0.42" || d.FeatureCompatibilityVersion != "7.0" || d.Sharded || d.OplogSizeMB == 0 {
 		t.Errorf("deployment rs0 = %+v, want version 7.0.42, FCV 7.0, not sharded, an oplog size", d)
 	}
-	cp.waitDeployment(t, "host1", "unreachable") // unreachable, still reported by name
+	cp.WaitDeployment(t, "unreachable") // unreachable, still reported by name
 
-	checks := cp.validate(t, cp.request("host1", "rs0", "dst"))
+	checks := cp.Validate(t, cp.Request("host1", "rs0", "dst"))
 	if checks.Status != api.ValidationSuccess {
 		t.Fatalf("validation: %s %+v", checks.Status, checks.Checks)
 	}
 
-	m, err := cp.admin.CreateMigration(ctx, cp.groupID, cp.request("host1", "rs0", "dst"))
+	m, err := cp.Admin.CreateMigration(ctx, cp.GroupID, cp.Request("host1", "rs0", "dst"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var mp api.MigrationProgress
-	waitFor(t, 90*time.Second, "ready for cutover", func() (bool, error) {
-		mp, err = cp.admin.MigrationProgress(ctx, cp.groupID, m.ID)
+	mongotest.WaitForErr(t, "ready for cutover", 90*time.Second, func() (bool, error) {
+		mp, err = cp.Admin.MigrationProgress(ctx, cp.GroupID, m.ID)
 		if err != nil {
 			return false, err
 		}
@@ -215,21 +97,21 @@ func TestAgentRegistersValidatesAndMigrates(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Writes stopped: cut over as soon as the migration is ready again.
-	waitFor(t, 60*time.Second, "cutover accepted", func() (bool, error) {
-		err := cp.admin.Cutover(ctx, cp.groupID, m.ID)
+	mongotest.WaitForErr(t, "cutover accepted", 60*time.Second, func() (bool, error) {
+		err := cp.Admin.Cutover(ctx, cp.GroupID, m.ID)
 		if client.IsConflict(err) {
 			return false, nil
 		}
 		return err == nil, err
 	})
-	waitFor(t, 90*time.Second, "migration complete", func() (bool, error) {
-		mp, err = cp.admin.MigrationProgress(ctx, cp.groupID, m.ID)
+	mongotest.WaitForErr(t, "migration complete", 90*time.Second, func() (bool, error) {
+		mp, err = cp.Admin.MigrationProgress(ctx, cp.GroupID, m.ID)
 		if err == nil && mp.Migration.Status == api.MigrationFailed {
 			return false, errors.New("migration failed: " + mp.ErrorMessage)
 		}
 		return err == nil && mp.Migration.Status == api.MigrationComplete, err
 	})
-	rep, err := cp.admin.MigrationReport(ctx, cp.groupID, m.ID)
+	rep, err := cp.Admin.MigrationReport(ctx, cp.GroupID, m.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

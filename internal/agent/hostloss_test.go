@@ -12,14 +12,15 @@ import (
 	"github.com/livemigrate/livemigrate/internal/api"
 	"github.com/livemigrate/livemigrate/internal/client"
 	"github.com/livemigrate/livemigrate/internal/controlplane"
+	"github.com/livemigrate/livemigrate/internal/controlplane/cptest"
 	"github.com/livemigrate/livemigrate/internal/mdb"
 	"github.com/livemigrate/livemigrate/internal/mongotest"
 )
 
 // stoppableAgent runs an agent until stop (or the end of the test).
-func stoppableAgent(t *testing.T, cp *controlPlane, host string, sources ...agent.Source) (stop func()) {
+func stoppableAgent(t *testing.T, cp *cptest.Owner, host string, sources ...agent.Source) (stop func()) {
 	t.Helper()
-	a, err := agent.New(agent.Options{LinkToken: cp.linkToken, Hostname: host, Sources: sources, Version: "test",
+	a, err := agent.New(agent.Options{LinkToken: cp.LinkToken, Hostname: host, Sources: sources, Version: "test",
 		ProgressInterval: 300 * time.Millisecond, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -64,31 +65,31 @@ func TestLostHostRefusesCutoverAndResumes(t *testing.T) {
 	if _, err := orders.InsertMany(ctx, docs); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cp.admin.CreateCluster(ctx, cp.groupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
+	if _, err := cp.Admin.CreateCluster(ctx, cp.GroupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
 		t.Fatal(err)
 	}
 	source := agent.Source{Name: "rs0", URI: mdb.URI(src.URI())}
 	stop := stoppableAgent(t, cp, "host1", source)
-	cp.waitDeployment(t, "host1", "rs0")
-	m, err := cp.admin.CreateMigration(ctx, cp.groupID, cp.request("host1", "rs0", "dst"))
+	cp.WaitDeployment(t, "rs0")
+	m, err := cp.Admin.CreateMigration(ctx, cp.GroupID, cp.Request("host1", "rs0", "dst"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	get := func() api.Migration {
 		t.Helper()
-		got, err := cp.admin.Migration(ctx, cp.groupID, m.ID)
+		got, err := cp.Admin.Migration(ctx, cp.GroupID, m.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got.Status == api.MigrationFailed {
-			mp, _ := cp.admin.MigrationProgress(ctx, cp.groupID, m.ID)
+			mp, _ := cp.Admin.MigrationProgress(ctx, cp.GroupID, m.ID)
 			t.Fatalf("migration failed: %s", mp.ErrorMessage)
 		}
 		return got
 	}
 	waitReady := func(what string) {
 		t.Helper()
-		waitFor(t, 90*time.Second, what, func() (bool, error) { return get().ReadyForCutover, nil })
+		mongotest.WaitForErr(t, what, 90*time.Second, func() (bool, error) { return get().ReadyForCutover, nil })
 	}
 	waitReady("ready for cutover")
 
@@ -96,7 +97,7 @@ func TestLostHostRefusesCutoverAndResumes(t *testing.T) {
 	stop()
 	stoppedAt := time.Now()
 	var lost api.Migration
-	waitFor(t, 10*time.Second, "host lost", func() (bool, error) { lost = get(); return lost.HostLost != nil, nil })
+	mongotest.WaitForErr(t, "host lost", 10*time.Second, func() (bool, error) { lost = get(); return lost.HostLost != nil, nil })
 	t.Logf("declared lost %v after the agent stopped", time.Since(stoppedAt).Round(100*time.Millisecond))
 	if lost.ReadyForCutover || lost.LagTimeSeconds != nil || lost.Status != api.MigrationWorking {
 		t.Errorf("lost host: %+v, want WORKING, not ready, no lag", lost)
@@ -104,7 +105,7 @@ func TestLostHostRefusesCutoverAndResumes(t *testing.T) {
 	if hl := lost.HostLost; hl.Hostname != "host1" || hl.DuringCutover || hl.LastSeenAt.After(stoppedAt) || hl.Detail == "" {
 		t.Errorf("hostLost = %+v, want host1 last seen before %v, not during cutover, with a detail", hl, stoppedAt)
 	}
-	err = cp.admin.Cutover(ctx, cp.groupID, m.ID)
+	err = cp.Admin.Cutover(ctx, cp.GroupID, m.ID)
 	var ae *client.APIError
 	if !errors.As(err, &ae) || ae.StatusCode != 409 || ae.ErrorCode != "MIGRATION_HOST_LOST" {
 		t.Fatalf("cutover while the host is lost: %v, want 409 MIGRATION_HOST_LOST", err)
@@ -126,10 +127,10 @@ func TestLostHostRefusesCutoverAndResumes(t *testing.T) {
 	stopAt := time.Now()
 	stop()
 	t.Logf("the agent took %v to stop", time.Since(stopAt).Round(10*time.Millisecond))
-	if err := cp.admin.Cutover(ctx, cp.groupID, m.ID); err != nil {
+	if err := cp.Admin.Cutover(ctx, cp.GroupID, m.ID); err != nil {
 		t.Fatalf("cutover just after the host stopped (not yet lost): %v", err)
 	}
-	waitFor(t, 10*time.Second, "host lost during cutover", func() (bool, error) {
+	mongotest.WaitForErr(t, "host lost during cutover", 10*time.Second, func() (bool, error) {
 		lost = get()
 		return lost.HostLost != nil, nil
 	})
@@ -137,10 +138,10 @@ func TestLostHostRefusesCutoverAndResumes(t *testing.T) {
 		t.Errorf("lost during cutover: %+v %+v, want WORKING and duringCutover", lost, lost.HostLost)
 	}
 	stoppableAgent(t, cp, "host1", source)
-	waitFor(t, 90*time.Second, "migration complete after the host came back", func() (bool, error) {
+	mongotest.WaitForErr(t, "migration complete after the host came back", 90*time.Second, func() (bool, error) {
 		return get().Status == api.MigrationComplete, nil
 	})
-	rep, err := cp.admin.MigrationReport(ctx, cp.groupID, m.ID)
+	rep, err := cp.Admin.MigrationReport(ctx, cp.GroupID, m.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func TestLostHostRefusesCutoverAndResumes(t *testing.T) {
 	if err != nil || n != 201 {
 		t.Errorf("destination shop.orders has %d documents (%v), want 201", n, err)
 	}
-	events, err := cp.admin.MigrationEvents(ctx, cp.groupID, m.ID)
+	events, err := cp.Admin.MigrationEvents(ctx, cp.GroupID, m.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,30 +199,30 @@ func TestAgentStoppedMidCommitFinishesCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := cp.admin.CreateCluster(ctx, cp.groupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
+	if _, err := cp.Admin.CreateCluster(ctx, cp.GroupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
 		t.Fatal(err)
 	}
 	source := agent.Source{Name: "rs0", URI: mdb.URI(src.URI())}
 	stop := stoppableAgent(t, cp, "host1", source)
-	cp.waitDeployment(t, "host1", "rs0")
-	m, err := cp.admin.CreateMigration(ctx, cp.groupID, cp.request("host1", "rs0", "dst"))
+	cp.WaitDeployment(t, "rs0")
+	m, err := cp.Admin.CreateMigration(ctx, cp.GroupID, cp.Request("host1", "rs0", "dst"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	get := func() api.Migration {
 		t.Helper()
-		got, err := cp.admin.Migration(ctx, cp.groupID, m.ID)
+		got, err := cp.Admin.Migration(ctx, cp.GroupID, m.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got.Status == api.MigrationFailed {
-			mp, _ := cp.admin.MigrationProgress(ctx, cp.groupID, m.ID)
+			mp, _ := cp.Admin.MigrationProgress(ctx, cp.GroupID, m.ID)
 			t.Fatalf("migration failed: %s", mp.ErrorMessage)
 		}
 		return got
 	}
-	waitFor(t, 120*time.Second, "ready for cutover", func() (bool, error) { return get().ReadyForCutover, nil })
-	if err := cp.admin.Cutover(ctx, cp.groupID, m.ID); err != nil {
+	mongotest.WaitForErr(t, "ready for cutover", 120*time.Second, func() (bool, error) { return get().ReadyForCutover, nil })
+	if err := cp.Admin.Cutover(ctx, cp.GroupID, m.ID); err != nil {
 		t.Fatal(err)
 	}
 	// The engine persisted the commit request: stop the agent mid-commit.
@@ -246,15 +247,15 @@ func TestAgentStoppedMidCommitFinishesCommit(t *testing.T) {
 	if got := get(); got.Status != api.MigrationWorking {
 		t.Fatalf("after stopping the agent mid-commit: %s, want WORKING (the commit finished before the stop: use more documents)", got.Status)
 	}
-	waitFor(t, 10*time.Second, "host lost during cutover", func() (bool, error) {
+	mongotest.WaitForErr(t, "host lost during cutover", 10*time.Second, func() (bool, error) {
 		hl := get().HostLost
 		return hl != nil && hl.DuringCutover, nil
 	})
 	stoppableAgent(t, cp, "host1", source)
-	waitFor(t, 120*time.Second, "migration complete after the agent restarted", func() (bool, error) {
+	mongotest.WaitForErr(t, "migration complete after the agent restarted", 120*time.Second, func() (bool, error) {
 		return get().Status == api.MigrationComplete, nil
 	})
-	rep, err := cp.admin.MigrationReport(ctx, cp.groupID, m.ID)
+	rep, err := cp.Admin.MigrationReport(ctx, cp.GroupID, m.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -341,7 +341,7 @@ func infoLine(p migration.Progress) string {
 			pct = 100 * float64(cc.EstimatedCopiedBytes) / float64(cc.EstimatedTotalBytes)
 		}
 		return fmt.Sprintf("copying: %d of ~%d documents, %s of ~%s (%.0f%%), %d of %d collections",
-			cc.CopiedDocuments, cc.EstimatedTotalDocuments, bytesString(cc.EstimatedCopiedBytes), bytesString(cc.EstimatedTotalBytes), min(pct, 100), cc.CollectionsCopied, cc.CollectionsTotal)
+			cc.CopiedDocuments, cc.EstimatedTotalDocuments, migration.FormatBytes(cc.EstimatedCopiedBytes), migration.FormatBytes(cc.EstimatedTotalBytes), min(pct, 100), cc.CollectionsCopied, cc.CollectionsTotal)
 	case migration.PhaseApplying:
 		ready := "not yet ready for cutover"
 		if p.CanCommit {

@@ -442,7 +442,7 @@ func checkDBStats(ctx context.Context, c *checks, cl *mongo.Client) int64 {
 	var storage, data int64
 	n := 0
 	for _, db := range dbs {
-		if db == "admin" || db == "local" || db == "config" {
+		if migration.IsSystemDatabase(db) {
 			continue
 		}
 		st, err := runCommand(ctx, cl, db, bson.D{{Key: "dbStats", Value: 1}})
@@ -454,7 +454,7 @@ func checkDBStats(ctx context.Context, c *checks, cl *mongo.Client) int64 {
 		data += mdb.Int64(st.Lookup("dataSize"))
 		n++
 	}
-	c.pass(CheckDatabaseStatistics, "statistics of %d source databases collected: %s data, %s storage", n, bytesString(data), bytesString(storage))
+	c.pass(CheckDatabaseStatistics, "statistics of %d source databases collected: %s data, %s storage", n, migration.FormatBytes(data), migration.FormatBytes(storage))
 	return storage
 }
 
@@ -468,16 +468,16 @@ func checkDisk(ctx context.Context, c *checks, dst *mongo.Client, need int64) {
 	switch {
 	case total <= 0:
 		if need >= 0 {
-			c.unknown(CheckDestinationDisk, "the destination does not report its disk size (no fsTotalSize in dbStats); make sure it has at least %s free (the source's storage size)", bytesString(need))
+			c.unknown(CheckDestinationDisk, "the destination does not report its disk size (no fsTotalSize in dbStats); make sure it has at least %s free (the source's storage size)", migration.FormatBytes(need))
 		} else {
 			c.unknown(CheckDestinationDisk, "the destination does not report its disk size and the source's storage size is unknown")
 		}
 	case need < 0:
-		c.unknown(CheckDestinationDisk, "the source's storage size is unknown; the destination has %s free", bytesString(total-used))
+		c.unknown(CheckDestinationDisk, "the source's storage size is unknown; the destination has %s free", migration.FormatBytes(total-used))
 	case total-used < need:
-		c.fail(CheckDestinationDisk, "the destination has %s free but the source's data takes %s: add disk space to the destination", bytesString(total-used), bytesString(need))
+		c.fail(CheckDestinationDisk, "the destination has %s free but the source's data takes %s: add disk space to the destination", migration.FormatBytes(total-used), migration.FormatBytes(need))
 	default:
-		c.pass(CheckDestinationDisk, "the destination has %s free for the source's %s", bytesString(total-used), bytesString(need))
+		c.pass(CheckDestinationDisk, "the destination has %s free for the source's %s", migration.FormatBytes(total-used), migration.FormatBytes(need))
 	}
 }
 
@@ -492,19 +492,6 @@ func nsList(nss []migration.Namespace) string {
 		parts = append(parts, ns.String())
 	}
 	return strings.Join(parts, ", ")
-}
-
-func bytesString(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func runCommand(ctx context.Context, c *mongo.Client, db string, cmd bson.D) (bson.Raw, error) {

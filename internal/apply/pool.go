@@ -10,7 +10,6 @@ package apply
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -368,24 +367,10 @@ func eventBytes(ev migration.Event) int {
 }
 
 func (p *Pool) retry(ctx context.Context, what string, op func(context.Context) error) error {
-	return mdb.Retry(ctx, p.logger, what, p.opts.Retry, func(ctx context.Context) error {
-		actx, cancel := context.WithTimeout(ctx, p.opts.AttemptTimeout)
-		defer cancel()
-		err := op(actx)
-		if err != nil && ctx.Err() == nil && (actx.Err() != nil || errors.Is(err, context.DeadlineExceeded)) {
-			return attemptTimeout{what: what}
-		}
-		if err != nil {
+	return mdb.RetryEach(ctx, p.logger, what, p.opts.Retry, p.opts.AttemptTimeout, func(ctx context.Context) error {
+		if err := op(ctx); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		return nil
 	})
 }
-
-// attemptTimeout marks one attempt that outlived its deadline while the
-// caller's context is alive (a network blackhole): transient.
-type attemptTimeout struct{ what string }
-
-func (e attemptTimeout) Error() string   { return e.what + ": no answer in time" }
-func (e attemptTimeout) Timeout() bool   { return true }
-func (e attemptTimeout) Temporary() bool { return true }

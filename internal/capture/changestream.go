@@ -125,18 +125,19 @@ func (r *ChangeStreamReader) Run(ctx context.Context, from migration.Position, o
 			if mdb.IsHistoryLost(err) {
 				return &HistoryLostError{From: last}
 			}
-			return fmt.Errorf("open change stream at %s: %w", fmtTS(last.TS), err)
+			return fmt.Errorf("open change stream at %s: %w", migration.FormatTS(last.TS), err)
 		}
-		r.logger.Info("change stream opened", "ts", fmtTS(last.TS), "resume_token", len(last.ResumeToken) > 0)
+		r.logger.Info("change stream opened", "ts", migration.FormatTS(last.TS), "resume_token", len(last.ResumeToken) > 0)
+		// read returns only with an error: the stream ended or failed.
 		err = r.read(ctx, stream, &last, out)
 		_ = stream.Close(context.WithoutCancel(ctx))
-		switch { // read returns only with an error
+		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case mdb.IsHistoryLost(err):
 			return &HistoryLostError{From: last}
 		case mdb.IsTransient(err):
-			r.logger.Warn("change stream interrupted, resuming", "ts", fmtTS(last.TS), "err", err)
+			r.logger.Warn("change stream interrupted, resuming", "ts", migration.FormatTS(last.TS), "err", err)
 			continue
 		default:
 			return err
@@ -178,7 +179,7 @@ func (r *ChangeStreamReader) read(ctx context.Context, s Stream, last *migration
 			}
 			*last = ev.Pos
 			if ev.Op == migration.OpInvalidate {
-				return fmt.Errorf("%w at %s: restart the sync to resume after it", errInvalidated, fmtTS(ev.Pos.TS))
+				return fmt.Errorf("%w at %s: restart the sync to resume after it", errInvalidated, migration.FormatTS(ev.Pos.TS))
 			}
 			continue
 		}

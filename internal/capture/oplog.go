@@ -202,7 +202,7 @@ func (r *OplogReader) latest(ctx context.Context, commit bool) (migration.Positi
 // entries (entries may be inserted slightly out of ts order).
 func (r *OplogReader) queryNewest(ctx context.Context) (bson.Timestamp, error) {
 	var newest bson.Timestamp
-	err := retry(ctx, r.logger, "read newest oplog entry", r.opts.Retry, r.opts.AttemptTimeout, func(ctx context.Context) error {
+	err := mdb.RetryEach(ctx, r.logger, "read newest oplog entry", r.opts.Retry, r.opts.AttemptTimeout, func(ctx context.Context) error {
 		cur, err := r.oplog().Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "$natural", Value: -1}}).
 			SetLimit(64).SetProjection(bson.D{{Key: "ts", Value: 1}}))
 		if err != nil {
@@ -232,7 +232,7 @@ func tsOf(doc bson.Raw) (bson.Timestamp, bool) {
 func (r *OplogReader) oldest(ctx context.Context) (bson.Timestamp, bool, error) {
 	var ts bson.Timestamp
 	found := false
-	err := retry(ctx, r.logger, "read oldest oplog entry", r.opts.Retry, r.opts.AttemptTimeout, func(ctx context.Context) error {
+	err := mdb.RetryEach(ctx, r.logger, "read oldest oplog entry", r.opts.Retry, r.opts.AttemptTimeout, func(ctx context.Context) error {
 		raw, err := r.oplog().FindOne(ctx, bson.D{}, options.FindOne().SetProjection(bson.D{{Key: "ts", Value: 1}})).Raw()
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			found = false
@@ -308,7 +308,7 @@ func entryKey(e oplogEntry) string {
 
 func (r *OplogReader) readCatalog(ctx context.Context) (Catalog, error) {
 	var cat Catalog
-	err := retry(ctx, r.logger, "read catalog", r.opts.Retry, r.opts.AttemptTimeout, func(ctx context.Context) error {
+	err := mdb.RetryEach(ctx, r.logger, "read catalog", r.opts.Retry, r.opts.AttemptTimeout, func(ctx context.Context) error {
 		var err error
 		cat, err = ReadCatalog(ctx, r.client, r.opts.Filter)
 		return err
@@ -396,7 +396,7 @@ func (r *OplogReader) createsBeforeData(ctx context.Context, cat Catalog, pendin
 	var out []migration.Event
 	for ns, ev := range first {
 		var specs []mongo.CollectionSpecification
-		err := retry(ctx, r.logger, "read collection options", r.opts.Retry, r.opts.AttemptTimeout, func(ctx context.Context) error {
+		err := mdb.RetryEach(ctx, r.logger, "read collection options", r.opts.Retry, r.opts.AttemptTimeout, func(ctx context.Context) error {
 			var err error
 			specs, err = r.client.Database(ns.DB).ListCollectionSpecifications(ctx, bson.D{{Key: "name", Value: ns.Coll}})
 			return err

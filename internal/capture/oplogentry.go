@@ -53,21 +53,21 @@ func (p *entryParser) parse(e oplogEntry) ([]migration.Event, error) {
 	case "i", "u", "d":
 		ns, err := migration.ParseNamespace(e.NS)
 		if err != nil {
-			return nil, fmt.Errorf("oplog entry at %s: %w", fmtTS(e.TS), err)
+			return nil, fmt.Errorf("oplog entry at %s: %w", migration.FormatTS(e.TS), err)
 		}
 		if !p.filter(ns) {
 			return nil, nil
 		}
 		ev, err := p.crud(e.Op, ns, e.O, e.O2)
 		if err != nil {
-			return nil, fmt.Errorf("oplog entry at %s on %s: %w", fmtTS(e.TS), ns, err)
+			return nil, fmt.Errorf("oplog entry at %s on %s: %w", migration.FormatTS(e.TS), ns, err)
 		}
 		ev.Pos, ev.Wall = pos, e.Wall
 		return []migration.Event{ev}, nil
 	case "c":
 		evs, err := p.command(e)
 		if err != nil {
-			return nil, fmt.Errorf("oplog command at %s on %s: %w", fmtTS(e.TS), e.NS, err)
+			return nil, fmt.Errorf("oplog command at %s on %s: %w", migration.FormatTS(e.TS), e.NS, err)
 		}
 		for i := range evs {
 			evs[i].Pos, evs[i].Wall = pos, e.Wall

@@ -200,7 +200,7 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 		return err
 	}
 	s := newOplogRun(r.opts, from)
-	r.logger.Info("oplog capture started", "ts", fmtTS(from.TS), "settle", r.opts.Settle, "eager", s.eager, "catalog_ddl", r.opts.CatalogDDL)
+	r.logger.Info("oplog capture started", "ts", migration.FormatTS(from.TS), "settle", r.opts.Settle, "eager", s.eager, "catalog_ddl", r.opts.CatalogDDL)
 	r.measureClock(ctx)
 	r.startLag(from.TS)
 
@@ -266,7 +266,7 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 
 		boundary := s.boundary(now)
 		r.logger.Debug("oplog polled", "entries", n, "late", late, "catalog", catEvents != nil,
-			"newest", fmtTS(s.newest), "took", now.Sub(pollStart).Round(time.Millisecond))
+			"newest", migration.FormatTS(s.newest), "took", now.Sub(pollStart).Round(time.Millisecond))
 		if err := s.release(ctx, out, boundary, commitTS, now, r.noteSent); err != nil {
 			return err
 		}
@@ -374,7 +374,7 @@ func (r *OplogReader) endPoll(newest, commitTS bson.Timestamp) {
 // kept and how many of those were late.
 func (r *OplogReader) read(ctx context.Context, s *oplogRun) (n, late int, err error) {
 	low := s.low()
-	err = retry(ctx, r.logger, "poll oplog", r.opts.Retry, r.opts.AttemptTimeout, func(ctx context.Context) error {
+	err = mdb.RetryEach(ctx, r.logger, "poll oplog", r.opts.Retry, r.opts.AttemptTimeout, func(ctx context.Context) error {
 		err := r.readFrom(ctx, s, low, &n, &late)
 		if mdb.IsReplyTooLarge(err) && !s.sizer.TooLarge() {
 			return fmt.Errorf("one oplog entry is larger than a reply can carry: %w", err)
@@ -382,7 +382,7 @@ func (r *OplogReader) read(ctx context.Context, s *oplogRun) (n, late int, err e
 		return err
 	})
 	if err != nil {
-		return n, late, fmt.Errorf("poll oplog from %s: %w", fmtTS(low), err)
+		return n, late, fmt.Errorf("poll oplog from %s: %w", migration.FormatTS(low), err)
 	}
 	return n, late, nil
 }
@@ -410,7 +410,7 @@ func (r *OplogReader) readFrom(ctx context.Context, s *oplogRun, low bson.Timest
 			if s.eager {
 				*late++
 			} else {
-				r.logger.Warn("oplog entry became visible after the settle window", "ts", fmtTS(e.TS), "ns", e.NS)
+				r.logger.Warn("oplog entry became visible after the settle window", "ts", migration.FormatTS(e.TS), "ns", e.NS)
 			}
 		}
 		if err := s.take(e); err != nil {

@@ -13,8 +13,6 @@ import (
 	"errors"
 	"fmt"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/livemigrate/livemigrate/internal/migration"
 )
 
@@ -74,32 +72,23 @@ type HistoryLostError struct {
 
 func (e *HistoryLostError) Error() string {
 	return fmt.Sprintf("resume change capture at %s: oldest change the source holds is %s: %v",
-		fmtTS(e.From.TS), fmtTS(e.Oldest.TS), ErrHistoryLost)
+		migration.FormatTS(e.From.TS), migration.FormatTS(e.Oldest.TS), ErrHistoryLost)
 }
 
 // Unwrap makes errors.Is(err, ErrHistoryLost) true.
 func (e *HistoryLostError) Unwrap() error { return ErrHistoryLost }
 
-func fmtTS(ts bson.Timestamp) string { return fmt.Sprintf("Timestamp(%d, %d)", ts.T, ts.I) }
-
 // Filter reports whether a namespace is in scope. A nil Filter is InScope.
 type Filter func(migration.Namespace) bool
 
-// InScope is the default filter: every user collection, skipping admin,
-// local, config, system.* collections and the engine's metadata database.
+// InScope is the default filter: every user collection, skipping system
+// namespaces (migration.Namespace.IsSystem) and the engine's metadata database.
 func InScope(metaDB string) Filter {
 	return func(ns migration.Namespace) bool { return userNamespace(ns, metaDB) }
 }
 
 func userNamespace(ns migration.Namespace, metaDB string) bool {
-	switch ns.DB {
-	case "admin", "local", "config", "":
-		return false
-	}
-	if metaDB != "" && ns.DB == metaDB {
-		return false
-	}
-	return len(ns.Coll) < 7 || ns.Coll[:7] != "system."
+	return ns.DB != "" && !ns.IsSystem() && (metaDB == "" || ns.DB != metaDB)
 }
 
 // send delivers ev unless ctx ends first.

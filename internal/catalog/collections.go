@@ -123,12 +123,12 @@ func Estimate(ctx context.Context, c *mongo.Client, ns migration.Namespace) (doc
 		defer cur.Close(ctx)
 		for cur.Next(ctx) {
 			st, _ := cur.Current.Lookup("storageStats").DocumentOK()
-			n := number(st.Lookup("count"))
+			n := mdb.Int64(st.Lookup("count"))
 			docs += n
 			// avgObjSize is size/count on MongoDB (uncompressed BSON). It is
 			// also right on FerretDB, whose storageStats.size counts the
 			// indexes too.
-			bytes += n * number(st.Lookup("avgObjSize"))
+			bytes += n * mdb.Int64(st.Lookup("avgObjSize"))
 		}
 		if err = cur.Err(); err == nil {
 			return docs, bytes, nil
@@ -144,20 +144,7 @@ func Estimate(ctx context.Context, c *mongo.Client, ns migration.Namespace) (doc
 		}
 		return 0, 0, fmt.Errorf("collStats %s: %w", ns, err)
 	}
-	return number(raw.Lookup("count")), number(raw.Lookup("size")), nil
-}
-
-// number reads any numeric BSON value as int64 (0 otherwise).
-func number(v bson.RawValue) int64 {
-	switch v.Type {
-	case bson.TypeInt32:
-		return int64(v.Int32())
-	case bson.TypeInt64:
-		return v.Int64()
-	case bson.TypeDouble:
-		return int64(v.Double())
-	}
-	return 0
+	return mdb.Int64(raw.Lookup("count")), mdb.Int64(raw.Lookup("size")), nil
 }
 
 // Exists returns which of nss exist on c (collections or views).

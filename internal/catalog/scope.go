@@ -11,10 +11,6 @@ import (
 // engine's own state; it is never in scope.
 const DefaultMetadataDB = "__livemigrate"
 
-// systemDatabases are never migrated: users, roles, the oplog and the config
-// of the deployment belong to the deployment, not to the data.
-var systemDatabases = map[string]bool{"admin": true, "local": true, "config": true}
-
 // Scope decides which namespaces a run migrates. It is immutable and safe
 // for concurrent use.
 type Scope struct {
@@ -43,7 +39,7 @@ func NewScope(include, exclude []migration.Filter, metadataDB string) (*Scope, e
 
 // MatchDatabase reports whether some collection of db may be in scope.
 func (s *Scope) MatchDatabase(db string) bool {
-	if db == "" || systemDatabases[db] || db == s.metadataDB {
+	if db == "" || migration.IsSystemDatabase(db) || db == s.metadataDB {
 		return false
 	}
 	for _, f := range s.exclude {
@@ -66,7 +62,7 @@ func (s *Scope) MatchDatabase(db string) bool {
 // not the engine's metadata, selected by the include filters (if any) and by
 // no exclude filter.
 func (s *Scope) Match(ns migration.Namespace) bool {
-	if !s.MatchDatabase(ns.DB) || ns.Coll == "" || strings.HasPrefix(ns.Coll, "system.") {
+	if !s.MatchDatabase(ns.DB) || ns.Coll == "" || ns.IsSystem() {
 		return false
 	}
 	for _, f := range s.exclude {

@@ -187,12 +187,12 @@ func (e *Engine) runChangeApplication(ctx context.Context) error {
 		c.mu.Lock()
 		c.reader = string(reader.Kind())
 		c.mu.Unlock()
-		e.logger.Info("change capture", "reader", string(reader.Kind()), "why", why, "from", from.TS, "apply_mode", string(mode))
+		e.logger.Info("change capture", "reader", string(reader.Kind()), "why", why, "from", from, "apply_mode", string(mode))
 		start := from
 		if replay > 0 {
 			start = migration.Position{TS: bson.Timestamp{T: from.TS.T - min(from.TS.T, uint32(replay/time.Second))}}
 		}
-		pool := apply.New(e.dst, apply.Options{Source: e.src, Start: start, Mode: mode, CreateIndex: e.createRelaxedIndex}, e.logger)
+		pool := apply.New(e.dst, apply.Options{Source: e.src, Start: start, Mode: mode, CreateIndex: e.createRelaxedIndex}, e.base)
 		paused, err := e.applyUntil(ctx, reader, pool, from, st.Applied)
 		cp := pool.Checkpoint()
 		st = applyState{Pos: cp, Applied: st.Applied + pool.Applied(), Reader: string(reader.Kind()), CommitRequestedAt: c.requested()}
@@ -211,7 +211,7 @@ func (e *Engine) runChangeApplication(ctx context.Context) error {
 			return nil
 		}
 		e.updateProgress(func(p *migration.Progress) { p.State = migration.StatePaused })
-		e.logger.Info("paused", "checkpoint", cp.TS)
+		e.logger.Info("paused", "checkpoint", cp)
 		if err := c.waitResume(ctx); err != nil {
 			return err
 		}
@@ -254,7 +254,7 @@ func (e *Engine) newReader(caps capture.Capabilities, replay time.Duration) (cap
 	return capture.ReaderFor(e.src, caps, capture.DetectOptions{
 		Filter: e.inScope, Replay: replay, CatalogEvery: catalogEvery,
 		Baseline: func(ctx context.Context) (capture.Catalog, error) { return capture.ReadCatalog(ctx, e.dst, e.inScope) },
-	}, e.logger)
+	}, e.base)
 }
 
 // createRelaxedIndex builds an index created on the source during sync,
@@ -334,7 +334,7 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 					dt := time.NewTicker(20 * time.Millisecond)
 					defer dt.Stop()
 					drain = dt.C
-					e.logger.Info("commit point taken", "ts", p.TS)
+					e.logger.Info("commit point taken", "ts", p)
 					e.updateProgress(func(p *migration.Progress) {
 						p.State, p.Phase = migration.StateCommitting, migration.PhaseCommitting
 					})
@@ -435,7 +435,7 @@ func (e *Engine) newLiveVerifier() (*verify.Live, error) {
 		// Slower from 2 s of lag, stopped 1 s before the commit threshold:
 		// the lag it adds never takes canCommit away.
 		SlowLag: 2 * time.Second, PauseLag: DefaultCommitLag - time.Second,
-	}, e.logger)
+	}, e.base)
 }
 
 // BackgroundVerification returns the continuous verifier's share so far;

@@ -30,7 +30,7 @@ func TestBlackholeDuringChangeApplication(t *testing.T) {
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- e.Run(runCtx) }()
-	waitFor(t, "change application", 60*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
+	mongotest.WaitFor(t, "change application", 60*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
 
 	wl := mongotest.StartWorkload(ctx, src, mongotest.WorkloadOptions{Namespaces: []string{"app.items"}, Writers: 2, Rate: 100, Seed: 3, IDBase: 1_000_000})
 	time.Sleep(time.Second)
@@ -39,7 +39,7 @@ func TestBlackholeDuringChangeApplication(t *testing.T) {
 	if _, err := wl.Stop(); err != nil {
 		t.Fatalf("workload: %v", err)
 	}
-	waitFor(t, "canCommit", 90*time.Second, func() bool { return e.Progress().CanCommit })
+	mongotest.WaitFor(t, "canCommit", 90*time.Second, func() bool { return e.Progress().CanCommit })
 	if err := e.Commit(); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}

@@ -14,17 +14,6 @@ import (
 	"github.com/livemigrate/livemigrate/internal/mongotest"
 )
 
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func indexNames(t *testing.T, c *mongo.Client, ns migration.Namespace) []string {
 	t.Helper()
 	specs, err := c.Database(ns.DB).Collection(ns.Coll).Indexes().ListSpecifications(context.Background())
@@ -63,7 +52,7 @@ func TestInvariantCopyCaptureApplyCommit(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() { errc <- e.Run(runCtx) }()
 
-	waitFor(t, "change application", 60*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
+	mongotest.WaitFor(t, "change application", 60*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
 	// DDL while the workload runs.
 	tmp := src.Database("app").Collection("tmp")
 	if _, err := tmp.InsertMany(ctx, []any{bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "_id", Value: 2}}}); err != nil {
@@ -92,7 +81,7 @@ func TestInvariantCopyCaptureApplyCommit(t *testing.T) {
 	if _, err := wl.Stop(); err != nil {
 		t.Fatalf("workload: %v", err)
 	}
-	waitFor(t, "canCommit", 60*time.Second, func() bool { return e.Progress().CanCommit })
+	mongotest.WaitFor(t, "canCommit", 60*time.Second, func() bool { return e.Progress().CanCommit })
 	if err := e.Commit(); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}

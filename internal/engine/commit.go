@@ -176,7 +176,7 @@ func (e *Engine) fullVerification(ctx context.Context, repair bool) (*verify.Rep
 		// and then repair, instead of the live-source backoff (~16 s of
 		// downtime per differing partition).
 		Rechecks: 1, RecheckBackoff: 100 * time.Millisecond,
-	}, e.logger)
+	}, e.base)
 	if err != nil {
 		return nil, err
 	}

@@ -87,7 +87,7 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 	}
 	e.logger.Info("copy planned", "namespaces", len(tasks), "took", time.Since(planBegan).Round(time.Millisecond))
 	e.startCopyClock()
-	copier := clone.New(e.src, e.dst, e.opts.Copy, e.logger)
+	copier := clone.New(e.src, e.dst, e.opts.Copy, e.base)
 	err = copier.CopyAll(ctx, tasks, clone.Hooks{
 		Begin: func(ctx context.Context, t clone.Task) error {
 			defer e.step("begin", "ns", t.NS.String())()

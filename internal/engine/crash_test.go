@@ -104,7 +104,7 @@ func startEngine(t *testing.T, opts Options) (*Engine, <-chan error) {
 // lost, so a lost or misapplied event fails the test.
 func commitAndCompare(t *testing.T, e *Engine, errc <-chan error, src, dst *mongo.Client, maxFound int64) {
 	t.Helper()
-	waitFor(t, "canCommit", 60*time.Second, func() bool { return e.Progress().CanCommit })
+	mongotest.WaitFor(t, "canCommit", 60*time.Second, func() bool { return e.Progress().CanCommit })
 	if err := e.Commit(); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
@@ -190,7 +190,7 @@ func TestKillEngineDuringChangeApplication(t *testing.T) {
 	}
 
 	e, errc := startEngine(t, Options{Source: mdb.URI(srcSrv.URI()), Destination: mdb.URI(dstSrv.URI())})
-	waitFor(t, "change application after restart", 30*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
+	mongotest.WaitFor(t, "change application after restart", 30*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
 	time.Sleep(2 * time.Second)
 	if _, err := wl.Stop(); err != nil {
 		t.Fatalf("workload: %v", err)
@@ -214,7 +214,7 @@ func TestKillSourceDuringChangeApplication(t *testing.T) {
 	seed(t, src, migration.Namespace{DB: "app", Coll: "items"}, 0, 300)
 
 	e, errc := startEngine(t, Options{Source: mdb.URI(srcSrv.URI()), Destination: mdb.URI(dstSrv.URI())})
-	waitFor(t, "change application", 30*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
+	mongotest.WaitFor(t, "change application", 30*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
 	wl := crashWorkload(ctx, src, 12)
 	defer wl.Stop()
 	time.Sleep(2 * time.Second)
@@ -247,7 +247,7 @@ func TestKillDestinationDuringChangeApplication(t *testing.T) {
 	seed(t, src, migration.Namespace{DB: "app", Coll: "items"}, 0, 300)
 
 	e, errc := startEngine(t, Options{Source: mdb.URI(srcSrv.URI()), Destination: mdb.URI(dstSrv.URI())})
-	waitFor(t, "change application", 30*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
+	mongotest.WaitFor(t, "change application", 30*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
 	wl := crashWorkload(ctx, src, 13)
 	defer wl.Stop()
 	time.Sleep(2 * time.Second)
@@ -288,9 +288,9 @@ func TestResumeAfterOplogTrimmed(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- e.Run(runCtx) }()
-	waitFor(t, "change application", 30*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
+	mongotest.WaitFor(t, "change application", 30*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
 	seed(t, src, items, 100, 20)
-	waitFor(t, "the changes applied", 30*time.Second, func() bool { return e.Progress().TotalEventsApplied >= 20 })
+	mongotest.WaitFor(t, "the changes applied", 30*time.Second, func() bool { return e.Progress().TotalEventsApplied >= 20 })
 	stop()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("first run stopped with %v, want context.Canceled", err)
@@ -305,7 +305,7 @@ func TestResumeAfterOplogTrimmed(t *testing.T) {
 	for i := range 4 {
 		seed(t, src, items, 1000+i*200, 200)
 	}
-	waitFor(t, "the oplog trimmed past the checkpoint", 20*time.Second, func() bool {
+	mongotest.WaitFor(t, "the oplog trimmed past the checkpoint", 20*time.Second, func() bool {
 		var first struct {
 			TS bson.Timestamp `bson:"ts"`
 		}

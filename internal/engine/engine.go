@@ -26,7 +26,8 @@ var ErrDestinationNotEmpty = errors.New("the destination already holds namespace
 // Engine runs one migration from a source to a destination.
 type Engine struct {
 	opts   Options
-	logger *slog.Logger
+	logger *slog.Logger // component=engine
+	base   *slog.Logger // the caller's: each stage it starts sets its own component
 	scope  *catalog.Scope
 
 	// Set by Run; read by the phases of this package.
@@ -62,6 +63,7 @@ func New(opts Options, logger *slog.Logger) (*Engine, error) {
 	return &Engine{
 		opts:   opts,
 		logger: logger.With("component", "engine"),
+		base:   logger,
 		scope:  scope,
 		prog:   migration.Progress{State: migration.StateIdle, Phase: migration.PhaseIdle},
 		nsIx:   map[migration.Namespace]int{},
@@ -102,7 +104,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	}
 	defer e.dst.Disconnect(context.WithoutCancel(ctx))
 	done()
-	e.store = checkpoint.Open(e.dst, e.opts.MetadataDB, e.logger)
+	e.store = checkpoint.Open(e.dst, e.opts.MetadataDB, e.base)
 
 	// Phase 1: prepare.
 	began := time.Now()
@@ -125,7 +127,7 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 			return err
 		}
 		run.StartPoint, run.StartMethod = sp.Pos, string(sp.Method)
-		e.logger.Info("start point recorded", "ts", sp.Pos.TS, "method", sp.Method)
+		e.logger.Info("start point recorded", "ts", sp.Pos, "method", sp.Method)
 	}
 	e.logger.Info("ready to copy", "took", time.Since(began).Round(time.Millisecond))
 	e.updateProgress(func(p *migration.Progress) { p.StartPoint = run.StartPoint })

@@ -76,7 +76,7 @@ func TestLargeDocumentsCopyApplyVerify(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond) // a capped-collection cleanup
 
 	e, errc := startEngine(t, Options{Source: mdb.URI(srcSrv.URI()), Destination: mdb.URI(dstSrv.URI())})
-	waitFor(t, "change application", 120*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
+	mongotest.WaitFor(t, "change application", 120*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
 	t.Logf("copied in %s", time.Since(began).Round(time.Millisecond))
 
 	grow := func(id int, size int) {
@@ -105,9 +105,9 @@ func TestLargeDocumentsCopyApplyVerify(t *testing.T) {
 	// whole oplog on every poll (docs/design/capture.md), and polls that
 	// re-read 30 MB of images would hold the lag above the commit threshold
 	// on a busy machine. Nothing unapplied is trimmed.
-	waitFor(t, "the large changes applied", 120*time.Second, func() bool { return e.Progress().TotalEventsApplied >= base+54 })
+	mongotest.WaitFor(t, "the large changes applied", 120*time.Second, func() bool { return e.Progress().TotalEventsApplied >= base+54 })
 	seed(t, src, migration.Namespace{DB: "app", Coll: "filler"}, 0, 450)
-	waitFor(t, "canCommit", 120*time.Second, func() bool { return e.Progress().CanCommit })
+	mongotest.WaitFor(t, "canCommit", 120*time.Second, func() bool { return e.Progress().CanCommit })
 	if err := e.Commit(); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}

@@ -60,7 +60,7 @@ func TestStartRightAfterOplogTrimmed(t *testing.T) {
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- e.Run(runCtx) }()
-	waitFor(t, "change application", 60*time.Second, func() bool {
+	mongotest.WaitFor(t, "change application", 60*time.Second, func() bool {
 		select {
 		case err := <-errc:
 			t.Fatalf("engine stopped before applying changes: %v", err)
@@ -69,7 +69,7 @@ func TestStartRightAfterOplogTrimmed(t *testing.T) {
 		return e.Progress().Phase == migration.PhaseApplying
 	})
 	seed(t, src, items, next, 10)
-	waitFor(t, "canCommit", 60*time.Second, func() bool { return e.Progress().CanCommit })
+	mongotest.WaitFor(t, "canCommit", 60*time.Second, func() bool { return e.Progress().CanCommit })
 	if err := e.Commit(); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}

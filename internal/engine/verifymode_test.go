@@ -94,7 +94,7 @@ func TestCommitFindsAndRepairsPlantedDifferences(t *testing.T) {
 			plantAfterCopy(t, srcSrv, dstSrv, src, dst, opts)
 
 			e, errc := startEngine(t, opts)
-			waitFor(t, "change application", 60*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
+			mongotest.WaitFor(t, "change application", 60*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
 			// Changes during the sync, one of them to a planted document.
 			ctx := context.Background()
 			items := src.Database("app").Collection("items")
@@ -105,7 +105,7 @@ func TestCommitFindsAndRepairsPlantedDifferences(t *testing.T) {
 				t.Fatal(err)
 			}
 			if mode == VerifyContinuous {
-				waitFor(t, "background passes of both namespaces", 90*time.Second, func() bool {
+				mongotest.WaitFor(t, "background passes of both namespaces", 90*time.Second, func() bool {
 					st, _ := e.BackgroundVerification()
 					return st.Passes >= 2
 				})
@@ -114,7 +114,7 @@ func TestCommitFindsAndRepairsPlantedDifferences(t *testing.T) {
 				time.Sleep(3 * time.Second)
 			}
 			alterOrder(t, dst, 7)
-			waitFor(t, "canCommit", 60*time.Second, func() bool { return e.Progress().CanCommit })
+			mongotest.WaitFor(t, "canCommit", 60*time.Second, func() bool { return e.Progress().CanCommit })
 			if err := e.Commit(); err != nil {
 				t.Fatal(err)
 			}
@@ -169,7 +169,7 @@ func TestCommitVerifyAfter(t *testing.T) {
 	opts := Options{Source: mdb.URI(srcSrv.URI()), Destination: mdb.URI(dstSrv.URI()), Verification: VerifyAfter}
 	plantAfterCopy(t, srcSrv, dstSrv, src, dst, opts)
 	e, errc := startEngine(t, opts)
-	waitFor(t, "canCommit", 60*time.Second, func() bool { return e.Progress().CanCommit })
+	mongotest.WaitFor(t, "canCommit", 60*time.Second, func() bool { return e.Progress().CanCommit })
 	if err := e.Commit(); err != nil {
 		t.Fatal(err)
 	}
@@ -217,11 +217,11 @@ func TestContinuousVerificationResumesAfterRestart(t *testing.T) {
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- e1.Run(ctx1) }()
-	waitFor(t, "background passes", 90*time.Second, func() bool { st, _ := e1.BackgroundVerification(); return st.Passes >= 2 })
+	mongotest.WaitFor(t, "background passes", 90*time.Second, func() bool { st, _ := e1.BackgroundVerification(); return st.Passes >= 2 })
 	if _, err := src.Database("app").Collection("items").UpdateOne(ctx, bson.D{{Key: "_id", Value: 50}}, bson.D{{Key: "$set", Value: bson.D{{Key: "s", Value: "v2"}}}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the update applied", 30*time.Second, func() bool { return sameDoc(t, src, dst, items, 50) })
+	mongotest.WaitFor(t, "the update applied", 30*time.Second, func() bool { return sameDoc(t, src, dst, items, 50) })
 	// A later write moves the checkpoint more than the oplog reader's
 	// 2 s look-back past the update, so the next process does not
 	// replay it (which would repair the destination by itself).
@@ -230,7 +230,7 @@ func TestContinuousVerificationResumesAfterRestart(t *testing.T) {
 	if _, err := src.Database("app").Collection("orders").InsertOne(ctx, bson.D{{Key: "_id", Value: 5000}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the insert applied", 30*time.Second, func() bool {
+	mongotest.WaitFor(t, "the insert applied", 30*time.Second, func() bool {
 		n, err := dst.Database(orders.DB).Collection(orders.Coll).CountDocuments(ctx, bson.D{{Key: "_id", Value: 5000}})
 		return err == nil && n == 1
 	})
@@ -244,7 +244,7 @@ func TestContinuousVerificationResumesAfterRestart(t *testing.T) {
 	}
 
 	e2, errc2 := startEngine(t, opts)
-	waitFor(t, "canCommit", 60*time.Second, func() bool { return e2.Progress().CanCommit })
+	mongotest.WaitFor(t, "canCommit", 60*time.Second, func() bool { return e2.Progress().CanCommit })
 	if err := e2.Commit(); err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func TestContinuousVerificationSourceRestart(t *testing.T) {
 	seed(t, src, migration.Namespace{DB: "app", Coll: "orders"}, 0, 100)
 	time.Sleep(startReplay + time.Second)
 	e, errc := startEngine(t, Options{Source: mdb.URI(srcSrv.URI()), Destination: mdb.URI(dstSrv.URI())})
-	waitFor(t, "background passes", 90*time.Second, func() bool { st, _ := e.BackgroundVerification(); return st.Passes >= 2 })
+	mongotest.WaitFor(t, "background passes", 90*time.Second, func() bool { st, _ := e.BackgroundVerification(); return st.Passes >= 2 })
 	alterOrder(t, dst, 7)
 	if err := srcSrv.Kill(); err != nil {
 		t.Fatal(err)
@@ -283,11 +283,11 @@ func TestContinuousVerificationSourceRestart(t *testing.T) {
 	if err := srcSrv.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "passes voided and run again", 90*time.Second, func() bool {
+	mongotest.WaitFor(t, "passes voided and run again", 90*time.Second, func() bool {
 		st, _ := e.BackgroundVerification()
 		return st.PassesInvalidated >= 2 && st.Passes >= 4
 	})
-	waitFor(t, "canCommit", 60*time.Second, func() bool { return e.Progress().CanCommit })
+	mongotest.WaitFor(t, "canCommit", 60*time.Second, func() bool { return e.Progress().CanCommit })
 	if err := e.Commit(); err != nil {
 		t.Fatal(err)
 	}

@@ -51,3 +51,26 @@ func Retry(ctx context.Context, logger *slog.Logger, what string, p RetryPolicy,
 		delay = min(delay*2, p.Max)
 	}
 }
+
+// RetryEach is Retry with a deadline of its own for every attempt, so a
+// silent network (a blackhole) cannot hang the caller: an attempt that
+// outlives it while ctx is alive is transient and retried.
+func RetryEach(ctx context.Context, logger *slog.Logger, what string, p RetryPolicy, attempt time.Duration, op func(context.Context) error) error {
+	return Retry(ctx, logger, what, p, func(ctx context.Context) error {
+		actx, cancel := context.WithTimeout(ctx, attempt)
+		defer cancel()
+		err := op(actx)
+		if err != nil && ctx.Err() == nil && (actx.Err() != nil || errors.Is(err, context.DeadlineExceeded)) {
+			return attemptTimeout{what: what}
+		}
+		return err
+	})
+}
+
+// attemptTimeout marks one attempt that outlived its own deadline while
+// the caller's context is still alive: a net.Error, so transient.
+type attemptTimeout struct{ what string }
+
+func (e attemptTimeout) Error() string   { return e.what + ": no answer in time" }
+func (e attemptTimeout) Timeout() bool   { return true }
+func (e attemptTimeout) Temporary() bool { return true }

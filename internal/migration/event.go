@@ -1,6 +1,7 @@
 package migration
 
 import (
+	"log/slog"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -47,6 +48,12 @@ type Position struct {
 
 // Before reports whether p orders strictly before q (by TS).
 func (p Position) Before(q Position) bool { return CompareTS(p.TS, q.TS) < 0 }
+
+// String formats p by its timestamp, as FormatTS does.
+func (p Position) String() string { return FormatTS(p.TS) }
+
+// LogValue logs p in the one format positions have in logs and messages.
+func (p Position) LogValue() slog.Value { return slog.StringValue(p.String()) }
 
 // IsZero reports whether p is unset.
 func (p Position) IsZero() bool { return p.TS.T == 0 && p.TS.I == 0 && len(p.ResumeToken) == 0 }

@@ -25,3 +25,14 @@ func (n Namespace) String() string { return n.DB + "." + n.Coll }
 
 // IsZero reports whether n names nothing.
 func (n Namespace) IsZero() bool { return n.DB == "" && n.Coll == "" }
+
+// IsSystemDatabase reports whether db belongs to the deployment, not to
+// its data: admin (users, roles), local (the oplog) and config. They are
+// never migrated, captured or verified.
+func IsSystemDatabase(db string) bool { return db == "admin" || db == "local" || db == "config" }
+
+// IsSystem reports whether n is never migrated whatever the filters say:
+// in a system database (IsSystemDatabase) or a system.* collection.
+func (n Namespace) IsSystem() bool {
+	return IsSystemDatabase(n.DB) || strings.HasPrefix(n.Coll, "system.")
+}

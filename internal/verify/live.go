@@ -97,7 +97,8 @@ type NamespaceReason struct {
 type Live struct {
 	v      *Verifier
 	opts   LiveOptions
-	logger *slog.Logger
+	logger *slog.Logger // component=verify
+	base   *slog.Logger // the caller's, for the verifier of Commit
 	held   atomic.Bool
 
 	mu     sync.Mutex // guards the fields below
@@ -154,7 +155,7 @@ func NewLive(opts LiveOptions, logger *slog.Logger) (*Live, error) {
 		opts.RecheckEvery = 10 * time.Second
 	}
 	opts.Options = *o
-	l := &Live{v: v, opts: opts, logger: v.logger, ns: map[migration.Namespace]*liveNS{}}
+	l := &Live{v: v, opts: opts, logger: v.logger, base: logger, ns: map[migration.Namespace]*liveNS{}}
 	v.pace = l.pace
 	return l, nil
 }
@@ -554,7 +555,7 @@ func (l *Live) Commit(ctx context.Context, repair bool) (*Report, *Coverage, err
 	// Writes are stopped and everything is applied: one quick recheck
 	// guards against a read racing the last write.
 	opts.Rechecks, opts.RecheckBackoff = 1, 100*time.Millisecond
-	v, err := New(opts, l.logger)
+	v, err := New(opts, l.base)
 	if err != nil {
 		return nil, nil, err
 	}
