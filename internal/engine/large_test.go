@@ -47,7 +47,8 @@ func digestsOf(t *testing.T, c *mongo.Client, ns migration.Namespace) map[string
 // applied; commit verifies equal with nothing to repair, and the
 // destination equals the source byte for byte.
 func TestLargeDocumentsCopyApplyVerify(t *testing.T) {
-	t.Parallel()
+	// Not parallel: FerretDB reads these documents at a few MB/s, and next to
+	// the package's other servers the lag stayed over the commit threshold.
 	ctx := context.Background()
 	// A short oplog: the 150 large inserts leave it before the start point
 	// (FerretDB's oplog reader scans the whole oplog on every poll).
