@@ -84,7 +84,7 @@ func cdcBench(args []string) error {
 	fs := flag.NewFlagSet("cdc", flag.ContinueOnError)
 	var cfg cdcConfig
 	rates := fs.String("rates", "40,60,80,100,120,140,160", "workload rates in operations per second, one step each")
-	step := fs.Duration("step-duration", time.Minute, "window per rate step (the issue asks for 60s; shorten for a quick run)")
+	step := fs.Duration("step-duration", time.Minute, "window per rate step (the target is defined over 60s; shorten for a quick run)")
 	steady := fs.Duration("steady", 30*time.Second, "steady load before the commit-downtime measurement")
 	fs.Int64Var(&cfg.ThresholdSecs, "lag-threshold", 2, "lag in seconds a step must stay under for the whole step")
 	fs.IntVar(&cfg.Writers, "writers", 4, "concurrent workload writers")
@@ -633,7 +633,7 @@ func printCDC(w io.Writer, cfg cdcConfig, res cdcResult) {
 	fmt.Fprintln(w, "Lag is measured end to end for both: a marker document on the source is updated every 200 ms (5 extra writes/s); lag = age of the oldest acknowledged marker write not yet visible in the replicator's copy. 'reported' is the engine's own lagTimeSeconds; 'reported gap' the largest difference between the two in one sample (a diagnostic: the engine refreshes its figure once a second, so where the lag drops at once it reads the previous second's). Reported must track the end-to-end maximum per step within 1 s.")
 	fmt.Fprintf(w, "A step is sustained when lag stayed ≤ the threshold for the whole %.0fs window and the source took ≥ 90%% of the target rate.", cfg.StepSeconds)
 	if cfg.ShortenedSteps {
-		fmt.Fprint(w, " Steps were SHORTENED below the 60 s the issue asks for.")
+		fmt.Fprint(w, " Steps were SHORTENED below the 60 s the target is defined over.")
 	}
 	fmt.Fprintln(w)
 }
