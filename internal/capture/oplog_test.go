@@ -2,6 +2,7 @@ package capture_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -139,4 +140,52 @@ func TestOplogReaderConformance(t *testing.T) {
 		srv := mongotest.StartSource(t)
 		return &ferretHarness{srv: srv, c: mongotest.Client(t, srv)}
 	})
+}
+
+// TestOplogReaderBurstOverrunWhileRunning: between two polls a burst larger
+// than the oplog pushes its own first entries out before any poll reads
+// them. The next poll reads only the burst's surviving tail, so a check
+// against what that poll read sees nothing wrong; Run must end with
+// ErrHistoryLost instead of going on with the burst's head missing.
+func TestOplogReaderBurstOverrunWhileRunning(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := mongotest.StartSource(t, mongotest.WithOplog(50))
+	c := mongotest.Client(t, srv)
+	coll := c.Database("app").Collection("burst")
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: -1}}); err != nil {
+		t.Fatal(err)
+	}
+	r := capture.NewOplogReader(c, capture.OplogOptions{
+		Filter: appOnly, FullImageUpdates: true, Settle: 2 * time.Second, Poll: 6 * time.Second,
+	}, nil)
+	from, err := r.Latest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	out := make(chan migration.Event, 1000)
+	errc := make(chan error, 1)
+	go func() { errc <- r.Run(rctx, from, out) }()
+	// The first poll runs at once; the next waits Poll. The burst and the
+	// trim (every 2 s) happen in between.
+	if _, err := r.Latest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	docs := make([]any, 200)
+	for i := range docs {
+		docs[i] = bson.D{{Key: "_id", Value: i}}
+	}
+	if _, err := coll.InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for range out { // drain
+		}
+	}()
+	err = <-errc
+	if !errors.Is(err, capture.ErrHistoryLost) {
+		t.Fatalf("Run = %v, want ErrHistoryLost: the burst's first entries were trimmed unread", err)
+	}
 }

@@ -195,7 +195,7 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 	r.setRunning(true)
 	defer r.setRunning(false)
 
-	from, err := r.startPosition(ctx, from)
+	from, floor, err := r.startPosition(ctx, from)
 	if err != nil {
 		return err
 	}
@@ -224,6 +224,10 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 			}
 		}
 		readStart := time.Now() // the read sees what was written before it started
+		before := s.newest        // every entry after it must still be there when the read ends
+		if migration.CompareTS(before, floor) < 0 {
+			before = floor
+		}
 		n, late, err := r.read(pollCtx, s)
 		endPollCtx()
 		if err != nil && ctx.Err() == nil && pollCtx.Err() != nil {
@@ -272,7 +276,7 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 		}
 		r.polled(readStart)
 		s.forget()
-		if err := r.checkRunningHistory(ctx, s.newest); err != nil {
+		if err := r.checkRunningHistory(ctx, before); err != nil {
 			return err
 		}
 		if n < 1000 {
@@ -299,21 +303,27 @@ func (r *OplogReader) setRunning(on bool) {
 
 // startPosition is where Run starts: the newest entry for a zero from,
 // otherwise from (after checking the oplog still holds what follows it)
-// moved back by the replay (Replay, ResumeReplay) in whole seconds.
-func (r *OplogReader) startPosition(ctx context.Context, from migration.Position) (migration.Position, error) {
+// moved back by the replay (Replay, ResumeReplay) in whole seconds. floor
+// is the position lost history is judged against before the first poll
+// (the replay window before it may be trimmed without loss).
+func (r *OplogReader) startPosition(ctx context.Context, from migration.Position) (start migration.Position, floor bson.Timestamp, err error) {
 	if from.IsZero() {
 		ts, err := r.queryNewest(ctx)
 		if err != nil {
-			return migration.Position{}, err
+			return migration.Position{}, bson.Timestamp{}, err
 		}
 		from = migration.Position{TS: ts}
-	} else if err := r.checkHistory(ctx, r.historyFrom(from)); err != nil {
-		return migration.Position{}, err
+		floor = ts
+	} else {
+		floor = r.historyFrom(from).TS
+		if err := r.checkHistory(ctx, r.historyFrom(from)); err != nil {
+			return migration.Position{}, bson.Timestamp{}, err
+		}
 	}
 	if back := secondsCeil(max(r.opts.Replay, r.ResumeReplay())); back > 0 {
 		from = migration.Position{TS: backTS(from.TS, back)}
 	}
-	return from, nil
+	return from, floor, nil
 }
 
 // beginPoll counts a poll as started and takes the requests it serves:
@@ -421,18 +431,30 @@ func (r *OplogReader) readFrom(ctx context.Context, s *oplogRun, low bson.Timest
 	return cur.Err()
 }
 
-// checkRunningHistory fails with ErrHistoryLost when the oplog's oldest
-// entry is newer than the newest one read: entries in between were trimmed
-// before any poll saw them.
-func (r *OplogReader) checkRunningHistory(ctx context.Context, newest bson.Timestamp) error {
+// checkRunningHistory runs after a poll's read. before is the newest entry
+// read before that poll (or the start's floor): when the oplog's oldest
+// entry is now newer, entries after before may have been trimmed before the
+// read reached them, and it fails with ErrHistoryLost — unless the oplog is
+// below its size limit (then nothing was trimmed: it is merely young).
+// Checking against the newest entry read *by* the poll instead misses a
+// burst that overruns the oplog between two polls: the poll reads the
+// burst's surviving tail, and its first entries are lost unseen.
+func (r *OplogReader) checkRunningHistory(ctx context.Context, before bson.Timestamp) error {
 	oldest, empty, err := r.oldest(ctx)
 	if err != nil {
 		return err
 	}
-	if !empty && migration.CompareTS(oldest, newest) > 0 {
-		return &HistoryLostError{From: migration.Position{TS: newest}, Oldest: migration.Position{TS: oldest}}
+	if empty || migration.CompareTS(oldest, before) <= 0 {
+		return nil
 	}
-	return nil
+	trimmed, err := r.mayHaveTrimmed(ctx)
+	if err != nil {
+		return fmt.Errorf("check oplog size: %w", err)
+	}
+	if !trimmed {
+		return nil
+	}
+	return &HistoryLostError{From: migration.Position{TS: before}, Oldest: migration.Position{TS: oldest}}
 }
 
 // catalogWatch compares the source's catalog on a schedule (CatalogDDL).
