@@ -224,7 +224,7 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 			}
 		}
 		readStart := time.Now() // the read sees what was written before it started
-		before := s.newest        // every entry after it must still be there when the read ends
+		before := s.newest      // every entry after it must still be there when the read ends
 		if migration.CompareTS(before, floor) < 0 {
 			before = floor
 		}
