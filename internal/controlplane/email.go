@@ -228,34 +228,11 @@ func (s *Server) emailNextDeadline(ctx context.Context, now, next time.Time) (ti
 	return next, nil
 }
 
-func (s *Server) kickEmails() {
-	select {
-	case s.emailWake <- struct{}{}:
-	default:
-	}
-}
+func (s *Server) kickEmails() { wake(s.emailWake) }
 
 // runEmails sends queued notifications until ctx is done.
 func (s *Server) runEmails(ctx context.Context) {
-	for {
-		next, err := s.sendDueEmails(ctx, time.Now())
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			s.logger.Warn("email deliveries", "err", err)
-			next = time.Now().Add(5 * time.Second)
-		}
-		t := time.NewTimer(time.Until(next))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		case <-s.emailWake:
-			t.Stop()
-		}
-	}
+	s.runOutbox(ctx, "email deliveries", s.emailWake, s.sendDueEmails)
 }
 
 type emailNote struct {

@@ -227,20 +227,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-func (s *Server) kickTimers() {
+// wake signals a loop's buffered wake channel without blocking: one pending
+// wake is as good as many.
+func wake(ch chan<- struct{}) {
 	select {
-	case s.timerWake <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
 
+func (s *Server) kickTimers() { wake(s.timerWake) }
+
 // kickWebhooks wakes the webhook loop, and the email loop: both queue from
 // addEvent, so every caller that commits events calls this.
 func (s *Server) kickWebhooks() {
-	select {
-	case s.hookWake <- struct{}{}:
-	default:
-	}
+	wake(s.hookWake)
 	s.kickEmails()
 }
 

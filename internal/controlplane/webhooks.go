@@ -31,13 +31,21 @@ func webhookBackoff(attempts int) time.Duration {
 
 // runWebhooks delivers queued webhook events until ctx is done.
 func (s *Server) runWebhooks(ctx context.Context) {
+	s.runOutbox(ctx, "webhook deliveries", s.hookWake, s.deliverDue)
+}
+
+// runOutbox runs one delivery loop of a queue kept in the store (webhooks,
+// emails) until ctx is done: due makes one attempt at everything due at now
+// and says when to look again; a wake on wakeCh (something was queued)
+// looks at once, and a failed pass (logged as failMsg) is retried in 5 s.
+func (s *Server) runOutbox(ctx context.Context, failMsg string, wakeCh <-chan struct{}, due func(ctx context.Context, now time.Time) (time.Time, error)) {
 	for {
-		next, err := s.deliverDue(ctx, time.Now())
+		next, err := due(ctx, time.Now())
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			s.logger.Warn("webhook deliveries", "err", err)
+			s.logger.Warn(failMsg, "err", err)
 			next = time.Now().Add(5 * time.Second)
 		}
 		t := time.NewTimer(time.Until(next))
@@ -46,7 +54,7 @@ func (s *Server) runWebhooks(ctx context.Context) {
 			t.Stop()
 			return
 		case <-t.C:
-		case <-s.hookWake:
+		case <-wakeCh:
 			t.Stop()
 		}
 	}
