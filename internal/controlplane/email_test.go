@@ -222,19 +222,8 @@ func TestEmailNotifications(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cur.Load().Handler().ServeHTTP(w, r) })
-	admin := func(r *http.Request) { r.SetBasicAuth("root", "root-password") }
-	var projects api.Page[api.Project]
-	call(t, h, "GET", "/api/atlas/v2/groups", admin, nil, &projects)
-	groupID := projects.Results[0].ID
-	call(t, h, "POST", "/api/atlas/v2/groups/"+groupID+"/clusters", admin, api.ClusterRequest{Name: "dest", ConnectionString: "mongodb://d"}, &api.Cluster{})
-	var tok api.LinkToken
-	call(t, h, "POST", "/api/atlas/v2/orgs/"+orgID+"/liveMigrations/linkTokens", admin, api.LinkTokenRequest{}, &tok)
-	var reg api.AgentRegistration
-	call(t, h, "POST", "/api/agent/v1/register", nil, api.AgentRegisterRequest{LinkToken: tok.LinkToken, Hostname: "host-a", Version: "v1"}, &reg)
-	agent := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+reg.AgentSecret) }
-	call(t, h, "PUT", "/api/agent/v1/deployments", agent, api.DeploymentsReport{Deployments: []api.Deployment{{Name: "rs0"}}}, nil)
-	var avail []api.AvailableProject
-	call(t, h, "GET", "/api/atlas/v2/orgs/"+orgID+"/liveMigrations/availableProjects", admin, nil, &avail)
+	l := linkHost(t, h, orgID)
+	admin, agent, groupID := l.admin, l.agent, l.groupID
 
 	// Recipients: bad addresses are refused by name; good ones kept, deduplicated.
 	notePath := "/api/atlas/v2/groups/" + groupID + "/liveMigrations/x-emailNotifications"
@@ -252,12 +241,7 @@ func TestEmailNotifications(t *testing.T) {
 	}
 
 	newMigration := func() (api.Migration, func(api.Progress)) {
-		var m api.Migration
-		call(t, h, "POST", "/api/atlas/v2/groups/"+groupID+"/liveMigrations", admin, api.MigrationRequest{
-			Source:         api.MigrationSource{ClusterName: "rs0", GroupID: avail[0].ProjectID},
-			Destination:    api.MigrationDestination{ClusterName: "dest", GroupID: groupID, HostnameSchemaType: api.HostnamePublic},
-			MigrationHosts: []string{"host-a"},
-		}, &m)
+		m, _ := l.migrate(t)
 		return m, func(p api.Progress) {
 			call(t, h, "POST", "/api/agent/v1/migrations/"+m.ID+"/progress", agent, p, &api.ProgressAck{})
 		}

@@ -86,26 +86,9 @@ func TestCutoverWindowTimers(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := s.Handler()
-		admin := func(r *http.Request) { r.SetBasicAuth("root", "root-password") }
-		var projects api.Page[api.Project]
-		call(t, h, "GET", "/api/atlas/v2/groups", admin, nil, &projects)
-		groupID := projects.Results[0].ID
-		call(t, h, "POST", "/api/atlas/v2/groups/"+groupID+"/clusters", admin, api.ClusterRequest{Name: "dest", ConnectionString: "mongodb://d"}, &api.Cluster{})
-		var tok api.LinkToken
-		call(t, h, "POST", "/api/atlas/v2/orgs/"+orgID+"/liveMigrations/linkTokens", admin, api.LinkTokenRequest{}, &tok)
-		var reg api.AgentRegistration
-		call(t, h, "POST", "/api/agent/v1/register", nil, api.AgentRegisterRequest{LinkToken: tok.LinkToken, Hostname: "host-a", Version: "v1"}, &reg)
-		agent := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+reg.AgentSecret) }
-		call(t, h, "PUT", "/api/agent/v1/deployments", agent, api.DeploymentsReport{Deployments: []api.Deployment{{Name: "rs0"}}}, nil)
-		var avail []api.AvailableProject
-		call(t, h, "GET", "/api/atlas/v2/orgs/"+orgID+"/liveMigrations/availableProjects", admin, nil, &avail)
-		var m api.Migration
-		call(t, h, "POST", "/api/atlas/v2/groups/"+groupID+"/liveMigrations", admin, api.MigrationRequest{
-			Source:         api.MigrationSource{ClusterName: "rs0", GroupID: avail[0].ProjectID},
-			Destination:    api.MigrationDestination{ClusterName: "dest", GroupID: groupID, HostnameSchemaType: api.HostnamePublic},
-			MigrationHosts: []string{"host-a"},
-		}, &m)
-		migPath := "/api/atlas/v2/groups/" + groupID + "/liveMigrations/" + m.ID
+		l := linkHost(t, h, orgID)
+		admin, agent := l.admin, l.agent
+		m, migPath := l.migrate(t)
 		progress := func(p api.Progress) api.ProgressAck {
 			var ack api.ProgressAck
 			call(t, h, "POST", "/api/agent/v1/migrations/"+m.ID+"/progress", agent, p, &ack)
@@ -240,26 +223,9 @@ func TestHostLossTimers(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := s.Handler()
-		admin := func(r *http.Request) { r.SetBasicAuth("root", "root-password") }
-		var projects api.Page[api.Project]
-		call(t, h, "GET", "/api/atlas/v2/groups", admin, nil, &projects)
-		groupID := projects.Results[0].ID
-		call(t, h, "POST", "/api/atlas/v2/groups/"+groupID+"/clusters", admin, api.ClusterRequest{Name: "dest", ConnectionString: "mongodb://d"}, &api.Cluster{})
-		var tok api.LinkToken
-		call(t, h, "POST", "/api/atlas/v2/orgs/"+orgID+"/liveMigrations/linkTokens", admin, api.LinkTokenRequest{}, &tok)
-		var reg api.AgentRegistration
-		call(t, h, "POST", "/api/agent/v1/register", nil, api.AgentRegisterRequest{LinkToken: tok.LinkToken, Hostname: "host-a", Version: "v1"}, &reg)
-		agent := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+reg.AgentSecret) }
-		call(t, h, "PUT", "/api/agent/v1/deployments", agent, api.DeploymentsReport{Deployments: []api.Deployment{{Name: "rs0"}}}, nil)
-		var avail []api.AvailableProject
-		call(t, h, "GET", "/api/atlas/v2/orgs/"+orgID+"/liveMigrations/availableProjects", admin, nil, &avail)
-		var m api.Migration
-		call(t, h, "POST", "/api/atlas/v2/groups/"+groupID+"/liveMigrations", admin, api.MigrationRequest{
-			Source:         api.MigrationSource{ClusterName: "rs0", GroupID: avail[0].ProjectID},
-			Destination:    api.MigrationDestination{ClusterName: "dest", GroupID: groupID, HostnameSchemaType: api.HostnamePublic},
-			MigrationHosts: []string{"host-a"},
-		}, &m)
-		migPath := "/api/atlas/v2/groups/" + groupID + "/liveMigrations/" + m.ID
+		l := linkHost(t, h, orgID)
+		admin, agent := l.admin, l.agent
+		m, migPath := l.migrate(t)
 		progress := func(p api.Progress) {
 			call(t, h, "POST", "/api/agent/v1/migrations/"+m.ID+"/progress", agent, p, &api.ProgressAck{})
 		}
@@ -359,7 +325,7 @@ func TestHostLossTimers(t *testing.T) {
 			t.Errorf("repeated cutover while lost: %d, want 202 (already requested)", code)
 		}
 		// The agent restarts: it registers again and gets start and cutover.
-		call(t, h, "POST", "/api/agent/v1/register", nil, api.AgentRegisterRequest{LinkToken: tok.LinkToken, Hostname: "host-a", Version: "v1"}, &reg)
+		l.register(t)
 		if v := view(); v.Migration.HostLost != nil || v.Stalled {
 			t.Fatalf("after re-registration: %+v stalled %v", v.Migration, v.Stalled)
 		}
