@@ -20,27 +20,8 @@ import (
 // stoppableAgent runs an agent until stop (or the end of the test).
 func stoppableAgent(t *testing.T, cp *cptest.Owner, host string, sources ...agent.Source) (stop func()) {
 	t.Helper()
-	a, err := agent.New(agent.Options{LinkToken: cp.LinkToken, Hostname: host, Sources: sources, Version: "test",
+	return cptest.RunAgent(t, agent.Options{LinkToken: cp.LinkToken, Hostname: host, Sources: sources, Version: "test",
 		ProgressInterval: 300 * time.Millisecond, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent run: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
 }
 
 // TestLostHostRefusesCutoverAndResumes stops a real agent running a real

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/livemigrate/livemigrate/internal/agent"
 	"github.com/livemigrate/livemigrate/internal/api"
 	"github.com/livemigrate/livemigrate/internal/controlplane"
+	"github.com/livemigrate/livemigrate/internal/controlplane/cptest"
 	"github.com/livemigrate/livemigrate/internal/mdb"
 	"github.com/livemigrate/livemigrate/internal/mongotest"
 )
@@ -19,27 +19,8 @@ import (
 // runAgent runs the real agent until the returned stop (or the test's end).
 func runAgent(t *testing.T, token, host string, sources ...agent.Source) (stop func()) {
 	t.Helper()
-	a, err := agent.New(agent.Options{LinkToken: token, Hostname: host, Sources: sources, Version: "v0.0.0-test",
+	return cptest.RunAgent(t, agent.Options{LinkToken: token, Hostname: host, Sources: sources, Version: "v0.0.0-test",
 		ProgressInterval: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent run: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
 }
 
 // TestLostHostInBrowser stops the real agent of a migration that is ready
