@@ -20,7 +20,7 @@ import (
 //     in position order, with a no-op at the boundary (release);
 //  5. forgets what no later poll can read again (forget);
 //  6. checks that the oplog has not been trimmed past what was seen
-//     (checkRunningHistory).
+//     (checkHistory against the newest entry read before the poll).
 //
 // oplogRun holds the state the polls share; each step is a method that can
 // be read and tested on its own.
@@ -276,7 +276,11 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 		}
 		r.polled(readStart)
 		s.forget()
-		if err := r.checkRunningHistory(ctx, before); err != nil {
+		// Lost history is judged against the newest entry read before this
+		// poll, not by it: a burst that overran the oplog between two polls
+		// leaves only its tail for this poll to read, its first entries
+		// trimmed unseen.
+		if err := r.checkHistory(ctx, migration.Position{TS: before}); err != nil {
 			return err
 		}
 		if n < 1000 {
@@ -429,32 +433,6 @@ func (r *OplogReader) readFrom(ctx context.Context, s *oplogRun, low bson.Timest
 		*n++
 	}
 	return cur.Err()
-}
-
-// checkRunningHistory runs after a poll's read. before is the newest entry
-// read before that poll (or the start's floor): when the oplog's oldest
-// entry is now newer, entries after before may have been trimmed before the
-// read reached them, and it fails with ErrHistoryLost — unless the oplog is
-// below its size limit (then nothing was trimmed: it is merely young).
-// Checking against the newest entry read *by* the poll instead misses a
-// burst that overruns the oplog between two polls: the poll reads the
-// burst's surviving tail, and its first entries are lost unseen.
-func (r *OplogReader) checkRunningHistory(ctx context.Context, before bson.Timestamp) error {
-	oldest, empty, err := r.oldest(ctx)
-	if err != nil {
-		return err
-	}
-	if empty || migration.CompareTS(oldest, before) <= 0 {
-		return nil
-	}
-	trimmed, err := r.mayHaveTrimmed(ctx)
-	if err != nil {
-		return fmt.Errorf("check oplog size: %w", err)
-	}
-	if !trimmed {
-		return nil
-	}
-	return &HistoryLostError{From: migration.Position{TS: before}, Oldest: migration.Position{TS: oldest}}
 }
 
 // catalogWatch compares the source's catalog on a schedule (CatalogDDL).
