@@ -200,6 +200,15 @@ func (w *Workload) pickLive(r *rand.Rand) string {
 	return w.live[r.IntN(len(w.live))]
 }
 
+// keepsSome reports whether a live collection remains once those remove
+// matches are dropped: the drops never empty the workload, whose round
+// would then compare nothing.
+func (w *Workload) keepsSome(remove func(string) bool) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.ContainsFunc(w.live, func(s string) bool { return !remove(s) })
+}
+
 // pace sleeps until the next tick of a writer at rate/writers per second.
 func pace(ctx context.Context, r *rand.Rand, interval time.Duration) bool {
 	d := time.Duration(float64(interval) * (0.5 + r.Float64()))
@@ -350,10 +359,11 @@ func (w *Workload) ddl1(ctx context.Context, g *Generator, kind string) error {
 		return nil
 	case "drop":
 		ns := w.pickLive(r)
-		if ns == "" {
+		gone := func(s string) bool { return s == ns }
+		if ns == "" || !w.keepsSome(gone) {
 			return nil
 		}
-		w.setLive("", func(s string) bool { return s == ns })
+		w.setLive("", gone)
 		return coll(w.client, ns).Drop(ctx)
 	case "rename":
 		from := w.pickLive(r)
@@ -412,7 +422,11 @@ func (w *Workload) ddl1(ctx context.Context, g *Generator, kind string) error {
 		if len(w.opts.Databases) < 2 || db == w.opts.Databases[0] {
 			return nil // keep the first database: the writers need somewhere to write
 		}
-		w.setLive("", func(s string) bool { return strings.HasPrefix(s, db+".") })
+		gone := func(s string) bool { return strings.HasPrefix(s, db+".") }
+		if !w.keepsSome(gone) {
+			return nil
+		}
+		w.setLive("", gone)
 		return w.client.Database(db).Drop(ctx)
 	}
 	return errors.New("unknown DDL " + kind)
