@@ -155,6 +155,9 @@ func tightenModes(path string) ([]fixedFile, error) {
 
 func (s *store) Close() error { return s.db.Close() }
 
+// Ping checks that the database answers.
+func (s *store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
 func (s *store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return err
