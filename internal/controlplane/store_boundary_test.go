@@ -17,7 +17,6 @@ var sqlNotYetInStore = map[string]bool{
 	"agentapi.go":       true,
 	"linktoken.go":      true,
 	"livemigrations.go": true,
-	"migrations.go":     true,
 	"timers.go":         true,
 }
 

@@ -1,16 +1,89 @@
 package controlplane
 
-import "context"
+import (
+	"context"
+	"database/sql"
+	"time"
 
-// The store's migrations and their events. Most of their queries are still
-// in migrations.go, agentapi.go, livemigrations.go, linktoken.go and timers.go
-// (loadMigration, activeMigrations, addEvent, ...), which take a querier;
-// store methods call them with s.q.
+	"github.com/livemigrate/livemigrate/internal/api"
+)
+
+// The store's migrations, validations and migrations' events.
+
+const migrationColumns = `id, org_id, group_id, source_group_id, agent_id, host, destination_cluster, request_enc, status, ready, lag_seconds,
+	progress, error_message, window_started_at, expires_at, expiry_warned, cutover_requested_at, stalled, report, created_at, updated_at, completed_at,
+	coalesce((SELECT lost FROM agents WHERE agents.id = migrations.agent_id), 0),
+	coalesce((SELECT last_seen_at FROM agents WHERE agents.id = migrations.agent_id), 0)`
+
+func scanMigration(row interface{ Scan(...any) error }) (*migration, error) {
+	m := &migration{}
+	err := row.Scan(&m.id, &m.orgID, &m.groupID, &m.sourceGroupID, &m.agentID, &m.host, &m.destination, &m.requestEnc, &m.status, &m.ready, &m.lag,
+		&m.progress, &m.errorMessage, &m.windowStarted, &m.expiresAt, &m.expiryWarned, &m.cutoverRequested, &m.stalled, &m.report, &m.createdAt, &m.updatedAt, &m.completedAt,
+		&m.hostLost, &m.hostSeenAt)
+	return m, err
+}
 
 // Migration loads migration id; errNotFound when there is none.
 func (s *store) Migration(ctx context.Context, id string) (*migration, error) {
-	m, err := loadMigration(ctx, s.q, id)
+	m, err := scanMigration(s.q.QueryRowContext(ctx, `SELECT `+migrationColumns+` FROM migrations WHERE id = ?`, id))
 	return m, notFoundIf(err)
+}
+
+// openMigrations lists the NEW and WORKING migrations matching where, oldest
+// first.
+func (s *store) openMigrations(ctx context.Context, where string, args ...any) ([]*migration, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT `+migrationColumns+` FROM migrations WHERE status IN ('NEW', 'WORKING') AND `+where+` ORDER BY created_at, id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*migration
+	for rows.Next() {
+		m, err := scanMigration(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// FinishMigration moves migration id to the terminal status with error
+// message errMsg.
+func (s *store) FinishMigration(ctx context.Context, id string, status api.MigrationStatus, errMsg string, now time.Time) error {
+	_, err := s.q.ExecContext(ctx, `UPDATE migrations SET status = ?, error_message = ?, ready = 0, completed_at = ?, updated_at = ? WHERE id = ?`,
+		status, errMsg, ms(now), ms(now), id)
+	return err
+}
+
+// AddEvent appends an event of typ to m's log and returns its id.
+func (s *store) AddEvent(ctx context.Context, m *migration, typ api.EventType, msg string, now time.Time) (int64, error) {
+	res, err := s.q.ExecContext(ctx, `INSERT INTO events (org_id, group_id, migration_id, type, message, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		m.orgID, m.groupID, m.id, typ, msg, ms(now))
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// Events lists migration migrationID's events, oldest first.
+func (s *store) Events(ctx context.Context, migrationID string) ([]api.Event, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT id, org_id, group_id, migration_id, type, message, created_at FROM events WHERE migration_id = ? ORDER BY id`, migrationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []api.Event{}
+	for rows.Next() {
+		var e api.Event
+		var at int64
+		if err := rows.Scan(&e.ID, &e.OrgID, &e.GroupID, &e.MigrationID, &e.Type, &e.Message, &at); err != nil {
+			return nil, err
+		}
+		e.CreatedAt = fromMS(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }
 
 // sealedValidation is what scrubbing a validation's results needs: its
@@ -26,4 +99,14 @@ func (s *store) ValidationRequest(ctx context.Context, id string) (sealedValidat
 	var v sealedValidation
 	err := s.q.QueryRowContext(ctx, `SELECT request_enc, group_id, destination_cluster FROM validations WHERE id = ?`, id).Scan(&v.requestEnc, &v.groupID, &v.destination)
 	return v, notFoundIf(err)
+}
+
+// onQuerier is the store with its methods running on q, for the free
+// functions of the files that still hold a querier (loadMigration,
+// activeMigrations and enqueue, called from agentapi.go and linktoken.go).
+func onQuerier(q querier) *store {
+	if db, ok := q.(*sql.DB); ok {
+		return &store{db: db, q: db}
+	}
+	return &store{q: q, inTx: true}
 }

@@ -28,6 +28,14 @@ func (s *store) minTime(ctx context.Context, query string, args ...any) (t time.
 	return fromMS(v.Int64), true, nil
 }
 
+// QueueWebhookDelivery queues the delivery of event eventID to project
+// groupID's webhook, when the project has one.
+func (s *store) QueueWebhookDelivery(ctx context.Context, groupID string, eventID int64, now time.Time) error {
+	_, err := s.q.ExecContext(ctx, `INSERT INTO webhook_deliveries (group_id, event_id, next_attempt_at)
+		SELECT id, ?, ? FROM projects WHERE id = ? AND webhook_url != ''`, eventID, ms(now), groupID)
+	return err
+}
+
 // Event loads migration event id.
 func (s *store) Event(ctx context.Context, id int64) (api.Event, error) {
 	var e api.Event
