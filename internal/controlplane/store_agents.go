@@ -15,3 +15,44 @@ func (s *store) Enqueue(ctx context.Context, agentID string, kind api.WorkKind, 
 		agentID, kind, validationID, migrationID, ms(now))
 	return err
 }
+
+// lostAgent is an agent whose heartbeats stopped: seenAt (unix ms) is when
+// it was last heard from.
+type lostAgent struct {
+	id, host string
+	seenAt   int64
+}
+
+// The agents whose heartbeat deadline runs: live, not revoked and not lost.
+// The deadline counts from the later of the last call and since (the
+// server's start) plus after.
+const heartbeatDeadline = `max(last_seen_at, ?) + ?`
+
+// AgentsToLose lists the agents whose heartbeat deadline passed at now.
+func (s *store) AgentsToLose(ctx context.Context, since time.Time, after time.Duration, now time.Time) ([]lostAgent, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT id, hostname, last_seen_at FROM agents WHERE revoked = 0 AND lost = 0 AND `+heartbeatDeadline+` <= ?`, ms(since), after.Milliseconds(), ms(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []lostAgent
+	for rows.Next() {
+		var a lostAgent
+		if err := rows.Scan(&a.id, &a.host, &a.seenAt); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// NextAgentLoss is the earliest heartbeat deadline.
+func (s *store) NextAgentLoss(ctx context.Context, since time.Time, after time.Duration) (time.Time, bool, error) {
+	return s.minTime(ctx, `SELECT min(`+heartbeatDeadline+`) FROM agents WHERE revoked = 0 AND lost = 0`, ms(since), after.Milliseconds())
+}
+
+// MarkAgentLost marks agent id lost.
+func (s *store) MarkAgentLost(ctx context.Context, id string) error {
+	_, err := s.q.ExecContext(ctx, `UPDATE agents SET lost = 1 WHERE id = ?`, id)
+	return err
+}

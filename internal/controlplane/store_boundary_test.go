@@ -17,7 +17,6 @@ var sqlNotYetInStore = map[string]bool{
 	"agentapi.go":       true,
 	"linktoken.go":      true,
 	"livemigrations.go": true,
-	"timers.go":         true,
 }
 
 // sqlMethods are the database/sql methods that run statements. The ones

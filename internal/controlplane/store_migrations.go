@@ -110,3 +110,48 @@ func onQuerier(q querier) *store {
 	}
 	return &store{q: q, inTx: true}
 }
+
+// The cutover-window deadlines, on WORKING migrations whose cutover has not
+// been asked for.
+const uncutWindow = `status = 'WORKING' AND cutover_requested_at IS NULL`
+
+// LapsedWindows lists the migrations whose cutover window closed at or
+// before now.
+func (s *store) LapsedWindows(ctx context.Context, now time.Time) ([]*migration, error) {
+	return s.openMigrations(ctx, uncutWindow+` AND expires_at <= ?`, ms(now))
+}
+
+// NextWindowExpiry is when the next cutover window closes.
+func (s *store) NextWindowExpiry(ctx context.Context) (time.Time, bool, error) {
+	return s.minTime(ctx, `SELECT min(expires_at) FROM migrations WHERE `+uncutWindow)
+}
+
+// WindowWarningsDue lists the migrations not yet warned whose cutover window
+// closes within before of now.
+func (s *store) WindowWarningsDue(ctx context.Context, before time.Duration, now time.Time) ([]*migration, error) {
+	return s.openMigrations(ctx, uncutWindow+` AND expiry_warned = 0 AND expires_at - ? <= ?`, before.Milliseconds(), ms(now))
+}
+
+// NextWindowWarning is when the next migration not yet warned comes within
+// before of its window's close.
+func (s *store) NextWindowWarning(ctx context.Context, before time.Duration) (time.Time, bool, error) {
+	return s.minTime(ctx, `SELECT min(expires_at - ?) FROM migrations WHERE `+uncutWindow+` AND expiry_warned = 0`, before.Milliseconds())
+}
+
+// SetExpiryWarned records that migration id's expiry warning was given.
+func (s *store) SetExpiryWarned(ctx context.Context, id string) error {
+	_, err := s.q.ExecContext(ctx, `UPDATE migrations SET expiry_warned = 1 WHERE id = ?`, id)
+	return err
+}
+
+// MigrationsToStall lists agent agentID's open migrations not stalled yet.
+func (s *store) MigrationsToStall(ctx context.Context, agentID string) ([]*migration, error) {
+	return s.openMigrations(ctx, `agent_id = ? AND stalled = 0`, agentID)
+}
+
+// StallMigration marks migration id stalled: not ready for cutover and no
+// lag until a fresh progress report.
+func (s *store) StallMigration(ctx context.Context, id string, now time.Time) error {
+	_, err := s.q.ExecContext(ctx, `UPDATE migrations SET stalled = 1, ready = 0, lag_seconds = NULL, updated_at = ? WHERE id = ?`, ms(now), id)
+	return err
+}
