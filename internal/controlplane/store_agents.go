@@ -56,3 +56,18 @@ func (s *store) MarkAgentLost(ctx context.Context, id string) error {
 	_, err := s.q.ExecContext(ctx, `UPDATE agents SET lost = 1 WHERE id = ?`, id)
 	return err
 }
+
+// HostAgent is the id of organization orgID's live (not revoked) agent on
+// host; errNotFound when there is none.
+func (s *store) HostAgent(ctx context.Context, orgID, host string) (string, error) {
+	var id string
+	err := s.q.QueryRowContext(ctx, `SELECT id FROM agents WHERE org_id = ? AND hostname = ? AND revoked = 0`, orgID, host).Scan(&id)
+	return id, notFoundIf(err)
+}
+
+// HasDeployment reports whether agent agentID reports a deployment named name.
+func (s *store) HasDeployment(ctx context.Context, agentID, name string) (bool, error) {
+	var n int
+	err := s.q.QueryRowContext(ctx, `SELECT count(*) FROM deployments WHERE agent_id = ? AND name = ?`, agentID, name).Scan(&n)
+	return n > 0, err
+}

@@ -155,3 +155,66 @@ func (s *store) StallMigration(ctx context.Context, id string, now time.Time) er
 	_, err := s.q.ExecContext(ctx, `UPDATE migrations SET stalled = 1, ready = 0, lag_seconds = NULL, updated_at = ? WHERE id = ?`, ms(now), id)
 	return err
 }
+
+// CreateMigration inserts m with its sealed request; errExists when an open
+// migration targets the same destination cluster.
+func (s *store) CreateMigration(ctx context.Context, m *migration, requestEnc []byte) error {
+	_, err := s.q.ExecContext(ctx, `INSERT INTO migrations (id, org_id, group_id, source_group_id, agent_id, host, destination_cluster, request_enc, status, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.id, m.orgID, m.groupID, m.sourceGroupID, m.agentID, m.host, m.destination, requestEnc, m.status, m.createdAt, m.updatedAt)
+	return existsIf(err)
+}
+
+// OpenMigrationTo is the id of the NEW or WORKING migration to cluster of
+// project groupID; errNotFound when there is none.
+func (s *store) OpenMigrationTo(ctx context.Context, groupID, cluster string) (string, error) {
+	var id string
+	err := s.q.QueryRowContext(ctx, `SELECT id FROM migrations WHERE group_id = ? AND destination_cluster = ? AND status IN ('NEW', 'WORKING')`, groupID, cluster).Scan(&id)
+	return id, notFoundIf(err)
+}
+
+// ProjectMigrations lists project groupID's migrations, newest first.
+func (s *store) ProjectMigrations(ctx context.Context, groupID string) ([]*migration, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT `+migrationColumns+` FROM migrations WHERE group_id = ? ORDER BY created_at DESC, id DESC`, groupID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*migration
+	for rows.Next() {
+		m, err := scanMigration(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// StartCutover records that the cutover of migration id was asked for at now.
+func (s *store) StartCutover(ctx context.Context, id string, now time.Time) error {
+	_, err := s.q.ExecContext(ctx, `UPDATE migrations SET cutover_requested_at = ?, updated_at = ? WHERE id = ?`, ms(now), ms(now), id)
+	return err
+}
+
+// ExtendWindow sets migration id's cutover window to close at expires, and
+// whether its expiry warning counts as given.
+func (s *store) ExtendWindow(ctx context.Context, id string, expires time.Time, warned bool, now time.Time) error {
+	_, err := s.q.ExecContext(ctx, `UPDATE migrations SET expires_at = ?, expiry_warned = ?, updated_at = ? WHERE id = ?`, ms(expires), warned, ms(now), id)
+	return err
+}
+
+// CreateValidation inserts validation v of organization orgID, run by agent
+// agentID against cluster, with its sealed request.
+func (s *store) CreateValidation(ctx context.Context, v api.Validation, orgID, agentID, cluster string, requestEnc []byte, now time.Time) error {
+	_, err := s.q.ExecContext(ctx, `INSERT INTO validations (id, org_id, group_id, source_group_id, agent_id, destination_cluster, request_enc, status, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, v.ID, orgID, v.GroupID, v.SourceGroupID, agentID, cluster, requestEnc, v.Status, ms(now), ms(now))
+	return err
+}
+
+// Validation loads validation id of project groupID and its checks as
+// stored (a JSON array); errNotFound when there is none.
+func (s *store) Validation(ctx context.Context, groupID, id string) (v api.Validation, checksJSON string, err error) {
+	err = s.q.QueryRowContext(ctx, `SELECT id, group_id, source_group_id, status, error_message, checks FROM validations WHERE id = ? AND group_id = ?`, id, groupID).
+		Scan(&v.ID, &v.GroupID, &v.SourceGroupID, &v.Status, &v.ErrorMessage, &checksJSON)
+	return v, checksJSON, notFoundIf(err)
+}
