@@ -387,6 +387,15 @@ func (s *Server) pendingWork(ctx context.Context, a *agent) ([]api.WorkItem, err
 				}
 				return nil, err
 			}
+			if x.kind == api.WorkStart {
+				ready, err := s.scopeDestination(ctx, x.migrationID, &spec.Destination)
+				if err != nil {
+					return nil, err
+				}
+				if !ready {
+					continue // held until its destination user exists
+				}
+			}
 			item.Spec = spec
 		}
 		items = append(items, item)

@@ -263,6 +263,9 @@ func (s *Server) handleCreateMigration(w http.ResponseWriter, r *http.Request, p
 		if err := s.addEvent(ctx, tx, m, api.EventCreated, "migration created by "+p.name+" on migration host "+m.host, now); err != nil {
 			return err
 		}
+		if err := s.planDestinationUser(ctx, tx, m, now); err != nil {
+			return err
+		}
 		return enqueue(ctx, tx, m.agentID, api.WorkStart, "", m.id, now)
 	})
 	if err != nil {

@@ -1,0 +1,383 @@
+package controlplane
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/livemigrate/livemigrate/internal/api"
+	"github.com/livemigrate/livemigrate/internal/mdb"
+)
+
+// Destination users. A migration host never gets the destination cluster's
+// own credentials for a migration: when a migration is created the control
+// plane (which holds them, sealed) connects to the destination, creates
+// user livemigrate-<migrationId> in admin with a random password and the
+// roles of mdb.MigrationRoles, and the migration's start work carries only
+// that user. When the migration ends (COMPLETE after the host's report,
+// FAILED, cancelled, EXPIRED) the user is dropped. Both are retried with
+// backoff while the destination cannot be reached, and every outcome is an
+// event of the migration. docs/design/controlplane.md has the whole story.
+
+// Destination user states (destination_users.state).
+const (
+	// userPending: to be created; the start work is held until it is.
+	userPending = "PENDING"
+	// userActive: created; the start work carries it.
+	userActive = "ACTIVE"
+	// userUnmanaged: no user can be created (a cluster registered without
+	// credentials, a destination without user management); the start work
+	// carries the cluster's credentials, and an event said why.
+	userUnmanaged = "UNMANAGED"
+	// userDropping: the migration ended; to be dropped.
+	userDropping = "DROPPING"
+	userDropped  = "DROPPED"
+	// userAbandoned: the control plane can no longer drop it (the cluster
+	// was deleted); an event told the operator how to.
+	userAbandoned = "ABANDONED"
+)
+
+// destUserMaxBackoff caps the wait between attempts to create or drop.
+const destUserMaxBackoff = 5 * time.Minute
+
+func destUserBackoff(attempts int) time.Duration {
+	return min(time.Second<<min(attempts-1, 20), destUserMaxBackoff)
+}
+
+// destUserName is the name of migration id's user.
+func destUserName(migrationID string) string { return "livemigrate-" + migrationID }
+
+// destUser is a row of destination_users.
+type destUser struct {
+	migrationID, groupID, cluster, name string
+	passwordEnc                         []byte
+	state                               string
+	attempts                            int
+	sent                                bool
+}
+
+// planDestinationUser records, in the transaction creating migration m,
+// the user to create for it: PENDING with a sealed random password when
+// the cluster has credentials (the loop creates it), UNMANAGED with a
+// warning event when it has none.
+func (s *Server) planDestinationUser(ctx context.Context, tx *sql.Tx, m *migration, now time.Time) error {
+	d, err := s.destination(ctx, tx, m.groupID, m.destination)
+	if err != nil {
+		return err
+	}
+	cs, err := mdb.ParseURIUnchecked(d.ConnectionString)
+	if err != nil {
+		return fmt.Errorf("destination cluster %q: %w", m.destination, err)
+	}
+	state, pw := userPending, s.sealer.seal([]byte(randomToken(24)))
+	if d.Username == "" && !cs.HasUser {
+		state, pw = userUnmanaged, nil
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO destination_users (migration_id, group_id, cluster, username, password_enc, state, next_attempt_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.id, m.groupID, m.destination, destUserName(m.id), pw, state, ms(now), ms(now), ms(now)); err != nil {
+		return err
+	}
+	if state == userUnmanaged {
+		msg := fmt.Sprintf("destination cluster %q is registered without credentials, so no migration user is created: migration host %s connects with the connection string as registered. "+
+			"If the destination enforces authentication, register it with a user that has userAdminAnyDatabase: each migration then gets a user of its own, dropped when it ends", m.destination, m.host)
+		return s.addEvent(ctx, tx, m, api.EventDestinationUserWarning, msg, now)
+	}
+	wake(s.userWake)
+	return nil
+}
+
+// retireDestinationUser marks migration m's user for dropping, in the
+// transaction that ends m (finish). A user whose create never reached the
+// server is simply forgotten.
+func (s *Server) retireDestinationUser(ctx context.Context, tx querier, m *migration, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE destination_users SET state = ?, attempts = 0, next_attempt_at = ?, updated_at = ?
+		WHERE migration_id = ? AND (state = ? OR (state = ? AND sent = 1))`, userDropping, ms(now), ms(now), m.id, userActive, userPending); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE destination_users SET state = ?, updated_at = ? WHERE migration_id = ? AND state = ?`, userDropped, ms(now), m.id, userPending); err != nil {
+		return err
+	}
+	// The store has one connection: the loop's next read waits for this
+	// transaction, so waking it now is as good as after the commit.
+	wake(s.userWake)
+	return nil
+}
+
+// scopeDestination puts migration id's user into d, the destination of its
+// start work. It reports false while the user is not created yet (the work
+// is held). A migration without a row (created before destination users
+// existed) and an UNMANAGED one keep the cluster's credentials.
+func (s *Server) scopeDestination(ctx context.Context, id string, d *api.DestinationCluster) (bool, error) {
+	var name, state string
+	var pwEnc []byte
+	err := s.store.db.QueryRowContext(ctx, `SELECT username, password_enc, state FROM destination_users WHERE migration_id = ?`, id).Scan(&name, &pwEnc, &state)
+	switch {
+	case isNoRows(err):
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	switch state {
+	case userUnmanaged:
+		return true, nil
+	case userActive:
+	default:
+		return false, nil
+	}
+	pw, err := s.sealer.open(pwEnc)
+	if err != nil {
+		return false, err
+	}
+	cs, err := mdb.ParseURIUnchecked(d.ConnectionString)
+	if err != nil {
+		return false, fmt.Errorf("destination cluster %q: %w", d.Name, err)
+	}
+	d.ConnectionString = cs.ForUser(mdb.UserDB).String()
+	d.Username, d.Password = name, string(pw)
+	return true, nil
+}
+
+// runDestinationUsers creates and drops destination users until ctx is done.
+func (s *Server) runDestinationUsers(ctx context.Context) {
+	s.runOutbox(ctx, "destination users", s.userWake, s.destinationUsersDue)
+}
+
+// destinationUsersDue makes one attempt at every user due to be created or
+// dropped and returns when to look again.
+func (s *Server) destinationUsersDue(ctx context.Context, now time.Time) (time.Time, error) {
+	rows, err := s.store.db.QueryContext(ctx, `SELECT migration_id, group_id, cluster, username, password_enc, state, attempts, sent FROM destination_users
+		WHERE state IN (?, ?) AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT 20`, userPending, userDropping, ms(now))
+	if err != nil {
+		return time.Time{}, err
+	}
+	var due []destUser
+	for rows.Next() {
+		var u destUser
+		if err := rows.Scan(&u.migrationID, &u.groupID, &u.cluster, &u.name, &u.passwordEnc, &u.state, &u.attempts, &u.sent); err != nil {
+			rows.Close()
+			return time.Time{}, err
+		}
+		due = append(due, u)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return time.Time{}, err
+	}
+	for _, u := range due {
+		if err := s.attemptDestinationUser(ctx, u); err != nil {
+			return time.Time{}, err
+		}
+	}
+	if len(due) > 0 {
+		s.kickWebhooks()
+	}
+	next := now.Add(time.Hour)
+	var v sql.NullInt64
+	if err := s.store.db.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM destination_users WHERE state IN (?, ?)`, userPending, userDropping).Scan(&v); err != nil {
+		return time.Time{}, err
+	}
+	if v.Valid && fromMS(v.Int64).Before(next) {
+		next = fromMS(v.Int64)
+	}
+	return next, nil
+}
+
+// userOutcome is what one attempt did to a user.
+type userOutcome struct {
+	state string // the new state; "" = unchanged (retry later)
+	sent  bool   // a createUser reached the server
+	event api.EventType
+	msg   string
+	err   error // the attempt's failure, when it is retried
+}
+
+// attemptDestinationUser makes one attempt at creating or dropping u and
+// records the outcome; only store errors are returned.
+func (s *Server) attemptDestinationUser(ctx context.Context, u destUser) error {
+	var out userOutcome
+	if u.state == userPending {
+		out = s.createUserOnce(ctx, u)
+	} else {
+		out = s.dropUserOnce(ctx, u)
+	}
+	now := time.Now()
+	var notify string
+	newState := out.state
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+		var cur string
+		if err := tx.QueryRowContext(ctx, `SELECT state FROM destination_users WHERE migration_id = ?`, u.migrationID).Scan(&cur); err != nil {
+			return err
+		}
+		attempts, next, msg := u.attempts, now, out.msg
+		switch {
+		case cur != u.state:
+			// The migration ended during a create: a user that may exist
+			// now is dropped at once; one that cannot is forgotten.
+			if u.state != userPending || !out.sent {
+				newState = ""
+				return nil
+			}
+			newState, attempts, msg = userDropping, 0, ""
+		case newState == "":
+			attempts++
+			next = now.Add(destUserBackoff(attempts))
+			newState, msg = u.state, ""
+			if attempts == 1 {
+				msg = retryMessage(u, out.err)
+			}
+		case u.attempts > 0:
+			msg += " (after " + strconv.Itoa(u.attempts+1) + " attempts)"
+		}
+		lastErr := ""
+		if out.err != nil {
+			lastErr = out.err.Error()
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE destination_users SET state = ?, attempts = ?, next_attempt_at = ?, sent = max(sent, ?), last_error = ?, updated_at = ? WHERE migration_id = ?`,
+			newState, attempts, ms(next), out.sent, lastErr, ms(now), u.migrationID); err != nil {
+			return err
+		}
+		m, err := loadMigration(ctx, tx, u.migrationID)
+		if isNoRows(err) {
+			return nil // no migration to tell (its organization was deleted)
+		}
+		if err != nil {
+			return err
+		}
+		if newState == userActive || newState == userUnmanaged {
+			notify = m.agentID // its start work can go out now
+		}
+		if msg == "" {
+			return nil
+		}
+		typ := out.event
+		if typ == "" || out.err != nil {
+			typ = api.EventDestinationUserWarning
+		}
+		return s.addEvent(ctx, tx, m, typ, msg, now)
+	})
+	if notify != "" {
+		s.work.notify(notify)
+	}
+	if newState == userDropping {
+		wake(s.userWake)
+	}
+	return err
+}
+
+// retryMessage is the event of a first failed attempt.
+func retryMessage(u destUser, err error) string {
+	what, then := "create", "The migration waits: its migration host gets no destination credentials until the user exists."
+	if u.state == userDropping {
+		what, then = "drop", "The user keeps its access until then."
+	}
+	return fmt.Sprintf("the control plane cannot %s migration user %s on destination cluster %q yet: %v. %s "+
+		"The control plane retries, backing off to every %v: it needs to reach the destination with the credentials the cluster is registered with "+
+		"(check the address, firewall and TLS settings from the control plane's host; a tlsCAFile must be readable there), "+
+		"or register the cluster again with a connection string that works from there",
+		what, u.name, u.cluster, err, then, destUserMaxBackoff)
+}
+
+// connectDestination connects to cluster groupID/name with its own credentials.
+func (s *Server) connectDestination(ctx context.Context, groupID, name string) (*mongo.Client, error) {
+	d, err := s.destination(ctx, s.store.db, groupID, name)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := mdb.ParseURIUnchecked(d.ConnectionString)
+	if err != nil {
+		return nil, fmt.Errorf("destination cluster %q: %w", name, err)
+	}
+	uri := mdb.URI(cs.WithUser(d.Username, d.Password).String())
+	c, err := mdb.Connect(ctx, "destination cluster "+strconv.Quote(name), uri, mdb.ConnectOptions{AppName: "livemigrate-controlplane", Timeout: s.timing.DestinationTimeout})
+	if err != nil {
+		return nil, errors.New(s.scrubSecrets(err.Error(), cs, d.Password))
+	}
+	return c, nil
+}
+
+// createUserOnce makes one attempt at creating u.
+func (s *Server) createUserOnce(ctx context.Context, u destUser) userOutcome {
+	pw, err := s.sealer.open(u.passwordEnc)
+	if err != nil {
+		return userOutcome{err: err}
+	}
+	c, err := s.connectDestination(ctx, u.groupID, u.cluster)
+	if isNoRows(err) {
+		return userOutcome{state: userUnmanaged, msg: fmt.Sprintf("destination cluster %q was deleted, so no migration user is created", u.cluster)}
+	}
+	if err != nil {
+		return userOutcome{err: err}
+	}
+	defer c.Disconnect(context.WithoutCancel(ctx))
+	cctx, cancel := context.WithTimeout(ctx, s.timing.DestinationTimeout)
+	defer cancel()
+	roles := mdb.MigrationRoles
+	err = mdb.CreateUser(cctx, c, mdb.UserDB, u.name, string(pw), roles)
+	if errors.Is(err, mdb.ErrRolesNotSupported) {
+		roles = nil
+		err = mdb.CreateUser(cctx, c, mdb.UserDB, u.name, string(pw), nil)
+	}
+	switch {
+	case errors.Is(err, mdb.ErrNoUserManagement):
+		return userOutcome{state: userUnmanaged, sent: true, msg: fmt.Sprintf("destination cluster %q has no user management (it runs without authentication), so no migration user is created: "+
+			"the migration host is handed the credentials the cluster is registered with. Enable authentication on the destination to give each migration a user of its own, dropped when it ends", u.cluster)}
+	case err != nil:
+		return userOutcome{sent: true, err: err}
+	}
+	msg := fmt.Sprintf("migration user %s created on destination cluster %q (authSource %s, roles %s); the migration host gets only this user, and it is dropped when the migration ends",
+		u.name, u.cluster, mdb.UserDB, roleNames(roles))
+	if roles == nil {
+		msg = fmt.Sprintf("migration user %s created on destination cluster %q (authSource %s) with no roles: the destination grants none (it has no authorization, as FerretDB), so the user may run every command there. "+
+			"The migration host gets only this user, and it is dropped when the migration ends", u.name, u.cluster, mdb.UserDB)
+	}
+	return userOutcome{state: userActive, sent: true, event: api.EventDestinationUserCreated, msg: msg}
+}
+
+// dropUserOnce makes one attempt at dropping u.
+func (s *Server) dropUserOnce(ctx context.Context, u destUser) userOutcome {
+	c, err := s.connectDestination(ctx, u.groupID, u.cluster)
+	if isNoRows(err) {
+		return userOutcome{state: userAbandoned, msg: fmt.Sprintf("destination cluster %q was deleted before migration user %s could be dropped: if the deployment still exists, drop the user there yourself "+
+			`(db.getSiblingDB("%s").dropUser("%s"))`, u.cluster, u.name, mdb.UserDB, u.name)}
+	}
+	if err != nil {
+		return userOutcome{err: err}
+	}
+	defer c.Disconnect(context.WithoutCancel(ctx))
+	cctx, cancel := context.WithTimeout(ctx, s.timing.DestinationTimeout)
+	defer cancel()
+	err = mdb.DropUser(cctx, c, mdb.UserDB, u.name)
+	switch {
+	case errors.Is(err, mdb.ErrNoUserManagement):
+		return userOutcome{state: userDropped, msg: fmt.Sprintf("destination cluster %q has no user management any more, so migration user %s cannot exist there", u.cluster, u.name)}
+	case err != nil:
+		return userOutcome{err: err}
+	}
+	return userOutcome{state: userDropped, event: api.EventDestinationUserDropped, msg: fmt.Sprintf("migration user %s dropped from destination cluster %q", u.name, u.cluster)}
+}
+
+func roleNames(roles []mdb.Role) string {
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = r.Role + "@" + r.DB
+	}
+	return strings.Join(names, ", ")
+}
+
+// scrubSecrets removes the cluster's password and secret options from text.
+func (s *Server) scrubSecrets(text string, cs *mdb.ConnString, password string) string {
+	secrets := cs.SecretValues()
+	if len(password) >= 3 {
+		secrets = append(secrets, password)
+	}
+	for _, v := range secrets {
+		text = strings.ReplaceAll(text, v, "xxxxx")
+	}
+	return mdb.RedactText(text)
+}
