@@ -387,14 +387,16 @@ func (s *Server) pendingWork(ctx context.Context, a *agent) ([]api.WorkItem, err
 				}
 				return nil, err
 			}
-			if x.kind == api.WorkStart {
-				ready, err := s.scopeDestination(ctx, x.migrationID, &spec.Destination)
-				if err != nil {
-					return nil, err
-				}
-				if !ready {
-					continue // held until its destination user exists
-				}
+			owner := x.migrationID
+			if x.kind == api.WorkValidate {
+				owner = x.validationID
+			}
+			ready, err := s.scopeDestination(ctx, owner, &spec.Destination)
+			if err != nil {
+				return nil, err
+			}
+			if !ready {
+				continue // held until its destination user exists
 			}
 			item.Spec = spec
 		}
@@ -453,6 +455,7 @@ func (s *Server) handleValidationResult(w http.ResponseWriter, r *http.Request, 
 		return conflict("VALIDATION_FINISHED", "validation %s is already %s", id, status)
 	}
 	s.logger.Info("validation finished", "validation_id", id, "status", res.Status)
+	wake(s.userWake) // its destination user goes
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

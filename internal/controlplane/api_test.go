@@ -83,12 +83,15 @@ func TestGolden(t *testing.T) {
 	v, err := e.owner.CreateValidation(ctx, e.groupID, e.request())
 	must(t, err)
 	e.golden("validate_create")
-	items, err := e.agent.PollWork(ctx, time.Second)
+	// The validate work waits for the validation's destination user.
+	items, err := e.agent.PollWork(ctx, 10*time.Second)
 	must(t, err)
-	e.golden("agent_work_validate")
-	if len(items) != 1 || items[0].Kind != api.WorkValidate || items[0].Spec.Destination.Password != "dest-password" || items[0].Spec.Request.Source.Password != "source-password" {
+	if len(items) != 1 || items[0].Kind != api.WorkValidate || items[0].Spec.Destination.Username != "livemigrate-"+v.ID ||
+		items[0].Spec.Destination.Password == "dest-password" || items[0].Spec.Request.Source.Password != "source-password" {
 		t.Fatalf("validate work item = %+v", items)
 	}
+	e.secret("validationUserPassword", items[0].Spec.Destination.Password)
+	e.golden("agent_work_validate")
 	must(t, e.agent.AckWork(ctx, items[0].ID))
 	e.golden("agent_work_ack")
 	must(t, e.agent.PostValidationResult(ctx, v.ID, api.ValidationResult{Status: api.ValidationSuccess, Checks: []api.ValidationCheck{

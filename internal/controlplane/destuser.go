@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -50,57 +51,83 @@ func destUserBackoff(attempts int) time.Duration {
 	return min(time.Second<<min(attempts-1, 20), destUserMaxBackoff)
 }
 
-// destUserName is the name of migration id's user.
-func destUserName(migrationID string) string { return "livemigrate-" + migrationID }
+// Owners of destination users (destination_users.kind).
+const (
+	ownerMigration  = "migration"
+	ownerValidation = "validation"
+)
+
+// destUserName is the name of the user of migration or validation id.
+func destUserName(id string) string { return "livemigrate-" + id }
 
 // destUser is a row of destination_users.
 type destUser struct {
-	migrationID, groupID, cluster, name string
-	passwordEnc                         []byte
-	state                               string
-	attempts                            int
-	sent                                bool
+	ownerID, kind, groupID, cluster, name string
+	passwordEnc                           []byte
+	state                                 string
+	attempts                              int
+	sent                                  bool
 }
 
-// planDestinationUser records, in the transaction creating migration m,
-// the user to create for it: PENDING with a sealed random password when
-// the cluster has credentials (the loop creates it), UNMANAGED with a
-// warning event when it has none.
-func (s *Server) planDestinationUser(ctx context.Context, tx *sql.Tx, m *migration, now time.Time) error {
-	d, err := s.destination(ctx, tx, m.groupID, m.destination)
+// planUser records, in the transaction creating a migration or validation
+// (kind, id) of cluster groupID/cluster, the user to create for it:
+// PENDING with a sealed random password when the cluster has credentials
+// (the loop creates it), UNMANAGED when it has none.
+func (s *Server) planUser(ctx context.Context, tx *sql.Tx, kind, id, groupID, cluster string, now time.Time) (string, error) {
+	d, err := s.destination(ctx, tx, groupID, cluster)
 	if err != nil {
-		return err
+		return "", err
 	}
 	cs, err := mdb.ParseURIUnchecked(d.ConnectionString)
 	if err != nil {
-		return fmt.Errorf("destination cluster %q: %w", m.destination, err)
+		return "", fmt.Errorf("destination cluster %q: %w", cluster, err)
 	}
 	state, pw := userPending, s.sealer.seal([]byte(randomToken(24)))
 	if d.Username == "" && !cs.HasUser {
 		state, pw = userUnmanaged, nil
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO destination_users (migration_id, group_id, cluster, username, password_enc, state, next_attempt_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.id, m.groupID, m.destination, destUserName(m.id), pw, state, ms(now), ms(now), ms(now)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO destination_users (owner_id, kind, group_id, cluster, username, password_enc, state, next_attempt_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, kind, groupID, cluster, destUserName(id), pw, state, ms(now), ms(now), ms(now)); err != nil {
+		return "", err
+	}
+	if state == userPending {
+		wake(s.userWake) // one connection: the loop reads after this commits
+	}
+	return state, nil
+}
+
+// planMigrationUser is planUser for migration m; a cluster without
+// credentials gets a warning event.
+func (s *Server) planMigrationUser(ctx context.Context, tx *sql.Tx, m *migration, now time.Time) error {
+	state, err := s.planUser(ctx, tx, ownerMigration, m.id, m.groupID, m.destination, now)
+	if err != nil || state != userUnmanaged {
 		return err
 	}
-	if state == userUnmanaged {
-		msg := fmt.Sprintf("destination cluster %q is registered without credentials, so no migration user is created: migration host %s connects with the connection string as registered. "+
-			"If the destination enforces authentication, register it with a user that has userAdminAnyDatabase: each migration then gets a user of its own, dropped when it ends", m.destination, m.host)
-		return s.addEvent(ctx, tx, m, api.EventDestinationUserWarning, msg, now)
-	}
-	wake(s.userWake)
-	return nil
+	msg := fmt.Sprintf("destination cluster %q is registered without credentials, so no migration user is created: migration host %s connects with the connection string as registered. "+
+		"If the destination enforces authentication, register it with a user that has userAdminAnyDatabase: each migration then gets a user of its own, dropped when it ends", m.destination, m.host)
+	return s.addEvent(ctx, tx, m, api.EventDestinationUserWarning, msg, now)
+}
+
+// planValidationUser is planUser for validation id.
+func (s *Server) planValidationUser(ctx context.Context, tx *sql.Tx, id, groupID, cluster string, now time.Time) error {
+	_, err := s.planUser(ctx, tx, ownerValidation, id, groupID, cluster, now)
+	return err
 }
 
 // retireDestinationUser marks migration m's user for dropping, in the
-// transaction that ends m (finish). A user whose create never reached the
-// server is simply forgotten.
+// transaction that ends m (finish).
 func (s *Server) retireDestinationUser(ctx context.Context, tx querier, m *migration, now time.Time) error {
+	return s.retireUser(ctx, tx, m.id, now)
+}
+
+// retireUser marks owner id's user for dropping. A user whose create never
+// reached the server is simply forgotten.
+func (s *Server) retireUser(ctx context.Context, tx querier, id string, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE destination_users SET state = ?, attempts = 0, next_attempt_at = ?, updated_at = ?
-		WHERE migration_id = ? AND (state = ? OR (state = ? AND sent = 1))`, userDropping, ms(now), ms(now), m.id, userActive, userPending); err != nil {
+		WHERE owner_id = ? AND (state = ? OR (state = ? AND sent = 1))`, userDropping, ms(now), ms(now), id, userActive, userPending); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE destination_users SET state = ?, updated_at = ? WHERE migration_id = ? AND state = ?`, userDropped, ms(now), m.id, userPending); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE destination_users SET state = ?, updated_at = ? WHERE owner_id = ? AND state = ?`, userDropped, ms(now), id, userPending); err != nil {
 		return err
 	}
 	// The store has one connection: the loop's next read waits for this
@@ -109,14 +136,15 @@ func (s *Server) retireDestinationUser(ctx context.Context, tx querier, m *migra
 	return nil
 }
 
-// scopeDestination puts migration id's user into d, the destination of its
-// start work. It reports false while the user is not created yet (the work
-// is held). A migration without a row (created before destination users
-// existed) and an UNMANAGED one keep the cluster's credentials.
+// scopeDestination puts the user of migration or validation id into d, the
+// destination of its start or validate work. It reports false while the
+// user is not created yet (the work is held). An owner without a row
+// (created before destination users existed) and an UNMANAGED one keep the
+// cluster's credentials.
 func (s *Server) scopeDestination(ctx context.Context, id string, d *api.DestinationCluster) (bool, error) {
 	var name, state string
 	var pwEnc []byte
-	err := s.store.db.QueryRowContext(ctx, `SELECT username, password_enc, state FROM destination_users WHERE migration_id = ?`, id).Scan(&name, &pwEnc, &state)
+	err := s.store.db.QueryRowContext(ctx, `SELECT username, password_enc, state FROM destination_users WHERE owner_id = ?`, id).Scan(&name, &pwEnc, &state)
 	switch {
 	case isNoRows(err):
 		return true, nil
@@ -151,7 +179,10 @@ func (s *Server) runDestinationUsers(ctx context.Context) {
 // destinationUsersDue makes one attempt at every user due to be created or
 // dropped and returns when to look again.
 func (s *Server) destinationUsersDue(ctx context.Context, now time.Time) (time.Time, error) {
-	rows, err := s.store.db.QueryContext(ctx, `SELECT migration_id, group_id, cluster, username, password_enc, state, attempts, sent FROM destination_users
+	if err := s.retireEndedValidations(ctx, now); err != nil {
+		return time.Time{}, err
+	}
+	rows, err := s.store.db.QueryContext(ctx, `SELECT owner_id, kind, group_id, cluster, username, password_enc, state, attempts, sent FROM destination_users
 		WHERE state IN (?, ?) AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT 20`, userPending, userDropping, ms(now))
 	if err != nil {
 		return time.Time{}, err
@@ -159,7 +190,7 @@ func (s *Server) destinationUsersDue(ctx context.Context, now time.Time) (time.T
 	var due []destUser
 	for rows.Next() {
 		var u destUser
-		if err := rows.Scan(&u.migrationID, &u.groupID, &u.cluster, &u.name, &u.passwordEnc, &u.state, &u.attempts, &u.sent); err != nil {
+		if err := rows.Scan(&u.ownerID, &u.kind, &u.groupID, &u.cluster, &u.name, &u.passwordEnc, &u.state, &u.attempts, &u.sent); err != nil {
 			rows.Close()
 			return time.Time{}, err
 		}
@@ -185,7 +216,47 @@ func (s *Server) destinationUsersDue(ctx context.Context, now time.Time) (time.T
 	if v.Valid && fromMS(v.Int64).Before(next) {
 		next = fromMS(v.Int64)
 	}
+	// A validation ends with its result (which wakes the loop) or when its
+	// link is deleted (which does not): look again within a minute.
+	var open int
+	if err := s.store.db.QueryRowContext(ctx, `SELECT count(*) FROM destination_users WHERE kind = ? AND state IN (?, ?)`, ownerValidation, userPending, userActive).Scan(&open); err != nil {
+		return time.Time{}, err
+	}
+	if open > 0 {
+		if soon := now.Add(time.Minute); soon.Before(next) {
+			next = soon
+		}
+	}
 	return next, nil
+}
+
+// retireEndedValidations marks the users of validations that are no longer
+// PENDING for dropping.
+func (s *Server) retireEndedValidations(ctx context.Context, now time.Time) error {
+	rows, err := s.store.db.QueryContext(ctx, `SELECT owner_id FROM destination_users d WHERE kind = ? AND state IN (?, ?)
+		AND NOT EXISTS (SELECT 1 FROM validations v WHERE v.id = d.owner_id AND v.status = 'PENDING')`, ownerValidation, userPending, userActive)
+	if err != nil {
+		return err
+	}
+	var ended []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ended = append(ended, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range ended {
+		if err := s.retireUser(ctx, s.store.db, id, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // userOutcome is what one attempt did to a user.
@@ -211,13 +282,13 @@ func (s *Server) attemptDestinationUser(ctx context.Context, u destUser) error {
 	newState := out.state
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
 		var cur string
-		if err := tx.QueryRowContext(ctx, `SELECT state FROM destination_users WHERE migration_id = ?`, u.migrationID).Scan(&cur); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT state FROM destination_users WHERE owner_id = ?`, u.ownerID).Scan(&cur); err != nil {
 			return err
 		}
 		attempts, next, msg := u.attempts, now, out.msg
 		switch {
 		case cur != u.state:
-			// The migration ended during a create: a user that may exist
+			// The owner ended during a create: a user that may exist
 			// now is dropped at once; one that cannot is forgotten.
 			if u.state != userPending || !out.sent {
 				newState = ""
@@ -238,11 +309,16 @@ func (s *Server) attemptDestinationUser(ctx context.Context, u destUser) error {
 		if out.err != nil {
 			lastErr = out.err.Error()
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE destination_users SET state = ?, attempts = ?, next_attempt_at = ?, sent = max(sent, ?), last_error = ?, updated_at = ? WHERE migration_id = ?`,
-			newState, attempts, ms(next), out.sent, lastErr, ms(now), u.migrationID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE destination_users SET state = ?, attempts = ?, next_attempt_at = ?, sent = max(sent, ?), last_error = ?, updated_at = ? WHERE owner_id = ?`,
+			newState, attempts, ms(next), out.sent, lastErr, ms(now), u.ownerID); err != nil {
 			return err
 		}
-		m, err := loadMigration(ctx, tx, u.migrationID)
+		if u.kind == ownerValidation {
+			var err error
+			notify, err = s.validationUserOutcome(ctx, tx, u, newState, msg, now)
+			return err
+		}
+		m, err := loadMigration(ctx, tx, u.ownerID)
 		if isNoRows(err) {
 			return nil // no migration to tell (its organization was deleted)
 		}
@@ -270,13 +346,40 @@ func (s *Server) attemptDestinationUser(ctx context.Context, u destUser) error {
 	return err
 }
 
-// retryMessage is the event of a first failed attempt.
+// validationUserOutcome shows the outcome of an attempt at validation u's
+// user, in transaction tx: while its create fails, the PENDING validation's
+// errorMessage says why (cleared once the user exists). It returns the
+// agent to wake when the validate work can go out.
+func (s *Server) validationUserOutcome(ctx context.Context, tx *sql.Tx, u destUser, newState, msg string, now time.Time) (string, error) {
+	var agentID string
+	err := tx.QueryRowContext(ctx, `SELECT agent_id FROM validations WHERE id = ?`, u.ownerID).Scan(&agentID)
+	if isNoRows(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case u.state == userPending && newState == userPending && msg != "":
+		_, err = tx.ExecContext(ctx, `UPDATE validations SET error_message = ?, updated_at = ? WHERE id = ? AND status = 'PENDING'`, msg, ms(now), u.ownerID)
+		return "", err
+	case newState == userActive || newState == userUnmanaged:
+		_, err = tx.ExecContext(ctx, `UPDATE validations SET error_message = '', updated_at = ? WHERE id = ? AND status = 'PENDING'`, ms(now), u.ownerID)
+		return agentID, err
+	}
+	if msg != "" {
+		s.logger.LogAttrs(ctx, slog.LevelInfo, "validation user", slog.String("validation_id", u.ownerID), slog.String("message", msg))
+	}
+	return "", nil
+}
+
+// retryMessage is the message of a first failed attempt.
 func retryMessage(u destUser, err error) string {
-	what, then := "create", "The migration waits: its migration host gets no destination credentials until the user exists."
+	what, then := "create", "The "+u.kind+" waits: its migration host gets no destination credentials until the user exists."
 	if u.state == userDropping {
 		what, then = "drop", "The user keeps its access until then."
 	}
-	return fmt.Sprintf("the control plane cannot %s migration user %s on destination cluster %q yet: %v. %s "+
+	return fmt.Sprintf("the control plane cannot %s "+u.kind+" user %s on destination cluster %q yet: %v. %s "+
 		"The control plane retries, backing off to every %v: it needs to reach the destination with the credentials the cluster is registered with "+
 		"(check the address, firewall and TLS settings from the control plane's host; a tlsCAFile must be readable there), "+
 		"or register the cluster again with a connection string that works from there",
@@ -309,7 +412,7 @@ func (s *Server) createUserOnce(ctx context.Context, u destUser) userOutcome {
 	}
 	c, err := s.connectDestination(ctx, u.groupID, u.cluster)
 	if isNoRows(err) {
-		return userOutcome{state: userUnmanaged, msg: fmt.Sprintf("destination cluster %q was deleted, so no migration user is created", u.cluster)}
+		return userOutcome{state: userUnmanaged, msg: fmt.Sprintf("destination cluster %q was deleted, so no %s user is created", u.cluster, u.kind)}
 	}
 	if err != nil {
 		return userOutcome{err: err}
@@ -325,16 +428,16 @@ func (s *Server) createUserOnce(ctx context.Context, u destUser) userOutcome {
 	}
 	switch {
 	case errors.Is(err, mdb.ErrNoUserManagement):
-		return userOutcome{state: userUnmanaged, sent: true, msg: fmt.Sprintf("destination cluster %q has no user management (it runs without authentication), so no migration user is created: "+
-			"the migration host is handed the credentials the cluster is registered with. Enable authentication on the destination to give each migration a user of its own, dropped when it ends", u.cluster)}
+		return userOutcome{state: userUnmanaged, sent: true, msg: fmt.Sprintf("destination cluster %q has no user management (it runs without authentication), so no %s user is created: "+
+			"the migration host is handed the credentials the cluster is registered with. Enable authentication on the destination to give each migration a user of its own, dropped when it ends", u.cluster, u.kind)}
 	case err != nil:
 		return userOutcome{sent: true, err: err}
 	}
-	msg := fmt.Sprintf("migration user %s created on destination cluster %q (authSource %s, roles %s); the migration host gets only this user, and it is dropped when the migration ends",
-		u.name, u.cluster, mdb.UserDB, roleNames(roles))
+	msg := fmt.Sprintf("%s user %s created on destination cluster %q (authSource %s, roles %s); the migration host gets only this user, and it is dropped when the %s ends",
+		u.kind, u.name, u.cluster, mdb.UserDB, roleNames(roles), u.kind)
 	if roles == nil {
-		msg = fmt.Sprintf("migration user %s created on destination cluster %q (authSource %s) with no roles: the destination grants none (it has no authorization, as FerretDB), so the user may run every command there. "+
-			"The migration host gets only this user, and it is dropped when the migration ends", u.name, u.cluster, mdb.UserDB)
+		msg = fmt.Sprintf("%s user %s created on destination cluster %q (authSource %s) with no roles: the destination grants none (it has no authorization, as FerretDB), so the user may run every command there. "+
+			"The migration host gets only this user, and it is dropped when the %s ends", u.kind, u.name, u.cluster, mdb.UserDB, u.kind)
 	}
 	return userOutcome{state: userActive, sent: true, event: api.EventDestinationUserCreated, msg: msg}
 }
@@ -343,8 +446,8 @@ func (s *Server) createUserOnce(ctx context.Context, u destUser) userOutcome {
 func (s *Server) dropUserOnce(ctx context.Context, u destUser) userOutcome {
 	c, err := s.connectDestination(ctx, u.groupID, u.cluster)
 	if isNoRows(err) {
-		return userOutcome{state: userAbandoned, msg: fmt.Sprintf("destination cluster %q was deleted before migration user %s could be dropped: if the deployment still exists, drop the user there yourself "+
-			`(db.getSiblingDB("%s").dropUser("%s"))`, u.cluster, u.name, mdb.UserDB, u.name)}
+		return userOutcome{state: userAbandoned, msg: fmt.Sprintf("destination cluster %q was deleted before %s user %s could be dropped: if the deployment still exists, drop the user there yourself "+
+			`(db.getSiblingDB("%s").dropUser("%s"))`, u.cluster, u.kind, u.name, mdb.UserDB, u.name)}
 	}
 	if err != nil {
 		return userOutcome{err: err}
@@ -355,11 +458,11 @@ func (s *Server) dropUserOnce(ctx context.Context, u destUser) userOutcome {
 	err = mdb.DropUser(cctx, c, mdb.UserDB, u.name)
 	switch {
 	case errors.Is(err, mdb.ErrNoUserManagement):
-		return userOutcome{state: userDropped, msg: fmt.Sprintf("destination cluster %q has no user management any more, so migration user %s cannot exist there", u.cluster, u.name)}
+		return userOutcome{state: userDropped, msg: fmt.Sprintf("destination cluster %q has no user management any more, so %s user %s cannot exist there", u.cluster, u.kind, u.name)}
 	case err != nil:
 		return userOutcome{err: err}
 	}
-	return userOutcome{state: userDropped, event: api.EventDestinationUserDropped, msg: fmt.Sprintf("migration user %s dropped from destination cluster %q", u.name, u.cluster)}
+	return userOutcome{state: userDropped, event: api.EventDestinationUserDropped, msg: fmt.Sprintf("%s user %s dropped from destination cluster %q", u.kind, u.name, u.cluster)}
 }
 
 func roleNames(roles []mdb.Role) string {

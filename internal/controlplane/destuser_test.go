@@ -383,3 +383,52 @@ func TestDestinationUserNotManaged(t *testing.T) {
 		}
 	}
 }
+
+// TestDestinationUserOfValidation: a validation's work carries a user of
+// its own, dropped when the result is in; while the destination cannot be
+// reached the validation stays PENDING and its errorMessage says why.
+func TestDestinationUserOfValidation(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	cp := cptest.Start(t, controlplane.Timing{DestinationTimeout: time.Second}, slog.New(slog.DiscardHandler))
+	dst := mongotest.StartDestination(t, mongotest.WithAuth(destAdmin, destAdminPW))
+	dc := mongotest.Client(t, dst)
+	proxy := mongotest.NewProxy(t, dst.Addr())
+	_, err := cp.Admin.CreateCluster(ctx, cp.GroupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URIFor(proxy.Addr())})
+	must(t, err)
+	h := linkFakeHost(t, cp)
+
+	proxy.Blackhole(0)
+	v, err := cp.Admin.CreateValidation(ctx, cp.GroupID, cp.Request("host1", "rs0", "dst"))
+	must(t, err)
+	user := "livemigrate-" + v.ID
+	mongotest.WaitForErr(t, "validation says why it waits", 30*time.Second, func() (bool, error) {
+		got, err := cp.Admin.Validation(ctx, cp.GroupID, v.ID)
+		return got.Status == api.ValidationPending && strings.Contains(got.ErrorMessage, "cannot create validation user "+user), err
+	})
+	if items, err := h.agent.PollWork(ctx, 0); err != nil || len(items) != 0 {
+		t.Fatalf("work while the validation user cannot be created: %+v %v", items, err)
+	}
+	proxy.Pass()
+	var item api.WorkItem
+	mongotest.WaitForErr(t, "validate work", 30*time.Second, func() (bool, error) {
+		items, err := h.agent.PollWork(ctx, time.Second)
+		if len(items) == 1 {
+			item = items[0]
+			return true, h.agent.AckWork(ctx, item.ID)
+		}
+		return false, err
+	})
+	if d := item.Spec.Destination; item.Kind != api.WorkValidate || d.Username != user || d.Password == destAdminPW || strings.Contains(d.ConnectionString, destAdmin) {
+		t.Fatalf("validate work %s with destination user %q, want %s", item.Kind, d.Username, user)
+	}
+	if got, err := cp.Admin.Validation(ctx, cp.GroupID, v.ID); err != nil || got.ErrorMessage != "" {
+		t.Errorf("validation once its user exists: %+v %v, want no errorMessage", got, err)
+	}
+	loginAs(t, api.DestinationCluster{ConnectionString: dst.URI(), Username: user, Password: item.Spec.Destination.Password})
+	if !userExists(t, dc, user) {
+		t.Fatalf("user %s does not exist during the validation", user)
+	}
+	must(t, h.agent.PostValidationResult(ctx, v.ID, api.ValidationResult{Status: api.ValidationSuccess}))
+	mongotest.WaitFor(t, "validation user dropped", 30*time.Second, func() bool { return !userExists(t, dc, user) })
+}

@@ -188,6 +188,9 @@ func (s *Server) handleCreateValidation(w http.ResponseWriter, r *http.Request, 
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, v.ID, c.project.OrgID, v.GroupID, v.SourceGroupID, c.agentID, req.Destination.ClusterName, c.sealed, v.Status, ms(now), ms(now)); err != nil {
 			return err
 		}
+		if err := s.planValidationUser(ctx, tx, v.ID, v.GroupID, req.Destination.ClusterName, now); err != nil {
+			return err
+		}
 		return enqueue(ctx, tx, c.agentID, api.WorkValidate, v.ID, "", now)
 	})
 	if err != nil {
@@ -263,7 +266,7 @@ func (s *Server) handleCreateMigration(w http.ResponseWriter, r *http.Request, p
 		if err := s.addEvent(ctx, tx, m, api.EventCreated, "migration created by "+p.name+" on migration host "+m.host, now); err != nil {
 			return err
 		}
-		if err := s.planDestinationUser(ctx, tx, m, now); err != nil {
+		if err := s.planMigrationUser(ctx, tx, m, now); err != nil {
 			return err
 		}
 		return enqueue(ctx, tx, m.agentID, api.WorkStart, "", m.id, now)

@@ -1,11 +1,12 @@
--- The migration-scoped database user of each migration on its destination
--- (destuser.go): created by the control plane after the migration is
--- created, handed to the migration host instead of the cluster's own
--- credentials, dropped when the migration ends. The row (with the sealed
--- password) is written with the migration, before createUser; sent records
--- that a createUser reached the server, so a user that may exist is dropped.
+-- The database user of each migration and validation on its destination
+-- (destuser.go): created by the control plane after the migration or
+-- validation is created, handed to the migration host instead of the
+-- cluster's own credentials, dropped when it ends. The row (with the sealed
+-- password) is written with its owner, before createUser; sent records that
+-- a createUser reached the server, so a user that may exist is dropped.
 CREATE TABLE destination_users (
-  migration_id TEXT PRIMARY KEY,
+  owner_id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN ('migration', 'validation')),
   group_id TEXT NOT NULL,
   cluster TEXT NOT NULL,
   username TEXT NOT NULL,
