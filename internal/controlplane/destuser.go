@@ -17,26 +17,27 @@ import (
 )
 
 // Destination users. A migration host never gets the destination cluster's
-// own credentials for a migration: when a migration is created the control
-// plane (which holds them, sealed) connects to the destination, creates
-// user livemigrate-<migrationId> in admin with a random password and the
-// roles of mdb.MigrationRoles, and the migration's start work carries only
-// that user. When the migration ends (COMPLETE after the host's report,
-// FAILED, cancelled, EXPIRED) the user is dropped. Both are retried with
-// backoff while the destination cannot be reached, and every outcome is an
-// event of the migration. docs/design/controlplane.md has the whole story.
+// own credentials: when a migration (or validation) is created the control
+// plane, which holds them sealed, connects to the destination, creates user
+// livemigrate-<id> in admin with a random password and the roles of
+// mdb.MigrationRoles, and the start (validate) work carries only that user.
+// When the migration ends (COMPLETE after the host's report, FAILED,
+// cancelled, EXPIRED) or the validation's result is in, the user is
+// dropped. Both are retried with backoff while the destination cannot be
+// reached; a migration's outcomes are its events, a validation's its
+// errorMessage. docs/design/controlplane.md has the whole story.
 
 // Destination user states (destination_users.state).
 const (
-	// userPending: to be created; the start work is held until it is.
+	// userPending: to be created; the owner's work is held until it is.
 	userPending = "PENDING"
-	// userActive: created; the start work carries it.
+	// userActive: created; the owner's work carries it.
 	userActive = "ACTIVE"
 	// userUnmanaged: no user can be created (a cluster registered without
-	// credentials, a destination without user management); the start work
+	// credentials, a destination without user management); the work
 	// carries the cluster's credentials, and an event said why.
 	userUnmanaged = "UNMANAGED"
-	// userDropping: the migration ended; to be dropped.
+	// userDropping: the owner ended; to be dropped.
 	userDropping = "DROPPING"
 	userDropped  = "DROPPED"
 	// userAbandoned: the control plane can no longer drop it (the cluster
@@ -262,7 +263,7 @@ func (s *Server) retireEndedValidations(ctx context.Context, now time.Time) erro
 // userOutcome is what one attempt did to a user.
 type userOutcome struct {
 	state string // the new state; "" = unchanged (retry later)
-	sent  bool   // a createUser reached the server
+	sent  bool   // a createUser may have reached the server
 	event api.EventType
 	msg   string
 	err   error // the attempt's failure, when it is retried
@@ -418,6 +419,11 @@ func (s *Server) createUserOnce(ctx context.Context, u destUser) userOutcome {
 		return userOutcome{err: err}
 	}
 	defer c.Disconnect(context.WithoutCancel(ctx))
+	// Recorded before it is sent: an owner that ends after a crash here
+	// still has the user dropped.
+	if _, err := s.store.db.ExecContext(ctx, `UPDATE destination_users SET sent = 1 WHERE owner_id = ?`, u.ownerID); err != nil {
+		return userOutcome{err: err}
+	}
 	cctx, cancel := context.WithTimeout(ctx, s.timing.DestinationTimeout)
 	defer cancel()
 	roles := mdb.MigrationRoles
