@@ -490,3 +490,38 @@ func (s *Server) scrubSecrets(text string, cs *mdb.ConnString, password string) 
 	}
 	return mdb.RedactText(text)
 }
+
+// checkDestinationUser is the name of the validation check the control
+// plane adds about the validation's destination user.
+const checkDestinationUser = "destination-user"
+
+// destinationUserCheck is the control plane's own check of validation id:
+// whether its migration host got a user of its own, and if not why. ok is
+// false when the validation has no destination user row.
+func (s *Server) destinationUserCheck(ctx context.Context, id string) (api.ValidationCheck, bool, error) {
+	var cluster, name, state, lastErr string
+	var pwEnc []byte
+	err := s.store.db.QueryRowContext(ctx, `SELECT cluster, username, password_enc, state, last_error FROM destination_users WHERE owner_id = ?`, id).
+		Scan(&cluster, &name, &pwEnc, &state, &lastErr)
+	if isNoRows(err) {
+		return api.ValidationCheck{}, false, nil
+	}
+	if err != nil {
+		return api.ValidationCheck{}, false, err
+	}
+	c := api.ValidationCheck{Name: checkDestinationUser, Status: api.CheckPassed,
+		Message: fmt.Sprintf("the control plane created user %s on destination cluster %q for this validation and handed the migration host only that user; a migration gets one of its own, dropped when it ends", name, cluster)}
+	switch {
+	case state == userPending:
+		c.Status = api.CheckWarning
+		c.Message = fmt.Sprintf("the control plane cannot create user %s on destination cluster %q yet (%s): a migration would wait for its user the same way", name, cluster, lastErr)
+	case state == userUnmanaged && pwEnc == nil:
+		c.Status = api.CheckWarning
+		c.Message = fmt.Sprintf("destination cluster %q is registered without credentials, so migration hosts connect with its connection string as registered and get no user of their own; "+
+			"if the destination enforces authentication, register it with a user that has userAdminAnyDatabase", cluster)
+	case state == userUnmanaged:
+		c.Status = api.CheckWarning
+		c.Message = fmt.Sprintf("destination cluster %q has no user management (it runs without authentication): migration hosts are handed the credentials the cluster is registered with", cluster)
+	}
+	return c, true, nil
+}

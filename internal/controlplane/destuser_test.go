@@ -431,4 +431,20 @@ func TestDestinationUserOfValidation(t *testing.T) {
 	}
 	must(t, h.agent.PostValidationResult(ctx, v.ID, api.ValidationResult{Status: api.ValidationSuccess}))
 	mongotest.WaitFor(t, "validation user dropped", 30*time.Second, func() bool { return !userExists(t, dc, user) })
+	checks, err := cp.Admin.ValidationChecks(ctx, cp.GroupID, v.ID)
+	must(t, err)
+	if c := checks.Checks[len(checks.Checks)-1]; c.Name != "destination-user" || c.Status != api.CheckPassed || !strings.Contains(c.Message, user) {
+		t.Errorf("last check = %+v, want destination-user PASSED naming %s", c, user)
+	}
+
+	// A cluster without credentials: the validation says what that means.
+	_, err = cp.Admin.CreateCluster(ctx, cp.GroupID, api.ClusterRequest{Name: "open", ConnectionString: mongotest.StartDestination(t).URI()})
+	must(t, err)
+	v, err = cp.Admin.CreateValidation(ctx, cp.GroupID, cp.Request("host1", "rs0", "open"))
+	must(t, err)
+	checks, err = cp.Admin.ValidationChecks(ctx, cp.GroupID, v.ID)
+	must(t, err)
+	if len(checks.Checks) != 1 || checks.Checks[0].Status != api.CheckWarning || !strings.Contains(checks.Checks[0].Message, "registered without credentials") {
+		t.Errorf("checks of a validation into a cluster without credentials = %+v, want the destination-user warning", checks.Checks)
+	}
 }

@@ -218,7 +218,13 @@ func (s *Server) loadValidation(ctx context.Context, p *principal, groupID, id s
 		return v, checks, err
 	}
 	checks = api.ValidationChecks{ValidationID: v.ID, Status: v.Status, Checks: []api.ValidationCheck{}}
-	err = json.Unmarshal([]byte(checksJSON), &checks.Checks)
+	if err := json.Unmarshal([]byte(checksJSON), &checks.Checks); err != nil {
+		return v, checks, err
+	}
+	c, ok, err := s.destinationUserCheck(ctx, v.ID)
+	if ok {
+		checks.Checks = append(checks.Checks, c)
+	}
 	return v, checks, err
 }
 
