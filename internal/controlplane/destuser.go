@@ -68,6 +68,7 @@ type destUser struct {
 	state                                 string
 	attempts                              int
 	sent                                  bool
+	lastErr                               string
 }
 
 // planUser records, in the transaction creating a migration or validation
@@ -87,8 +88,8 @@ func (s *Server) planUser(ctx context.Context, tx *sql.Tx, kind, id, groupID, cl
 	if d.Username == "" && !cs.HasUser {
 		state, pw = userUnmanaged, nil
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO destination_users (owner_id, kind, group_id, cluster, username, password_enc, state, next_attempt_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, kind, groupID, cluster, destUserName(id), pw, state, ms(now), ms(now), ms(now)); err != nil {
+	u := destUser{ownerID: id, kind: kind, groupID: groupID, cluster: cluster, name: destUserName(id), passwordEnc: pw, state: state}
+	if err := s.store.on(tx).InsertDestinationUser(ctx, u, now); err != nil {
 		return "", err
 	}
 	if state == userPending {
@@ -124,11 +125,7 @@ func (s *Server) retireDestinationUser(ctx context.Context, tx querier, m *migra
 // retireUser marks owner id's user for dropping. A user whose create never
 // reached the server is simply forgotten.
 func (s *Server) retireUser(ctx context.Context, tx querier, id string, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE destination_users SET state = ?, attempts = 0, next_attempt_at = ?, updated_at = ?
-		WHERE owner_id = ? AND (state = ? OR (state = ? AND sent = 1))`, userDropping, ms(now), ms(now), id, userActive, userPending); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE destination_users SET state = ?, updated_at = ? WHERE owner_id = ? AND state = ?`, userDropped, ms(now), id, userPending); err != nil {
+	if err := s.store.on(tx).RetireDestinationUser(ctx, id, now); err != nil {
 		return err
 	}
 	// The store has one connection: the loop's next read waits for this
@@ -143,23 +140,21 @@ func (s *Server) retireUser(ctx context.Context, tx querier, id string, now time
 // (created before destination users existed) and an UNMANAGED one keep the
 // cluster's credentials.
 func (s *Server) scopeDestination(ctx context.Context, id string, d *api.DestinationCluster) (bool, error) {
-	var name, state string
-	var pwEnc []byte
-	err := s.store.db.QueryRowContext(ctx, `SELECT username, password_enc, state FROM destination_users WHERE owner_id = ?`, id).Scan(&name, &pwEnc, &state)
+	u, err := s.store.DestinationUser(ctx, id)
 	switch {
 	case isNoRows(err):
 		return true, nil
 	case err != nil:
 		return false, err
 	}
-	switch state {
+	switch u.state {
 	case userUnmanaged:
 		return true, nil
 	case userActive:
 	default:
 		return false, nil
 	}
-	pw, err := s.sealer.open(pwEnc)
+	pw, err := s.sealer.open(u.passwordEnc)
 	if err != nil {
 		return false, err
 	}
@@ -168,7 +163,7 @@ func (s *Server) scopeDestination(ctx context.Context, id string, d *api.Destina
 		return false, fmt.Errorf("destination cluster %q: %w", d.Name, err)
 	}
 	d.ConnectionString = cs.ForUser(mdb.UserDB).String()
-	d.Username, d.Password = name, string(pw)
+	d.Username, d.Password = u.name, string(pw)
 	return true, nil
 }
 
@@ -183,22 +178,8 @@ func (s *Server) destinationUsersDue(ctx context.Context, now time.Time) (time.T
 	if err := s.retireEndedValidations(ctx, now); err != nil {
 		return time.Time{}, err
 	}
-	rows, err := s.store.db.QueryContext(ctx, `SELECT owner_id, kind, group_id, cluster, username, password_enc, state, attempts, sent FROM destination_users
-		WHERE state IN (?, ?) AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT 20`, userPending, userDropping, ms(now))
+	due, err := s.store.DueDestinationUsers(ctx, now, 20)
 	if err != nil {
-		return time.Time{}, err
-	}
-	var due []destUser
-	for rows.Next() {
-		var u destUser
-		if err := rows.Scan(&u.ownerID, &u.kind, &u.groupID, &u.cluster, &u.name, &u.passwordEnc, &u.state, &u.attempts, &u.sent); err != nil {
-			rows.Close()
-			return time.Time{}, err
-		}
-		due = append(due, u)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return time.Time{}, err
 	}
 	for _, u := range due {
@@ -210,17 +191,17 @@ func (s *Server) destinationUsersDue(ctx context.Context, now time.Time) (time.T
 		s.kickWebhooks()
 	}
 	next := now.Add(time.Hour)
-	var v sql.NullInt64
-	if err := s.store.db.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM destination_users WHERE state IN (?, ?)`, userPending, userDropping).Scan(&v); err != nil {
+	t, ok, err := s.store.NextDestinationUserAttempt(ctx)
+	if err != nil {
 		return time.Time{}, err
 	}
-	if v.Valid && fromMS(v.Int64).Before(next) {
-		next = fromMS(v.Int64)
+	if ok && t.Before(next) {
+		next = t
 	}
 	// A validation ends with its result (which wakes the loop) or when its
 	// link is deleted (which does not): look again within a minute.
-	var open int
-	if err := s.store.db.QueryRowContext(ctx, `SELECT count(*) FROM destination_users WHERE kind = ? AND state IN (?, ?)`, ownerValidation, userPending, userActive).Scan(&open); err != nil {
+	open, err := s.store.OpenValidationUsers(ctx)
+	if err != nil {
 		return time.Time{}, err
 	}
 	if open > 0 {
@@ -234,22 +215,8 @@ func (s *Server) destinationUsersDue(ctx context.Context, now time.Time) (time.T
 // retireEndedValidations marks the users of validations that are no longer
 // PENDING for dropping.
 func (s *Server) retireEndedValidations(ctx context.Context, now time.Time) error {
-	rows, err := s.store.db.QueryContext(ctx, `SELECT owner_id FROM destination_users d WHERE kind = ? AND state IN (?, ?)
-		AND NOT EXISTS (SELECT 1 FROM validations v WHERE v.id = d.owner_id AND v.status = 'PENDING')`, ownerValidation, userPending, userActive)
+	ended, err := s.store.EndedValidationUsers(ctx)
 	if err != nil {
-		return err
-	}
-	var ended []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		ended = append(ended, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	for _, id := range ended {
@@ -282,13 +249,14 @@ func (s *Server) attemptDestinationUser(ctx context.Context, u destUser) error {
 	var notify string
 	newState := out.state
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		var cur string
-		if err := tx.QueryRowContext(ctx, `SELECT state FROM destination_users WHERE owner_id = ?`, u.ownerID).Scan(&cur); err != nil {
+		st := s.store.on(tx)
+		cur, err := st.DestinationUser(ctx, u.ownerID)
+		if err != nil {
 			return err
 		}
 		attempts, next, msg := u.attempts, now, out.msg
 		switch {
-		case cur != u.state:
+		case cur.state != u.state:
 			// The owner ended during a create: a user that may exist
 			// now is dropped at once; one that cannot is forgotten.
 			if u.state != userPending || !out.sent {
@@ -310,13 +278,11 @@ func (s *Server) attemptDestinationUser(ctx context.Context, u destUser) error {
 		if out.err != nil {
 			lastErr = out.err.Error()
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE destination_users SET state = ?, attempts = ?, next_attempt_at = ?, sent = max(sent, ?), last_error = ?, updated_at = ? WHERE owner_id = ?`,
-			newState, attempts, ms(next), out.sent, lastErr, ms(now), u.ownerID); err != nil {
+		if err := st.RecordDestinationUserAttempt(ctx, u.ownerID, newState, attempts, next, out.sent, lastErr, now); err != nil {
 			return err
 		}
 		if u.kind == ownerValidation {
-			var err error
-			notify, err = s.validationUserOutcome(ctx, tx, u, newState, msg, now)
+			notify, err = s.validationUserOutcome(ctx, st, u, newState, msg, now)
 			return err
 		}
 		m, err := loadMigration(ctx, tx, u.ownerID)
@@ -351,9 +317,8 @@ func (s *Server) attemptDestinationUser(ctx context.Context, u destUser) error {
 // user, in transaction tx: while its create fails, the PENDING validation's
 // errorMessage says why (cleared once the user exists). It returns the
 // agent to wake when the validate work can go out.
-func (s *Server) validationUserOutcome(ctx context.Context, tx *sql.Tx, u destUser, newState, msg string, now time.Time) (string, error) {
-	var agentID string
-	err := tx.QueryRowContext(ctx, `SELECT agent_id FROM validations WHERE id = ?`, u.ownerID).Scan(&agentID)
+func (s *Server) validationUserOutcome(ctx context.Context, st *store, u destUser, newState, msg string, now time.Time) (string, error) {
+	agentID, err := st.ValidationAgent(ctx, u.ownerID)
 	if isNoRows(err) {
 		return "", nil
 	}
@@ -362,11 +327,9 @@ func (s *Server) validationUserOutcome(ctx context.Context, tx *sql.Tx, u destUs
 	}
 	switch {
 	case u.state == userPending && newState == userPending && msg != "":
-		_, err = tx.ExecContext(ctx, `UPDATE validations SET error_message = ?, updated_at = ? WHERE id = ? AND status = 'PENDING'`, msg, ms(now), u.ownerID)
-		return "", err
+		return "", st.SetPendingValidationMessage(ctx, u.ownerID, msg, now)
 	case newState == userActive || newState == userUnmanaged:
-		_, err = tx.ExecContext(ctx, `UPDATE validations SET error_message = '', updated_at = ? WHERE id = ? AND status = 'PENDING'`, ms(now), u.ownerID)
-		return agentID, err
+		return agentID, st.SetPendingValidationMessage(ctx, u.ownerID, "", now)
 	}
 	if msg != "" {
 		s.logger.LogAttrs(ctx, slog.LevelInfo, "validation user", slog.String("validation_id", u.ownerID), slog.String("message", msg))
@@ -421,7 +384,7 @@ func (s *Server) createUserOnce(ctx context.Context, u destUser) userOutcome {
 	defer c.Disconnect(context.WithoutCancel(ctx))
 	// Recorded before it is sent: an owner that ends after a crash here
 	// still has the user dropped.
-	if _, err := s.store.db.ExecContext(ctx, `UPDATE destination_users SET sent = 1 WHERE owner_id = ?`, u.ownerID); err != nil {
+	if err := s.store.MarkDestinationUserSent(ctx, u.ownerID); err != nil {
 		return userOutcome{err: err}
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timing.DestinationTimeout)
@@ -499,10 +462,8 @@ const checkDestinationUser = "destination-user"
 // whether its migration host got a user of its own, and if not why. ok is
 // false when the validation has no destination user row.
 func (s *Server) destinationUserCheck(ctx context.Context, id string) (api.ValidationCheck, bool, error) {
-	var cluster, name, state, lastErr string
-	var pwEnc []byte
-	err := s.store.db.QueryRowContext(ctx, `SELECT cluster, username, password_enc, state, last_error FROM destination_users WHERE owner_id = ?`, id).
-		Scan(&cluster, &name, &pwEnc, &state, &lastErr)
+	u, err := s.store.DestinationUser(ctx, id)
+	cluster, name, pwEnc, state, lastErr := u.cluster, u.name, u.passwordEnc, u.state, u.lastErr
 	if isNoRows(err) {
 		return api.ValidationCheck{}, false, nil
 	}
