@@ -24,6 +24,48 @@ func stoppableAgent(t *testing.T, cp *cptest.Owner, host string, sources ...agen
 		ProgressInterval: 300 * time.Millisecond, Logger: testLogger(t)})
 }
 
+// hostedMigration is a migration of the source "rs0" to the cluster "dst"
+// that an agent on "host1" runs.
+type hostedMigration struct {
+	m      api.Migration
+	source agent.Source // the agent's source, to restart it with
+	stop   func()       // stops the agent
+}
+
+// startHostedMigration registers dst, runs an agent for src until it reports
+// it and creates the migration.
+func startHostedMigration(t *testing.T, cp *cptest.Owner, src, dst *mongotest.Server) hostedMigration {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := cp.Admin.CreateCluster(ctx, cp.GroupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
+		t.Fatal(err)
+	}
+	h := hostedMigration{source: agent.Source{Name: "rs0", URI: mdb.URI(src.URI())}}
+	h.stop = stoppableAgent(t, cp, "host1", h.source)
+	cp.WaitDeployment(t, "rs0")
+	m, err := cp.Admin.CreateMigration(ctx, cp.GroupID, cp.Request("host1", "rs0", "dst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.m = m
+	return h
+}
+
+// get reads the migration; a failed one ends the test with its error.
+func (h hostedMigration) get(t *testing.T, cp *cptest.Owner) api.Migration {
+	t.Helper()
+	ctx := context.Background()
+	got, err := cp.Admin.Migration(ctx, cp.GroupID, h.m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status == api.MigrationFailed {
+		mp, _ := cp.Admin.MigrationProgress(ctx, cp.GroupID, h.m.ID)
+		t.Fatalf("migration failed: %s", mp.ErrorMessage)
+	}
+	return got
+}
+
 // TestLostHostRefusesCutoverAndResumes stops a real agent running a real
 // migration between FerretDB servers: the Admin API then says the host is
 // lost, is not ready for cutover, shows no lag and refuses cutover with
@@ -46,28 +88,9 @@ func TestLostHostRefusesCutoverAndResumes(t *testing.T) {
 	if _, err := orders.InsertMany(ctx, docs); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cp.Admin.CreateCluster(ctx, cp.GroupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
-		t.Fatal(err)
-	}
-	source := agent.Source{Name: "rs0", URI: mdb.URI(src.URI())}
-	stop := stoppableAgent(t, cp, "host1", source)
-	cp.WaitDeployment(t, "rs0")
-	m, err := cp.Admin.CreateMigration(ctx, cp.GroupID, cp.Request("host1", "rs0", "dst"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	get := func() api.Migration {
-		t.Helper()
-		got, err := cp.Admin.Migration(ctx, cp.GroupID, m.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Status == api.MigrationFailed {
-			mp, _ := cp.Admin.MigrationProgress(ctx, cp.GroupID, m.ID)
-			t.Fatalf("migration failed: %s", mp.ErrorMessage)
-		}
-		return got
-	}
+	h := startHostedMigration(t, cp, src, dst)
+	m, source, stop := h.m, h.source, h.stop
+	get := func() api.Migration { t.Helper(); return h.get(t, cp) }
 	waitReady := func(what string) {
 		t.Helper()
 		mongotest.WaitForErr(t, what, 90*time.Second, func() (bool, error) { return get().ReadyForCutover, nil })
@@ -86,7 +109,7 @@ func TestLostHostRefusesCutoverAndResumes(t *testing.T) {
 	if hl := lost.HostLost; hl.Hostname != "host1" || hl.DuringCutover || hl.LastSeenAt.After(stoppedAt) || hl.Detail == "" {
 		t.Errorf("hostLost = %+v, want host1 last seen before %v, not during cutover, with a detail", hl, stoppedAt)
 	}
-	err = cp.Admin.Cutover(ctx, cp.GroupID, m.ID)
+	err := cp.Admin.Cutover(ctx, cp.GroupID, m.ID)
 	var ae *client.APIError
 	if !errors.As(err, &ae) || ae.StatusCode != 409 || ae.ErrorCode != "MIGRATION_HOST_LOST" {
 		t.Fatalf("cutover while the host is lost: %v, want 409 MIGRATION_HOST_LOST", err)
@@ -180,28 +203,9 @@ func TestAgentStoppedMidCommitFinishesCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := cp.Admin.CreateCluster(ctx, cp.GroupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
-		t.Fatal(err)
-	}
-	source := agent.Source{Name: "rs0", URI: mdb.URI(src.URI())}
-	stop := stoppableAgent(t, cp, "host1", source)
-	cp.WaitDeployment(t, "rs0")
-	m, err := cp.Admin.CreateMigration(ctx, cp.GroupID, cp.Request("host1", "rs0", "dst"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	get := func() api.Migration {
-		t.Helper()
-		got, err := cp.Admin.Migration(ctx, cp.GroupID, m.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Status == api.MigrationFailed {
-			mp, _ := cp.Admin.MigrationProgress(ctx, cp.GroupID, m.ID)
-			t.Fatalf("migration failed: %s", mp.ErrorMessage)
-		}
-		return got
-	}
+	h := startHostedMigration(t, cp, src, dst)
+	m, source, stop := h.m, h.source, h.stop
+	get := func() api.Migration { t.Helper(); return h.get(t, cp) }
 	mongotest.WaitForErr(t, "ready for cutover", 120*time.Second, func() (bool, error) { return get().ReadyForCutover, nil })
 	if err := cp.Admin.Cutover(ctx, cp.GroupID, m.ID); err != nil {
 		t.Fatal(err)
