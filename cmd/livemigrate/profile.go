@@ -32,17 +32,25 @@ func (f *apiFlags) configPath() (string, error) {
 	return cli.ConfigPath(os.Getenv)
 }
 
+// load reads the config file: its path, its content and the name of the
+// profile selected (--profile, else $LIVEMIGRATE_PROFILE, else "default").
+func (f *apiFlags) load() (path string, cfg cli.Config, profile string, err error) {
+	if path, err = f.configPath(); err != nil {
+		return "", cfg, "", err
+	}
+	if cfg, err = cli.LoadConfig(path); err != nil {
+		return path, cfg, "", err
+	}
+	return path, cfg, cli.ProfileName(f.profile, os.Getenv), nil
+}
+
 // resolve loads the config and returns the effective profile.
 func (f *apiFlags) resolve() (cli.Resolved, string, error) {
-	path, err := f.configPath()
-	if err != nil {
-		return cli.Resolved{}, "", err
-	}
-	cfg, err := cli.LoadConfig(path)
+	path, cfg, name, err := f.load()
 	if err != nil {
 		return cli.Resolved{}, path, err
 	}
-	r, err := cli.Resolve(cfg, cli.ProfileName(f.profile, os.Getenv), os.Getenv)
+	r, err := cli.Resolve(cfg, name, os.Getenv)
 	if err != nil {
 		return r, path, usageError{err}
 	}
@@ -237,15 +245,10 @@ livemigrate config set public_api_key -- -abc123`,
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			path, err := flags.configPath()
+			path, cfg, name, err := flags.load()
 			if err != nil {
 				return err
 			}
-			cfg, err := cli.LoadConfig(path)
-			if err != nil {
-				return err
-			}
-			name := cli.ProfileName(flags.profile, os.Getenv)
 			key := args[0]
 			var value string
 			if len(args) == 2 {
@@ -313,15 +316,10 @@ func configListCmd(e *env, flags *apiFlags) *cobra.Command {
 		Short: "List the profiles of the config file",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			path, err := flags.configPath()
+			_, cfg, current, err := flags.load()
 			if err != nil {
 				return err
 			}
-			cfg, err := cli.LoadConfig(path)
-			if err != nil {
-				return err
-			}
-			current := cli.ProfileName(flags.profile, os.Getenv)
 			rows := [][]string{}
 			for _, n := range cfg.Names() {
 				mark := ""
