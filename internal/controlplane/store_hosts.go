@@ -7,7 +7,8 @@ import (
 	"github.com/livemigrate/livemigrate/internal/api"
 )
 
-// The store's agents (migration hosts), their deployments and work items.
+// The store's migration hosts (agents): their heartbeat deadlines,
+// deployments and work items.
 
 // Enqueue adds a work item of kind for agent agentID.
 func (s *store) Enqueue(ctx context.Context, agentID string, kind api.WorkKind, validationID, migrationID string, now time.Time) error {
