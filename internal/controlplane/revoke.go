@@ -263,6 +263,8 @@ func (s *Server) handleAuditEvents(w http.ResponseWriter, r *http.Request, p *pr
 		e.ID, e.Created, e.OrgID = strconv.FormatInt(id, 10), fromMS(created), orgID
 		if kind == "user" {
 			e.UserID, e.Username, e.EventTypeName = pid, name, "USER_ACTION"
+		} else if kind == "agent" { // a held agent registration (agentcreds.go)
+			e.Hostname, e.EventTypeName = name, e.Action
 		} else {
 			e.APIKeyID, e.PublicKey, e.EventTypeName = pid, name, "API_KEY_ACTION"
 		}
