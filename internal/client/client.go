@@ -63,6 +63,9 @@ func IsNotFound(err error) bool { return hasStatus(err, http.StatusNotFound) }
 // IsConflict reports whether err is an APIError with status 409.
 func IsConflict(err error) bool { return hasStatus(err, http.StatusConflict) }
 
+// IsForbidden reports whether err is an APIError with status 403.
+func IsForbidden(err error) bool { return hasStatus(err, http.StatusForbidden) }
+
 // IsUnauthorized reports whether err is an APIError with status 401.
 func IsUnauthorized(err error) bool { return hasStatus(err, http.StatusUnauthorized) }
 
