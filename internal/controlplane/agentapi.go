@@ -84,7 +84,7 @@ func (s *Server) authenticateAgent(r *http.Request) (*agent, error) {
 	if !ok || secret == "" {
 		return nil, errorf(http.StatusUnauthorized, "UNAUTHORIZED", "agent calls need Authorization: Bearer <agent secret>")
 	}
-	cred, err := lookupCredential(ctx, s.store.db, tokenHash(secret))
+	cred, err := s.store.LookupAgentCredential(ctx, tokenHash(secret))
 	if err != nil {
 		return nil, err
 	}
@@ -318,6 +318,17 @@ func (s *Server) pendingWork(ctx context.Context, a *agent) ([]api.WorkItem, err
 				}
 				return nil, err
 			}
+			owner := x.migrationID
+			if x.kind == api.WorkValidate {
+				owner = x.validationID
+			}
+			ready, err := s.scopeDestination(ctx, owner, &spec.Destination)
+			if err != nil {
+				return nil, err
+			}
+			if !ready {
+				continue // held until its destination user exists
+			}
 			item.Spec = spec
 		}
 		items = append(items, item)
@@ -375,6 +386,7 @@ func (s *Server) handleValidationResult(w http.ResponseWriter, r *http.Request, 
 		return conflict("VALIDATION_FINISHED", "validation %s is already %s", id, status)
 	}
 	s.logger.Info("validation finished", "validation_id", id, "status", res.Status)
+	wake(s.userWake) // its destination user goes
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -26,8 +26,8 @@ const (
 	heldRetry = 5 * time.Second
 )
 
-// credential is what an agent secret turned out to be.
-type credential struct {
+// agentCred is what an agent secret turned out to be.
+type agentCred struct {
 	live *agent // the current credential of a live agent
 	// Otherwise: "revoked", "replaced", "pending", "rejected" or "" (unknown).
 	kind                            string
@@ -36,58 +36,9 @@ type credential struct {
 	at                              int64  // when it was revoked, replaced or decided
 }
 
-// lookupCredential finds what the secret with hash h is.
-func lookupCredential(ctx context.Context, q querier, h string) (credential, error) {
-	var c credential
-	var a agent
-	var revoked bool
-	var revokedAt sql.NullInt64
-	err := q.QueryRowContext(ctx, `SELECT id, org_id, hostname, lost, revoked, revoked_reason, revoked_at FROM agents WHERE secret_hash = ?`, h).
-		Scan(&a.id, &a.orgID, &a.hostname, &a.lost, &revoked, &c.reason, &revokedAt)
-	switch {
-	case err == nil && !revoked:
-		a.secretHash = h
-		return credential{live: &a}, nil
-	case err == nil:
-		c.kind, c.agentID, c.orgID, c.hostname, c.at = "revoked", a.id, a.orgID, a.hostname, revokedAt.Int64
-		return c, nil
-	case !isNoRows(err):
-		return c, err
-	}
-	err = q.QueryRowContext(ctx, `SELECT r.agent_id, r.retired_at, a.org_id, a.hostname FROM agent_retired_credentials r JOIN agents a ON a.id = r.agent_id
-		WHERE r.secret_hash = ?`, h).Scan(&c.agentID, &c.at, &c.orgID, &c.hostname)
-	if err == nil {
-		c.kind = "replaced"
-		return c, nil
-	}
-	if !isNoRows(err) {
-		return c, err
-	}
-	var status string
-	var decided sql.NullInt64
-	err = q.QueryRowContext(ctx, `SELECT id, org_id, hostname, status, decided_at FROM agent_registrations WHERE secret_hash = ?`, h).
-		Scan(&c.regID, &c.orgID, &c.hostname, &status, &decided)
-	if isNoRows(err) {
-		return credential{}, nil
-	}
-	if err != nil {
-		return c, err
-	}
-	c.at = decided.Int64
-	switch api.RegistrationDecision(status) {
-	case api.DecisionPending:
-		c.kind = "pending"
-	case api.DecisionRejected:
-		c.kind = "rejected"
-	default: // approved, then replaced or revoked: found above
-		return credential{}, nil
-	}
-	return c, nil
-}
-
 // refusal is the answer to an agent call with a credential that is not a
 // live agent's: what happened and what to do.
-func (c credential) refusal() error {
+func (c agentCred) refusal() error {
 	when := fromMS(c.at).Format(time.RFC3339)
 	switch c.kind {
 	case "revoked":
@@ -109,7 +60,7 @@ func (c credential) refusal() error {
 // still its live credential (an owner may have revoked or replaced it while
 // a long-poll waited).
 func (s *Server) stillValid(ctx context.Context, a *agent) error {
-	c, err := lookupCredential(ctx, s.store.db, a.secretHash)
+	c, err := s.store.LookupAgentCredential(ctx, a.secretHash)
 	if err != nil {
 		return err
 	}
@@ -145,7 +96,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		return invalid
 	}
 	var hash string
-	err = s.store.db.QueryRowContext(ctx, `SELECT secret_hash FROM link_tokens WHERE org_id = ?`, claims.OrgID).Scan(&hash)
+	hash, err = s.store.LinkTokenHash(ctx, claims.OrgID)
 	if isNoRows(err) {
 		return invalid
 	}
@@ -174,8 +125,9 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		MaxWaitSeconds: int(s.timing.MaxWait / time.Second)}
 	events := false
 	err = s.store.tx(ctx, func(tx *sql.Tx) error {
+		st := s.store.on(tx)
 		if req.AgentSecret != "" {
-			c, err := lookupCredential(ctx, tx, tokenHash(req.AgentSecret))
+			c, err := st.LookupAgentCredential(ctx, tokenHash(req.AgentSecret))
 			if err != nil {
 				return err
 			}
@@ -194,24 +146,21 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 			// Unknown (a new store), revoked with the link or another
 			// host's: registers like a host without a credential.
 		}
-		var live agent
-		var seen int64
-		err := tx.QueryRowContext(ctx, `SELECT id, last_seen_at FROM agents WHERE org_id = ? AND hostname = ? AND revoked = 0`, claims.OrgID, req.Hostname).Scan(&live.id, &seen)
+		liveID, seen, err := st.LiveAgent(ctx, claims.OrgID, req.Hostname)
 		if err == nil {
 			what := "without the host's agent credential"
 			if req.AgentSecret != "" {
 				what = "with a credential that is not the host's"
 			}
-			reason := "migration host " + req.Hostname + " has a live agent (last seen " + fromMS(seen).Format(time.RFC3339) + ") and the registration from " + addr + " came " + what
+			reason := "migration host " + req.Hostname + " has a live agent (last seen " + seen.Format(time.RFC3339) + ") and the registration from " + addr + " came " + what
 			events = true
-			return s.hold(ctx, tx, claims.OrgID, req, live.id, addr, reason, now, &reg)
+			return s.hold(ctx, tx, claims.OrgID, req, liveID, addr, reason, now, &reg)
 		}
 		if !isNoRows(err) {
 			return err
 		}
-		var lastReason string
-		err = tx.QueryRowContext(ctx, `SELECT revoked_reason FROM agents WHERE org_id = ? AND hostname = ? ORDER BY registered_at DESC, rowid DESC LIMIT 1`, claims.OrgID, req.Hostname).Scan(&lastReason)
-		if err != nil && !isNoRows(err) {
+		lastReason, err := st.LastRevokedReason(ctx, claims.OrgID, req.Hostname)
+		if err != nil {
 			return err
 		}
 		if lastReason == revokedByOperator {
@@ -219,9 +168,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 			return s.hold(ctx, tx, claims.OrgID, req, "", addr, reason, now, &reg)
 		}
 		reg.AgentID, reg.AgentSecret = newID(now), "lma_"+randomToken(32)
-		_, err = tx.ExecContext(ctx, `INSERT INTO agents (id, org_id, hostname, version, secret_hash, registered_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			reg.AgentID, claims.OrgID, req.Hostname, req.Version, tokenHash(reg.AgentSecret), ms(now), ms(now))
-		return err
+		return st.InsertAgent(ctx, reg.AgentID, claims.OrgID, req.Hostname, req.Version, tokenHash(reg.AgentSecret), now)
 	})
 	if err != nil {
 		return err
@@ -244,7 +191,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 // same agent and secret; stalled migrations resume and unfinished work is
 // queued again.
 func (s *Server) resume(ctx context.Context, tx *sql.Tx, a *agent, req api.AgentRegisterRequest, now time.Time, reg *api.AgentRegistration) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE agents SET version = ?, last_seen_at = ?, lost = 0 WHERE id = ?`, req.Version, ms(now), a.id); err != nil {
+	if err := s.store.on(tx).AgentRegistered(ctx, a.id, req.Version, now); err != nil {
 		return err
 	}
 	if err := s.hostBack(ctx, tx, a.id, a.hostname, now); err != nil {
@@ -266,16 +213,17 @@ func heldAnswer(reg api.AgentRegistration, id, secret, detail string) api.AgentR
 // event on each of that agent's open migrations (webhook, email). Both
 // kinds are entries of the org's audit trail.
 func (s *Server) hold(ctx context.Context, tx *sql.Tx, orgID string, req api.AgentRegisterRequest, agentID, addr, reason string, now time.Time, reg *api.AgentRegistration) error {
-	var perHost, perOrg int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(hostname = ?), 0) FROM agent_registrations WHERE org_id = ? AND status = 'PENDING'`, req.Hostname, orgID).Scan(&perOrg, &perHost); err != nil {
+	st := s.store.on(tx)
+	perOrg, perHost, err := st.PendingRegistrations(ctx, orgID, req.Hostname)
+	if err != nil {
 		return err
 	}
 	if perHost >= maxHeldPerHost || perOrg >= maxHeldPerOrg {
 		return errorf(http.StatusTooManyRequests, "TOO_MANY_PENDING_REGISTRATIONS", "migration host %s (or its organization) already has %d registrations waiting for an owner's decision: an organization owner must approve or reject them first", req.Hostname, max(perHost, perOrg))
 	}
 	id, secret := newID(now), "lma_"+randomToken(32)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO agent_registrations (id, org_id, hostname, version, agent_id, secret_hash, remote_addr, reason, status, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?)`, id, orgID, req.Hostname, req.Version, agentID, tokenHash(secret), addr, reason, ms(now)); err != nil {
+	if err := st.InsertHeldRegistration(ctx, orgID, api.HeldRegistration{ID: id, Hostname: req.Hostname, Version: req.Version, AgentID: agentID,
+		RemoteAddress: addr, Reason: reason, CreatedAt: now}, tokenHash(secret)); err != nil {
 		return err
 	}
 	action := "MIGRATION_HOST_REGISTRATION_HELD"
@@ -293,28 +241,12 @@ func (s *Server) hold(ctx context.Context, tx *sql.Tx, orgID string, req api.Age
 			}
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (org_id, group_id, principal_id, principal_kind, principal_name, remote_addr, action, target, status, created_at)
-		VALUES (?, '', ?, 'agent', ?, ?, ?, ?, ?, ?)`, orgID, id, req.Hostname, addr, action, agentPrefix+"/register", http.StatusAccepted, ms(now)); err != nil {
+	if err := st.RecordAudit(ctx, auditRecord{orgID: orgID, principalID: id, principalKind: "agent", name: req.Hostname, remoteAddr: addr,
+		action: action, target: agentPrefix + "/register", status: http.StatusAccepted, createdAt: now}); err != nil {
 		return err
 	}
 	*reg = heldAnswer(*reg, id, secret, reason)
 	return nil
-}
-
-// heldRegistration loads registration id of org orgID.
-func heldRegistration(ctx context.Context, q querier, orgID, id string) (api.HeldRegistration, string, error) {
-	var h api.HeldRegistration
-	var hash string
-	var created int64
-	var decided sql.NullInt64
-	err := q.QueryRowContext(ctx, `SELECT id, hostname, version, agent_id, remote_addr, reason, status, created_at, decided_at, decided_by, secret_hash
-		FROM agent_registrations WHERE id = ? AND org_id = ?`, id, orgID).
-		Scan(&h.ID, &h.Hostname, &h.Version, &h.AgentID, &h.RemoteAddress, &h.Reason, &h.Status, &created, &decided, &h.DecidedBy, &hash)
-	if isNoRows(err) {
-		return h, "", errorf(http.StatusNotFound, "AGENT_REGISTRATION_NOT_FOUND", "agent registration %s not found", id).withParams(id)
-	}
-	h.CreatedAt, h.DecidedAt = fromMS(created), nullMS(decided)
-	return h, hash, err
 }
 
 // GET /api/atlas/v2/orgs/{orgId}/liveMigrations/x-agentRegistrations
@@ -332,32 +264,11 @@ func (s *Server) handleListRegistrations(w http.ResponseWriter, r *http.Request,
 	default:
 		return badRequest("INVALID_QUERY_PARAMETER", "status %q: want PENDING, APPROVED or REJECTED", status).onField("status")
 	}
-	rows, err := s.store.db.QueryContext(ctx, `SELECT id FROM agent_registrations WHERE org_id = ? AND (? = '' OR status = ?) ORDER BY created_at DESC, id DESC LIMIT 500`, orgID, status, status)
+	regs, err := s.store.HeldRegistrations(ctx, orgID, api.RegistrationDecision(status))
 	if err != nil {
 		return err
 	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	page := api.Page[api.HeldRegistration]{Results: []api.HeldRegistration{}}
-	for _, id := range ids {
-		h, _, err := heldRegistration(ctx, s.store.db, orgID, id)
-		if err != nil {
-			return err
-		}
-		page.Results = append(page.Results, h)
-	}
-	page.TotalCount = len(page.Results)
+	page := api.Page[api.HeldRegistration]{Results: regs, TotalCount: len(regs)}
 	negotiate(w, r, api.MediaType20230101)
 	writeJSON(w, http.StatusOK, page)
 	return nil
@@ -384,8 +295,11 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, p *principal, de
 	now := time.Now()
 	var out api.HeldRegistration
 	var replaced string
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		h, hash, err := heldRegistration(ctx, tx, orgID, id)
+	err := s.store.Tx(ctx, func(st *store) error {
+		h, hash, err := st.HeldRegistration(ctx, orgID, id)
+		if isNoRows(err) {
+			return errorf(http.StatusNotFound, "AGENT_REGISTRATION_NOT_FOUND", "agent registration %s not found", id).withParams(id)
+		}
 		if err != nil {
 			return err
 		}
@@ -393,36 +307,30 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, p *principal, de
 			return conflict("AGENT_REGISTRATION_DECIDED", "agent registration %s is already %s", id, h.Status).withParams(id)
 		}
 		if decision == api.DecisionApproved {
-			var old string
-			err := tx.QueryRowContext(ctx, `SELECT secret_hash FROM agents WHERE id = ? AND revoked = 0`, h.AgentID).Scan(&old)
+			old, err := st.LiveAgentSecretHash(ctx, h.AgentID)
 			switch {
 			case err == nil: // the takeover: the live agent's identity, a new credential
-				if _, err := tx.ExecContext(ctx, `INSERT INTO agent_retired_credentials (secret_hash, agent_id, reason, retired_at) VALUES (?, ?, 'replaced', ?)`, old, h.AgentID, ms(now)); err != nil {
-					return err
-				}
-				if _, err := tx.ExecContext(ctx, `UPDATE agents SET secret_hash = ?, version = ?, registered_at = ? WHERE id = ?`, hash, h.Version, ms(now), h.AgentID); err != nil {
+				if err := st.ReplaceAgentCredential(ctx, h.AgentID, old, hash, h.Version, now); err != nil {
 					return err
 				}
 				replaced = h.AgentID
 			case isNoRows(err):
-				var n int
-				if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM agents WHERE org_id = ? AND hostname = ? AND revoked = 0`, orgID, h.Hostname).Scan(&n); err != nil {
+				n, err := st.LiveAgents(ctx, orgID, h.Hostname)
+				if err != nil {
 					return err
 				}
 				if n > 0 {
 					return conflict("MIGRATION_HOST_LINKED", "migration host %s has another live agent, registered after this request: revoke it first, or reject this registration", h.Hostname).withParams(h.Hostname)
 				}
 				h.AgentID = newID(now)
-				if _, err := tx.ExecContext(ctx, `INSERT INTO agents (id, org_id, hostname, version, secret_hash, registered_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-					h.AgentID, orgID, h.Hostname, h.Version, hash, ms(now), ms(now)); err != nil {
+				if err := st.InsertAgent(ctx, h.AgentID, orgID, h.Hostname, h.Version, hash, now); err != nil {
 					return err
 				}
 			default:
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE agent_registrations SET status = ?, decided_at = ?, decided_by = ?, agent_id = ? WHERE id = ?`,
-			decision, ms(now), p.name, h.AgentID, id); err != nil {
+		if err := st.DecideRegistration(ctx, id, decision, p.name, h.AgentID, now); err != nil {
 			return err
 		}
 		h.Status, h.DecidedAt, h.DecidedBy = decision, &now, p.name
@@ -452,11 +360,11 @@ func (s *Server) handleRevokeAgent(w http.ResponseWriter, r *http.Request, p *pr
 		return err
 	}
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM agents WHERE id = ? AND org_id = ? AND revoked = 0`, id, orgID).Scan(&n); err != nil {
+		live, err := s.store.on(tx).IsLiveAgentOf(ctx, id, orgID)
+		if err != nil {
 			return err
 		}
-		if n == 0 {
+		if !live {
 			return errorf(http.StatusNotFound, "AGENT_NOT_FOUND", "migration host agent %s not found (or already revoked)", id).withParams(id)
 		}
 		return s.revokeAgent(ctx, tx, id, revokedByOperator, time.Now())
