@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,16 +39,11 @@ func (s *Server) remoteAddr(r *http.Request) (netip.Addr, bool) {
 
 // allowedIP enforces the org's link-token access list (empty list: any address).
 func (s *Server) allowedIP(ctx context.Context, r *http.Request, orgID string) error {
-	var list string
-	err := s.store.db.QueryRowContext(ctx, `SELECT access_list FROM link_tokens WHERE org_id = ?`, orgID).Scan(&list)
-	if isNoRows(err) {
+	entries, err := s.store.AccessList(ctx, orgID)
+	if errors.Is(err, errNotFound) {
 		return nil // agents of a deleted link are revoked anyway
 	}
 	if err != nil {
-		return err
-	}
-	var entries []string
-	if err := json.Unmarshal([]byte(list), &entries); err != nil {
 		return err
 	}
 	if len(entries) == 0 {
@@ -103,11 +99,10 @@ func (s *Server) authenticateAgent(r *http.Request) (*agent, error) {
 func (s *Server) seen(ctx context.Context, a *agent) error {
 	now := time.Now()
 	if !a.lost {
-		_, err := s.store.db.ExecContext(ctx, `UPDATE agents SET last_seen_at = ? WHERE id = ?`, ms(now), a.id)
-		return err
+		return s.store.AgentSeen(ctx, a.id, now)
 	}
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE agents SET last_seen_at = ?, lost = 0 WHERE id = ?`, ms(now), a.id); err != nil {
+		if err := s.store.on(tx).AgentBack(ctx, a.id, now); err != nil {
 			return err
 		}
 		return s.hostBack(ctx, tx, a.id, a.hostname, now)
@@ -122,12 +117,12 @@ func (s *Server) seen(ctx context.Context, a *agent) error {
 // (event RESUMED); a cutover in flight carries on. They become ready for
 // cutover again with the host's next canCommit progress.
 func (s *Server) hostBack(ctx context.Context, tx *sql.Tx, agentID, hostname string, now time.Time) error {
-	stalled, err := activeMigrations(ctx, tx, `agent_id = ? AND stalled = 1`, agentID)
+	stalled, err := s.store.on(tx).StalledMigrations(ctx, agentID)
 	if err != nil {
 		return err
 	}
 	for _, m := range stalled {
-		if _, err := tx.ExecContext(ctx, `UPDATE migrations SET stalled = 0, updated_at = ? WHERE id = ?`, ms(now), m.id); err != nil {
+		if err := s.store.on(tx).UnstallMigration(ctx, m.id, now); err != nil {
 			return err
 		}
 		msg := "migration host " + hostname + " is back"
@@ -144,23 +139,23 @@ func (s *Server) hostBack(ctx context.Context, tx *sql.Tx, agentID, hostname str
 // requeue replaces an agent's pending work with one item per unfinished
 // validation and migration, for an agent that restarted and lost its state.
 func (s *Server) requeue(ctx context.Context, tx *sql.Tx, agentID string, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE work_items SET acked_at = ? WHERE agent_id = ? AND acked_at IS NULL`, ms(now), agentID); err != nil {
+	st := s.store.on(tx)
+	if err := st.AckAllWork(ctx, agentID, now); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO work_items (agent_id, kind, validation_id, created_at)
-		SELECT agent_id, 'validate', id, ? FROM validations WHERE agent_id = ? AND status = 'PENDING' ORDER BY created_at`, ms(now), agentID); err != nil {
+	if err := st.RequeueValidations(ctx, agentID, now); err != nil {
 		return err
 	}
-	open, err := activeMigrations(ctx, tx, `agent_id = ?`, agentID)
+	open, err := st.AgentOpenMigrations(ctx, agentID)
 	if err != nil {
 		return err
 	}
 	for _, m := range open {
-		if err := enqueue(ctx, tx, agentID, api.WorkStart, "", m.id, now); err != nil {
+		if err := st.Enqueue(ctx, agentID, api.WorkStart, "", m.id, now); err != nil {
 			return err
 		}
 		if m.cutoverRequested.Valid {
-			if err := enqueue(ctx, tx, agentID, api.WorkCutover, "", m.id, now); err != nil {
+			if err := st.Enqueue(ctx, agentID, api.WorkCutover, "", m.id, now); err != nil {
 				return err
 			}
 		}
@@ -193,19 +188,7 @@ func (s *Server) handleDeployments(w http.ResponseWriter, r *http.Request, a *ag
 			return err
 		}
 	}
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM deployments WHERE agent_id = ?`, a.id); err != nil {
-			return err
-		}
-		for _, d := range rep.Deployments {
-			b, _ := json.Marshal(d)
-			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO deployments (agent_id, name, doc) VALUES (?, ?, ?)`, a.id, d.Name, string(b)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.store.SetDeployments(ctx, a.id, rep.Deployments); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -253,52 +236,32 @@ func (s *Server) pendingWork(ctx context.Context, a *agent) ([]api.WorkItem, err
 	if err := s.stillValid(ctx, a); err != nil { // revoked or replaced during a long-poll
 		return nil, err
 	}
-	type row struct {
-		id                        int64
-		kind                      api.WorkKind
-		validationID, migrationID string
-	}
-	rows, err := s.store.db.QueryContext(ctx, `SELECT id, kind, validation_id, migration_id FROM work_items WHERE agent_id = ? AND acked_at IS NULL ORDER BY id`, a.id)
+	pending, err := s.store.PendingWork(ctx, a.id)
 	if err != nil {
-		return nil, err
-	}
-	var pending []row
-	for rows.Next() {
-		var x row
-		if err := rows.Scan(&x.id, &x.kind, &x.validationID, &x.migrationID); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		pending = append(pending, x)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	items := []api.WorkItem{}
 	for _, x := range pending {
 		item := api.WorkItem{ID: strconv.FormatInt(x.id, 10), Kind: x.kind, ValidationID: x.validationID, MigrationID: x.migrationID}
-		var sealed []byte
-		var groupID, dest string
+		var req sealedRequest
 		open := true
 		switch x.kind {
 		case api.WorkValidate:
-			var status string
-			err = s.store.db.QueryRowContext(ctx, `SELECT request_enc, group_id, destination_cluster, status FROM validations WHERE id = ?`, x.validationID).Scan(&sealed, &groupID, &dest, &status)
-			open = status == string(api.ValidationPending)
+			req, err = s.store.ValidationRequest(ctx, x.validationID)
+			open = req.status == string(api.ValidationPending)
 		case api.WorkStart:
-			var status string
-			err = s.store.db.QueryRowContext(ctx, `SELECT request_enc, group_id, destination_cluster, status FROM migrations WHERE id = ?`, x.migrationID).Scan(&sealed, &groupID, &dest, &status)
-			open = status == string(api.MigrationNew) || status == string(api.MigrationWorking)
+			req, err = s.store.MigrationRequest(ctx, x.migrationID)
+			open = req.status == string(api.MigrationNew) || req.status == string(api.MigrationWorking)
 		}
-		if isNoRows(err) {
+		sealed, groupID, dest := req.requestEnc, req.groupID, req.destination
+		if errors.Is(err, errNotFound) {
 			open, err = false, nil
 		}
 		if err != nil {
 			return nil, err
 		}
 		if !open { // finalized: the agent's allowance to this spec is gone
-			if _, err := s.store.db.ExecContext(ctx, `UPDATE work_items SET acked_at = ? WHERE id = ?`, ms(time.Now()), x.id); err != nil {
+			if err := s.store.AckWork(ctx, x.id, time.Now()); err != nil {
 				return nil, err
 			}
 			continue
@@ -342,12 +305,12 @@ func (s *Server) handleAck(w http.ResponseWriter, r *http.Request, a *agent) err
 	if err != nil {
 		return notFound("work item", r.PathValue("itemId"))
 	}
-	res, err := s.store.db.ExecContext(r.Context(), `UPDATE work_items SET acked_at = coalesce(acked_at, ?) WHERE id = ? AND agent_id = ?`, ms(time.Now()), id, a.id)
+	err = s.store.AckAgentWork(r.Context(), a.id, id, time.Now())
+	if errors.Is(err, errNotFound) {
+		return notFound("work item", r.PathValue("itemId"))
+	}
 	if err != nil {
 		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return notFound("work item", r.PathValue("itemId"))
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -369,15 +332,13 @@ func (s *Server) handleValidationResult(w http.ResponseWriter, r *http.Request, 
 	id := r.PathValue("validationId")
 	s.scrubValidation(ctx, s.store.db, id, &res)
 	checks, _ := json.Marshal(res.Checks)
-	out, err := s.store.db.ExecContext(ctx, `UPDATE validations SET status = ?, error_message = ?, checks = ?, updated_at = ? WHERE id = ? AND agent_id = ? AND status = 'PENDING'`,
-		res.Status, res.ErrorMessage, string(checks), ms(time.Now()), id, a.id)
+	done, err := s.store.FinishValidation(ctx, id, a.id, res, string(checks), time.Now())
 	if err != nil {
 		return err
 	}
-	if n, _ := out.RowsAffected(); n == 0 {
-		var status string
-		err := s.store.db.QueryRowContext(ctx, `SELECT status FROM validations WHERE id = ? AND agent_id = ?`, id, a.id).Scan(&status)
-		if isNoRows(err) {
+	if !done {
+		status, err := s.store.AgentValidationStatus(ctx, id, a.id)
+		if errors.Is(err, errNotFound) {
 			return notFound("validation", id)
 		}
 		if err != nil {
@@ -455,8 +416,8 @@ func (s *Server) recordProgress(ctx context.Context, a *agent, id string, p api.
 			}
 			defer s.kickTimers()
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE migrations SET status = ?, ready = ?, lag_seconds = ?, progress = ?, window_started_at = ?, expires_at = ?, updated_at = ? WHERE id = ?`,
-			m.status, ready, p.LagTimeSeconds, string(pj), windowStart, expires, ms(now), m.id); err != nil {
+		up := progressUpdate{status: m.status, ready: ready, lagSeconds: p.LagTimeSeconds, progress: string(pj), windowStarted: windowStart, expiresAt: expires}
+		if err := s.store.on(tx).SetProgress(ctx, m.id, up, now); err != nil {
 			return err
 		}
 		ack = api.ProgressAck{Status: m.status, Directive: api.DirectiveContinue}
@@ -497,7 +458,7 @@ func (s *Server) handleMigrationReport(w http.ResponseWriter, r *http.Request, a
 		}
 		now := time.Now()
 		b, _ := json.Marshal(rep)
-		if _, err := tx.ExecContext(ctx, `UPDATE migrations SET report = ?, lag_seconds = NULL WHERE id = ?`, string(b), id); err != nil {
+		if err := s.store.on(tx).SetReport(ctx, id, string(b)); err != nil {
 			return err
 		}
 		msg := "migration complete: " + strconv.FormatInt(rep.ChangesSynced, 10) + " changes synced, verification " + string(rep.Verification.Status)

@@ -139,7 +139,7 @@ func (s *Server) checkRequest(ctx context.Context, w http.ResponseWriter, r *htt
 		return req, c, err
 	}
 	c.host = req.MigrationHosts[0]
-	c.agentID, err = s.store.HostAgent(ctx, pr.OrgID, c.host)
+	c.agentID, _, err = s.store.LiveAgent(ctx, pr.OrgID, c.host)
 	if errors.Is(err, errNotFound) {
 		return req, c, badRequest("MIGRATION_HOST_NOT_FOUND", "no migration host %q is registered in this organization", c.host)
 	}

@@ -86,18 +86,18 @@ func (s *store) Events(ctx context.Context, migrationID string) ([]api.Event, er
 	return out, rows.Err()
 }
 
-// sealedValidation is what scrubbing a validation's results needs: its
-// sealed request, project and destination cluster.
-type sealedValidation struct {
-	requestEnc           []byte
-	groupID, destination string
+// sealedRequest is a validation's or migration's sealed request, project,
+// destination cluster and status.
+type sealedRequest struct {
+	requestEnc                   []byte
+	groupID, destination, status string
 }
 
-// ValidationRequest loads validation id's sealed request; errNotFound when
-// there is none.
-func (s *store) ValidationRequest(ctx context.Context, id string) (sealedValidation, error) {
-	var v sealedValidation
-	err := s.q.QueryRowContext(ctx, `SELECT request_enc, group_id, destination_cluster FROM validations WHERE id = ?`, id).Scan(&v.requestEnc, &v.groupID, &v.destination)
+// ValidationRequest loads validation id's sealed request and status;
+// errNotFound when there is none.
+func (s *store) ValidationRequest(ctx context.Context, id string) (sealedRequest, error) {
+	var v sealedRequest
+	err := s.q.QueryRowContext(ctx, `SELECT request_enc, group_id, destination_cluster, status FROM validations WHERE id = ?`, id).Scan(&v.requestEnc, &v.groupID, &v.destination, &v.status)
 	return v, notFoundIf(err)
 }
 
@@ -217,4 +217,60 @@ func (s *store) Validation(ctx context.Context, groupID, id string) (v api.Valid
 	err = s.q.QueryRowContext(ctx, `SELECT id, group_id, source_group_id, status, error_message, checks FROM validations WHERE id = ? AND group_id = ?`, id, groupID).
 		Scan(&v.ID, &v.GroupID, &v.SourceGroupID, &v.Status, &v.ErrorMessage, &checksJSON)
 	return v, checksJSON, notFoundIf(err)
+}
+
+// progressUpdate is what a progress report changes in its migration.
+type progressUpdate struct {
+	status                   api.MigrationStatus
+	ready                    bool
+	lagSeconds               int64
+	progress                 string // the report, JSON
+	windowStarted, expiresAt sql.NullInt64
+}
+
+// SetProgress records progress p of migration id at now.
+func (s *store) SetProgress(ctx context.Context, id string, p progressUpdate, now time.Time) error {
+	_, err := s.q.ExecContext(ctx, `UPDATE migrations SET status = ?, ready = ?, lag_seconds = ?, progress = ?, window_started_at = ?, expires_at = ?, updated_at = ? WHERE id = ?`,
+		p.status, p.ready, p.lagSeconds, p.progress, p.windowStarted, p.expiresAt, ms(now), id)
+	return err
+}
+
+// SetReport records migration id's final report (JSON); it has no lag any more.
+func (s *store) SetReport(ctx context.Context, id, report string) error {
+	_, err := s.q.ExecContext(ctx, `UPDATE migrations SET report = ?, lag_seconds = NULL WHERE id = ?`, report, id)
+	return err
+}
+
+// MigrationRequest loads migration id's sealed request and status;
+// errNotFound when there is none.
+func (s *store) MigrationRequest(ctx context.Context, id string) (sealedRequest, error) {
+	var v sealedRequest
+	err := s.q.QueryRowContext(ctx, `SELECT request_enc, group_id, destination_cluster, status FROM migrations WHERE id = ?`, id).Scan(&v.requestEnc, &v.groupID, &v.destination, &v.status)
+	return v, notFoundIf(err)
+}
+
+// FinishValidation records the result of agent agentID's PENDING validation
+// id; done=false when there is no such PENDING validation.
+func (s *store) FinishValidation(ctx context.Context, id, agentID string, res api.ValidationResult, checks string, now time.Time) (done bool, err error) {
+	out, err := s.q.ExecContext(ctx, `UPDATE validations SET status = ?, error_message = ?, checks = ?, updated_at = ? WHERE id = ? AND agent_id = ? AND status = 'PENDING'`,
+		res.Status, res.ErrorMessage, checks, ms(now), id, agentID)
+	if err != nil {
+		return false, err
+	}
+	n, _ := out.RowsAffected()
+	return n > 0, nil
+}
+
+// AgentValidationStatus is the status of agent agentID's validation id;
+// errNotFound when there is none.
+func (s *store) AgentValidationStatus(ctx context.Context, id, agentID string) (string, error) {
+	var status string
+	err := s.q.QueryRowContext(ctx, `SELECT status FROM validations WHERE id = ? AND agent_id = ?`, id, agentID).Scan(&status)
+	return status, notFoundIf(err)
+}
+
+// FailPendingValidations fails agent agentID's PENDING validations with msg.
+func (s *store) FailPendingValidations(ctx context.Context, agentID, msg string, now time.Time) error {
+	_, err := s.q.ExecContext(ctx, `UPDATE validations SET status = 'FAILED', error_message = ?, updated_at = ? WHERE agent_id = ? AND status = 'PENDING'`, msg, ms(now), agentID)
+	return err
 }
