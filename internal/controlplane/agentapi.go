@@ -101,11 +101,11 @@ func (s *Server) seen(ctx context.Context, a *agent) error {
 	if !a.lost {
 		return s.store.AgentSeen(ctx, a.id, now)
 	}
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.store.on(tx).AgentBack(ctx, a.id, now); err != nil {
+	err := s.store.Tx(ctx, func(st *store) error {
+		if err := st.AgentBack(ctx, a.id, now); err != nil {
 			return err
 		}
-		return s.hostBack(ctx, tx, a.id, a.hostname, now)
+		return s.hostBack(ctx, st, a.id, a.hostname, now)
 	})
 	a.lost = false
 	s.logger.Info("agent back", "agent_id", a.id, "hostname", a.hostname)
@@ -116,20 +116,20 @@ func (s *Server) seen(ctx context.Context, a *agent) error {
 // hostBack resumes the migrations that stalled while agent agentID was lost
 // (event RESUMED); a cutover in flight carries on. They become ready for
 // cutover again with the host's next canCommit progress.
-func (s *Server) hostBack(ctx context.Context, tx *sql.Tx, agentID, hostname string, now time.Time) error {
-	stalled, err := s.store.on(tx).StalledMigrations(ctx, agentID)
+func (s *Server) hostBack(ctx context.Context, st *store, agentID, hostname string, now time.Time) error {
+	stalled, err := st.StalledMigrations(ctx, agentID)
 	if err != nil {
 		return err
 	}
 	for _, m := range stalled {
-		if err := s.store.on(tx).UnstallMigration(ctx, m.id, now); err != nil {
+		if err := st.UnstallMigration(ctx, m.id, now); err != nil {
 			return err
 		}
 		msg := "migration host " + hostname + " is back"
 		if m.cutoverRequested.Valid {
 			msg += "; the cutover resumes"
 		}
-		if err := s.addEvent(ctx, tx, m, api.EventResumed, msg, now); err != nil {
+		if err := s.addEvent(ctx, st, m, api.EventResumed, msg, now); err != nil {
 			return err
 		}
 	}
@@ -138,8 +138,7 @@ func (s *Server) hostBack(ctx context.Context, tx *sql.Tx, agentID, hostname str
 
 // requeue replaces an agent's pending work with one item per unfinished
 // validation and migration, for an agent that restarted and lost its state.
-func (s *Server) requeue(ctx context.Context, tx *sql.Tx, agentID string, now time.Time) error {
-	st := s.store.on(tx)
+func (s *Server) requeue(ctx context.Context, st *store, agentID string, now time.Time) error {
 	if err := st.AckAllWork(ctx, agentID, now); err != nil {
 		return err
 	}
@@ -275,8 +274,8 @@ func (s *Server) pendingWork(ctx context.Context, a *agent) ([]api.WorkItem, err
 			if err := json.Unmarshal(plain, &spec.Request); err != nil {
 				return nil, err
 			}
-			if spec.Destination, err = s.destination(ctx, s.store.db, groupID, dest); err != nil {
-				if isNoRows(err) {
+			if spec.Destination, err = s.destination(ctx, s.store, groupID, dest); err != nil {
+				if errors.Is(err, errNotFound) {
 					err = conflict("DESTINATION_CLUSTER_GONE", "destination cluster %q was deleted", dest)
 				}
 				return nil, err
@@ -330,7 +329,7 @@ func (s *Server) handleValidationResult(w http.ResponseWriter, r *http.Request, 
 		res.Checks = []api.ValidationCheck{}
 	}
 	id := r.PathValue("validationId")
-	s.scrubValidation(ctx, s.store.db, id, &res)
+	s.scrubValidation(ctx, s.store, id, &res)
 	checks, _ := json.Marshal(res.Checks)
 	done, err := s.store.FinishValidation(ctx, id, a.id, res, string(checks), time.Now())
 	if err != nil {
@@ -353,9 +352,9 @@ func (s *Server) handleValidationResult(w http.ResponseWriter, r *http.Request, 
 }
 
 // agentMigration loads a migration the agent runs.
-func agentMigration(ctx context.Context, q querier, a *agent, id string) (*migration, error) {
-	m, err := loadMigration(ctx, q, id)
-	if isNoRows(err) || (err == nil && m.agentID != a.id) {
+func agentMigration(ctx context.Context, st *store, a *agent, id string) (*migration, error) {
+	m, err := st.Migration(ctx, id)
+	if errors.Is(err, errNotFound) || (err == nil && m.agentID != a.id) {
 		return nil, notFound("live migration", id)
 	}
 	return m, err
@@ -381,8 +380,8 @@ func (s *Server) recordProgress(ctx context.Context, a *agent, id string, p api.
 	var ack api.ProgressAck
 	now := time.Now()
 	p.ReportedAt = fromMS(ms(now))
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		m, err := agentMigration(ctx, tx, a, id)
+	err := s.store.Tx(ctx, func(st *store) error {
+		m, err := agentMigration(ctx, st, a, id)
 		if err != nil {
 			return err
 		}
@@ -392,17 +391,17 @@ func (s *Server) recordProgress(ctx context.Context, a *agent, id string, p api.
 		}
 		if m.status == api.MigrationNew {
 			m.status = api.MigrationWorking
-			if err := s.addEvent(ctx, tx, m, api.EventStarted, "migration host "+m.host+" started the migration", now); err != nil {
+			if err := s.addEvent(ctx, st, m, api.EventStarted, "migration host "+m.host+" started the migration", now); err != nil {
 				return err
 			}
 		}
 		if p.State == api.StateFailed {
-			msg := s.scrubMigrationText(ctx, tx, m, p.Error)
+			msg := s.scrubMigrationText(ctx, st, m, p.Error)
 			if msg == "" {
 				msg = "the sync engine failed"
 			}
 			ack = api.ProgressAck{Status: api.MigrationFailed, Directive: api.DirectiveStop}
-			return s.finish(ctx, tx, m, api.MigrationFailed, msg, api.EventFailed, now)
+			return s.finish(ctx, st, m, api.MigrationFailed, msg, api.EventFailed, now)
 		}
 		pj, _ := json.Marshal(p)
 		ready := p.CanCommit
@@ -411,13 +410,13 @@ func (s *Server) recordProgress(ctx context.Context, a *agent, id string, p api.
 			windowStart = sql.NullInt64{Int64: ms(now), Valid: true}
 			expires = sql.NullInt64{Int64: ms(now.Add(s.timing.CutoverWindow)), Valid: true}
 			msg := "ready for cutover; the cutover window closes at " + fromMS(expires.Int64).Format(time.RFC3339)
-			if err := s.addEvent(ctx, tx, m, api.EventReadyForCutover, msg, now); err != nil {
+			if err := s.addEvent(ctx, st, m, api.EventReadyForCutover, msg, now); err != nil {
 				return err
 			}
 			defer s.kickTimers()
 		}
 		up := progressUpdate{status: m.status, ready: ready, lagSeconds: p.LagTimeSeconds, progress: string(pj), windowStarted: windowStart, expiresAt: expires}
-		if err := s.store.on(tx).SetProgress(ctx, m.id, up, now); err != nil {
+		if err := st.SetProgress(ctx, m.id, up, now); err != nil {
 			return err
 		}
 		ack = api.ProgressAck{Status: m.status, Directive: api.DirectiveContinue}
@@ -445,8 +444,8 @@ func (s *Server) handleMigrationReport(w http.ResponseWriter, r *http.Request, a
 		rep.Verification.Namespaces = []api.NamespaceVerification{}
 	}
 	id := r.PathValue("migrationId")
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		m, err := agentMigration(ctx, tx, a, id)
+	err := s.store.Tx(ctx, func(st *store) error {
+		m, err := agentMigration(ctx, st, a, id)
 		if err != nil {
 			return err
 		}
@@ -458,11 +457,11 @@ func (s *Server) handleMigrationReport(w http.ResponseWriter, r *http.Request, a
 		}
 		now := time.Now()
 		b, _ := json.Marshal(rep)
-		if err := s.store.on(tx).SetReport(ctx, id, string(b)); err != nil {
+		if err := st.SetReport(ctx, id, string(b)); err != nil {
 			return err
 		}
 		msg := "migration complete: " + strconv.FormatInt(rep.ChangesSynced, 10) + " changes synced, verification " + string(rep.Verification.Status)
-		return s.finish(ctx, tx, m, api.MigrationComplete, msg, api.EventCompleted, now)
+		return s.finish(ctx, st, m, api.MigrationComplete, msg, api.EventCompleted, now)
 	})
 	if err != nil {
 		return err

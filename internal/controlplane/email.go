@@ -106,8 +106,8 @@ func hours(d time.Duration) string {
 }
 
 // emailOnEvent queues the email of an outcome event (FAILED, EXPIRED,
-// COMPLETED) in the transaction tx that records it. addEvent calls it.
-func (s *Server) emailOnEvent(ctx context.Context, tx querier, m *migration, typ api.EventType, msg string, now time.Time) error {
+// COMPLETED) in the transaction st that records it. addEvent calls it.
+func (s *Server) emailOnEvent(ctx context.Context, st *store, m *migration, typ api.EventType, msg string, now time.Time) error {
 	if s.opts.SMTP == nil || !emailEvents[typ] {
 		return nil
 	}
@@ -129,17 +129,16 @@ func (s *Server) emailOnEvent(ctx context.Context, tx querier, m *migration, typ
 		subject = "Someone tried to take over the migration host of your migration to " + m.destination
 		body = msg + "\n\nThe migration:\n" + s.migrationLink(m) + "\n"
 	}
-	return s.store.on(tx).QueueEmail(ctx, m, queuedEmail{kind: string(typ), subject: subject, body: body}, now)
+	return st.QueueEmail(ctx, m, queuedEmail{kind: string(typ), subject: subject, body: body}, now)
 }
 
 // emailTimers queues the time-based notifications due at now: the expiry
 // warnings and the long-cutover notice. fireTimers calls it in its
-// transaction tx, after expiring lapsed windows.
-func (s *Server) emailTimers(ctx context.Context, tx querier, now time.Time) error {
+// transaction st, after expiring lapsed windows.
+func (s *Server) emailTimers(ctx context.Context, st *store, now time.Time) error {
 	if s.opts.SMTP == nil {
 		return nil
 	}
-	st := s.store.on(tx)
 	for _, lead := range emailExpiryLeads {
 		due, err := st.ExpiryWarningsDue(ctx, now, lead)
 		if err != nil {
@@ -261,7 +260,7 @@ func (s *Server) recordEmail(ctx context.Context, n emailNote, sendErr error, no
 				return err
 			}
 			msg := fmt.Sprintf("emailed %q to %s", n.subject, strings.Join(n.recipients, ", "))
-			return s.addEvent(ctx, st.q, m, api.EventEmailSent, msg, now)
+			return s.addEvent(ctx, st, m, api.EventEmailSent, msg, now)
 		}
 		attempts := n.attempts + 1
 		failed := attempts >= emailAttempts
@@ -279,7 +278,7 @@ func (s *Server) recordEmail(ctx context.Context, n emailNote, sendErr error, no
 			return nil
 		}
 		msg := fmt.Sprintf("gave up emailing %q after %d attempts: %v", n.subject, attempts, sendErr)
-		return s.addEvent(ctx, st.q, m, api.EventEmailFailed, msg, now)
+		return s.addEvent(ctx, st, m, api.EventEmailFailed, msg, now)
 	})
 	if err == nil {
 		s.kickWebhooks()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -117,8 +116,7 @@ func (s *Server) handleDeleteLinkToken(w http.ResponseWriter, r *http.Request, p
 	}
 	var agents []string
 	now := time.Now()
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		st := s.store.on(tx)
+	err := s.store.Tx(ctx, func(st *store) error {
 		token, err := st.DeleteLinkToken(ctx, orgID)
 		if err != nil {
 			return err
@@ -131,7 +129,7 @@ func (s *Server) handleDeleteLinkToken(w http.ResponseWriter, r *http.Request, p
 			return errorf(http.StatusNotFound, "UNEXPECTED_ERROR", "Could not find the requested external organization link.")
 		}
 		for _, id := range agents {
-			if err := s.revokeAgent(ctx, tx, id, revokedByLink, now); err != nil {
+			if err := s.revokeAgent(ctx, st, id, revokedByLink, now); err != nil {
 				return err
 			}
 		}
@@ -151,8 +149,7 @@ func (s *Server) handleDeleteLinkToken(w http.ResponseWriter, r *http.Request, p
 
 // revokeAgent ends agent agentID's credential (why: revokedByLink or
 // revokedByOperator) and fails its unfinished validations and migrations.
-func (s *Server) revokeAgent(ctx context.Context, tx *sql.Tx, agentID, why string, now time.Time) error {
-	st := s.store.on(tx)
+func (s *Server) revokeAgent(ctx context.Context, st *store, agentID, why string, now time.Time) error {
 	if err := st.RevokeAgent(ctx, agentID, why, now); err != nil {
 		return err
 	}
@@ -171,7 +168,7 @@ func (s *Server) revokeAgent(ctx context.Context, tx *sql.Tx, agentID, why strin
 		return err
 	}
 	for _, m := range active {
-		if err := s.finish(ctx, tx, m, api.MigrationFailed, msg+": the migration host is revoked", api.EventFailed, now); err != nil {
+		if err := s.finish(ctx, st, m, api.MigrationFailed, msg+": the migration host is revoked", api.EventFailed, now); err != nil {
 			return err
 		}
 	}

@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -153,7 +152,7 @@ func (s *Server) checkRequest(ctx context.Context, w http.ResponseWriter, r *htt
 	if !deployed {
 		return req, c, badRequest("SOURCE_CLUSTER_NOT_FOUND", "migration host %q reports no deployment named %q", c.host, req.Source.ClusterName)
 	}
-	if err := s.destinationFree(ctx, s.store.db, groupID, req.Destination.ClusterName); err != nil {
+	if err := s.destinationFree(ctx, s.store, groupID, req.Destination.ClusterName); err != nil {
 		return req, c, err
 	}
 	b, err := json.Marshal(req)
@@ -164,8 +163,8 @@ func (s *Server) checkRequest(ctx context.Context, w http.ResponseWriter, r *htt
 	return req, c, nil
 }
 
-func (s *Server) destinationFree(ctx context.Context, q querier, groupID, cluster string) error {
-	id, err := s.store.on(q).OpenMigrationTo(ctx, groupID, cluster)
+func (s *Server) destinationFree(ctx context.Context, st *store, groupID, cluster string) error {
+	id, err := st.OpenMigrationTo(ctx, groupID, cluster)
 	if errors.Is(err, errNotFound) {
 		return nil
 	}
@@ -184,14 +183,14 @@ func (s *Server) handleCreateValidation(w http.ResponseWriter, r *http.Request, 
 	}
 	now := time.Now()
 	v := api.Validation{ID: newID(now), GroupID: c.project.ID, SourceGroupID: req.Source.GroupID, Status: api.ValidationPending}
-	err = s.store.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.store.on(tx).CreateValidation(ctx, v, c.project.OrgID, c.agentID, req.Destination.ClusterName, c.sealed, now); err != nil {
+	err = s.store.Tx(ctx, func(st *store) error {
+		if err := st.CreateValidation(ctx, v, c.project.OrgID, c.agentID, req.Destination.ClusterName, c.sealed, now); err != nil {
 			return err
 		}
-		if err := s.planValidationUser(ctx, tx, v.ID, v.GroupID, req.Destination.ClusterName, now); err != nil {
+		if err := s.planValidationUser(ctx, st, v.ID, v.GroupID, req.Destination.ClusterName, now); err != nil {
 			return err
 		}
-		return enqueue(ctx, tx, c.agentID, api.WorkValidate, v.ID, "", now)
+		return st.Enqueue(ctx, c.agentID, api.WorkValidate, v.ID, "", now)
 	})
 	if err != nil {
 		return err
@@ -258,21 +257,21 @@ func (s *Server) handleCreateMigration(w http.ResponseWriter, r *http.Request, p
 	now := time.Now()
 	m := &migration{id: newID(now), orgID: c.project.OrgID, groupID: c.project.ID, sourceGroupID: req.Source.GroupID, agentID: c.agentID,
 		host: c.host, destination: req.Destination.ClusterName, status: api.MigrationNew, createdAt: ms(now), updatedAt: ms(now)}
-	err = s.store.tx(ctx, func(tx *sql.Tx) error {
-		err := s.store.on(tx).CreateMigration(ctx, m, c.sealed)
+	err = s.store.Tx(ctx, func(st *store) error {
+		err := st.CreateMigration(ctx, m, c.sealed)
 		if errors.Is(err, errExists) {
-			return s.destinationFree(ctx, tx, m.groupID, m.destination)
+			return s.destinationFree(ctx, st, m.groupID, m.destination)
 		}
 		if err != nil {
 			return err
 		}
-		if err := s.addEvent(ctx, tx, m, api.EventCreated, "migration created by "+p.name+" on migration host "+m.host, now); err != nil {
+		if err := s.addEvent(ctx, st, m, api.EventCreated, "migration created by "+p.name+" on migration host "+m.host, now); err != nil {
 			return err
 		}
-		if err := s.planMigrationUser(ctx, tx, m, now); err != nil {
+		if err := s.planMigrationUser(ctx, st, m, now); err != nil {
 			return err
 		}
-		return enqueue(ctx, tx, m.agentID, api.WorkStart, "", m.id, now)
+		return st.Enqueue(ctx, m.agentID, api.WorkStart, "", m.id, now)
 	})
 	if err != nil {
 		return err
@@ -341,8 +340,8 @@ func (s *Server) handleCutover(w http.ResponseWriter, r *http.Request, p *princi
 		return err
 	}
 	var agentID string
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		m, err := loadMigration(ctx, tx, id)
+	err := s.store.Tx(ctx, func(st *store) error {
+		m, err := st.Migration(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -358,13 +357,13 @@ func (s *Server) handleCutover(w http.ResponseWriter, r *http.Request, p *princi
 			return conflict("LIVE_MIGRATION_NOT_READY_FOR_CUTOVER", "live migration %s is not ready for cutover yet", id)
 		}
 		now := time.Now()
-		if err := s.store.on(tx).StartCutover(ctx, id, now); err != nil {
+		if err := st.StartCutover(ctx, id, now); err != nil {
 			return err
 		}
-		if err := s.addEvent(ctx, tx, m, api.EventCutoverStarted, "cutover started by "+p.name+": writes to the source confirmed stopped", now); err != nil {
+		if err := s.addEvent(ctx, st, m, api.EventCutoverStarted, "cutover started by "+p.name+": writes to the source confirmed stopped", now); err != nil {
 			return err
 		}
-		return enqueue(ctx, tx, m.agentID, api.WorkCutover, "", id, now)
+		return st.Enqueue(ctx, m.agentID, api.WorkCutover, "", id, now)
 	})
 	if err != nil {
 		return err
@@ -386,9 +385,9 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request, p *princip
 		return err
 	}
 	var m *migration
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+	err := s.store.Tx(ctx, func(st *store) error {
 		var err error
-		if m, err = loadMigration(ctx, tx, id); err != nil {
+		if m, err = st.Migration(ctx, id); err != nil {
 			return err
 		}
 		switch {
@@ -398,10 +397,10 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request, p *princip
 			return conflict("LIVE_MIGRATION_CUTTING_OVER", "live migration %s is cutting over and cannot be cancelled", id)
 		}
 		now := time.Now()
-		if err := s.finish(ctx, tx, m, api.MigrationFailed, "cancelled by "+p.name, api.EventCancelled, now); err != nil {
+		if err := s.finish(ctx, st, m, api.MigrationFailed, "cancelled by "+p.name, api.EventCancelled, now); err != nil {
 			return err
 		}
-		return enqueue(ctx, tx, m.agentID, api.WorkCancel, "", id, now)
+		return st.Enqueue(ctx, m.agentID, api.WorkCancel, "", id, now)
 	})
 	if err != nil {
 		return err
@@ -432,8 +431,8 @@ func (s *Server) handleExtend(w http.ResponseWriter, r *http.Request, p *princip
 
 func (s *Server) extend(ctx context.Context, id, by string) (api.CutoverWindow, error) {
 	var win api.CutoverWindow
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		m, err := loadMigration(ctx, tx, id)
+	err := s.store.Tx(ctx, func(st *store) error {
+		m, err := st.Migration(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -448,11 +447,11 @@ func (s *Server) extend(ctx context.Context, id, by string) (api.CutoverWindow, 
 		now := time.Now()
 		expires := fromMS(m.expiresAt.Int64).Add(s.timing.Extension)
 		warned := expires.Sub(now) <= s.timing.ExpiryWarning && m.expiryWarned
-		if err := s.store.on(tx).ExtendWindow(ctx, id, expires, warned, now); err != nil {
+		if err := st.ExtendWindow(ctx, id, expires, warned, now); err != nil {
 			return err
 		}
 		win = api.CutoverWindow{StartedAt: fromMS(m.windowStarted.Int64), ExpiresAt: expires}
-		return s.addEvent(ctx, tx, m, api.EventExtended, "cutover window extended by "+by+" until "+expires.Format(time.RFC3339), now)
+		return s.addEvent(ctx, st, m, api.EventExtended, "cutover window extended by "+by+" until "+expires.Format(time.RFC3339), now)
 	})
 	if err == nil {
 		s.kickTimers()

@@ -29,16 +29,6 @@ type migration struct {
 	hostSeenAt int64
 }
 
-// loadMigration is the store's Migration on q (errNotFound when there is none).
-func loadMigration(ctx context.Context, q querier, id string) (*migration, error) {
-	return onQuerier(q).Migration(ctx, id)
-}
-
-// activeMigrations returns NEW and WORKING migrations matching where.
-func activeMigrations(ctx context.Context, q querier, where string, args ...any) ([]*migration, error) {
-	return onQuerier(q).openMigrations(ctx, where, args...)
-}
-
 func (m *migration) active() bool {
 	return m.status == api.MigrationNew || m.status == api.MigrationWorking
 }
@@ -105,45 +95,40 @@ var webhookEvents = map[api.EventType]bool{
 
 // addEvent appends to m's event log and, for webhook types, queues a
 // delivery to the project's webhook. Call kickWebhooks after commit.
-func (s *Server) addEvent(ctx context.Context, tx querier, m *migration, typ api.EventType, msg string, now time.Time) error {
-	eventID, err := s.store.on(tx).AddEvent(ctx, m, typ, msg, now)
+func (s *Server) addEvent(ctx context.Context, st *store, m *migration, typ api.EventType, msg string, now time.Time) error {
+	eventID, err := st.AddEvent(ctx, m, typ, msg, now)
 	if err != nil {
 		return err
 	}
 	s.logger.LogAttrs(ctx, slog.LevelInfo, "migration event", slog.String("migration_id", m.id), slog.String("event", string(typ)), slog.String("message", msg))
 	s.metrics.events.WithLabelValues(string(typ)).Inc()
-	if err := s.emailOnEvent(ctx, tx, m, typ, msg, now); err != nil {
+	if err := s.emailOnEvent(ctx, st, m, typ, msg, now); err != nil {
 		return err
 	}
 	if !webhookEvents[typ] {
 		return nil
 	}
-	return s.store.on(tx).QueueWebhookDelivery(ctx, m.groupID, eventID, now)
+	return st.QueueWebhookDelivery(ctx, m.groupID, eventID, now)
 }
 
 // finish moves m to a terminal status with an event; msg becomes the
 // event's message and, unless COMPLETE, the migration's error message. The
 // migration's destination user is marked for dropping.
-func (s *Server) finish(ctx context.Context, tx querier, m *migration, status api.MigrationStatus, msg string, typ api.EventType, now time.Time) error {
+func (s *Server) finish(ctx context.Context, st *store, m *migration, status api.MigrationStatus, msg string, typ api.EventType, now time.Time) error {
 	errMsg := msg
 	if status == api.MigrationComplete {
 		errMsg = ""
 	}
-	err := s.store.on(tx).FinishMigration(ctx, m.id, status, errMsg, now)
+	err := st.FinishMigration(ctx, m.id, status, errMsg, now)
 	if err != nil {
 		return err
 	}
 	m.status, m.errorMessage = status, errMsg
 	s.metrics.migrationsFinished.WithLabelValues(string(status)).Inc()
-	if err := s.addEvent(ctx, tx, m, typ, msg, now); err != nil {
+	if err := s.addEvent(ctx, st, m, typ, msg, now); err != nil {
 		return err
 	}
-	return s.retireDestinationUser(ctx, tx, m, now)
-}
-
-// enqueue adds a work item for agentID; call s.work.notify(agentID) after commit.
-func enqueue(ctx context.Context, tx querier, agentID string, kind api.WorkKind, validationID, migrationID string, now time.Time) error {
-	return onQuerier(tx).Enqueue(ctx, agentID, kind, validationID, migrationID, now)
+	return s.retireDestinationUser(ctx, st, m, now)
 }
 
 func (s *Server) listEvents(ctx context.Context, migrationID string) ([]api.Event, error) {

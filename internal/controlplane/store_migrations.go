@@ -101,16 +101,6 @@ func (s *store) ValidationRequest(ctx context.Context, id string) (sealedRequest
 	return v, notFoundIf(err)
 }
 
-// onQuerier is the store with its methods running on q, for the free
-// functions of the files that still hold a querier (loadMigration,
-// activeMigrations and enqueue, called from agentapi.go and linktoken.go).
-func onQuerier(q querier) *store {
-	if db, ok := q.(*sql.DB); ok {
-		return &store{db: db, q: db}
-	}
-	return &store{q: q, inTx: true}
-}
-
 // The cutover-window deadlines, on WORKING migrations whose cutover has not
 // been asked for.
 const uncutWindow = `status = 'WORKING' AND cutover_requested_at IS NULL`

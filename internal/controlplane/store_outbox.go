@@ -135,7 +135,7 @@ const (
 
 // ExpiryWarningsDue lists the migrations due an expiry warning of lead at now.
 func (s *store) ExpiryWarningsDue(ctx context.Context, now time.Time, lead time.Duration) ([]*migration, error) {
-	return activeMigrations(ctx, s.q, expiryWarningWhere+` AND expires_at - ? <= ?`,
+	return s.openMigrations(ctx, expiryWarningWhere+` AND expires_at - ? <= ?`,
 		ms(now), kindExpiryWarn, lead.Milliseconds(), lead.Milliseconds(), ms(now))
 }
 
@@ -148,7 +148,7 @@ func (s *store) NextExpiryWarning(ctx context.Context, now time.Time, lead time.
 // LongCutoversDue lists the migrations whose cutover has run after at now
 // without a notice.
 func (s *store) LongCutoversDue(ctx context.Context, now time.Time, after time.Duration) ([]*migration, error) {
-	return activeMigrations(ctx, s.q, longCutoverWhere+` AND cutover_requested_at + ? <= ?`, kindCutoverLong, after.Milliseconds(), ms(now))
+	return s.openMigrations(ctx, longCutoverWhere+` AND cutover_requested_at + ? <= ?`, kindCutoverLong, after.Milliseconds(), ms(now))
 }
 
 // NextLongCutover is when the next long-cutover notice is due.

@@ -51,7 +51,7 @@ func (s *Server) fireTimers(ctx context.Context, now time.Time) (time.Time, erro
 			return err
 		}
 		for _, m := range expired {
-			if err := s.finish(ctx, st.q, m, api.MigrationExpired, "the cutover window lapsed at "+fromMS(m.expiresAt.Int64).Format(time.RFC3339), api.EventExpired, now); err != nil {
+			if err := s.finish(ctx, st, m, api.MigrationExpired, "the cutover window lapsed at "+fromMS(m.expiresAt.Int64).Format(time.RFC3339), api.EventExpired, now); err != nil {
 				return err
 			}
 			if err := st.Enqueue(ctx, m.agentID, api.WorkExpire, "", m.id, now); err != nil {
@@ -69,11 +69,11 @@ func (s *Server) fireTimers(ctx context.Context, now time.Time) (time.Time, erro
 				return err
 			}
 			msg := "the cutover window closes at " + fromMS(m.expiresAt.Int64).Format(time.RFC3339) + ": cut over or extend it"
-			if err := s.addEvent(ctx, st.q, m, api.EventExpiryWarning, msg, now); err != nil {
+			if err := s.addEvent(ctx, st, m, api.EventExpiryWarning, msg, now); err != nil {
 				return err
 			}
 		}
-		if err := s.emailTimers(ctx, st.q, now); err != nil {
+		if err := s.emailTimers(ctx, st, now); err != nil {
 			return err
 		}
 		// Agents that missed their heartbeats are lost; their migrations stall:
@@ -98,7 +98,7 @@ func (s *Server) fireTimers(ctx context.Context, now time.Time) (time.Time, erro
 					return err
 				}
 				m.hostLost, m.hostSeenAt = true, a.seenAt
-				if err := s.addEvent(ctx, st.q, m, api.EventStalled, m.hostLostDetail(), now); err != nil {
+				if err := s.addEvent(ctx, st, m, api.EventStalled, m.hostLostDetail(), now); err != nil {
 					return err
 				}
 			}
