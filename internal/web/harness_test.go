@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -221,16 +222,19 @@ func click(sel string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.WaitEnabled(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel)))
 }
 
-// text reads the text of the first element matching sel.
+// text reads the text of the first element matching sel, once it exists.
+// The query and the read are one evaluation: the pages re-render their
+// stats on every poll, and a query-then-read (chromedp.Text) can land on a
+// node that was replaced in between ("No node with given id").
 func (b *browser) text(sel string) string {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
-	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	q, err := json.Marshal(sel)
 	if err != nil {
-		b.fail("read "+sel, err)
+		b.t.Fatal(err)
 	}
-	return s
+	b.do("find "+sel, waitJS(`!!document.querySelector(`+string(q)+`)`))
+	// As chromedp.Text: the visible text, "" for an element without layout.
+	return js[string](b, `(e => e.offsetWidth || e.offsetHeight || e.getClientRects().length ? e.innerText : '')(document.querySelector(`+string(q)+`))`)
 }
 
 // signIn fills and submits the sign-in form.
