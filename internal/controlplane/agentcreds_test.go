@@ -144,8 +144,9 @@ func TestAgentTakeover(t *testing.T) {
 		t.Fatalf("%d takeover audit entries, want 2", audit)
 	}
 
-	// The real agent is unaffected and gets the migration's spec.
-	items, err := e.agent.PollWork(ctx, 0)
+	// The real agent is unaffected and gets the migration's spec (once its
+	// destination user is settled: the long-poll waits for it).
+	items, err := e.agent.PollWork(ctx, 20*time.Second)
 	must(t, err)
 	if len(items) == 0 || items[0].Spec == nil || items[0].MigrationID != m.ID {
 		t.Fatalf("the real agent's work: %+v", items)
@@ -195,7 +196,7 @@ func TestAgentTakeover(t *testing.T) {
 	if newAgent == nil || reg.AgentID != e.agentID {
 		t.Fatalf("approved host registers: %+v", reg)
 	}
-	items, err = newAgent.PollWork(ctx, 0)
+	items, err = newAgent.PollWork(ctx, 20*time.Second)
 	must(t, err)
 	if len(items) == 0 || items[0].Kind != api.WorkStart || items[0].Spec == nil || items[0].MigrationID != m.ID {
 		t.Fatalf("the approved host's work: %+v", items)
@@ -225,8 +226,11 @@ func TestAgentRevoke(t *testing.T) {
 	ctx := t.Context()
 	m, err := e.owner.CreateMigration(ctx, e.groupID, e.request())
 	must(t, err)
-	items, err := e.agent.PollWork(ctx, 0)
+	items, err := e.agent.PollWork(ctx, 20*time.Second) // the start, once its destination user is settled
 	must(t, err)
+	if len(items) == 0 || items[0].Kind != api.WorkStart {
+		t.Fatalf("first work: %+v", items)
+	}
 	for _, it := range items {
 		must(t, e.agent.AckWork(ctx, it.ID))
 	}
