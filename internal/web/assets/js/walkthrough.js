@@ -276,7 +276,7 @@ export async function render(main, { groupId, migrationId }, page) {
     if (!b || done) return null;
     return stat('Verified in background', h('span', { id: 'background-verification', 'data-verified': b.namespacesVerified, 'data-namespaces': b.namespaces },
       `${fmtCount(b.namespacesVerified)}/${fmtCount(b.namespaces)} namespaces`),
-    `Collections compared while changes apply (${fmtCount(b.documentsCompared)} documents so far); the cutover rechecks only the ${fmtCount(b.documentsToRecheck || 0)} changed since.`);
+    `Collections compared while changes apply (${fmtCount(b.documentsCompared)} documents so far); changed since, to recheck at cutover: ${fmtCount(b.documentsToRecheck || 0)} documents.`);
   }
 
   function stat(label, value, hint) {
