@@ -77,7 +77,7 @@ The first run builds the FerretDB server binary (about a minute, once per machin
 		f.StringVar(&o.dir, "dir", "", "directory for the servers' data and the log (default a new temporary directory, removed after a successful run without --keep)")
 		f.IntVar(&o.oplog, "oplog", 5_000, "maximum entries of the source's oplog")
 		f.DurationVar(&o.catchUp, "catch-up", 20*time.Second, "how long changes are applied with the workload running before the demo stops the writes for the cutover")
-		f.DurationVar(&o.verifyWait, "verify-wait", 5*time.Minute, "how long the demo waits, workload running, for the background verifier to cover every namespace before the cutover (0: do not wait)")
+		f.DurationVar(&o.verifyWait, "verify-wait", 5*time.Minute, "how long the demo waits for the background verifier to cover every namespace before the cutover: the first half with the workload running, the rest with the writes stopped (0: do not wait)")
 		return cmd
 	})
 }
@@ -228,14 +228,19 @@ func runDemo(ctx context.Context, e *env, o demoOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := d.waitBackgroundVerification(ctx, m.ID, o.verifyWait); err != nil {
+	// The continuous verifier compares every namespace while the writes
+	// go on; it pauses while the lag is high, so on a loaded machine the
+	// rest of the wait happens with the writes stopped (and says so).
+	covered, err := d.waitBackgroundVerification(ctx, m.ID, o.verifyWait/2, "with the workload running")
+	if err != nil {
 		return err
 	}
 
 	// 5. Cutover.
+	var stoppedAt time.Time
 	if wl != nil {
 		recs, werr := wl.Stop()
-		wl = nil
+		wl, stoppedAt = nil, time.Now()
 		if werr != nil {
 			d.say("Workload reported errors: %v", werr)
 		}
@@ -243,8 +248,20 @@ func runDemo(ctx context.Context, e *env, o demoOptions) (err error) {
 	} else {
 		d.say("Ready for cutover")
 	}
+	if !covered {
+		covered, err = d.waitBackgroundVerification(ctx, m.ID, o.verifyWait-o.verifyWait/2, "with the writes stopped (for the application this is downtime too)")
+		if err != nil {
+			return err
+		}
+		if !covered {
+			d.say("The cutover compares the namespaces not verified in the background in full: the downtime grows with their size (raise --verify-wait)")
+		}
+	}
 	if err := d.cutover(ctx, m.ID); err != nil {
 		return err
+	}
+	if !stoppedAt.IsZero() {
+		d.say("Cutover requested %s after the writes stopped (the report's downtime starts here)", time.Since(stoppedAt).Round(100*time.Millisecond))
 	}
 	d.say("Cutover confirmed: draining the last changes, restoring unique indexes, verifying…")
 	if err := d.follow(ctx, m.ID, func(p api.MigrationProgress) bool { return p.Migration.Status == api.MigrationComplete }); err != nil {
@@ -382,36 +399,36 @@ func (d *demo) follow(ctx context.Context, id string, done func(api.MigrationPro
 // waitBackgroundVerification waits, at most wait, until the background
 // verifier has a valid pass over every namespace: the cutover then rechecks
 // only the documents changed since (continuous mode), and the downtime does
-// not grow with the data. It says what it found either way.
-func (d *demo) waitBackgroundVerification(ctx context.Context, id string, wait time.Duration) error {
+// not grow with the data. It says what it found and reports whether every
+// namespace was covered (true as well when there is nothing to wait for).
+func (d *demo) waitBackgroundVerification(ctx context.Context, id string, wait time.Duration, how string) (bool, error) {
 	if wait <= 0 {
-		return nil
+		return true, nil
 	}
-	d.say("Waiting (at most %s) until every namespace is verified in the background, so the cutover rechecks only what changed since…", wait)
+	d.say("Waiting (at most %s, %s) until every namespace is verified in the background, so the cutover rechecks only what changed since…", wait, how)
 	began := time.Now()
 	var last *api.BackgroundVerification
+	full := func() bool { return last != nil && last.Namespaces > 0 && last.NamespacesVerified == last.Namespaces }
 	err := d.follow(ctx, id, func(p api.MigrationProgress) bool {
 		if p.Progress != nil && p.Progress.BackgroundVerification != nil {
 			last = p.Progress.BackgroundVerification
 		}
-		if last != nil && last.Namespaces > 0 && last.NamespacesVerified == last.Namespaces {
-			return true
-		}
-		return time.Since(began) > wait
+		return full() || time.Since(began) > wait
 	})
 	switch {
 	case err != nil:
-		return err
+		return false, err
 	case last == nil:
 		d.say("No background verification reported in %s (verification mode full or after?): the cutover verifies every document", wait)
-	case last.Namespaces > 0 && last.NamespacesVerified == last.Namespaces:
-		d.say("Verified in background: %d/%d namespaces, %d documents compared in %s", last.NamespacesVerified, last.Namespaces, last.DocumentsCompared,
+		return true, nil
+	case full():
+		d.say("Verified in background: %d/%d namespaces, %d documents compared, after %s", last.NamespacesVerified, last.Namespaces, last.DocumentsCompared,
 			time.Since(began).Round(100*time.Millisecond))
-	default:
-		d.say("Verified in background: only %d/%d namespaces after %s (raise --verify-wait, or lower --rate: the verifier pauses while the lag is high); the cutover compares the rest in full, so the downtime is longer",
-			last.NamespacesVerified, last.Namespaces, wait)
+		return true, nil
 	}
-	return nil
+	d.say("Verified in background: only %d/%d namespaces after %s, paused %d times (%.0f s) for lag: the verifier yields to change application",
+		last.NamespacesVerified, last.Namespaces, wait, last.Pauses, last.PausedSeconds)
+	return false, nil
 }
 
 func progressDetail(p *api.Progress) string {

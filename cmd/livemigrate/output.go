@@ -162,10 +162,10 @@ func reportTable(r api.MigrationReport) func(io.Writer) error {
 
 // backgroundLine is the continuous verifier's share, e.g. "9/9 namespaces
 // verified, 100000 documents compared in 9 passes (0 voided), 12 rechecked,
-// paused 2 times (3.1s)".
+// paused 2 times (3.1s), slowed 1.2s".
 func backgroundLine(b *api.BackgroundVerification) string {
-	return fmt.Sprintf("%d/%d namespaces verified, %d documents compared in %d passes (%d voided), %d rechecked, paused %d times (%s)",
-		b.NamespacesVerified, b.Namespaces, b.DocumentsCompared, b.Passes, b.PassesInvalidated, b.DocumentsRechecked, b.Pauses, seconds(b.PausedSeconds))
+	return fmt.Sprintf("%d/%d namespaces verified, %d documents compared in %d passes (%d voided), %d rechecked, paused %d times (%s), slowed %s",
+		b.NamespacesVerified, b.Namespaces, b.DocumentsCompared, b.Passes, b.PassesInvalidated, b.DocumentsRechecked, b.Pauses, seconds(b.PausedSeconds), seconds(b.SlowedSeconds))
 }
 
 func i64(n int64) string { return strconv.FormatInt(n, 10) }

@@ -333,7 +333,7 @@ func toAPIProgress(p migration.Progress) api.Progress {
 			NamespacesVerified: b.NamespacesVerified, Namespaces: b.Namespaces,
 			DocumentsCompared: b.DocumentsCompared, Passes: b.Passes, PassesInvalidated: b.PassesInvalidated,
 			DocumentsRechecked: b.DocumentsRechecked, DocumentsToRecheck: b.DocumentsToRecheck,
-			Pauses: b.Pauses, PausedSeconds: b.PausedSeconds, LastError: b.LastError,
+			Pauses: b.Pauses, PausedSeconds: b.PausedSeconds, SlowedSeconds: b.SlowedSeconds, LastError: b.LastError,
 		}
 	}
 	out.Info = infoLine(p)

@@ -59,7 +59,7 @@ func commitDowntime(cr *engine.CommitReport) *api.Downtime {
 		d.Background = &api.BackgroundVerification{
 			NamespacesVerified: d.Coverage.NamespacesByPass, Namespaces: d.Coverage.Namespaces,
 			DocumentsCompared: b.DocumentsCompared, Passes: b.Passes, PassesInvalidated: b.PassesInvalidated,
-			DocumentsRechecked: b.Rechecked, Pauses: b.Pauses, PausedSeconds: b.PausedSeconds, LastError: b.LastError,
+			DocumentsRechecked: b.Rechecked, Pauses: b.Pauses, PausedSeconds: b.PausedSeconds, SlowedSeconds: b.SlowedSeconds, LastError: b.LastError,
 		}
 	}
 	return d

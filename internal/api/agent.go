@@ -233,8 +233,8 @@ type Downtime struct {
 	// report reaching the control plane. The control plane sets it.
 	OtherSeconds float64 `json:"otherSeconds"`
 	// DocumentsRechecked counts the documents compared at commit: every one
-	// in mode full, those changed since their background comparison (plus
-	// the namespaces compared in full) in mode continuous.
+	// in mode full; in mode continuous those changed since their background
+	// comparison (the namespaces compared in full are listed in Coverage).
 	DocumentsRechecked int64 `json:"documentsRechecked"`
 	// FoundBeforeRepair is what verification found different before
 	// repairing it: zero when change application was exact.
@@ -297,9 +297,11 @@ type BackgroundVerification struct {
 	// DocumentsToRecheck those changed since their comparison (progress only).
 	DocumentsRechecked int64 `json:"documentsRechecked"`
 	DocumentsToRecheck int64 `json:"documentsToRecheck,omitempty"`
-	// Pauses counts the times it stopped for lag, PausedSeconds how long.
+	// Pauses counts the times it stopped for lag, PausedSeconds how long;
+	// SlowedSeconds is the time it slept to go slower while the lag was raised.
 	Pauses        int     `json:"pauses"`
 	PausedSeconds float64 `json:"pausedSeconds"`
+	SlowedSeconds float64 `json:"slowedSeconds"`
 	// LastError is the last error that interrupted it (it retries).
 	LastError string `json:"lastError,omitempty"`
 }

@@ -53,7 +53,7 @@ func (e *Engine) backgroundProgress() *migration.BackgroundVerification {
 	return &migration.BackgroundVerification{
 		NamespacesVerified: cov.Verified, Namespaces: cov.Namespaces, DocumentsToRecheck: cov.ToRecheck,
 		DocumentsCompared: st.DocumentsCompared, Passes: st.Passes, PassesInvalidated: st.PassesInvalidated,
-		DocumentsRechecked: st.Rechecked, Pauses: st.Pauses, PausedSeconds: st.PausedSeconds, LastError: st.LastError,
+		DocumentsRechecked: st.Rechecked, Pauses: st.Pauses, PausedSeconds: st.PausedSeconds, SlowedSeconds: st.SlowedSeconds, LastError: st.LastError,
 	}
 }
 

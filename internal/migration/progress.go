@@ -62,9 +62,11 @@ type BackgroundVerification struct {
 	// commit compares, for the namespaces verified).
 	DocumentsRechecked int64 `json:"documentsRechecked"`
 	DocumentsToRecheck int64 `json:"documentsToRecheck"`
-	// Pauses counts the times it stopped for lag, PausedSeconds how long.
+	// Pauses counts the times it stopped for lag, PausedSeconds how long;
+	// SlowedSeconds is the time it slept to go slower while the lag was raised.
 	Pauses        int     `json:"pauses"`
 	PausedSeconds float64 `json:"pausedSeconds"`
+	SlowedSeconds float64 `json:"slowedSeconds"`
 	LastError     string  `json:"lastError,omitempty"`
 }
 

@@ -64,7 +64,7 @@ function commitVerification(d) {
           ? ` (${fmtCount(c.namespaces)} collections, ${fmtCount(c.namespacesByPass)} by their background pass, ${fmtCount((c.comparedInFull || []).length)} compared in full)`
           : ` (${fmtCount(c.namespaces)} collections, every document compared)`),
       b ? [h('dt', {}, 'In the background'), h('dd', { 'data-fact': 'background' },
-        `${fmtCount(b.documentsCompared)} documents compared in ${fmtCount(b.passes)} passes (${fmtCount(b.passesInvalidated)} voided), ${fmtCount(b.documentsRechecked)} rechecked, paused ${fmtCount(b.pauses)} times (${fmtDuration(b.pausedSeconds)})`)] : null),
+        `${fmtCount(b.documentsCompared)} documents compared in ${fmtCount(b.passes)} passes (${fmtCount(b.passesInvalidated)} voided), ${fmtCount(b.documentsRechecked)} rechecked, paused ${fmtCount(b.pauses)} times (${fmtDuration(b.pausedSeconds)}), slowed ${fmtDuration(b.slowedSeconds || 0)}`)] : null),
     (c.comparedInFull || []).length ? h('ul', { id: 'compared-in-full' }, c.comparedInFull.map((n) => h('li', { 'data-ns': n.namespace }, h('code', {}, n.namespace), `: compared in full at cutover, ${n.reason}`))) : null];
 }
 
