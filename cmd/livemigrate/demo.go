@@ -408,10 +408,15 @@ func (d *demo) waitBackgroundVerification(ctx context.Context, id string, wait t
 	d.say("Waiting (at most %s, %s) until every namespace is verified in the background, so the cutover rechecks only what changed since…", wait, how)
 	began := time.Now()
 	var last *api.BackgroundVerification
+	var maxLag, minLag int64 = 0, -1
 	full := func() bool { return last != nil && last.Namespaces > 0 && last.NamespacesVerified == last.Namespaces }
 	err := d.follow(ctx, id, func(p api.MigrationProgress) bool {
 		if p.Progress != nil && p.Progress.BackgroundVerification != nil {
 			last = p.Progress.BackgroundVerification
+			maxLag = max(maxLag, p.Progress.LagTimeSeconds)
+			if minLag < 0 || p.Progress.LagTimeSeconds < minLag {
+				minLag = p.Progress.LagTimeSeconds
+			}
 		}
 		return full() || time.Since(began) > wait
 	})
@@ -426,8 +431,8 @@ func (d *demo) waitBackgroundVerification(ctx context.Context, id string, wait t
 			time.Since(began).Round(100*time.Millisecond))
 		return true, nil
 	}
-	d.say("Verified in background: only %d/%d namespaces after %s, paused %d times (%.0f s) for lag: the verifier yields to change application",
-		last.NamespacesVerified, last.Namespaces, wait, last.Pauses, last.PausedSeconds)
+	d.say("Verified in background: only %d/%d namespaces (%d documents compared) after %s; the lag was %d–%d s: the verifier yields to change application (it pauses while the lag nears the commit threshold and resumes once the lag is low again)",
+		last.NamespacesVerified, last.Namespaces, last.DocumentsCompared, wait, minLag, maxLag)
 	return false, nil
 }
 
