@@ -55,7 +55,8 @@ function commitVerification(d) {
   return [
     h('dl', { class: 'facts', id: 'commit-verification' },
       h('dt', {}, 'Mode'), h('dd', { 'data-fact': 'mode', 'data-mode': d.verificationMode }, modes[d.verificationMode] || d.verificationMode),
-      h('dt', {}, 'Documents compared at cutover'), h('dd', { 'data-fact': 'rechecked' }, fmtCount(d.documentsRechecked)),
+      h('dt', {}, d.verificationMode === 'continuous' ? 'Changed documents rechecked at cutover' : 'Documents compared at cutover'),
+      h('dd', { 'data-fact': 'rechecked' }, fmtCount(d.documentsRechecked)),
       h('dt', {}, 'Found different before repair'), h('dd', { 'data-fact': 'found' }, `${fmtCount(f.missing)} missing, ${fmtCount(f.extra)} extra, ${fmtCount(f.differing)} differing`),
       h('dt', {}, 'Repaired'), h('dd', { 'data-fact': 'repaired' }, fmtCount(d.repaired)),
       h('dt', {}, 'Coverage'), h('dd', { 'data-fact': 'coverage', 'data-complete': String(c.complete) },
