@@ -7,12 +7,41 @@ type AgentRegisterRequest struct {
 	LinkToken string `json:"linkToken"`
 	Hostname  string `json:"hostname"`
 	Version   string `json:"version"`
+	// AgentSecret is the credential this host got at an earlier
+	// registration (or the one of its pending registration), if it kept
+	// one. A hostname that has a live agent is handed over only to the
+	// holder of that agent's credential or after an operator's approval.
+	AgentSecret string `json:"agentSecret,omitempty"`
 }
+
+// AgentRegistrationStatus says whether a registration made an active agent.
+type AgentRegistrationStatus string
+
+// Registration statuses.
+const (
+	// RegistrationActive: the agent may work; AgentSecret authenticates it.
+	RegistrationActive AgentRegistrationStatus = "ACTIVE"
+	// RegistrationPending: the hostname has a live agent (or an operator
+	// revoked it) and the request did not carry its credential: an
+	// organization owner must approve registration RegistrationID. Register
+	// again with AgentSecret (the pending credential) to learn the outcome;
+	// the agent gets no work and no secrets meanwhile.
+	RegistrationPending AgentRegistrationStatus = "PENDING_APPROVAL"
+)
 
 // AgentRegistration is the response of register. AgentSecret authenticates
 // every later call ("Authorization: Bearer <AgentSecret>"); it is shown once.
 type AgentRegistration struct {
-	AgentID     string `json:"agentId"`
+	// Status is ACTIVE (200) or PENDING_APPROVAL (202; then AgentID is
+	// empty and RegistrationID, Detail and RetryAfterSeconds are set).
+	Status         AgentRegistrationStatus `json:"status"`
+	RegistrationID string                  `json:"registrationId,omitempty"`
+	Detail         string                  `json:"detail,omitempty"`
+	// RetryAfterSeconds is how long a pending agent waits before asking again.
+	RetryAfterSeconds int    `json:"retryAfterSeconds,omitempty"`
+	AgentID           string `json:"agentId,omitempty"`
+	// AgentSecret is the agent's own credential: keep it (it is stored
+	// only hashed) and send it with every call and every later registration.
 	AgentSecret string `json:"agentSecret"`
 	OrgID       string `json:"orgId"`
 	// HeartbeatIntervalSeconds: send a heartbeat at least this often; missing
