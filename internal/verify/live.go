@@ -101,7 +101,10 @@ type Live struct {
 	base   *slog.Logger // the caller's, for the verifier of Commit
 	held   atomic.Bool
 
-	mu     sync.Mutex // guards the fields below
+	mu sync.Mutex // guards the fields below
+	// stop cancels the step in progress (Hold: an $in or scan in flight
+	// would compete with the commit point and the drain).
+	stop   context.CancelFunc
 	ns     map[migration.Namespace]*liveNS
 	seen   migration.Position // the newest position observed
 	listed bool               // the source catalog is listed since the last DDL
@@ -167,9 +170,17 @@ func (l *Live) Stats() LiveStats {
 	return l.stats
 }
 
-// Hold stops background work for good (the commit began): a comparison in
-// progress waits until Run's context ends.
-func (l *Live) Hold() { l.held.Store(true) }
+// Hold stops background work for good (the commit began): the comparison
+// in progress is cancelled (a recheck's documents go back to their set; an
+// unfinished pass leaves its namespace to be compared in full at commit).
+func (l *Live) Hold() {
+	l.held.Store(true)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stop != nil {
+		l.stop()
+	}
+}
 
 func (l *Live) get(ns migration.Namespace) *liveNS {
 	st := l.ns[ns]
@@ -260,8 +271,19 @@ func (l *Live) Observe(ev migration.Event) {
 // destination. Errors are logged and retried; they never end Run.
 func (l *Live) Run(ctx context.Context, applied func() migration.Position) error {
 	for ctx.Err() == nil {
-		err := l.step(ctx, applied)
-		if err == nil || ctx.Err() != nil {
+		sctx, stop := context.WithCancel(ctx)
+		l.mu.Lock()
+		l.stop = stop
+		l.mu.Unlock()
+		if l.held.Load() {
+			stop() // held before the step could be cancelled
+		}
+		err := l.step(sctx, applied)
+		stop()
+		if err == nil || ctx.Err() != nil || l.held.Load() {
+			if l.held.Load() && ctx.Err() == nil {
+				sleep(ctx, time.Second)
+			}
 			continue
 		}
 		l.logger.Warn("background verification interrupted; retrying", "err", err)
@@ -656,6 +678,15 @@ func (v *Verifier) targeted(ctx context.Context, ns migration.Namespace, res *Na
 	if err := keys.writeTo(cands); err != nil {
 		return err
 	}
+	method := "in"
+	if cands.n <= int64(v.opts.InBatch) { // one batch: its plan is the plan
+		var all [][]byte
+		if err := cands.each(func(_ byte, k []byte) error { all = append(all, append([]byte(nil), k...)); return nil }); err != nil {
+			return err
+		}
+		method = v.lookupMethod(all)
+	}
+	v.logger.Info("comparing changed documents", "ns", ns.String(), "documents", cands.n, "lookup", method)
 	return v.settle(ctx, ns, cands, res)
 }
 
