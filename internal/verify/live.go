@@ -34,6 +34,12 @@ type LiveOptions struct {
 	// (default 4 s) until it is below SlowLag again.
 	Lag               func() time.Duration
 	SlowLag, PauseLag time.Duration
+	// PauseMax: a pause that has not brought the lag below SlowLag after
+	// this long shows that the lag is not the verifier's doing (on
+	// FerretDB one slow oplog poll holds it up): work then goes on slowed,
+	// not paused, for PauseMax before it may pause again, so that passes
+	// still finish (default 30 s). The commit's Hold always stops it.
+	PauseMax time.Duration
 
 	// PassLimit: a namespace holding more changed _ids than this (memory
 	// and spill file) drops them and is compared by a new pass
@@ -62,6 +68,9 @@ type LiveStats struct {
 	Pauses        int     `json:"pauses" bson:"pauses"`
 	PausedSeconds float64 `json:"pausedSeconds" bson:"pausedSeconds"`
 	SlowedSeconds float64 `json:"slowedSeconds" bson:"slowedSeconds"`
+	// PausesCutShort counts pauses ended after PauseMax with the lag
+	// still up (LiveOptions.PauseMax).
+	PausesCutShort int `json:"pausesCutShort" bson:"pausesCutShort"`
 	// LastError is the last error that interrupted its work (it retries).
 	LastError string `json:"lastError,omitempty" bson:"lastError,omitempty"`
 }
@@ -114,6 +123,9 @@ type Live struct {
 	procDirty   bool
 	procUnknown bool // serverStatus refused: restarts go unnoticed
 	procChecked time.Time
+	// noPauseUntil: a pause was cut short (PauseMax); until then work is
+	// slowed, not paused.
+	noPauseUntil time.Time
 }
 
 // liveNS is one namespace's state.
@@ -150,6 +162,9 @@ func NewLive(opts LiveOptions, logger *slog.Logger) (*Live, error) {
 	}
 	if opts.SlowLag <= 0 || opts.SlowLag > opts.PauseLag {
 		opts.SlowLag = min(2*time.Second, opts.PauseLag)
+	}
+	if opts.PauseMax <= 0 {
+		opts.PauseMax = 30 * time.Second
 	}
 	if opts.PassLimit <= 0 {
 		opts.PassLimit = 4 * int64(o.MemoryEntries)
@@ -531,16 +546,24 @@ func (l *Live) recheck(ctx context.Context, ns migration.Namespace, applied func
 }
 
 // pace slows background work down while the lag is high, stops it while
-// the lag nears the commit threshold or the commit holds it.
+// the lag nears the commit threshold (for at most PauseMax at a time when
+// the pause does not bring it down) or the commit holds it.
 func (l *Live) pace(ctx context.Context) error {
 	lag := l.opts.Lag()
 	if !l.held.Load() && lag < l.opts.SlowLag {
 		return nil
 	}
 	began := time.Now()
-	paused := false
-	for l.held.Load() || lag >= l.opts.PauseLag || (paused && lag >= l.opts.SlowLag) {
+	l.mu.Lock()
+	mayPause := !began.Before(l.noPauseUntil)
+	l.mu.Unlock()
+	paused, cut := false, false
+	for l.held.Load() || mayPause && (lag >= l.opts.PauseLag || (paused && lag >= l.opts.SlowLag)) {
 		paused = true
+		if !l.held.Load() && time.Since(began) >= l.opts.PauseMax {
+			cut = true // the lag stayed up without us
+			break
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -548,7 +571,11 @@ func (l *Live) pace(ctx context.Context) error {
 		}
 		lag = l.opts.Lag()
 	}
-	if !paused {
+	if cut {
+		l.logger.Info("background verification goes on slowed: pausing did not lower the lag", "lag", lag, "paused", time.Since(began).Round(time.Second))
+	}
+	slowFrom := time.Now()
+	if !paused || cut {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -559,10 +586,13 @@ func (l *Live) pace(ctx context.Context) error {
 	defer l.mu.Unlock()
 	if paused {
 		l.stats.Pauses++
-		l.stats.PausedSeconds += time.Since(began).Seconds()
-	} else {
-		l.stats.SlowedSeconds += time.Since(began).Seconds()
+		l.stats.PausedSeconds += slowFrom.Sub(began).Seconds()
 	}
+	if cut {
+		l.stats.PausesCutShort++
+		l.noPauseUntil = time.Now().Add(l.opts.PauseMax)
+	}
+	l.stats.SlowedSeconds += time.Since(slowFrom).Seconds()
 	return nil
 }
 
