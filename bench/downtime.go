@@ -137,6 +137,7 @@ func positiveInts(flagName, s string) ([]int, error) {
 }
 
 // downtimeRun is one case on fresh servers: seed, fill the oplog, copy,
+// wait (at most -pass-wait) for the background verification passes,
 // steady writes, stop them, commit.
 func downtimeRun(ctx context.Context, cfg downtimeConfig, docs, oplog int) (res downtimeCase, err error) {
 	res.Docs, res.Oplog = docs, oplog
