@@ -387,6 +387,17 @@ func (s *Server) pendingWork(ctx context.Context, a *agent) ([]api.WorkItem, err
 				}
 				return nil, err
 			}
+			owner := x.migrationID
+			if x.kind == api.WorkValidate {
+				owner = x.validationID
+			}
+			ready, err := s.scopeDestination(ctx, owner, &spec.Destination)
+			if err != nil {
+				return nil, err
+			}
+			if !ready {
+				continue // held until its destination user exists
+			}
 			item.Spec = spec
 		}
 		items = append(items, item)
@@ -444,6 +455,7 @@ func (s *Server) handleValidationResult(w http.ResponseWriter, r *http.Request, 
 		return conflict("VALIDATION_FINISHED", "validation %s is already %s", id, status)
 	}
 	s.logger.Info("validation finished", "validation_id", id, "status", res.Status)
+	wake(s.userWake) // its destination user goes
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -529,6 +541,34 @@ func (s *Server) recordProgress(ctx context.Context, a *agent, id string, p api.
 	return ack, err
 }
 
+// checkDowntime refuses an itemised downtime with a negative part or count
+// or an unknown verification mode.
+func checkDowntime(d *api.Downtime) error {
+	if d == nil {
+		return nil
+	}
+	switch d.VerificationMode {
+	case "continuous", "full", "after":
+	default:
+		return badRequest("INVALID_ENUM_VALUE", "downtime.verificationMode %q: want continuous, full or after", d.VerificationMode)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{
+		{"engineSeconds", d.EngineSeconds}, {"commitPointSeconds", d.CommitPointSeconds}, {"drainSeconds", d.DrainSeconds},
+		{"indexRestoreSeconds", d.IndexRestoreSeconds}, {"verificationSeconds", d.VerificationSeconds},
+		{"documentsRechecked", float64(d.DocumentsRechecked)}, {"repaired", float64(d.Repaired)},
+		{"foundBeforeRepair.missing", float64(d.FoundBeforeRepair.Missing)}, {"foundBeforeRepair.extra", float64(d.FoundBeforeRepair.Extra)},
+		{"foundBeforeRepair.differing", float64(d.FoundBeforeRepair.Differing)},
+	} {
+		if f.v < 0 {
+			return badRequest("INVALID_ATTRIBUTE", "downtime.%s is %v: it cannot be negative", f.name, f.v)
+		}
+	}
+	return nil
+}
+
 // POST /api/agent/v1/migrations/{migrationId}/report: the final report after
 // cutover; the migration becomes COMPLETE. Repeating it is harmless.
 func (s *Server) handleMigrationReport(w http.ResponseWriter, r *http.Request, a *agent) error {
@@ -539,6 +579,9 @@ func (s *Server) handleMigrationReport(w http.ResponseWriter, r *http.Request, a
 	}
 	if rep.Verification.Namespaces == nil {
 		rep.Verification.Namespaces = []api.NamespaceVerification{}
+	}
+	if err := checkDowntime(rep.Downtime); err != nil {
+		return err
 	}
 	id := r.PathValue("migrationId")
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {

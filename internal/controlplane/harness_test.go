@@ -22,6 +22,7 @@ import (
 	"github.com/livemigrate/livemigrate/internal/api"
 	"github.com/livemigrate/livemigrate/internal/client"
 	"github.com/livemigrate/livemigrate/internal/controlplane"
+	"github.com/livemigrate/livemigrate/internal/mongotest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -179,7 +180,10 @@ func newEnv(t *testing.T) *env {
 	e.owner = e.client(client.BasicAuth(ownerKey.PublicKey, ownerKey.PrivateKey))
 	e.member = e.client(client.BasicAuth(memberKey.PublicKey, memberKey.PrivateKey))
 	e.other = e.client(client.BasicAuth(otherKey.PublicKey, otherKey.PrivateKey))
-	_, err = e.owner.CreateCluster(ctx, e.groupID, api.ClusterRequest{Name: "dest", ConnectionString: "mongodb://destuser:destpw@127.0.0.1:27018/?replicaSet=rs", Username: "u", Password: "dest-password"})
+	// A real destination that enforces authentication: the control plane
+	// creates each migration's user there (destuser.go).
+	dst := mongotest.StartDestination(t, mongotest.WithAuth("u", "dest-password"))
+	_, err = e.owner.CreateCluster(ctx, e.groupID, api.ClusterRequest{Name: "dest", ConnectionString: "mongodb://destuser:destpw@" + dst.Addr() + "/?directConnection=true", Username: "u", Password: "dest-password"})
 	must(t, err)
 	tok, err := e.owner.CreateLinkToken(ctx, orgID, api.LinkTokenRequest{AccessListIPs: []string{}})
 	must(t, err)
@@ -216,7 +220,7 @@ func (e *env) request() api.MigrationRequest {
 
 var (
 	hexID      = regexp.MustCompile(`\b[0-9a-f]{24}\b`)
-	downtimeRE = regexp.MustCompile(`"downtimeSeconds": [0-9.e+-]+`)
+	downtimeRE = regexp.MustCompile(`"(downtime|other)Seconds": [0-9.e+-]+`)
 	rfcTime    = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
 	hostRE     = regexp.MustCompile(`127\.0\.0\.1:\d+`)
 	csrfRE     = regexp.MustCompile(`"(csrfToken|publicKey|privateKey)": "[^"]*"`)
@@ -232,7 +236,7 @@ func (e *env) normalize(s string, ids map[string]string) string {
 	s = hostRE.ReplaceAllString(s, "<host>")
 	s = csrfRE.ReplaceAllString(s, `"$1": "<$1>"`)
 	s = rfcTime.ReplaceAllString(s, "<time>")
-	s = downtimeRE.ReplaceAllString(s, `"downtimeSeconds": "<seconds>"`) // measured by the control plane
+	s = downtimeRE.ReplaceAllString(s, `"${1}Seconds": "<seconds>"`) // measured by the control plane
 	return hexID.ReplaceAllStringFunc(s, func(id string) string {
 		if n, ok := ids[id]; ok {
 			return n

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -69,7 +68,7 @@ func TestMigrationFlowInBrowser(t *testing.T) {
 	b.screenshot("agent-command")
 
 	// Start the real agent with the token from the page.
-	startAgent(t, token, "migration-host-1", agent.Source{Name: "rs0", URI: mdb.URI(src.URI())},
+	runAgent(t, token, "migration-host-1", agent.Source{Name: "rs0", URI: mdb.URI(src.URI())},
 		agent.Source{Name: "offline", URI: "mongodb://migrator@127.0.0.1:1/?directConnection=true", Password: "s3cret-pw"})
 	b.do("agent online with its deployment",
 		waitText(`tr[data-agent="migration-host-1"]`, "Online"),
@@ -271,6 +270,21 @@ func TestMigrationFlowInBrowser(t *testing.T) {
 	if got := b.text(`#verification-status`); !strings.Contains(got, "PASSED") {
 		t.Errorf("verification = %q, want PASSED", got)
 	}
+	// The itemised downtime: the parts and the rest add up to the total,
+	// and mode full compared every document (250 + 270) and found nothing.
+	if n := js[int](b, `document.querySelectorAll('#downtime-parts li[data-part]').length`); n != 5 {
+		t.Errorf("downtime parts shown: %d, want 5 (commit point, drain, index restore, verification, other)", n)
+	}
+	if sum := js[string](b, `(() => { const d = Number(document.querySelector('[data-fact=downtime]').dataset.seconds);
+		const s = [...document.querySelectorAll('#downtime-parts li[data-part]')].reduce((a, li) => a + Number(li.dataset.seconds), 0);
+		return Math.abs(d - s) < 0.001 ? 'ok' : 'downtime ' + d + ' s, parts ' + s + ' s'; })()`); sum != "ok" {
+		t.Errorf("downtime parts do not add up: %s", sum)
+	}
+	for fact, want := range map[string]string{"mode": "Full", "rechecked": "520", "found": "0 missing, 0 extra, 0 differing", "repaired": "0", "coverage": "Complete"} {
+		if got := b.text(`[data-fact=` + fact + `]`); !strings.HasPrefix(got, want) {
+			t.Errorf("report %s = %q, want it to start with %q", fact, got, want)
+		}
+	}
 	if n := js[int](b, `document.querySelectorAll('#ver-h ~ * tr[data-ns]').length`); n != 2 {
 		t.Errorf("verification table has %d collection rows, want 2", n)
 	}
@@ -333,23 +347,4 @@ func (b *browser) checkNoHorizontalScroll(what string) {
 		w := js[string](b, `document.documentElement.scrollWidth + ' > ' + window.innerWidth`)
 		b.t.Errorf("%s: the page scrolls horizontally (%s)", what, w)
 	}
-}
-
-// startAgent runs a real agent with the link token until the test ends.
-func startAgent(t *testing.T, token, host string, sources ...agent.Source) {
-	t.Helper()
-	a, err := agent.New(agent.Options{LinkToken: token, Hostname: host, Sources: sources, Version: "v0.0.0-test",
-		ProgressInterval: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent run: %v", err)
-		}
-	})
 }
