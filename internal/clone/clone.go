@@ -34,6 +34,11 @@ type Options struct {
 	// BatchDocuments and BatchBytes bound one insert (defaults 1000 and 8 MiB).
 	BatchDocuments int
 	BatchBytes     int
+	// FirstBatch is the documents asked for in a cursor's first batch,
+	// before anything is known about their size (default
+	// mdb.DefaultFirstBatch: one document, so the first reply is at most
+	// 16 MiB).
+	FirstBatch int
 	// MaxBytesInFlight caps the document bytes read but not yet inserted,
 	// across all namespaces (default 64 MiB). Memory does not grow with the
 	// size of the data.
@@ -88,8 +93,12 @@ type Task struct {
 type Result struct {
 	Documents int64
 	Bytes     int64
-	// Took is the wall time of the attempt that copied the task.
-	Took time.Duration
+	// Took is the wall time of the attempt that copied the task; Reading,
+	// Queueing and Inserting split it: the reader waiting for the source
+	// cursor, the reader waiting for the budget and an inserter, and the
+	// inserts (summed over inserters).
+	Took                         time.Duration
+	Reading, Queueing, Inserting time.Duration
 }
 
 // Hooks connect the copy to its owner. They are called from several
@@ -217,10 +226,10 @@ func (c *Copier) copyOnce(ctx context.Context, t Task, sizer *mdb.BatchSizer, pr
 	}
 	err = g.Wait()
 	res.Documents, res.Bytes, res.Took = docs.Load(), bytes.Load(), time.Since(began)
+	res.Reading, res.Queueing, res.Inserting = time.Duration(readNanos.Load()), time.Duration(sendNanos.Load()), time.Duration(insertNanos.Load())
 	c.logger.Debug("copy attempt", "ns", t.NS.String(), "documents", res.Documents, "took", res.Took.Round(time.Millisecond),
-		"reading", time.Duration(readNanos.Load()).Round(time.Millisecond),
-		"queueing", time.Duration(sendNanos.Load()).Round(time.Millisecond),
-		"inserting", time.Duration(insertNanos.Load()).Round(time.Millisecond))
+		"reading", res.Reading.Round(time.Millisecond), "queueing", res.Queueing.Round(time.Millisecond),
+		"inserting", res.Inserting.Round(time.Millisecond))
 	return res, read, err
 }
 

@@ -67,7 +67,7 @@ type failure struct {
 // document after reading some, or when no attempt has made progress for
 // Retry.MaxElapsed.
 func (c *Copier) copyTask(ctx context.Context, t Task, h Hooks) (Result, error) {
-	sizer := mdb.NewBatchSizer(mdb.SizerOptions{MaxDocs: c.opts.BatchDocuments})
+	sizer := mdb.NewBatchSizer(mdb.SizerOptions{MaxDocs: c.opts.BatchDocuments, FirstDocs: c.opts.FirstBatch})
 	var last failure
 	same := 0
 	delay := c.opts.Retry.Initial

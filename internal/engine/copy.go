@@ -108,7 +108,8 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 			if err != nil {
 				return err
 			}
-			e.logger.Info("collection copied", "ns", t.NS.String(), "documents", r.Documents, "bytes", r.Bytes, "took", r.Took.Round(time.Millisecond))
+			e.logger.Info("collection copied", "ns", t.NS.String(), "documents", r.Documents, "bytes", r.Bytes, "took", r.Took.Round(time.Millisecond),
+				"reading", r.Reading.Round(time.Millisecond), "queueing", r.Queueing.Round(time.Millisecond), "inserting", r.Inserting.Round(time.Millisecond))
 			began := time.Now()
 			if err := e.finishIndexes(ctx, t.NS); err != nil {
 				return err
