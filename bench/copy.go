@@ -422,30 +422,31 @@ func printCopyTables(w io.Writer, cfg copyConfig, sizes []copySize) {
 	tw.Flush()
 	fmt.Fprintln(w, "\nWhere the time goes (medians over rounds; per collection: mean over collections of the reader waiting for the source, for the budget/inserter, inserting, building indexes):")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "docs\tmethod\tto first read s\tread s\tqueue s\tinsert s\tindex s\tfirst coll done s\tlast coll done s\t")
+	fmt.Fprintln(tw, "docs\tmethod\tto first read s\tfirst 1000 docs s\tread s\tqueue s\tinsert s\tindex s\tfirst coll done s\tlast coll done s\t")
 	for _, sz := range sizes {
 		for _, m := range cfg.Methods {
-			var setup, rd, q, ins, ix, first, last []float64
+			var setup, ramp, rd, q, ins, ix, first, last []float64
 			for _, r := range sz.Runs {
 				if r.Method != m || len(r.Child.Namespaces) == 0 {
 					continue
 				}
 				setup = append(setup, r.Child.SetupSeconds)
-				var a [4]float64
+				var a [5]float64
 				f, l := r.Child.Namespaces[0].DoneAt, 0.0
 				for _, ns := range r.Child.Namespaces {
 					a[0] += ns.ReadSeconds
 					a[1] += ns.QueueSeconds
 					a[2] += ns.InsertSeconds
 					a[3] += ns.IndexSeconds
+					a[4] += ns.FirstBatchesSeconds
 					f, l = min(f, ns.DoneAt), max(l, ns.DoneAt)
 				}
 				k := float64(len(r.Child.Namespaces))
-				rd, q, ins, ix = append(rd, a[0]/k), append(q, a[1]/k), append(ins, a[2]/k), append(ix, a[3]/k)
+				rd, q, ins, ix, ramp = append(rd, a[0]/k), append(q, a[1]/k), append(ins, a[2]/k), append(ix, a[3]/k), append(ramp, a[4]/k)
 				first, last = append(first, f), append(last, l)
 			}
-			fmt.Fprintf(tw, "%d×%d\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", cfg.Collections, sz.DocsPerCollection, m,
-				median(setup), median(rd), median(q), median(ins), median(ix), median(first), median(last))
+			fmt.Fprintf(tw, "%d×%d\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", cfg.Collections, sz.DocsPerCollection, m,
+				median(setup), median(ramp), median(rd), median(q), median(ins), median(ix), median(first), median(last))
 		}
 	}
 	tw.Flush()

@@ -32,6 +32,8 @@ type childResult struct {
 	// documents.
 	SetupSeconds float64   `json:"setupSeconds"`
 	Namespaces   []nsSplit `json:"namespaces"`
+	// Steps sums the engine's timed steps by name (seconds).
+	Steps map[string]float64 `json:"steps,omitempty"`
 }
 
 // nsSplit is one collection's copy: the reader waiting for the source
@@ -44,8 +46,10 @@ type nsSplit struct {
 	QueueSeconds  float64 `json:"queueSeconds"`
 	InsertSeconds float64 `json:"insertSeconds"`
 	IndexSeconds  float64 `json:"indexSeconds"`
-	StartAt       float64 `json:"startAt"`
-	DoneAt        float64 `json:"doneAt"`
+	// FirstBatchesSeconds is the time from the find to the 1000th document.
+	FirstBatchesSeconds float64 `json:"firstBatchesSeconds"`
+	StartAt             float64 `json:"startAt"`
+	DoneAt              float64 `json:"doneAt"`
 }
 
 // parseMethod checks a method name and returns the engine's first cursor
@@ -119,14 +123,24 @@ type splitRecorder struct {
 	start time.Time
 	mu    sync.Mutex
 	byNS  map[string]*nsSplit
+	steps map[string]float64
 }
 
 func (r *splitRecorder) record(rec slog.Record) {
-	if rec.Message != "collection copied" && rec.Message != "collection indexed" {
+	if rec.Message != "collection copied" && rec.Message != "collection indexed" && rec.Message != "step" {
 		return
 	}
 	attrs := map[string]slog.Value{}
 	rec.Attrs(func(a slog.Attr) bool { attrs[a.Key] = a.Value; return true })
+	if rec.Message == "step" {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.steps == nil {
+			r.steps = map[string]float64{}
+		}
+		r.steps[attrs["step"].String()] += attrs["took"].Duration().Seconds()
+		return
+	}
 	ns := attrs["ns"].String()
 	secs := func(k string) float64 {
 		if v, ok := attrs[k]; ok && v.Kind() == slog.KindDuration {
@@ -144,6 +158,7 @@ func (r *splitRecorder) record(rec slog.Record) {
 	at := rec.Time.Sub(r.start).Seconds()
 	if rec.Message == "collection copied" {
 		s.ReadSeconds, s.QueueSeconds, s.InsertSeconds = secs("reading"), secs("queueing"), secs("inserting")
+		s.FirstBatchesSeconds = secs("first_batches")
 		s.StartAt = at - secs("took")
 	} else {
 		s.IndexSeconds = secs("took")
@@ -154,7 +169,7 @@ func (r *splitRecorder) record(rec slog.Record) {
 func (r *splitRecorder) result() childResult {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var res childResult
+	res := childResult{Steps: r.steps}
 	for _, s := range r.byNS {
 		res.Namespaces = append(res.Namespaces, *s)
 	}
@@ -233,6 +248,7 @@ func rawCopy(ctx context.Context, start time.Time, srcURI, dstURI string) (child
 				return err
 			}
 			t := time.Now()
+			found, n := t, 0
 			cur, err := from.Find(ctx, bson.D{}, options.Find().SetBatchSize(1000))
 			if err != nil {
 				return err
@@ -241,6 +257,9 @@ func rawCopy(ctx context.Context, start time.Time, srcURI, dstURI string) (child
 			batch := make([]bson.Raw, 0, 1000)
 			for cur.Next(ctx) {
 				reading += time.Since(t)
+				if n++; n == 1000 {
+					s.FirstBatchesSeconds = time.Since(found).Seconds()
+				}
 				batch = append(batch, slices.Clone(cur.Current))
 				if len(batch) == 1000 {
 					if err := insert(batch); err != nil {

@@ -34,10 +34,11 @@ type Options struct {
 	// BatchDocuments and BatchBytes bound one insert (defaults 1000 and 8 MiB).
 	BatchDocuments int
 	BatchBytes     int
-	// FirstBatch is the documents asked for in a cursor's first batch,
-	// before anything is known about their size (default
-	// mdb.DefaultFirstBatch: one document, so the first reply is at most
-	// 16 MiB).
+	// FirstBatch is the documents asked for in a cursor's first batch
+	// (default mdb.DefaultFirstBatch: one document, so the first reply is at
+	// most 16 MiB and a document that breaks the connection is met after
+	// some were read — what tells a deterministic failure from a
+	// transient one, see copyTask).
 	FirstBatch int
 	// MaxBytesInFlight caps the document bytes read but not yet inserted,
 	// across all namespaces (default 64 MiB). Memory does not grow with the
@@ -99,6 +100,10 @@ type Result struct {
 	// inserts (summed over inserters).
 	Took                         time.Duration
 	Reading, Queueing, Inserting time.Duration
+	// FirstBatches is the time from the find to the first BatchDocuments
+	// documents read (0 when the task has fewer): what the first batches'
+	// ramp costs.
+	FirstBatches time.Duration
 }
 
 // Hooks connect the copy to its owner. They are called from several
@@ -198,7 +203,7 @@ func (c *Copier) copyOnce(ctx context.Context, t Task, sizer *mdb.BatchSizer, pr
 
 	g.Go(func() error {
 		defer close(batches)
-		return c.read(ctx, t, sizer, &read, batches, &readNanos, &sendNanos)
+		return c.read(ctx, t, sizer, &read, batches, &readNanos, &sendNanos, &res.FirstBatches)
 	})
 	dst := c.dst.Database(t.NS.DB).Collection(t.NS.Coll)
 	inserters := c.opts.InsertersPerTask
@@ -229,7 +234,7 @@ func (c *Copier) copyOnce(ctx context.Context, t Task, sizer *mdb.BatchSizer, pr
 	res.Reading, res.Queueing, res.Inserting = time.Duration(readNanos.Load()), time.Duration(sendNanos.Load()), time.Duration(insertNanos.Load())
 	c.logger.Debug("copy attempt", "ns", t.NS.String(), "documents", res.Documents, "took", res.Took.Round(time.Millisecond),
 		"reading", res.Reading.Round(time.Millisecond), "queueing", res.Queueing.Round(time.Millisecond),
-		"inserting", res.Inserting.Round(time.Millisecond))
+		"inserting", res.Inserting.Round(time.Millisecond), "first_batches", res.FirstBatches.Round(time.Millisecond))
 	return res, read, err
 }
 
@@ -237,8 +242,9 @@ func (c *Copier) copyOnce(ctx context.Context, t Task, sizer *mdb.BatchSizer, pr
 // readNanos and sendNanos add up the time spent waiting for the cursor and
 // for the budget and an inserter. The cursor's batches are sized by sizer
 // (mdb.Cursor), whose state survives the attempt.
-func (c *Copier) read(ctx context.Context, t Task, sizer *mdb.BatchSizer, read *int64, out chan<- batch, readNanos, sendNanos *atomic.Int64) error {
+func (c *Copier) read(ctx context.Context, t Task, sizer *mdb.BatchSizer, read *int64, out chan<- batch, readNanos, sendNanos *atomic.Int64, firstBatches *time.Duration) error {
 	coll := c.src.Database(t.NS.DB).Collection(t.NS.Coll)
+	began := time.Now()
 	cur, err := mdb.Find(ctx, coll, bson.D{}, sizer)
 	if err != nil {
 		return &readError{err: err}
@@ -275,7 +281,9 @@ func (c *Copier) read(ctx context.Context, t Task, sizer *mdb.BatchSizer, read *
 			}
 		}
 		b.add(doc, c.opts.BatchDocuments)
-		*read++
+		if *read++; *read == int64(c.opts.BatchDocuments) {
+			*firstBatches = time.Since(began)
+		}
 		rb = time.Now()
 	}
 	reading += time.Since(rb)

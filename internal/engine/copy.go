@@ -40,7 +40,20 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 		}
 		maps.Copy(states, planned)
 	}
+	// Every namespace's estimate is in the progress before the first
+	// create, so the first progress line has the whole total.
+	var planned []checkpoint.Collection
+	for _, c := range colls {
+		if st, ok := states[c.NS]; ok && c.Kind != catalog.KindView {
+			planned = append(planned, st)
+		}
+	}
+	e.addNamespaces(planned...)
 	byNS := map[migration.Namespace]catalog.Collection{}
+	// fresh are the namespaces just created empty: the first attempt of
+	// each needs no second drop and create.
+	var freshMu sync.Mutex
+	fresh := map[migration.Namespace]bool{}
 	for _, c := range colls {
 		if c.Kind == catalog.KindView {
 			views = append(views, c)
@@ -51,7 +64,6 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 		if !ok {
 			continue // created on the source after the copy: change application's business
 		}
-		e.addNamespace(st)
 		switch st.State {
 		case migration.CopyIndexed, migration.CopySkipped:
 		case migration.CopyDone:
@@ -69,6 +81,7 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 				continue
 			}
 			toCopy = append(toCopy, c)
+			fresh[c.NS] = true
 		}
 	}
 	if err := e.handleRefusals(ctx, refusals, true); err != nil {
@@ -91,10 +104,16 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 	err = copier.CopyAll(ctx, tasks, clone.Hooks{
 		Begin: func(ctx context.Context, t clone.Task) error {
 			defer e.step("begin", "ns", t.NS.String())()
-			if r, err := e.recreate(ctx, byNS[t.NS]); err != nil {
-				return err
-			} else if r != nil {
-				return fmt.Errorf("re-create %s: %s", t.NS, r.Reason)
+			freshMu.Lock()
+			created := fresh[t.NS]
+			delete(fresh, t.NS)
+			freshMu.Unlock()
+			if !created {
+				if r, err := e.recreate(ctx, byNS[t.NS]); err != nil {
+					return err
+				} else if r != nil {
+					return fmt.Errorf("re-create %s: %s", t.NS, r.Reason)
+				}
 			}
 			e.setNamespace(t.NS, migration.CopyRunning, 0, 0)
 			return e.store.SetCollection(ctx, e.checkpointOf(t.NS))
@@ -109,7 +128,8 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 				return err
 			}
 			e.logger.Info("collection copied", "ns", t.NS.String(), "documents", r.Documents, "bytes", r.Bytes, "took", r.Took.Round(time.Millisecond),
-				"reading", r.Reading.Round(time.Millisecond), "queueing", r.Queueing.Round(time.Millisecond), "inserting", r.Inserting.Round(time.Millisecond))
+				"reading", r.Reading.Round(time.Millisecond), "queueing", r.Queueing.Round(time.Millisecond), "inserting", r.Inserting.Round(time.Millisecond),
+				"first_batches", r.FirstBatches.Round(time.Millisecond))
 			began := time.Now()
 			if err := e.finishIndexes(ctx, t.NS); err != nil {
 				return err
