@@ -52,27 +52,51 @@ type nsSplit struct {
 	DoneAt              float64 `json:"doneAt"`
 }
 
-// parseMethod checks a method name and returns the engine's first cursor
-// batch it asks for (0: the default).
-func parseMethod(m string) (firstBatch int, err error) {
-	switch {
-	case m == "raw", m == "engine":
-		return 0, nil
-	case strings.HasPrefix(m, "engine-first"):
-		n, err := strconv.Atoi(strings.TrimPrefix(m, "engine-first"))
-		if err == nil && n > 0 {
-			return n, nil
-		}
+// engineVariant is the engine with some copy options changed.
+type engineVariant struct {
+	firstBatch, workers, inserters int
+}
+
+// parseMethod checks a method name: raw, or engine with optional suffixes
+// -firstN (first cursor batch of N documents), -wN (N namespaces at once),
+// -iN (N inserters per namespace).
+func parseMethod(m string) (engineVariant, error) {
+	var v engineVariant
+	if m == "raw" || m == "engine" {
+		return v, nil
 	}
-	return 0, fmt.Errorf("method %q: want raw, engine or engine-firstN (N > 0)", m)
+	parts := strings.Split(m, "-")
+	if parts[0] != "engine" {
+		return v, fmt.Errorf("method %q: want raw or engine[-firstN][-wN][-iN]", m)
+	}
+	for _, p := range parts[1:] {
+		var dst *int
+		var num string
+		switch {
+		case strings.HasPrefix(p, "first"):
+			dst, num = &v.firstBatch, strings.TrimPrefix(p, "first")
+		case strings.HasPrefix(p, "w"):
+			dst, num = &v.workers, strings.TrimPrefix(p, "w")
+		case strings.HasPrefix(p, "i"):
+			dst, num = &v.inserters, strings.TrimPrefix(p, "i")
+		default:
+			return v, fmt.Errorf("method %q: unknown part %q; want raw or engine[-firstN][-wN][-iN]", m, p)
+		}
+		n, err := strconv.Atoi(num)
+		if err != nil || n <= 0 {
+			return v, fmt.Errorf("method %q: %q needs a positive number", m, p)
+		}
+		*dst = n
+	}
+	return v, nil
 }
 
 // copyChild is the child process: copy with method, print a childResult.
 func copyChild(args []string) error {
 	if len(args) != 3 {
-		return fmt.Errorf("usage: %s raw|engine|engine-firstN SRC DST", childCommand)
+		return fmt.Errorf("usage: %s raw|engine[-firstN][-wN][-iN] SRC DST", childCommand)
 	}
-	first, err := parseMethod(args[0])
+	variant, err := parseMethod(args[0])
 	if err != nil {
 		return err
 	}
@@ -93,7 +117,7 @@ func copyChild(args []string) error {
 	if args[0] == "raw" {
 		res, err = rawCopy(ctx, start, args[1], args[2])
 	} else {
-		res, err = engineCopy(ctx, start, first, args[1], args[2])
+		res, err = engineCopy(ctx, start, variant, args[1], args[2])
 	}
 	if err != nil {
 		return err
@@ -102,11 +126,11 @@ func copyChild(args []string) error {
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
-func engineCopy(ctx context.Context, start time.Time, firstBatch int, src, dst string) (childResult, error) {
+func engineCopy(ctx context.Context, start time.Time, v engineVariant, src, dst string) (childResult, error) {
 	rec := &splitRecorder{start: start, byNS: map[string]*nsSplit{}}
 	logger := slog.New(&recordingHandler{Handler: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}), rec: rec})
 	opts := engine.Options{Source: mdb.URI(src), Destination: mdb.URI(dst), StopAfterCopy: true}
-	opts.Copy.FirstBatch = firstBatch
+	opts.Copy.FirstBatch, opts.Copy.Workers, opts.Copy.InsertersPerTask = v.firstBatch, v.workers, v.inserters
 	e, err := engine.New(opts, logger)
 	if err != nil {
 		return childResult{}, err

@@ -122,49 +122,58 @@ const EstimateSample = 100
 // collStats command is the fallback (on FerretDB it runs SQLite's ANALYZE
 // first — a full pass over the table and every index, and a write). The
 // size is count × the mean BSON size of the first EstimateSample documents
-// in natural order (a find with a limit: FerretDB has no $sample), not the
-// server's size figures: FerretDB's avgObjSize and size are storage sizes,
-// 3.4× the BSON of 1.2 KB documents with two indexes. Where no document can
-// be read the server's avgObjSize stands in.
+// in natural order (Sample), not the server's size figures: FerretDB's
+// avgObjSize and size are storage sizes, 3.4× the BSON of 1.2 KB documents
+// with two indexes. Where no document can be read the server's avgObjSize
+// stands in.
 func Estimate(ctx context.Context, c *mongo.Client, ns migration.Namespace) (docs, bytes int64, err error) {
-	docs, bytes, err = collStats(ctx, c, ns)
-	if err != nil || docs == 0 {
-		return docs, bytes, err
-	}
-	mean, err := meanDocumentSize(ctx, c, ns)
-	if err != nil {
-		return 0, 0, err
-	}
-	if mean > 0 {
-		bytes = docs * mean
-	}
-	return docs, bytes, nil
+	docs, bytes, _, err = EstimateWithSample(ctx, c, ns)
+	return docs, bytes, err
 }
 
-// meanDocumentSize is the mean BSON size of the first EstimateSample
-// documents of ns (0 when it holds none).
-func meanDocumentSize(ctx context.Context, c *mongo.Client, ns migration.Namespace) (int64, error) {
+// EstimateWithSample is Estimate with the sample it measured.
+func EstimateWithSample(ctx context.Context, c *mongo.Client, ns migration.Namespace) (docs, bytes int64, s Sample, err error) {
+	docs, bytes, err = collStats(ctx, c, ns)
+	if err != nil || docs == 0 {
+		return docs, bytes, s, err
+	}
+	if s, err = SampleOf(ctx, c, ns); err != nil {
+		return 0, 0, s, err
+	}
+	if s.Documents > 0 {
+		bytes = docs * (s.Bytes / s.Documents)
+	}
+	return docs, bytes, s, nil
+}
+
+// Sample is what a read of the first documents of a namespace found.
+type Sample struct {
+	Documents, Bytes, Largest int64
+}
+
+// SampleOf reads the first EstimateSample documents of ns in natural order
+// (a find with a limit, which FerretDB pushes down; it has no $sample).
+func SampleOf(ctx context.Context, c *mongo.Client, ns migration.Namespace) (Sample, error) {
+	var s Sample
 	cur, err := c.Database(ns.DB).Collection(ns.Coll).Find(ctx, bson.D{},
 		options.Find().SetLimit(EstimateSample).SetBatchSize(EstimateSample))
 	if err != nil {
 		if mdb.IsNamespaceNotFound(err) {
-			return 0, nil
+			return s, nil
 		}
-		return 0, fmt.Errorf("sample %s: %w", ns, err)
+		return s, fmt.Errorf("sample %s: %w", ns, err)
 	}
 	defer cur.Close(ctx)
-	var n, total int64
 	for cur.Next(ctx) {
-		n++
-		total += int64(len(cur.Current))
+		n := int64(len(cur.Current))
+		s.Documents++
+		s.Bytes += n
+		s.Largest = max(s.Largest, n)
 	}
 	if err := cur.Err(); err != nil {
-		return 0, fmt.Errorf("sample %s: %w", ns, err)
+		return Sample{}, fmt.Errorf("sample %s: %w", ns, err)
 	}
-	if n == 0 {
-		return 0, nil
-	}
-	return total / n, nil
+	return s, nil
 }
 
 // collStats is the document count and size the server reports for ns.

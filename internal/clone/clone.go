@@ -34,11 +34,12 @@ type Options struct {
 	// BatchDocuments and BatchBytes bound one insert (defaults 1000 and 8 MiB).
 	BatchDocuments int
 	BatchBytes     int
-	// FirstBatch is the documents asked for in a cursor's first batch
-	// (default mdb.DefaultFirstBatch: one document, so the first reply is at
-	// most 16 MiB and a document that breaks the connection is met after
-	// some were read — what tells a deterministic failure from a
-	// transient one, see copyTask).
+	// FirstBatch, when > 0, is the documents asked for in every cursor's
+	// first batch. By default it is the task's (Task.FirstBatch, from a
+	// sample), else mdb.DefaultFirstBatch: one document, so the first reply
+	// is at most 16 MiB and a document that breaks the connection is met
+	// after some were read — what tells a deterministic failure from a
+	// transient one (copyTask).
 	FirstBatch int
 	// MaxBytesInFlight caps the document bytes read but not yet inserted,
 	// across all namespaces (default 64 MiB). Memory does not grow with the
@@ -88,6 +89,25 @@ type Task struct {
 	// Ordered keeps the source's natural order (capped collections): one
 	// insert batch in flight at a time.
 	Ordered bool
+	// FirstBatch, when > 0, is this task's first cursor batch in documents
+	// (FirstBatchOfSample), unless Options.FirstBatch is set.
+	FirstBatch int
+}
+
+// FirstBatchOfSample is the first batch of a read whose first docs
+// documents in natural order were just read as a sample, the largest of
+// them largest bytes: those documents again, as many as fit in
+// mdb.DefaultBatchBytes at the largest size. Their reply is known to be
+// small and readable, so the one-document start and its ramp (1, 4, 16, 64,
+// 256: five round trips to the first 341 documents) are not needed; the
+// batches then grow from it at most 4× each, and a document that breaks the
+// connection is still met after some were read (copyTask). 0 without a
+// sample.
+func FirstBatchOfSample(docs, largest int64) int {
+	if docs <= 0 || largest <= 0 {
+		return 0
+	}
+	return int(max(1, min(docs, mdb.DefaultBatchBytes/largest)))
 }
 
 // Result is what one task copied.

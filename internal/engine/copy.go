@@ -33,8 +33,9 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 		indexOnly []catalog.Collection
 		refusals  []catalog.Refusal
 	)
+	samples := map[migration.Namespace]catalog.Sample{}
 	if !copyDone {
-		planned, err := e.planNew(ctx, colls, states)
+		planned, err := e.planNew(ctx, colls, states, samples)
 		if err != nil {
 			return err
 		}
@@ -95,7 +96,8 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 
 	tasks := make([]clone.Task, 0, len(toCopy))
 	for _, c := range toCopy {
-		t := clone.Task{NS: c.NS, EstimatedBytes: e.estimatedBytes(c.NS), Ordered: c.Capped()}
+		t := clone.Task{NS: c.NS, EstimatedBytes: e.estimatedBytes(c.NS), Ordered: c.Capped(),
+			FirstBatch: clone.FirstBatchOfSample(samples[c.NS].Documents, samples[c.NS].Largest)}
 		tasks = append(tasks, t)
 	}
 	e.logger.Info("copy planned", "namespaces", len(tasks), "took", time.Since(planBegan).Round(time.Millisecond))
@@ -145,10 +147,11 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 }
 
 // planNew estimates the collections of colls that have no stored state and
-// records them as pending. On FerretDB collStats walks the whole table, so
+// records them as pending, with what their samples found in samples (the
+// first batch of their copy). On FerretDB collStats walks the whole table, so
 // the estimates run concurrently (as many as the copy has workers) instead of
 // one after another before the first document is read.
-func (e *Engine) planNew(ctx context.Context, colls []catalog.Collection, states map[migration.Namespace]checkpoint.Collection) (map[migration.Namespace]checkpoint.Collection, error) {
+func (e *Engine) planNew(ctx context.Context, colls []catalog.Collection, states map[migration.Namespace]checkpoint.Collection, samples map[migration.Namespace]catalog.Sample) (map[migration.Namespace]checkpoint.Collection, error) {
 	defer e.step("estimate new namespaces")()
 	var mu sync.Mutex
 	planned := map[migration.Namespace]checkpoint.Collection{}
@@ -163,7 +166,7 @@ func (e *Engine) planNew(ctx context.Context, colls []catalog.Collection, states
 			continue
 		}
 		g.Go(func() error {
-			docs, bytes, err := catalog.Estimate(ctx, e.src, c.NS)
+			docs, bytes, sample, err := catalog.EstimateWithSample(ctx, e.src, c.NS)
 			if err != nil {
 				return err
 			}
@@ -174,6 +177,7 @@ func (e *Engine) planNew(ctx context.Context, colls []catalog.Collection, states
 			mu.Lock()
 			defer mu.Unlock()
 			planned[c.NS] = st
+			samples[c.NS] = sample
 			return nil
 		})
 	}
