@@ -77,7 +77,7 @@ type copySize struct {
 func copyBench(args []string) error {
 	fs := flag.NewFlagSet("copy", flag.ContinueOnError)
 	cfg := copyConfig{CPUs: runtime.NumCPU()}
-	sizes := fs.String("docs", "2500,10000", "documents per collection, one dataset size per value")
+	sizes := fs.String("docs", "2000,8000", "documents per collection, one dataset size per value")
 	methods := fs.String("methods", "raw,engine", "methods to compare: raw, engine, engine[-firstN][-wN][-iN] (the engine with a first cursor batch of N documents, N namespaces at once, N inserters per namespace)")
 	fs.IntVar(&cfg.Collections, "collections", 4, "collections")
 	fs.IntVar(&cfg.DocBytes, "doc-bytes", 1200, "approximate document size")
