@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -99,12 +97,9 @@ func cdcBench(args []string) error {
 	if cfg.IDs != "objectid" && cfg.IDs != "int64" {
 		return fmt.Errorf("-ids %q: want objectid or int64", cfg.IDs)
 	}
-	for _, s := range strings.Split(*rates, ",") {
-		var r float64
-		if _, err := fmt.Sscan(s, &r); err != nil || r <= 0 {
-			return fmt.Errorf("-rates %q: want positive numbers", *rates)
-		}
-		cfg.Rates = append(cfg.Rates, r)
+	var err error
+	if cfg.Rates, err = positiveList[float64]("-rates", *rates); err != nil {
+		return err
 	}
 	cfg.StepSeconds, cfg.SteadySeconds = step.Seconds(), steady.Seconds()
 	cfg.ShortenedSteps = *step < time.Minute
@@ -270,7 +265,7 @@ func cdcBench(args []string) error {
 	res.Commit.Repaired, res.Commit.Verified, res.Commit.EventsApplied = rep.Repaired, rep.Verified, rep.EventsApplied
 
 	printCDC(os.Stdout, cfg, res)
-	return writeCDCJSON(cfg, res)
+	return writeBenchJSON("cdc", map[string]any{"config": cfg, "results": res})
 }
 
 func workloadOpts(cfg cdcConfig, nss []string, rate float64, idBase int64) mongotest.WorkloadOptions {
@@ -636,18 +631,4 @@ func printCDC(w io.Writer, cfg cdcConfig, res cdcResult) {
 		fmt.Fprint(w, " Steps were SHORTENED below the 60 s the target is defined over.")
 	}
 	fmt.Fprintln(w)
-}
-
-func writeCDCJSON(cfg cdcConfig, res cdcResult) error {
-	out := filepath.Join("bench", "out")
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	path := filepath.Join(out, "cdc-"+time.Now().UTC().Format("20060102T150405Z")+".json")
-	b, err := json.MarshalIndent(map[string]any{"config": cfg, "results": res}, "", "  ")
-	if err != nil {
-		return err
-	}
-	fmt.Println("wrote", path)
-	return os.WriteFile(path, b, 0o644)
 }

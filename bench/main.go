@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -63,4 +64,19 @@ func writeBenchJSON(name string, v any) error {
 	}
 	fmt.Println("wrote", path)
 	return os.WriteFile(path, b, 0o644)
+}
+
+// positiveList parses a flag's comma-separated list of positive numbers
+// ("25000,50000"); anything else is an error naming the flag.
+func positiveList[T int | float64](flagName, s string) ([]T, error) {
+	var out []T
+	for _, f := range strings.Split(s, ",") {
+		var v T
+		var rest string
+		if n, _ := fmt.Sscan(strings.TrimSpace(f), &v, &rest); n != 1 || v <= 0 {
+			return nil, fmt.Errorf("%s %q: want positive numbers separated by commas", flagName, s)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }

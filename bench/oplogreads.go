@@ -29,13 +29,9 @@ func oplogReadsBench(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var ns []int
-	for _, s := range strings.Split(*sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("-sizes: %q is not a positive number of entries", s)
-		}
-		ns = append(ns, n)
+	ns, err := positiveList[int]("-sizes", *sizes)
+	if err != nil {
+		return err
 	}
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "livemigrate-bench-oplogreads-")

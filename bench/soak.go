@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -88,7 +87,7 @@ func soakBench(args []string) error {
 			row.Round, row.Seed, row.Operations, row.Kills, row.KilledIn, row.Differences, row.Repaired, row.Bound, row.Seconds, row.Error)
 	}
 	printSoak(os.Stdout, rows)
-	if err := writeSoakJSON(rows); err != nil {
+	if err := writeBenchJSON("soak", map[string]any{"rounds": rows}); err != nil {
 		return err
 	}
 	var bad []string
@@ -184,18 +183,4 @@ func printSoak(w io.Writer, rows []soakRow) {
 	tw.Flush()
 	fmt.Fprintln(w, "Each round: fresh FerretDB (SQLite) servers, seeded documents, CRUD + DDL workload, kill -9 of the engine at seeded points, commit, independent comparison.")
 	fmt.Fprintln(w, "repaired must be 0 outside collections made by renames (FerretDB logs no entries for renamed documents), and at most the rename bound.")
-}
-
-func writeSoakJSON(rows []soakRow) error {
-	out := filepath.Join("bench", "out")
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	path := filepath.Join(out, "soak-"+time.Now().UTC().Format("20060102T150405Z")+".json")
-	b, err := json.MarshalIndent(map[string]any{"rounds": rows}, "", "  ")
-	if err != nil {
-		return err
-	}
-	fmt.Println("wrote", path)
-	return os.WriteFile(path, b, 0o644)
 }

@@ -9,9 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -52,13 +50,9 @@ func verifyBench(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var docs []int
-	for _, s := range strings.Split(*sizes, ",") {
-		var n int
-		if _, err := fmt.Sscan(s, &n); err != nil || n <= 0 {
-			return fmt.Errorf("-docs %q: want positive numbers", *sizes)
-		}
-		docs = append(docs, n)
+	docs, err := positiveList[int]("-docs", *sizes)
+	if err != nil {
+		return err
 	}
 	slices.Sort(docs)
 
@@ -113,7 +107,7 @@ func verifyBench(args []string) error {
 		}
 	}
 	printVerifyTable(os.Stdout, rows)
-	return writeVerifyJSON(rows)
+	return writeBenchJSON("verify", map[string]any{"results": rows})
 }
 
 func printVerifyTable(w io.Writer, rows []verifyRow) {
@@ -129,20 +123,6 @@ func printVerifyTable(w io.Writer, rows []verifyRow) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "Each method runs in a child process of its own (peak RSS = its ru_maxrss); equal source and destination, so verify does one pass.")
-}
-
-func writeVerifyJSON(rows []verifyRow) error {
-	out := filepath.Join("bench", "out")
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	path := filepath.Join(out, "verify-"+time.Now().UTC().Format("20060102T150405Z")+".json")
-	b, err := json.MarshalIndent(map[string]any{"results": rows}, "", "  ")
-	if err != nil {
-		return err
-	}
-	fmt.Println("wrote", path)
-	return os.WriteFile(path, b, 0o644)
 }
 
 type verifyChildResult struct {

@@ -52,9 +52,9 @@ func TestValidationFailures(t *testing.T) {
 			t.Errorf("validation describe: %+v %v, want errorMessage with 'authentication failed'", v, err)
 		}
 		// The operator's view: the CLI of the same binary.
-		out := cp.cli(t, "validation", "describe", "--validationId", checks.ValidationID, "--checks")
+		out := cp.cli(t, "lm", "validation", "describe", "--validationId", checks.ValidationID, "--checks")
 		if !strings.Contains(out, "FAILED") || !strings.Contains(out, "authentication failed") {
-			t.Errorf("livemigrate validation describe --checks:\n%s\nwant FAILED and 'authentication failed'", out)
+			t.Errorf("livemigrate lm validation describe --checks:\n%s\nwant FAILED and 'authentication failed'", out)
 		}
 	})
 	t.Run("missing CA file", func(t *testing.T) {

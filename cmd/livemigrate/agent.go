@@ -79,7 +79,7 @@ func agentOptions(tokenFile string, sources, passwordFiles []string) (agent.Opti
 	}
 	opts.LinkToken = strings.TrimSpace(token)
 	if opts.LinkToken == "" {
-		return opts, fmt.Errorf("no link token: set $%s or --link-token-file (create one with 'livemigrate link create')", envLinkToken)
+		return opts, fmt.Errorf("no link token: set $%s or --link-token-file (create one with 'livemigrate lm link create')", envLinkToken)
 	}
 	if len(sources) == 0 {
 		return opts, errors.New("no source: give at least one --source name=mongodb://host:port")

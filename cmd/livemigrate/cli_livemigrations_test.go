@@ -18,6 +18,13 @@ func TestLiveMigrationsGroup(t *testing.T) {
 			t.Errorf("liveMigrations --help lacks %q:\n%s", cmd, help.stdout)
 		}
 	}
+	for _, old := range []string{"migration", "validation", "link"} {
+		r := e.run("", old, "list")
+		wantExit(t, r, 1)
+		if !strings.Contains(r.stderr, "unknown command") || !strings.Contains(r.stderr, "liveMigrations") {
+			t.Errorf("livemigrate %s list: stderr %q, want an unknown command pointing to liveMigrations", old, r.stderr)
+		}
+	}
 	val := e.run("", append(requestArgs("lm", "validation", "create"), "-p", "pw", "-o", "go-template={{.Id}} {{.GroupId}} {{.SourceGroupId}} {{.Status}}")...)
 	wantExit(t, val, 0)
 	vid := cliHexID.FindString(val.stdout)

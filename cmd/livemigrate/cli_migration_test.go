@@ -30,7 +30,7 @@ func TestMigrationLifecycle(t *testing.T) {
 	ctx := t.Context()
 
 	// The password is read from stdin when it is not a terminal.
-	create := e.run("source-password\n", requestArgs("migration", "create")...)
+	create := e.run("source-password\n", requestArgs("lm", "create")...)
 	wantExit(t, create, 0)
 	id := cliHexID.FindString(create.stdout)
 	spec := e.startWork(id)
@@ -40,9 +40,9 @@ func TestMigrationLifecycle(t *testing.T) {
 	if strings.Contains(create.stdout+create.stderr, "source-password") {
 		t.Errorf("the password was echoed: %q %q", create.stdout, create.stderr)
 	}
-	conflict := e.run("", append(requestArgs("migration", "create"), "-p", "pw")...)
+	conflict := e.run("", append(requestArgs("lm", "create"), "-p", "pw")...)
 	wantExit(t, conflict, 1)
-	describeNew := e.run("", "migration", "describe", "--liveMigrationId", id)
+	describeNew := e.run("", "lm", "describe", "--liveMigrationId", id)
 	wantExit(t, describeNew, 0)
 	e.golden("migration_create", create, conflict, describeNew)
 
@@ -53,7 +53,7 @@ func TestMigrationLifecycle(t *testing.T) {
 	stderr := &mongotest.LockedBuffer{}
 	done := make(chan cliResult)
 	go func() {
-		done <- e.runWith(strings.NewReader(""), stderr, "migration", "describe", "--liveMigrationId", id, "--watch", "--interval", "20ms")
+		done <- e.runWith(strings.NewReader(""), stderr, "lm", "describe", "--liveMigrationId", id, "--watch", "--interval", "20ms")
 	}()
 	mongotest.WaitFor(t, "collection copy in the watch output", 10*time.Second, func() bool { return strings.Contains(stderr.String(), "collection copy") })
 	_, err = e.agent.PostProgress(ctx, id, api.Progress{Phase: "change event application", State: api.StateRunning, LagTimeSeconds: 1, CanCommit: true,
@@ -61,46 +61,46 @@ func TestMigrationLifecycle(t *testing.T) {
 	cliMust(t, err)
 	watched := <-done
 	wantExit(t, watched, 0)
-	describeJSON := e.run("", "migration", "describe", "--liveMigrationId", id, "-o", "json")
+	describeJSON := e.run("", "lm", "describe", "--liveMigrationId", id, "-o", "json")
 	wantExit(t, describeJSON, 0)
-	jsonPath := e.run("", "migration", "describe", "--liveMigrationId", id, "-o", "json-path=$.readyForCutover")
+	jsonPath := e.run("", "lm", "describe", "--liveMigrationId", id, "-o", "json-path=$.readyForCutover")
 	wantExit(t, jsonPath, 0)
-	list := e.run("", "migration", "list")
+	list := e.run("", "lm", "list")
 	wantExit(t, list, 0)
-	listJSON := e.run("", "migration", "list", "-o", "json-path=$.results[*].status")
+	listJSON := e.run("", "lm", "list", "-o", "json-path=$.results[*].status")
 	wantExit(t, listJSON, 0)
-	extend := e.run("", "migration", "extend", "--liveMigrationId", id)
+	extend := e.run("", "lm", "extend", "--liveMigrationId", id)
 	wantExit(t, extend, 0)
-	reportEarly := e.run("", "migration", "report", "--liveMigrationId", id)
+	reportEarly := e.run("", "lm", "report", "--liveMigrationId", id)
 	wantExit(t, reportEarly, 1)
-	cutover := e.run("", "migration", "cutover", "--liveMigrationId", id, "--projectId", e.groupID)
+	cutover := e.run("", "lm", "cutover", "--liveMigrationId", id, "--projectId", e.groupID)
 	wantExit(t, cutover, 0)
 	e.golden("migration_sync", watched, describeJSON, jsonPath, list, listJSON, extend, reportEarly, cutover)
 
 	cliMust(t, e.agent.PostReport(ctx, id, api.Report{ChangesSynced: 12, DowntimeSeconds: 3.5, DurationSeconds: 600, BytesCopied: 4096, CollectionsCopied: 2,
 		Verification: api.Verification{Status: api.VerificationPassed, Namespaces: []api.NamespaceVerification{
 			{Namespace: "shop.customers", Matched: 4}, {Namespace: "shop.orders", Matched: 6}}}}))
-	complete := e.run("", "migration", "describe", "--liveMigrationId", id)
+	complete := e.run("", "lm", "describe", "--liveMigrationId", id)
 	wantExit(t, complete, 0)
-	watchDone := e.run("", "migration", "describe", "--liveMigrationId", id, "--watch")
+	watchDone := e.run("", "lm", "describe", "--liveMigrationId", id, "--watch")
 	wantExit(t, watchDone, 0)
-	report := e.run("", "migration", "report", "--liveMigrationId", id)
+	report := e.run("", "lm", "report", "--liveMigrationId", id)
 	wantExit(t, report, 0)
-	reportJSON := e.run("", "migration", "report", "--liveMigrationId", id, "-o", "json")
+	reportJSON := e.run("", "lm", "report", "--liveMigrationId", id, "-o", "json")
 	wantExit(t, reportJSON, 0)
 	e.golden("migration_complete", complete, watchDone, report, reportJSON)
 
 	// Cancel: "n" keeps it, "y" cancels.
-	second := e.run("", append(requestArgs("migration", "create"), "-p", "pw", "-o", "go-template={{.Id}}")...)
+	second := e.run("", append(requestArgs("lm", "create"), "-p", "pw", "-o", "go-template={{.Id}}")...)
 	wantExit(t, second, 0)
 	id2 := strings.TrimSpace(second.stdout)
-	keep := e.run("n\n", "migration", "cancel", "--liveMigrationId", id2)
+	keep := e.run("n\n", "lm", "cancel", "--liveMigrationId", id2)
 	wantExit(t, keep, 0)
-	cancel := e.run("y\n", "migration", "cancel", "--liveMigrationId", id2)
+	cancel := e.run("y\n", "lm", "cancel", "--liveMigrationId", id2)
 	wantExit(t, cancel, 0)
-	again := e.run("", "migration", "cancel", "--liveMigrationId", id2, "--force")
+	again := e.run("", "lm", "cancel", "--liveMigrationId", id2, "--force")
 	wantExit(t, again, 1)
-	missingID := e.run("", "migration", "describe")
+	missingID := e.run("", "lm", "describe")
 	wantExit(t, missingID, 2)
 	e.golden("migration_cancel", keep, cancel, again, missingID)
 }
@@ -109,17 +109,17 @@ func TestMigrationDropConfirmation(t *testing.T) {
 	t.Parallel()
 	e := startControlPlane(t)
 
-	no := e.run("n\n", append(requestArgs("migration", "create"), "--drop")...)
+	no := e.run("n\n", append(requestArgs("lm", "create"), "--drop")...)
 	wantExit(t, no, 1)
-	list := e.run("", "migration", "list", "-o", "json-path=$.totalCount")
+	list := e.run("", "lm", "list", "-o", "json-path=$.totalCount")
 	wantExit(t, list, 0)
 	if got := strings.TrimSpace(list.stdout); got != "0" {
 		t.Fatalf("migrations after answering no to --drop: %s, want 0", got)
 	}
-	noPassword := e.run("", append(requestArgs("migration", "create"), "--drop", "--force")...)
+	noPassword := e.run("", append(requestArgs("lm", "create"), "--drop", "--force")...)
 	wantExit(t, noPassword, 2)
 	// Confirmation first, then the password, from the same stdin.
-	yes := e.run("y\nsource-password\n", append(requestArgs("migration", "create"), "--drop")...)
+	yes := e.run("y\nsource-password\n", append(requestArgs("lm", "create"), "--drop")...)
 	wantExit(t, yes, 0)
 	spec := e.startWork(cliHexID.FindString(yes.stdout))
 	if !spec.Request.DropDestinationData || spec.Request.Source.Password != "source-password" {

@@ -39,9 +39,9 @@ func TestProfiles(t *testing.T) {
 	wantExit(t, setProject, 0)
 	list := e.run("", "config", "list", "--profile", "staging")
 	wantExit(t, list, 0)
-	unauthorized := e.run("", "migration", "list", "--profile", "staging")
+	unauthorized := e.run("", "lm", "list", "--profile", "staging")
 	wantExit(t, unauthorized, 1)
-	unknownProfile := e.run("", "migration", "list", "--profile", "prod")
+	unknownProfile := e.run("", "lm", "list", "--profile", "prod")
 	wantExit(t, unknownProfile, 2)
 	unknownKey := e.run("", "config", "set", "color", "blue")
 	wantExit(t, unknownKey, 2)
@@ -54,7 +54,7 @@ func TestProfiles(t *testing.T) {
 	}
 
 	// No credentials at all: a usage error that says how to set them.
-	empty := e.runConfig(filepath.Join(t.TempDir(), "none.json"), "", "migration", "list")
+	empty := e.runConfig(filepath.Join(t.TempDir(), "none.json"), "", "lm", "list")
 	wantExit(t, empty, 2)
 	if !strings.Contains(empty.stderr, cli.EnvPublicAPIKey) {
 		t.Errorf("error without credentials does not name $%s: %s", cli.EnvPublicAPIKey, empty.stderr)
@@ -79,9 +79,9 @@ func TestProfileEnvironment(t *testing.T) {
 	t.Setenv(cli.EnvPrivateAPIKey, e.privateKey)
 	t.Setenv(cli.EnvProjectID, e.groupID)
 	t.Setenv(cli.EnvSourcePassword, "env-password")
-	list := e.runConfig(empty, "", "migration", "list")
+	list := e.runConfig(empty, "", "lm", "list")
 	wantExit(t, list, 0)
-	create := e.runConfig(empty, "", requestArgs("migration", "create")...)
+	create := e.runConfig(empty, "", requestArgs("lm", "create")...)
 	wantExit(t, create, 0)
 	if spec := e.startWork(cliHexID.FindString(create.stdout)); spec.Request.Source.Password != "env-password" {
 		t.Errorf("source password = %q, want $%s's", spec.Request.Source.Password, cli.EnvSourcePassword)
@@ -93,7 +93,7 @@ func TestProfileEnvironment(t *testing.T) {
 	}
 	// The profile file's wrong key loses to the environment.
 	t.Setenv(cli.EnvPrivateAPIKey, "wrong")
-	bad := e.run("", "migration", "list")
+	bad := e.run("", "lm", "list")
 	wantExit(t, bad, 1)
 	e.golden("config_env", list, show, bad)
 }
@@ -105,7 +105,7 @@ func TestControlPlaneUnreachable(t *testing.T) {
 	for _, kv := range [][2]string{{"base_url", "http://127.0.0.1:1"}, {"public_api_key", "k"}, {"private_api_key", "p"}, {"project_id", e.groupID}} {
 		wantExit(t, e.runConfig(down, "", "config", "set", kv[0], kv[1]), 0)
 	}
-	r := e.runConfig(down, "", "migration", "list")
+	r := e.runConfig(down, "", "lm", "list")
 	wantExit(t, r, 1)
 	if !strings.Contains(r.stderr, "is the control plane at http://127.0.0.1:1 running?") {
 		t.Errorf("error for an unreachable control plane gives no advice: %s", r.stderr)

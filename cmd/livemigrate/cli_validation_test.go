@@ -21,7 +21,7 @@ func TestValidationCommands(t *testing.T) {
 	e := startControlPlane(t)
 	ctx := t.Context()
 
-	create := e.run("", append(requestArgs("validation", "create"), "-p", "source-password")...)
+	create := e.run("", append(requestArgs("lm", "validation", "create"), "-p", "source-password")...)
 	wantExit(t, create, 0)
 	id := cliHexID.FindString(create.stdout)
 	if id == "" {
@@ -41,14 +41,14 @@ func TestValidationCommands(t *testing.T) {
 	if diff := cmp.Diff(want, items[0].Spec.Request); diff != "" {
 		t.Errorf("request the agent got (-want +got):\n%s", diff)
 	}
-	pending := e.run("", "validation", "describe", "--validationId", id, "--projectId", e.groupID)
+	pending := e.run("", "lm", "validation", "describe", "--validationId", id, "--projectId", e.groupID)
 	wantExit(t, pending, 0)
 
 	// --watch ends when the agent posts the result.
 	stderr := &mongotest.LockedBuffer{}
 	done := make(chan cliResult)
 	go func() {
-		done <- e.runWith(strings.NewReader(""), stderr, "validation", "describe", "--validationId", id, "--watch", "--interval", "20ms")
+		done <- e.runWith(strings.NewReader(""), stderr, "lm", "validation", "describe", "--validationId", id, "--watch", "--interval", "20ms")
 	}()
 	mongotest.WaitFor(t, "PENDING in the watch output", 10*time.Second, func() bool { return strings.Contains(stderr.String(), "PENDING") })
 	cliMust(t, e.agent.PostValidationResult(ctx, id, api.ValidationResult{
@@ -61,27 +61,27 @@ func TestValidationCommands(t *testing.T) {
 	}))
 	watched := <-done
 	wantExit(t, watched, 0)
-	failed := e.run("", "validation", "describe", "--validationId", id)
+	failed := e.run("", "lm", "validation", "describe", "--validationId", id)
 	wantExit(t, failed, 0)
-	checks := e.run("", "validation", "describe", "--validationId", id, "--checks")
+	checks := e.run("", "lm", "validation", "describe", "--validationId", id, "--checks")
 	wantExit(t, checks, 0)
-	asJSON := e.run("", "validation", "describe", "--validationId", id, "-o", "json")
+	asJSON := e.run("", "lm", "validation", "describe", "--validationId", id, "-o", "json")
 	wantExit(t, asJSON, 0)
-	checksJSON := e.run("", "validation", "describe", "--validationId", id, "--checks", "-o", "json")
+	checksJSON := e.run("", "lm", "validation", "describe", "--validationId", id, "--checks", "-o", "json")
 	wantExit(t, checksJSON, 0)
-	tmpl := e.run("", "validation", "describe", "--validationId", id, "-o", "go-template={{.Status}}: {{.ErrorMessage}}")
+	tmpl := e.run("", "lm", "validation", "describe", "--validationId", id, "-o", "go-template={{.Status}}: {{.ErrorMessage}}")
 	wantExit(t, tmpl, 0)
 	e.golden("validation", create, pending, watched, failed, checks, asJSON, checksJSON, tmpl)
 
-	missing := e.run("", "validation", "describe")
+	missing := e.run("", "lm", "validation", "describe")
 	wantExit(t, missing, 2)
-	notFound := e.run("", "validation", "describe", "--validationId", "000000000000000000000000")
+	notFound := e.run("", "lm", "validation", "describe", "--validationId", "000000000000000000000000")
 	wantExit(t, notFound, 1)
-	noUser := e.run("", "validation", "create", "--clusterName", "dest", "--migrationHost", "host-a", "--sourceClusterName", "rs0")
+	noUser := e.run("", "lm", "validation", "create", "--clusterName", "dest", "--migrationHost", "host-a", "--sourceClusterName", "rs0")
 	wantExit(t, noUser, 2)
-	noHost := e.run("", "validation", "create", "--clusterName", "dest", "--sourceClusterName", "rs0", "-u", "src")
+	noHost := e.run("", "lm", "validation", "create", "--clusterName", "dest", "--sourceClusterName", "rs0", "-u", "src")
 	wantExit(t, noHost, 2)
-	unknownHost := e.run("pw\n", "validation", "create", "--clusterName", "dest", "--migrationHost", "host-z", "--sourceClusterName", "rs0", "-u", "src")
+	unknownHost := e.run("pw\n", "lm", "validation", "create", "--clusterName", "dest", "--migrationHost", "host-z", "--sourceClusterName", "rs0", "-u", "src")
 	wantExit(t, unknownHost, 1)
 	e.golden("validation_errors", missing, notFound, noUser, noHost, unknownHost)
 }

@@ -6,52 +6,32 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/livemigrate/livemigrate/internal/api"
+	"github.com/livemigrate/livemigrate/internal/cli"
 )
-
-func init() {
-	register(func(e *env) *cobra.Command {
-		root := group("link", "Create or delete the organization's link token (atlas liveMigrations link)")
-		flags := addAPIFlags(root)
-		root.AddCommand(linkCreateCmd(e, flags), linkDeleteCmd(e, flags))
-		return root
-	})
-}
 
 func linkCreateCmd(e *env, flags *apiFlags) *cobra.Command {
 	var orgID string
 	var ips []string
-	var out *outputFlag
-	c := &cobra.Command{
+	c := onSession(e, flags, &cobra.Command{
 		Use:   "create",
 		Short: "Create the link token a migration host's agent registers with (replaces any previous one)",
 		Long: `Create the organization's link token. Start 'livemigrate agent' on a migration host
 in the source's network with it. The token is shown only now; a new one replaces
 the previous token (agents already registered stay registered).`,
-		Args: noArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			f, err := out.format(c)
-			if err != nil {
-				return err
-			}
-			s, err := flags.open(e, c)
-			if err != nil {
-				return err
-			}
-			ctx := c.Context()
-			org, err := s.orgID(ctx, orgID)
-			if err != nil {
-				return err
-			}
-			tok, err := s.client.CreateLinkToken(ctx, org, api.LinkTokenRequest{AccessListIPs: ips})
-			if err != nil {
-				return s.apiError("create link token", err)
-			}
-			return f.Print(e.stdout, tok, message("Link-token '%s' successfully created.\n", tok.LinkToken))
-		},
-	}
+	}, nil, func(c *cobra.Command, f cli.Format, s *session) error {
+		ctx := c.Context()
+		org, err := s.orgID(ctx, orgID)
+		if err != nil {
+			return err
+		}
+		tok, err := s.client.CreateLinkToken(ctx, org, api.LinkTokenRequest{AccessListIPs: ips})
+		if err != nil {
+			return s.apiError("create link token", err)
+		}
+		return f.Print(e.stdout, tok, message("Link-token '%s' successfully created.\n", tok.LinkToken))
+	})
 	c.Flags().StringVar(&orgID, "orgId", "", "organization ID (default: the profile's org_id, or your only organization)")
 	c.Flags().StringSliceVar(&ips, "accessListIp", nil, "IP address or CIDR block agents may connect from (repeatable; default any)")
-	out = addOutputFlag(c)
 	return c
 }
 

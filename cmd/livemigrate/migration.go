@@ -13,23 +13,6 @@ import (
 	"github.com/livemigrate/livemigrate/internal/migration"
 )
 
-func init() {
-	register(func(e *env) *cobra.Command {
-		root := group("migration", "Create, describe, cut over, list, extend, cancel live migrations (atlas liveMigrations)")
-		flags := addAPIFlags(root)
-		root.AddCommand(
-			migrationCreateCmd(e, flags),
-			migrationDescribeCmd(e, flags),
-			migrationCutoverCmd(e, flags),
-			migrationListCmd(e, flags),
-			migrationExtendCmd(e, flags),
-			migrationCancelCmd(e, flags),
-			migrationReportCmd(e, flags),
-		)
-		return root
-	})
-}
-
 // migrationTarget holds --projectId and --liveMigrationId.
 type migrationTarget struct{ projectID, id string }
 
@@ -40,108 +23,85 @@ func addMigrationTarget(c *cobra.Command) *migrationTarget {
 	return t
 }
 
-// open checks the flags, opens the session and resolves the project.
-// open resolves what every subcommand acting on one migration needs: the
-// -o format, a session with the control plane and the project ID.
-func (t *migrationTarget) open(e *env, flags *apiFlags, out *outputFlag, c *cobra.Command) (cli.Format, *session, string, error) {
-	f, err := out.format(c)
-	if err != nil {
-		return f, nil, "", err
-	}
-	if err := requireFlags(c, "liveMigrationId"); err != nil {
-		return f, nil, "", err
-	}
-	s, err := flags.open(e, c)
-	if err != nil {
-		return f, nil, "", err
-	}
-	groupID, err := s.projectID(c.Context(), t.projectID)
-	return f, s, groupID, err
+// onMigration completes c as a command acting on one live migration: it adds
+// --projectId, --liveMigrationId and -o, and its RunE requires
+// --liveMigrationId, opens the session, resolves the project and hands run the
+// -o format, the session, the project ID and the migration ID.
+func onMigration(e *env, flags *apiFlags, c *cobra.Command, run func(c *cobra.Command, f cli.Format, s *session, groupID, id string) error) *cobra.Command {
+	t := addMigrationTarget(c)
+	return onSession(e, flags, c, func(c *cobra.Command) error {
+		return requireFlags(c, "liveMigrationId")
+	}, func(c *cobra.Command, f cli.Format, s *session) error {
+		groupID, err := s.projectID(c.Context(), t.projectID)
+		if err != nil {
+			return err
+		}
+		return run(c, f, s, groupID, t.id)
+	})
 }
 
 func migrationCreateCmd(e *env, flags *apiFlags) *cobra.Command {
-	var out *outputFlag
-	var req *requestFlags
-	c := &cobra.Command{
+	return onRequest(e, flags, &cobra.Command{
 		Use:   "create",
 		Short: "Start a live migration",
 		Long: `Start a live migration from a source deployment a migration host reaches into a
-destination cluster of the project. Run 'livemigrate validation create' with the
-same flags first. Follow it with 'livemigrate migration describe --watch'.
+destination cluster of the project. Run 'livemigrate lm validation create' with
+the same flags first. Follow it with 'livemigrate lm describe --watch'.
 
 The source password is never required on the command line: without
 --sourcePassword it comes from $` + cli.EnvSourcePassword + `, else it is asked for on the
 terminal (no echo) or read as one line from stdin.`,
-		Args: noArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			f, s, groupID, mr, err := req.open(e, flags, out, c)
-			if err != nil {
-				return err
-			}
-			ctx := c.Context()
-			m, err := s.client.CreateMigration(ctx, groupID, mr)
-			if err != nil {
-				return s.apiError("create live migration", err)
-			}
-			return f.Print(e.stdout, m, migrationTable(m))
-		},
-	}
-	req = addRequestFlags(c)
-	out = addOutputFlag(c)
-	return c
+	}, func(c *cobra.Command, f cli.Format, s *session, groupID string, mr api.MigrationRequest) error {
+		m, err := s.client.CreateMigration(c.Context(), groupID, mr)
+		if err != nil {
+			return s.apiError("create live migration", err)
+		}
+		return f.Print(e.stdout, m, migrationTable(m))
+	})
 }
 
 func migrationDescribeCmd(e *env, flags *apiFlags) *cobra.Command {
-	var out *outputFlag
-	var t *migrationTarget
 	var watch bool
 	var interval time.Duration
-	c := &cobra.Command{
+	c := onMigration(e, flags, &cobra.Command{
 		Use:     "describe",
 		Aliases: []string{"get"},
 		Short:   "Show a live migration; --watch follows its progress until its state changes",
 		Long: `Show a live migration. With --watch, show its progress (phase, bytes and
 documents copied, lag, cutover window) on stderr until its status or readiness
 for cutover changes, then print it as without --watch.`,
-		Args: noArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			f, s, groupID, err := t.open(e, flags, out, c)
-			if err != nil {
-				return err
-			}
-			ctx := c.Context()
-			var m api.Migration
-			if watch {
-				var mp api.MigrationProgress
-				mp, err = cli.Watch(ctx, interval, e.stderr, cli.IsTerminal(e.stderr), func(ctx context.Context) (cli.Observation[api.MigrationProgress], error) {
-					mp, err := s.client.MigrationProgress(ctx, groupID, t.id)
-					if err != nil {
-						return cli.Observation[api.MigrationProgress]{}, s.apiError("describe live migration", err)
-					}
-					return cli.Observation[api.MigrationProgress]{
-						Value: mp,
-						State: fmt.Sprintf("%s/%t", mp.Migration.Status, mp.Migration.ReadyForCutover),
-						Final: mp.Migration.Status != api.MigrationNew && mp.Migration.Status != api.MigrationWorking,
-						Line:  progressLine(mp),
-					}, nil
-				})
-				m = mp.Migration
-			} else {
-				m, err = s.client.Migration(ctx, groupID, t.id)
+	}, func(c *cobra.Command, f cli.Format, s *session, groupID, id string) error {
+		ctx := c.Context()
+		var m api.Migration
+		var err error
+		if watch {
+			var mp api.MigrationProgress
+			mp, err = cli.Watch(ctx, interval, e.stderr, cli.IsTerminal(e.stderr), func(ctx context.Context) (cli.Observation[api.MigrationProgress], error) {
+				mp, err := s.client.MigrationProgress(ctx, groupID, id)
 				if err != nil {
-					err = s.apiError("describe live migration", err)
+					return cli.Observation[api.MigrationProgress]{}, s.apiError("describe live migration", err)
 				}
-			}
+				return cli.Observation[api.MigrationProgress]{
+					Value: mp,
+					State: fmt.Sprintf("%s/%t", mp.Migration.Status, mp.Migration.ReadyForCutover),
+					Final: mp.Migration.Status != api.MigrationNew && mp.Migration.Status != api.MigrationWorking,
+					Line:  progressLine(mp),
+				}, nil
+			})
+			m = mp.Migration
+		} else {
+			m, err = s.client.Migration(ctx, groupID, id)
 			if err != nil {
-				return err
+				err = s.apiError("describe live migration", err)
 			}
-			return f.Print(e.stdout, m, migrationTable(m))
-		},
-	}
-	t = addMigrationTarget(c)
+		}
+		if err != nil {
+			return err
+		}
+		return f.Print(e.stdout, m, migrationTable(m))
+	})
 	c.Flags().BoolVarP(&watch, "watch", "w", false, "show progress until the status or readiness for cutover changes (progress on stderr)")
 	c.Flags().DurationVar(&interval, "interval", 2*time.Second, "poll interval of --watch")
-	out = addOutputFlag(c)
 	return c
 }
 
@@ -190,161 +150,106 @@ func progressLine(mp api.MigrationProgress) string {
 }
 
 func migrationCutoverCmd(e *env, flags *apiFlags) *cobra.Command {
-	var out *outputFlag
-	var t *migrationTarget
-	c := &cobra.Command{
+	return onMigration(e, flags, &cobra.Command{
 		Use:   "cutover",
 		Short: "Confirm writes to the source are stopped and start the cutover",
 		Long: `Start the cutover. First stop your applications' writes to the source: the
 migration host then applies the last changes, restores the indexes, verifies
 and finalizes. Point your applications at the destination when
-'livemigrate migration describe --watch' shows COMPLETE, then read
-'livemigrate migration report'.`,
-		Args: noArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			f, s, groupID, err := t.open(e, flags, out, c)
-			if err != nil {
-				return err
-			}
-			ctx := c.Context()
-			if err := s.client.Cutover(ctx, groupID, t.id); err != nil {
-				return s.apiError("start cutover", err)
-			}
-			if f.IsDefault() {
-				fmt.Fprint(e.stdout, "Cutover process successfully started.\n")
-				return nil
-			}
-			m, err := s.client.Migration(ctx, groupID, t.id)
-			if err != nil {
-				return s.apiError("describe live migration", err)
-			}
-			return f.Print(e.stdout, m, nil)
-		},
-	}
-	t = addMigrationTarget(c)
-	out = addOutputFlag(c)
-	return c
+'livemigrate lm describe --watch' shows COMPLETE, then read
+'livemigrate lm report'.`,
+	}, func(c *cobra.Command, f cli.Format, s *session, groupID, id string) error {
+		ctx := c.Context()
+		if err := s.client.Cutover(ctx, groupID, id); err != nil {
+			return s.apiError("start cutover", err)
+		}
+		if f.IsDefault() {
+			fmt.Fprint(e.stdout, "Cutover process successfully started.\n")
+			return nil
+		}
+		m, err := s.client.Migration(ctx, groupID, id)
+		if err != nil {
+			return s.apiError("describe live migration", err)
+		}
+		return f.Print(e.stdout, m, nil)
+	})
 }
 
 func migrationListCmd(e *env, flags *apiFlags) *cobra.Command {
-	var out *outputFlag
 	var projectID string
-	c := &cobra.Command{
+	c := onSession(e, flags, &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List the project's live migrations, newest first (livemigrate extension)",
-		Args:    noArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			f, err := out.format(c)
-			if err != nil {
-				return err
-			}
-			s, err := flags.open(e, c)
-			if err != nil {
-				return err
-			}
-			ctx := c.Context()
-			groupID, err := s.projectID(ctx, projectID)
-			if err != nil {
-				return err
-			}
-			ms, err := s.client.Migrations(ctx, groupID)
-			if err != nil {
-				return s.apiError("list live migrations", err)
-			}
-			if ms == nil {
-				ms = []api.Migration{}
-			}
-			return f.Print(e.stdout, api.Page[api.Migration]{Results: ms, TotalCount: len(ms)}, migrationTable(ms...))
-		},
-	}
+	}, nil, func(c *cobra.Command, f cli.Format, s *session) error {
+		ctx := c.Context()
+		groupID, err := s.projectID(ctx, projectID)
+		if err != nil {
+			return err
+		}
+		ms, err := s.client.Migrations(ctx, groupID)
+		if err != nil {
+			return s.apiError("list live migrations", err)
+		}
+		if ms == nil {
+			ms = []api.Migration{}
+		}
+		return f.Print(e.stdout, api.Page[api.Migration]{Results: ms, TotalCount: len(ms)}, migrationTable(ms...))
+	})
 	c.Flags().StringVar(&projectID, "projectId", "", "destination project ID (default: the profile's project_id, or your only project)")
-	out = addOutputFlag(c)
 	return c
 }
 
 func migrationExtendCmd(e *env, flags *apiFlags) *cobra.Command {
-	var out *outputFlag
-	var t *migrationTarget
-	c := &cobra.Command{
+	return onMigration(e, flags, &cobra.Command{
 		Use:   "extend",
 		Short: "Add 24 hours to the cutover window (livemigrate extension)",
-		Args:  noArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			f, s, groupID, err := t.open(e, flags, out, c)
-			if err != nil {
-				return err
-			}
-			w, err := s.client.ExtendCutoverWindow(c.Context(), groupID, t.id)
-			if err != nil {
-				return s.apiError("extend cutover window", err)
-			}
-			return f.Print(e.stdout, w, message("Cutover window successfully extended; it closes at %s.\n", w.ExpiresAt.UTC().Format(time.RFC3339)))
-		},
-	}
-	t = addMigrationTarget(c)
-	out = addOutputFlag(c)
-	return c
+	}, func(c *cobra.Command, f cli.Format, s *session, groupID, id string) error {
+		w, err := s.client.ExtendCutoverWindow(c.Context(), groupID, id)
+		if err != nil {
+			return s.apiError("extend cutover window", err)
+		}
+		return f.Print(e.stdout, w, message("Cutover window successfully extended; it closes at %s.\n", w.ExpiresAt.UTC().Format(time.RFC3339)))
+	})
 }
 
 func migrationCancelCmd(e *env, flags *apiFlags) *cobra.Command {
-	var out *outputFlag
-	var t *migrationTarget
 	var force bool
-	c := &cobra.Command{
+	c := onMigration(e, flags, &cobra.Command{
 		Use:   "cancel",
 		Short: "Stop a live migration before cutover (livemigrate extension)",
 		Long: `Stop a live migration before cutover. The migration host stops syncing; the
 destination keeps what was copied so far. A cancelled migration cannot resume.`,
-		Args: noArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			f, s, groupID, err := t.open(e, flags, out, c)
+	}, func(c *cobra.Command, f cli.Format, s *session, groupID, id string) error {
+		if !force {
+			ok, err := s.prompt.Confirm(fmt.Sprintf("Are you sure you want to cancel live migration %s? It cannot be resumed.", id))
 			if err != nil {
 				return err
 			}
-			if !force {
-				ok, err := s.prompt.Confirm(fmt.Sprintf("Are you sure you want to cancel live migration %s? It cannot be resumed.", t.id))
-				if err != nil {
-					return err
-				}
-				if !ok {
-					fmt.Fprintln(e.stdout, "Live migration not cancelled")
-					return nil
-				}
+			if !ok {
+				fmt.Fprintln(e.stdout, "Live migration not cancelled")
+				return nil
 			}
-			m, err := s.client.CancelMigration(c.Context(), groupID, t.id)
-			if err != nil {
-				return s.apiError("cancel live migration", err)
-			}
-			return f.Print(e.stdout, m, migrationTable(m))
-		},
-	}
-	t = addMigrationTarget(c)
+		}
+		m, err := s.client.CancelMigration(c.Context(), groupID, id)
+		if err != nil {
+			return s.apiError("cancel live migration", err)
+		}
+		return f.Print(e.stdout, m, migrationTable(m))
+	})
 	c.Flags().BoolVar(&force, "force", false, "do not ask for confirmation")
-	out = addOutputFlag(c)
 	return c
 }
 
 func migrationReportCmd(e *env, flags *apiFlags) *cobra.Command {
-	var out *outputFlag
-	var t *migrationTarget
-	c := &cobra.Command{
+	return onMigration(e, flags, &cobra.Command{
 		Use:   "report",
 		Short: "Show the final report of a completed live migration (livemigrate extension)",
-		Args:  noArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			f, s, groupID, err := t.open(e, flags, out, c)
-			if err != nil {
-				return err
-			}
-			r, err := s.client.MigrationReport(c.Context(), groupID, t.id)
-			if err != nil {
-				return s.apiError("read live migration report", err)
-			}
-			return f.Print(e.stdout, r, reportTable(r))
-		},
-	}
-	t = addMigrationTarget(c)
-	out = addOutputFlag(c)
-	return c
+	}, func(c *cobra.Command, f cli.Format, s *session, groupID, id string) error {
+		r, err := s.client.MigrationReport(c.Context(), groupID, id)
+		if err != nil {
+			return s.apiError("read live migration report", err)
+		}
+		return f.Print(e.stdout, r, reportTable(r))
+	})
 }

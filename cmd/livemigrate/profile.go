@@ -32,17 +32,25 @@ func (f *apiFlags) configPath() (string, error) {
 	return cli.ConfigPath(os.Getenv)
 }
 
+// load reads the config file: its path, its content and the name of the
+// profile selected (--profile, else $LIVEMIGRATE_PROFILE, else "default").
+func (f *apiFlags) load() (path string, cfg cli.Config, profile string, err error) {
+	if path, err = f.configPath(); err != nil {
+		return "", cfg, "", err
+	}
+	if cfg, err = cli.LoadConfig(path); err != nil {
+		return path, cfg, "", err
+	}
+	return path, cfg, cli.ProfileName(f.profile, os.Getenv), nil
+}
+
 // resolve loads the config and returns the effective profile.
 func (f *apiFlags) resolve() (cli.Resolved, string, error) {
-	path, err := f.configPath()
-	if err != nil {
-		return cli.Resolved{}, "", err
-	}
-	cfg, err := cli.LoadConfig(path)
+	path, cfg, name, err := f.load()
 	if err != nil {
 		return cli.Resolved{}, path, err
 	}
-	r, err := cli.Resolve(cfg, cli.ProfileName(f.profile, os.Getenv), os.Getenv)
+	r, err := cli.Resolve(cfg, name, os.Getenv)
 	if err != nil {
 		return r, path, usageError{err}
 	}
@@ -76,6 +84,31 @@ func (f *apiFlags) open(e *env, c *cobra.Command) (*session, error) {
 	}, nil
 }
 
+// onSession completes c as an Admin API command: it adds -o, and its RunE
+// checks the -o format, then the flags with check (usage errors come before
+// any call; check may be nil), opens the session and hands both to run.
+func onSession(e *env, flags *apiFlags, c *cobra.Command, check func(*cobra.Command) error, run func(c *cobra.Command, f cli.Format, s *session) error) *cobra.Command {
+	out := addOutputFlag(c)
+	c.Args = noArgs
+	c.RunE = func(c *cobra.Command, _ []string) error {
+		f, err := out.format(c)
+		if err != nil {
+			return err
+		}
+		if check != nil {
+			if err := check(c); err != nil {
+				return err
+			}
+		}
+		s, err := flags.open(e, c)
+		if err != nil {
+			return err
+		}
+		return run(c, f, s)
+	}
+	return c
+}
+
 // apiError names the operation and adds advice for authentication failures.
 func (s *session) apiError(op string, err error) error {
 	var ae *client.APIError
@@ -91,39 +124,47 @@ func (s *session) apiError(op string, err error) error {
 // orgID returns the organization: the flag, else the profile ($LIVEMIGRATE_ORG_ID
 // or org_id), else the caller's only organization.
 func (s *session) orgID(ctx context.Context, flag string) (string, error) {
-	if flag != "" {
-		return flag, nil
-	}
-	if s.profile.Profile.OrgID != "" {
-		return s.profile.Profile.OrgID, nil
-	}
-	orgs, err := s.client.Orgs(ctx)
-	if err != nil {
-		return "", s.apiError("list organizations", err)
-	}
-	if len(orgs) == 1 {
-		return orgs[0].ID, nil
-	}
-	return "", usageError{fmt.Errorf("--orgId is required: you see %d organizations (or set %s in the profile)", len(orgs), cli.KeyOrgID)}
+	return s.defaultID(flag, "--orgId", s.profile.Profile.OrgID, cli.KeyOrgID, "organizations", func() ([]string, error) {
+		orgs, err := s.client.Orgs(ctx)
+		ids := make([]string, len(orgs))
+		for i, o := range orgs {
+			ids[i] = o.ID
+		}
+		return ids, err
+	})
 }
 
 // projectID returns the project: the flag, else the profile, else the
 // caller's only project.
 func (s *session) projectID(ctx context.Context, flag string) (string, error) {
+	return s.defaultID(flag, "--projectId", s.profile.Profile.ProjectID, cli.KeyProjectID, "projects", func() ([]string, error) {
+		ps, err := s.client.Projects(ctx)
+		ids := make([]string, len(ps))
+		for i, p := range ps {
+			ids[i] = p.ID
+		}
+		return ids, err
+	})
+}
+
+// defaultID is the ID a command acts on: the flag's value, else the profile's
+// key, else the only one of the IDs the caller sees (list); with none or
+// several, the flag is required (usage error).
+func (s *session) defaultID(flag, flagName, profile, key, what string, list func() ([]string, error)) (string, error) {
 	if flag != "" {
 		return flag, nil
 	}
-	if s.profile.Profile.ProjectID != "" {
-		return s.profile.Profile.ProjectID, nil
+	if profile != "" {
+		return profile, nil
 	}
-	ps, err := s.client.Projects(ctx)
+	ids, err := list()
 	if err != nil {
-		return "", s.apiError("list projects", err)
+		return "", s.apiError("list "+what, err)
 	}
-	if len(ps) == 1 {
-		return ps[0].ID, nil
+	if len(ids) == 1 {
+		return ids[0], nil
 	}
-	return "", usageError{fmt.Errorf("--projectId is required: you see %d projects (or set %s in the profile)", len(ps), cli.KeyProjectID)}
+	return "", usageError{fmt.Errorf("%s is required: you see %d %s (or set %s in the profile)", flagName, len(ids), what, key)}
 }
 
 // requireFlags returns a usage error naming the required flags that are not set.
@@ -204,15 +245,10 @@ livemigrate config set public_api_key -- -abc123`,
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			path, err := flags.configPath()
+			path, cfg, name, err := flags.load()
 			if err != nil {
 				return err
 			}
-			cfg, err := cli.LoadConfig(path)
-			if err != nil {
-				return err
-			}
-			name := cli.ProfileName(flags.profile, os.Getenv)
 			key := args[0]
 			var value string
 			if len(args) == 2 {
@@ -280,15 +316,10 @@ func configListCmd(e *env, flags *apiFlags) *cobra.Command {
 		Short: "List the profiles of the config file",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			path, err := flags.configPath()
+			_, cfg, current, err := flags.load()
 			if err != nil {
 				return err
 			}
-			cfg, err := cli.LoadConfig(path)
-			if err != nil {
-				return err
-			}
-			current := cli.ProfileName(flags.profile, os.Getenv)
 			rows := [][]string{}
 			for _, n := range cfg.Names() {
 				mark := ""

@@ -13,7 +13,7 @@ import (
 	"github.com/livemigrate/livemigrate/internal/engine"
 )
 
-// requestFlags are the flags of `migration create` and `validation create`,
+// requestFlags are the flags of `lm create` and `lm validation create`,
 // named as in `atlas liveMigrations create`.
 type requestFlags struct {
 	projectID, cluster, hostnameSchema           string
@@ -43,26 +43,22 @@ func addRequestFlags(c *cobra.Command) *requestFlags {
 	return r
 }
 
-// check validates the flags alone (usage errors), before any call.
-// open resolves what validation create and migration create need: the -o
-// format, checked flags, a session and the migration request (prompting for
-// the source password and --drop confirmation as build does).
-func (r *requestFlags) open(e *env, flags *apiFlags, out *outputFlag, c *cobra.Command) (cli.Format, *session, string, api.MigrationRequest, error) {
-	f, err := out.format(c)
-	if err != nil {
-		return f, nil, "", api.MigrationRequest{}, err
-	}
-	if err := r.check(c); err != nil {
-		return f, nil, "", api.MigrationRequest{}, err
-	}
-	s, err := flags.open(e, c)
-	if err != nil {
-		return f, nil, "", api.MigrationRequest{}, err
-	}
-	groupID, mr, err := r.build(c.Context(), s)
-	return f, s, groupID, mr, err
+// onRequest completes c as a command that sends a migration request
+// (validation create, create): it adds the request flags and -o, and its RunE
+// checks the flags, opens the session, builds the request (prompting for the
+// source password and the --drop confirmation) and hands it to run.
+func onRequest(e *env, flags *apiFlags, c *cobra.Command, run func(c *cobra.Command, f cli.Format, s *session, groupID string, mr api.MigrationRequest) error) *cobra.Command {
+	r := addRequestFlags(c)
+	return onSession(e, flags, c, r.check, func(c *cobra.Command, f cli.Format, s *session) error {
+		groupID, mr, err := r.build(c.Context(), s)
+		if err != nil {
+			return err
+		}
+		return run(c, f, s, groupID, mr)
+	})
 }
 
+// check validates the flags alone (usage errors), before any call.
 func (r *requestFlags) check(c *cobra.Command) error {
 	if err := requireFlags(c, "clusterName", "migrationHost", "sourceClusterName"); err != nil {
 		return err

@@ -24,6 +24,77 @@ func stoppableAgent(t *testing.T, cp *cptest.Owner, host string, sources ...agen
 		ProgressInterval: 300 * time.Millisecond, Logger: testLogger(t)})
 }
 
+// hostedMigration is a migration of the source "rs0" to the cluster "dst"
+// that an agent on "host1" runs.
+type hostedMigration struct {
+	m      api.Migration
+	source agent.Source // the agent's source, to restart it with
+	stop   func()       // stops the agent
+}
+
+// startHostedMigration registers dst, runs an agent for src until it reports
+// it and creates the migration.
+func startHostedMigration(t *testing.T, cp *cptest.Owner, src, dst *mongotest.Server) hostedMigration {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := cp.Admin.CreateCluster(ctx, cp.GroupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
+		t.Fatal(err)
+	}
+	h := hostedMigration{source: agent.Source{Name: "rs0", URI: mdb.URI(src.URI())}}
+	h.stop = stoppableAgent(t, cp, "host1", h.source)
+	cp.WaitDeployment(t, "rs0")
+	m, err := cp.Admin.CreateMigration(ctx, cp.GroupID, cp.Request("host1", "rs0", "dst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.m = m
+	return h
+}
+
+// get reads the migration; a failed one ends the test with its error.
+func (h hostedMigration) get(t *testing.T, cp *cptest.Owner) api.Migration {
+	t.Helper()
+	ctx := context.Background()
+	got, err := cp.Admin.Migration(ctx, cp.GroupID, h.m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status == api.MigrationFailed {
+		mp, _ := cp.Admin.MigrationProgress(ctx, cp.GroupID, h.m.ID)
+		t.Fatalf("migration failed: %s", mp.ErrorMessage)
+	}
+	return got
+}
+
+// completesAfterRestart restarts the agent and waits up to within for the
+// migration to complete: its report must show verification passed with
+// nothing repaired, missing, differing or extra, and the destination must
+// hold want documents in shop.orders. It returns the report.
+func (h hostedMigration) completesAfterRestart(t *testing.T, cp *cptest.Owner, dst *mongotest.Server, within time.Duration, want int64) api.MigrationReport {
+	t.Helper()
+	ctx := context.Background()
+	stoppableAgent(t, cp, "host1", h.source)
+	mongotest.WaitForErr(t, "migration complete after the agent restarted", within, func() (bool, error) {
+		return h.get(t, cp).Status == api.MigrationComplete, nil
+	})
+	rep, err := cp.Admin.MigrationReport(ctx, cp.GroupID, h.m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Verification.Status != api.VerificationPassed {
+		t.Errorf("verification %s: %s", rep.Verification.Status, rep.Verification.Message)
+	}
+	for _, ns := range rep.Verification.Namespaces {
+		if ns.Repaired != 0 || ns.Missing != 0 || ns.Differing != 0 || ns.Extra != 0 {
+			t.Errorf("namespace %+v: want nothing repaired, missing, differing or extra", ns)
+		}
+	}
+	if n, err := mongotest.Client(t, dst).Database("shop").Collection("orders").CountDocuments(ctx, bson.D{}); err != nil || n != want {
+		t.Errorf("destination shop.orders has %d documents (%v), want %d", n, err, want)
+	}
+	return rep
+}
+
 // TestLostHostRefusesCutoverAndResumes stops a real agent running a real
 // migration between FerretDB servers: the Admin API then says the host is
 // lost, is not ready for cutover, shows no lag and refuses cutover with
@@ -46,28 +117,9 @@ func TestLostHostRefusesCutoverAndResumes(t *testing.T) {
 	if _, err := orders.InsertMany(ctx, docs); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cp.Admin.CreateCluster(ctx, cp.GroupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
-		t.Fatal(err)
-	}
-	source := agent.Source{Name: "rs0", URI: mdb.URI(src.URI())}
-	stop := stoppableAgent(t, cp, "host1", source)
-	cp.WaitDeployment(t, "rs0")
-	m, err := cp.Admin.CreateMigration(ctx, cp.GroupID, cp.Request("host1", "rs0", "dst"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	get := func() api.Migration {
-		t.Helper()
-		got, err := cp.Admin.Migration(ctx, cp.GroupID, m.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Status == api.MigrationFailed {
-			mp, _ := cp.Admin.MigrationProgress(ctx, cp.GroupID, m.ID)
-			t.Fatalf("migration failed: %s", mp.ErrorMessage)
-		}
-		return got
-	}
+	h := startHostedMigration(t, cp, src, dst)
+	m, source, stop := h.m, h.source, h.stop
+	get := func() api.Migration { t.Helper(); return h.get(t, cp) }
 	waitReady := func(what string) {
 		t.Helper()
 		mongotest.WaitForErr(t, what, 90*time.Second, func() (bool, error) { return get().ReadyForCutover, nil })
@@ -86,7 +138,7 @@ func TestLostHostRefusesCutoverAndResumes(t *testing.T) {
 	if hl := lost.HostLost; hl.Hostname != "host1" || hl.DuringCutover || hl.LastSeenAt.After(stoppedAt) || hl.Detail == "" {
 		t.Errorf("hostLost = %+v, want host1 last seen before %v, not during cutover, with a detail", hl, stoppedAt)
 	}
-	err = cp.Admin.Cutover(ctx, cp.GroupID, m.ID)
+	err := cp.Admin.Cutover(ctx, cp.GroupID, m.ID)
 	var ae *client.APIError
 	if !errors.As(err, &ae) || ae.StatusCode != 409 || ae.ErrorCode != "MIGRATION_HOST_LOST" {
 		t.Fatalf("cutover while the host is lost: %v, want 409 MIGRATION_HOST_LOST", err)
@@ -118,26 +170,7 @@ func TestLostHostRefusesCutoverAndResumes(t *testing.T) {
 	if !lost.HostLost.DuringCutover || lost.Status != api.MigrationWorking {
 		t.Errorf("lost during cutover: %+v %+v, want WORKING and duringCutover", lost, lost.HostLost)
 	}
-	stoppableAgent(t, cp, "host1", source)
-	mongotest.WaitForErr(t, "migration complete after the host came back", 90*time.Second, func() (bool, error) {
-		return get().Status == api.MigrationComplete, nil
-	})
-	rep, err := cp.Admin.MigrationReport(ctx, cp.GroupID, m.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Verification.Status != api.VerificationPassed {
-		t.Errorf("verification %s: %s", rep.Verification.Status, rep.Verification.Message)
-	}
-	for _, ns := range rep.Verification.Namespaces {
-		if ns.Repaired != 0 || ns.Missing != 0 || ns.Differing != 0 || ns.Extra != 0 {
-			t.Errorf("namespace %+v: want nothing repaired, missing, differing or extra", ns)
-		}
-	}
-	n, err := mongotest.Client(t, dst).Database("shop").Collection("orders").CountDocuments(ctx, bson.D{})
-	if err != nil || n != 201 {
-		t.Errorf("destination shop.orders has %d documents (%v), want 201", n, err)
-	}
+	h.completesAfterRestart(t, cp, dst, 90*time.Second, 201)
 	events, err := cp.Admin.MigrationEvents(ctx, cp.GroupID, m.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -180,28 +213,9 @@ func TestAgentStoppedMidCommitFinishesCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := cp.Admin.CreateCluster(ctx, cp.GroupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
-		t.Fatal(err)
-	}
-	source := agent.Source{Name: "rs0", URI: mdb.URI(src.URI())}
-	stop := stoppableAgent(t, cp, "host1", source)
-	cp.WaitDeployment(t, "rs0")
-	m, err := cp.Admin.CreateMigration(ctx, cp.GroupID, cp.Request("host1", "rs0", "dst"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	get := func() api.Migration {
-		t.Helper()
-		got, err := cp.Admin.Migration(ctx, cp.GroupID, m.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Status == api.MigrationFailed {
-			mp, _ := cp.Admin.MigrationProgress(ctx, cp.GroupID, m.ID)
-			t.Fatalf("migration failed: %s", mp.ErrorMessage)
-		}
-		return got
-	}
+	h := startHostedMigration(t, cp, src, dst)
+	m, stop := h.m, h.stop
+	get := func() api.Migration { t.Helper(); return h.get(t, cp) }
 	mongotest.WaitForErr(t, "ready for cutover", 120*time.Second, func() (bool, error) { return get().ReadyForCutover, nil })
 	if err := cp.Admin.Cutover(ctx, cp.GroupID, m.ID); err != nil {
 		t.Fatal(err)
@@ -232,23 +246,11 @@ func TestAgentStoppedMidCommitFinishesCommit(t *testing.T) {
 		hl := get().HostLost
 		return hl != nil && hl.DuringCutover, nil
 	})
-	stoppableAgent(t, cp, "host1", source)
-	mongotest.WaitForErr(t, "migration complete after the agent restarted", 120*time.Second, func() (bool, error) {
-		return get().Status == api.MigrationComplete, nil
-	})
-	rep, err := cp.Admin.MigrationReport(ctx, cp.GroupID, m.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Verification.Status != api.VerificationPassed {
-		t.Errorf("verification %s: %s", rep.Verification.Status, rep.Verification.Message)
-	}
+	rep := h.completesAfterRestart(t, cp, dst, 120*time.Second, total)
+	// Every document of the commit was compared and matched.
 	for _, ns := range rep.Verification.Namespaces {
-		if ns.Repaired != 0 || ns.Missing != 0 || ns.Differing != 0 || ns.Extra != 0 || ns.Matched != total {
-			t.Errorf("namespace %+v: want %d matched and nothing repaired, missing, differing or extra", ns, total)
+		if ns.Matched != total {
+			t.Errorf("namespace %+v: want %d matched", ns, total)
 		}
-	}
-	if n, err := mongotest.Client(t, dst).Database("shop").Collection("orders").CountDocuments(ctx, bson.D{}); err != nil || n != total {
-		t.Errorf("destination shop.orders has %d documents (%v), want %d", n, err, total)
 	}
 }

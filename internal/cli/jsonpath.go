@@ -122,7 +122,27 @@ func parseJSONPath(expr string) ([]step, error) {
 // closingBracket returns the index of the ] closing the [ at s[0], skipping
 // nested brackets and quoted strings, or -1.
 func closingBracket(s string) int {
-	depth := 0
+	depth, end := 0, -1
+	scanUnquoted(s, func(i int) (int, bool) {
+		switch s[i] {
+		case '[':
+			depth++
+		case ']':
+			depth--
+			if depth == 0 {
+				end = i
+				return 0, true
+			}
+		}
+		return 0, false
+	})
+	return end
+}
+
+// scanUnquoted calls visit with the index of each byte of s that is outside
+// a '…' or "…" string (backslash escapes inside one) and not a quote; visit
+// returns how many bytes to skip after it, and whether to stop.
+func scanUnquoted(s string, visit func(i int) (skip int, stop bool)) {
 	var quote byte
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -136,16 +156,14 @@ func closingBracket(s string) int {
 			}
 		case c == '\'' || c == '"':
 			quote = c
-		case c == '[':
-			depth++
-		case c == ']':
-			depth--
-			if depth == 0 {
-				return i
+		default:
+			skip, stop := visit(i)
+			if stop {
+				return
 			}
+			i += skip
 		}
 	}
-	return -1
 }
 
 // parseFilter parses "(...)" of a filter.
@@ -172,26 +190,15 @@ func parseFilter(s string) (*filterExpr, error) {
 // splitOutsideQuotes splits s at sep where sep is not inside quotes.
 func splitOutsideQuotes(s, sep string) []string {
 	var out []string
-	var quote byte
 	last := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0:
-			switch c {
-			case '\\':
-				i++
-			case quote:
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
-		case strings.HasPrefix(s[i:], sep):
-			out = append(out, s[last:i])
-			i += len(sep) - 1
-			last = i + 1
+	scanUnquoted(s, func(i int) (int, bool) {
+		if !strings.HasPrefix(s[i:], sep) {
+			return 0, false
 		}
-	}
+		out = append(out, s[last:i])
+		last = i + len(sep)
+		return len(sep) - 1, false
+	})
 	return append(out, s[last:])
 }
 

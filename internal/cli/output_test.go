@@ -43,6 +43,9 @@ func TestFormats(t *testing.T) {
 		{"json-path=$.results[?(@.lagTimeSeconds > 1 && @.readyForCutover == true)]._id", "\"m1\"\n"},
 		{"json-path=$.results[?(@.status == \"NEW\" || @.lagTimeSeconds <= 3)]._id", "\"m1\"\n\"m2\"\n"},
 		{"json-path=$.results[?(@.migrationHosts[1])]._id", "\"m2\"\n"},
+		// ], || and && inside quotes (and an escaped quote) neither close the filter nor split it.
+		{"json-path=$.results[?(@.status == 'a]||b' || @._id == 'm2')]._id", "\"m2\"\n"},
+		{`json-path=$.results[?(@.status == 'it\'s && ]' || @._id == "m1")]._id`, "\"m1\"\n"},
 		{"json-path=$..[?(@ == 'host-c')]", "\"host-c\"\n"},
 		{"go-template={{range .Results}}{{.Id}} {{.Status}} {{.LagTimeSeconds}}\n{{end}}", "m1 WORKING 3\nm2 NEW <nil>\n"},
 	} {

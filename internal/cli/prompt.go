@@ -16,7 +16,7 @@ var ErrNoInput = errors.New("no input")
 // Prompter asks the operator questions: prompts go to out (stderr, so that
 // stdout stays clean for -o json), answers come from in. On a terminal,
 // secrets are read with echo off; otherwise one line is read from in, so
-// scripts can pipe a password in (`echo "$PW" | livemigrate migration create …`).
+// scripts can pipe a password in (`echo "$PW" | livemigrate lm create …`).
 // One Prompter must be used for all questions of a command: it buffers in.
 type Prompter struct {
 	in  io.Reader

@@ -82,6 +82,32 @@ func insertSmall(t *testing.T, c *mongo.Client, ns migration.Namespace, n int) {
 	}
 }
 
+// smallNamespaces seeds n namespaces db.<prefix><i> of docs small
+// documents each and returns them with their copy tasks (the last largest).
+func smallNamespaces(t *testing.T, src *mongo.Client, db, prefix string, n, docs int) ([]migration.Namespace, []Task) {
+	t.Helper()
+	var nss []migration.Namespace
+	var tasks []Task
+	for i := range n {
+		ns := migration.Namespace{DB: db, Coll: fmt.Sprintf("%s%d", prefix, i)}
+		insertSmall(t, src, ns, docs)
+		nss = append(nss, ns)
+		tasks = append(tasks, Task{NS: ns, EstimatedBytes: int64(i)})
+	}
+	return nss, tasks
+}
+
+// connectVia connects to srv through proxy until the test ends.
+func connectVia(t *testing.T, srv *mongotest.Server, proxy *mongotest.Proxy) *mongo.Client {
+	t.Helper()
+	c, err := mongo.Connect(options.Client().ApplyURI(srv.URIFor(proxy.Addr())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
+	return c
+}
+
 // beginCounter is Hooks.Begin that empties the namespace and counts attempts.
 type beginCounter struct {
 	dst *mongo.Client
@@ -97,6 +123,15 @@ func (b *beginCounter) begin(ctx context.Context, t Task) error {
 	b.n[t.NS]++
 	b.mu.Unlock()
 	return b.dst.Database(t.NS.DB).Collection(t.NS.Coll).Drop(ctx)
+}
+
+// restarts is how many times namespaces were begun again.
+func (b *beginCounter) restarts() int {
+	n := 0
+	for _, a := range b.attempts() {
+		n += a - 1
+	}
+	return n
 }
 
 func (b *beginCounter) attempts() map[migration.Namespace]int {
@@ -180,26 +215,15 @@ func TestCopyRestartsAfterLostCursors(t *testing.T) {
 	ctx := context.Background()
 	srcSrv, dstSrv := mongotest.StartSource(t), mongotest.StartDestination(t)
 	src, dst := mongotest.Client(t, srcSrv), mongotest.Client(t, dstSrv)
-	var nss []migration.Namespace
-	var tasks []Task
-	for i := range 3 {
-		ns := migration.Namespace{DB: "d", Coll: fmt.Sprintf("c%d", i)}
-		insertSmall(t, src, ns, 4000)
-		nss = append(nss, ns)
-		tasks = append(tasks, Task{NS: ns, EstimatedBytes: int64(i)})
-	}
+	nss, tasks := smallNamespaces(t, src, "d", "c", 3, 4000)
 	proxy := mongotest.NewProxy(t, srcSrv.Addr())
-	viaProxy, err := mongo.Connect(options.Client().ApplyURI(srcSrv.URIFor(proxy.Addr())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = viaProxy.Disconnect(ctx) })
+	viaProxy := connectVia(t, srcSrv, proxy)
 
 	bc := &beginCounter{dst: dst}
 	var copied atomic.Int64
 	var once sync.Once
 	cp := New(viaProxy, dst, Options{Retry: fastRetry, BatchDocuments: 200}, testLogger(t))
-	err = cp.CopyAll(ctx, tasks, Hooks{
+	err := cp.CopyAll(ctx, tasks, Hooks{
 		Begin: bc.begin,
 		Progress: func(_ Task, docs, _ int64) {
 			if copied.Add(docs) >= 1500 {
@@ -210,11 +234,7 @@ func TestCopyRestartsAfterLostCursors(t *testing.T) {
 	if err != nil {
 		t.Fatalf("copy: %v", err)
 	}
-	restarted := 0
-	for _, n := range bc.attempts() {
-		restarted += n - 1
-	}
-	if restarted == 0 {
+	if bc.restarts() == 0 {
 		t.Errorf("no namespace was begun again after the reset: %v", bc.attempts())
 	}
 	t.Logf("attempts: %v", bc.attempts())
@@ -239,16 +259,12 @@ func TestCopyDeterministicFailure(t *testing.T) {
 	}
 	proxy := mongotest.NewProxy(t, srcSrv.Addr())
 	proxy.ResetOnReplyOver(512 << 10)
-	viaProxy, err := mongo.Connect(options.Client().ApplyURI(srcSrv.URIFor(proxy.Addr())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = viaProxy.Disconnect(ctx) })
+	viaProxy := connectVia(t, srcSrv, proxy)
 
 	bc := &beginCounter{dst: dst}
 	cp := New(viaProxy, dst, Options{Retry: fastRetry}, testLogger(t))
 	began := time.Now()
-	err = cp.CopyAll(ctx, []Task{{NS: bad}}, Hooks{Begin: bc.begin})
+	err := cp.CopyAll(ctx, []Task{{NS: bad}}, Hooks{Begin: bc.begin})
 	var ce *CopyError
 	if !errors.As(err, &ce) {
 		t.Fatalf("copy = %v, want a *CopyError", err)
@@ -276,14 +292,7 @@ func TestCopySurvivesSourceRestart(t *testing.T) {
 	ctx := context.Background()
 	srcSrv, dstSrv := mongotest.StartSource(t), mongotest.StartDestination(t)
 	src, dst := mongotest.Client(t, srcSrv), mongotest.Client(t, dstSrv)
-	var nss []migration.Namespace
-	var tasks []Task
-	for i := range 2 {
-		ns := migration.Namespace{DB: "d", Coll: fmt.Sprintf("r%d", i)}
-		insertSmall(t, src, ns, 4000)
-		nss = append(nss, ns)
-		tasks = append(tasks, Task{NS: ns, EstimatedBytes: int64(i)})
-	}
+	nss, tasks := smallNamespaces(t, src, "d", "r", 2, 4000)
 	bc := &beginCounter{dst: dst}
 	var copied atomic.Int64
 	var once sync.Once
@@ -306,11 +315,7 @@ func TestCopySurvivesSourceRestart(t *testing.T) {
 	if err := <-restarted; err != nil {
 		t.Fatalf("restart the source: %v", err)
 	}
-	restarts := 0
-	for _, n := range bc.attempts() {
-		restarts += n - 1
-	}
-	if restarts == 0 {
+	if bc.restarts() == 0 {
 		t.Errorf("no namespace was begun again after the restart: %v", bc.attempts())
 	}
 	t.Logf("attempts: %v", bc.attempts())

@@ -387,6 +387,17 @@ func (s *Server) pendingWork(ctx context.Context, a *agent) ([]api.WorkItem, err
 				}
 				return nil, err
 			}
+			owner := x.migrationID
+			if x.kind == api.WorkValidate {
+				owner = x.validationID
+			}
+			ready, err := s.scopeDestination(ctx, owner, &spec.Destination)
+			if err != nil {
+				return nil, err
+			}
+			if !ready {
+				continue // held until its destination user exists
+			}
 			item.Spec = spec
 		}
 		items = append(items, item)
@@ -444,6 +455,7 @@ func (s *Server) handleValidationResult(w http.ResponseWriter, r *http.Request, 
 		return conflict("VALIDATION_FINISHED", "validation %s is already %s", id, status)
 	}
 	s.logger.Info("validation finished", "validation_id", id, "status", res.Status)
+	wake(s.userWake) // its destination user goes
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -83,12 +83,15 @@ func TestGolden(t *testing.T) {
 	v, err := e.owner.CreateValidation(ctx, e.groupID, e.request())
 	must(t, err)
 	e.golden("validate_create")
-	items, err := e.agent.PollWork(ctx, time.Second)
+	// The validate work waits for the validation's destination user.
+	items, err := e.agent.PollWork(ctx, 10*time.Second)
 	must(t, err)
-	e.golden("agent_work_validate")
-	if len(items) != 1 || items[0].Kind != api.WorkValidate || items[0].Spec.Destination.Password != "dest-password" || items[0].Spec.Request.Source.Password != "source-password" {
+	if len(items) != 1 || items[0].Kind != api.WorkValidate || items[0].Spec.Destination.Username != "livemigrate-"+v.ID ||
+		items[0].Spec.Destination.Password == "dest-password" || items[0].Spec.Request.Source.Password != "source-password" {
 		t.Fatalf("validate work item = %+v", items)
 	}
+	e.secret("validationUserPassword", items[0].Spec.Destination.Password)
+	e.golden("agent_work_validate")
 	must(t, e.agent.AckWork(ctx, items[0].ID))
 	e.golden("agent_work_ack")
 	must(t, e.agent.PostValidationResult(ctx, v.ID, api.ValidationResult{Status: api.ValidationSuccess, Checks: []api.ValidationCheck{
@@ -111,8 +114,13 @@ func TestGolden(t *testing.T) {
 	if _, err := e.owner.CreateValidation(ctx, e.groupID, e.request()); !client.IsConflict(err) {
 		t.Fatalf("validation while a migration targets the destination: err = %v, want 409", err)
 	}
-	items, err = e.agent.PollWork(ctx, time.Second)
+	// The start work waits for the migration's destination user.
+	items, err = e.agent.PollWork(ctx, 10*time.Second)
 	must(t, err)
+	if len(items) != 1 || items[0].Spec.Destination.Username != "livemigrate-"+m.ID {
+		t.Fatalf("start work item = %+v, want one with user livemigrate-%s", items, m.ID)
+	}
+	e.secret("destUserPassword", items[0].Spec.Destination.Password)
 	e.golden("agent_work_start")
 	must(t, e.agent.AckWork(ctx, items[0].ID))
 	_, err = e.member.Migration(ctx, e.groupID, m.ID)
@@ -168,8 +176,16 @@ func TestGolden(t *testing.T) {
 		t.Errorf("report downtime %v s: want the control plane's cutover-to-completion time, not the agent's 3.5 s", rep.DowntimeSeconds)
 	}
 	e.golden("migration_x-report")
-	_, err = e.member.MigrationEvents(ctx, e.groupID, m.ID)
-	must(t, err)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) { // the user is dropped after the report
+		events, err := e.member.MigrationEvents(ctx, e.groupID, m.ID)
+		must(t, err)
+		if events[len(events)-1].Type == api.EventDestinationUserDropped {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s event after COMPLETE: %+v", api.EventDestinationUserDropped, events)
+		}
+	}
 	e.golden("migration_x-events")
 	ack, err = e.agent.PostProgress(ctx, m.ID, api.Progress{Phase: "done", State: api.StateCommitted})
 	must(t, err)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/subtle"
-	"database/sql"
 	"errors"
 	"io"
 	"net/http"
@@ -108,24 +107,22 @@ func (s *Server) authenticate(r *http.Request) (*principal, error) {
 	if err != nil || c.Value == "" {
 		return nil, errUnauthenticated
 	}
-	var pid, csrf string
-	var expires int64
-	err = s.store.db.QueryRowContext(ctx, `SELECT principal_id, csrf_token, expires_at FROM sessions WHERE token_hash = ?`, tokenHash(c.Value)).Scan(&pid, &csrf, &expires)
-	if isNoRows(err) || (err == nil && time.Now().UnixMilli() > expires) {
+	sess, err := s.store.Session(ctx, tokenHash(c.Value))
+	if errors.Is(err, errNotFound) || (err == nil && time.Now().UnixMilli() > ms(sess.expiresAt)) {
 		return nil, errUnauthenticated
 	}
 	if err != nil {
 		return nil, err
 	}
 	if !safeMethod(r.Method) {
-		if h := r.Header.Get(csrfHeader); h == "" || subtle.ConstantTimeCompare([]byte(h), []byte(csrf)) != 1 {
+		if h := r.Header.Get(csrfHeader); h == "" || subtle.ConstantTimeCompare([]byte(h), []byte(sess.csrfToken)) != 1 {
 			return nil, errCSRF
 		}
 	}
 	if err := s.checkAmbient(r); err != nil {
 		return nil, err
 	}
-	return s.loadPrincipal(ctx, pid)
+	return s.loadPrincipal(ctx, sess.principalID)
 }
 
 func safeMethod(m string) bool {
@@ -222,9 +219,8 @@ func (s *Server) checkBasic(r *http.Request, name, secret string) (*principal, e
 	if err != nil {
 		return nil, err
 	}
-	var id, kind, hash string
-	err = s.store.db.QueryRowContext(ctx, `SELECT id, kind, secret_hash FROM principals WHERE name = ?`, name).Scan(&id, &kind, &hash)
-	if isNoRows(err) {
+	c, err := s.store.Credential(ctx, name)
+	if errors.Is(err, errNotFound) {
 		checkPassword(dummyPasswordHash(), secret) // the same work as a known user's
 		return nil, errUnauthenticated
 	}
@@ -232,10 +228,10 @@ func (s *Server) checkBasic(r *http.Request, name, secret string) (*principal, e
 		return nil, err
 	}
 	var good bool
-	if kind == "apikey" {
-		good = subtle.ConstantTimeCompare([]byte(tokenHash(secret)), []byte(hash)) == 1
+	if c.kind == "apikey" {
+		good = subtle.ConstantTimeCompare([]byte(tokenHash(secret)), []byte(c.secretHash)) == 1
 	} else {
-		good = checkPassword(hash, secret)
+		good = checkPassword(c.secretHash, secret)
 	}
 	if !good {
 		return nil, errUnauthenticated
@@ -245,9 +241,9 @@ func (s *Server) checkBasic(r *http.Request, name, secret string) (*principal, e
 	if len(s.credCache) > 10000 {
 		clear(s.credCache)
 	}
-	s.credCache[cacheKey] = credEntry{principalID: id, until: time.Now().Add(5 * time.Minute)}
+	s.credCache[cacheKey] = credEntry{principalID: c.id, until: time.Now().Add(5 * time.Minute)}
 	s.credMu.Unlock()
-	return s.loadPrincipal(ctx, id)
+	return s.loadPrincipal(ctx, c.id)
 }
 
 // forgetCredentials drops the verified-credential cache entries of a
@@ -262,40 +258,13 @@ func (s *Server) forgetCredentials(principalID string) {
 	}
 }
 
+// loadPrincipal loads the caller id; errUnauthenticated when it is gone.
 func (s *Server) loadPrincipal(ctx context.Context, id string) (*principal, error) {
-	p := &principal{id: id}
-	err := s.store.db.QueryRowContext(ctx, `SELECT kind, name, is_admin FROM principals WHERE id = ?`, id).Scan(&p.kind, &p.name, &p.admin)
-	if isNoRows(err) {
+	p, err := s.store.Principal(ctx, id)
+	if errors.Is(err, errNotFound) {
 		return nil, errUnauthenticated
 	}
-	if err != nil {
-		return nil, err
-	}
-	p.roles, err = s.rolesOf(ctx, s.store.db, id)
 	return p, err
-}
-
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-func (s *Server) rolesOf(ctx context.Context, q querier, principalID string) ([]api.Role, error) {
-	rows, err := q.QueryContext(ctx, `SELECT org_id, group_id, role FROM roles WHERE principal_id = ? ORDER BY org_id, group_id, role`, principalID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	roles := []api.Role{}
-	for rows.Next() {
-		var r api.Role
-		if err := rows.Scan(&r.OrgID, &r.GroupID, &r.RoleName); err != nil {
-			return nil, err
-		}
-		roles = append(roles, r)
-	}
-	return roles, rows.Err()
 }
 
 // authed wraps an Admin API handler: it authenticates, sets the principal in
@@ -342,12 +311,12 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, p *princi
 // requireOrg checks p's access to org orgID: 404 when p has no role there
 // (existence is not leaked), 403 when p may read but owner is needed.
 func (s *Server) requireOrg(ctx context.Context, p *principal, orgID string, needOwner bool) error {
-	var n int
-	if err := s.store.db.QueryRowContext(ctx, `SELECT count(*) FROM orgs WHERE id = ?`, orgID).Scan(&n); err != nil {
+	_, err := s.store.Org(ctx, orgID)
+	if err != nil && !errors.Is(err, errNotFound) {
 		return err
 	}
 	owner, reader := p.orgRole(orgID)
-	if n == 0 || !reader {
+	if err != nil || !reader {
 		return orgNotFound(orgID)
 	}
 	if needOwner && !owner {
@@ -358,9 +327,8 @@ func (s *Server) requireOrg(ctx context.Context, p *principal, orgID string, nee
 
 // requireProject loads project groupID and checks p's access to it like requireOrg.
 func (s *Server) requireProject(ctx context.Context, p *principal, groupID string, needOwner bool) (api.Project, error) {
-	var pr api.Project
-	err := s.store.db.QueryRowContext(ctx, `SELECT id, name, org_id FROM projects WHERE id = ?`, groupID).Scan(&pr.ID, &pr.Name, &pr.OrgID)
-	if isNoRows(err) {
+	pr, err := s.store.Project(ctx, groupID)
+	if errors.Is(err, errNotFound) {
 		return pr, groupNotFound(groupID)
 	}
 	if err != nil {
@@ -407,8 +375,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	token, csrf := randomToken(32), randomToken(24)
 	expires := time.Now().Add(s.timing.SessionTTL)
-	if _, err := s.store.db.ExecContext(r.Context(), `INSERT INTO sessions (token_hash, principal_id, csrf_token, expires_at) VALUES (?, ?, ?, ?)`,
-		tokenHash(token), p.id, csrf, ms(expires)); err != nil {
+	if err := s.store.CreateSession(r.Context(), tokenHash(token), session{principalID: p.id, csrfToken: csrf, expiresAt: expires}); err != nil {
 		return err
 	}
 	s.audit(r, p, nil, http.StatusOK)
@@ -424,20 +391,18 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, p *princi
 	if err != nil {
 		return badRequest("NO_SESSION", "GET /api/session needs the session cookie")
 	}
-	var sess api.Session
-	var expires int64
-	if err := s.store.db.QueryRowContext(r.Context(), `SELECT csrf_token, expires_at FROM sessions WHERE token_hash = ?`, tokenHash(c.Value)).Scan(&sess.CSRFToken, &expires); err != nil {
+	st, err := s.store.Session(r.Context(), tokenHash(c.Value))
+	if err != nil {
 		return err
 	}
-	sess.Username, sess.ExpiresAt, sess.Roles = p.name, fromMS(expires), p.roles
-	writeJSON(w, http.StatusOK, sess)
+	writeJSON(w, http.StatusOK, api.Session{Username: p.name, CSRFToken: st.csrfToken, ExpiresAt: st.expiresAt, Roles: p.roles})
 	return nil
 }
 
 // handleLogout is DELETE /api/session.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, p *principal) error {
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		if _, err := s.store.db.ExecContext(r.Context(), `DELETE FROM sessions WHERE token_hash = ?`, tokenHash(c.Value)); err != nil {
+		if err := s.store.DeleteSession(r.Context(), tokenHash(c.Value)); err != nil {
 			return err
 		}
 	}

@@ -2,7 +2,7 @@ package controlplane
 
 import (
 	"context"
-	"database/sql"
+	"errors"
 	"net/http"
 	"time"
 
@@ -43,9 +43,8 @@ func (s *Server) handleCreateCluster(w http.ResponseWriter, r *http.Request, p *
 	if password != "" {
 		pw = s.sealer.seal([]byte(password))
 	}
-	_, err = s.store.db.ExecContext(ctx, `INSERT INTO clusters (id, group_id, name, conn_redacted, conn_enc, username, password_enc, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.GroupID, c.Name, c.ConnectionString, s.sealer.seal([]byte(conn)), c.Username, pw, ms(now))
-	if isUniqueViolation(err) {
+	err = s.store.CreateCluster(ctx, c, s.sealer.seal([]byte(conn)), pw, now)
+	if errors.Is(err, errExists) {
 		return conflict("DUPLICATE_CLUSTER_NAME", "a cluster named %q exists in this project", req.Name)
 	}
 	if err != nil {
@@ -63,22 +62,11 @@ func (s *Server) handleListClusters(w http.ResponseWriter, r *http.Request, p *p
 	if err != nil {
 		return err
 	}
-	rows, err := s.store.db.QueryContext(ctx, `SELECT id, name, conn_redacted, username FROM clusters WHERE group_id = ? ORDER BY name`, pr.ID)
+	clusters, err := s.store.Clusters(ctx, pr.ID)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	page := api.Page[api.Cluster]{Results: []api.Cluster{}}
-	for rows.Next() {
-		c := api.Cluster{GroupID: pr.ID}
-		if err := rows.Scan(&c.ID, &c.Name, &c.ConnectionString, &c.Username); err != nil {
-			return err
-		}
-		page.Results = append(page.Results, c)
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
+	page := api.Page[api.Cluster]{Results: append([]api.Cluster{}, clusters...)}
 	page.TotalCount = len(page.Results)
 	negotiate(w, r, api.MediaType20230101)
 	writeJSON(w, http.StatusOK, page)
@@ -93,9 +81,8 @@ func (s *Server) handleGetCluster(w http.ResponseWriter, r *http.Request, p *pri
 		return err
 	}
 	name := r.PathValue("clusterName")
-	c := api.Cluster{GroupID: pr.ID, Name: name}
-	err = s.store.db.QueryRowContext(ctx, `SELECT id, conn_redacted, username FROM clusters WHERE group_id = ? AND name = ?`, pr.ID, name).Scan(&c.ID, &c.ConnectionString, &c.Username)
-	if isNoRows(err) {
+	c, err := s.store.Cluster(ctx, pr.ID, name)
+	if errors.Is(err, errNotFound) {
 		return clusterNotFound(name, pr.ID)
 	}
 	if err != nil {
@@ -115,45 +102,35 @@ func (s *Server) handleDeleteCluster(w http.ResponseWriter, r *http.Request, p *
 		return err
 	}
 	name := r.PathValue("clusterName")
-	err = s.store.tx(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM migrations WHERE group_id = ? AND destination_cluster = ? AND status IN ('NEW', 'WORKING')`, pr.ID, name).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return conflict("CLUSTER_IN_USE", "a live migration targets cluster %q", name)
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM clusters WHERE group_id = ? AND name = ?`, pr.ID, name)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return clusterNotFound(name, pr.ID)
-		}
-		return nil
-	})
-	if err != nil {
+	switch err := s.store.DeleteCluster(ctx, pr.ID, name); {
+	case errors.Is(err, errClusterInUse):
+		return conflict("CLUSTER_IN_USE", "a live migration targets cluster %q", name)
+	case errors.Is(err, errNotFound):
+		return clusterNotFound(name, pr.ID)
+	case err != nil:
 		return err
 	}
 	w.WriteHeader(http.StatusAccepted)
 	return nil
 }
 
-// destination loads and decrypts the destination cluster for the agent.
+// destination loads and decrypts the destination cluster for the agent,
+// with the store's queries on q (the database or a transaction);
+// errNotFound when there is no such cluster.
 func (s *Server) destination(ctx context.Context, q querier, groupID, name string) (api.DestinationCluster, error) {
 	d := api.DestinationCluster{Name: name}
-	var connEnc, pwEnc []byte
-	err := q.QueryRowContext(ctx, `SELECT conn_enc, username, password_enc FROM clusters WHERE group_id = ? AND name = ?`, groupID, name).Scan(&connEnc, &d.Username, &pwEnc)
+	c, err := s.store.on(q).ClusterSecrets(ctx, groupID, name)
 	if err != nil {
 		return d, err
 	}
-	conn, err := s.sealer.open(connEnc)
+	d.Username = c.username
+	conn, err := s.sealer.open(c.connEnc)
 	if err != nil {
 		return d, err
 	}
 	d.ConnectionString = string(conn)
-	if len(pwEnc) > 0 {
-		pw, err := s.sealer.open(pwEnc)
+	if len(c.passwordEnc) > 0 {
+		pw, err := s.sealer.open(c.passwordEnc)
 		if err != nil {
 			return d, err
 		}
@@ -185,8 +162,7 @@ func (s *Server) handlePutWebhook(w http.ResponseWriter, r *http.Request, p *pri
 		secret = s.sealer.seal([]byte(req.Secret))
 	}
 	display := displayWebhookURL(req.URL)
-	if _, err := s.store.db.ExecContext(ctx, `UPDATE projects SET webhook_url = ?, webhook_url_enc = ?, webhook_secret = ? WHERE id = ?`,
-		display, s.sealer.seal([]byte(req.URL)), secret, pr.ID); err != nil {
+	if err := s.store.SetWebhook(ctx, pr.ID, display, s.sealer.seal([]byte(req.URL)), secret); err != nil {
 		return err
 	}
 	negotiate(w, r, api.MediaType20230101)
@@ -201,10 +177,11 @@ func (s *Server) handleGetWebhook(w http.ResponseWriter, r *http.Request, p *pri
 	if err != nil {
 		return err
 	}
-	wh := api.Webhook{Type: "WEBHOOK"}
-	if err := s.store.db.QueryRowContext(ctx, `SELECT webhook_url FROM projects WHERE id = ?`, pr.ID).Scan(&wh.URL); err != nil {
+	u, err := s.store.WebhookURL(ctx, pr.ID)
+	if err != nil {
 		return err
 	}
+	wh := api.Webhook{Type: "WEBHOOK", URL: u}
 	if wh.URL == "" {
 		return notFound("webhook of project", pr.ID)
 	}
@@ -220,7 +197,7 @@ func (s *Server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request, p *
 	if err != nil {
 		return err
 	}
-	if _, err := s.store.db.ExecContext(ctx, `UPDATE projects SET webhook_url = '', webhook_url_enc = NULL, webhook_secret = NULL WHERE id = ?`, pr.ID); err != nil {
+	if err := s.store.ClearWebhook(ctx, pr.ID); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -9,6 +9,7 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -198,19 +199,16 @@ func (s *Server) checkDigest(ctx context.Context, r *http.Request, params string
 	if err != nil {
 		return nil, err
 	}
-	var id, kind string
-	var sealed []byte
-	var serviceAccount bool
-	err = s.store.db.QueryRowContext(ctx, `SELECT id, kind, digest_ha1_enc, service_account FROM principals WHERE name = ?`, p["username"]).Scan(&id, &kind, &sealed, &serviceAccount)
-	if isNoRows(err) {
-		sealed = nil
+	c, err := s.store.Credential(ctx, p["username"])
+	if errors.Is(err, errNotFound) {
+		c.digestHA1 = nil
 	} else if err != nil {
 		return nil, err
 	}
 	ha1 := "00000000000000000000000000000000" // unknown user: the same work, never a match
 	known := false
-	if err == nil && kind == "apikey" && sealed != nil {
-		plain, err := s.sealer.open(sealed)
+	if err == nil && c.kind == "apikey" && c.digestHA1 != nil {
+		plain, err := s.sealer.open(c.digestHA1)
 		if err != nil {
 			return nil, err
 		}
@@ -219,7 +217,7 @@ func (s *Server) checkDigest(ctx context.Context, r *http.Request, params string
 	ha2 := md5hex(r.Method + ":" + p["uri"])
 	want := md5hex(ha1 + ":" + p["nonce"] + ":" + p["nc"] + ":" + p["cnonce"] + ":auth:" + ha2)
 	if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(p["response"]))) != 1 || !known {
-		if err == nil && kind == "apikey" && sealed == nil && !serviceAccount {
+		if err == nil && c.kind == "apikey" && c.digestHA1 == nil && !c.serviceAccount {
 			return nil, digestRefused(false, "this API key was created before Digest support: use Basic, or create a new API key")
 		}
 		return nil, digestRefused(false, "Digest credentials are wrong")
@@ -231,7 +229,7 @@ func (s *Server) checkDigest(ctx context.Context, r *http.Request, params string
 		}
 		return nil, digestRefused(false, "Digest nonce unknown or already used with this nonce count")
 	}
-	return s.loadPrincipal(ctx, id)
+	return s.loadPrincipal(ctx, c.id)
 }
 
 // digestHA1 is what is sealed for an API key at creation: MD5(user:realm:secret).

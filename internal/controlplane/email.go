@@ -5,9 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -77,12 +75,11 @@ var (
 // Email retry policy: up to emailAttempts tries, backing off from 30 s,
 // doubling, capped at 30 min (about 4 h in all).
 const (
-	emailAttempts    = 12
-	emailMaxBackoff  = 30 * time.Minute
-	maxEmailAddrs    = 50
-	kindExpiryWarn   = "EXPIRY_WARNING"
-	kindCutoverLong  = "CUTOVER_IN_PROGRESS"
-	emailRecipientsQ = `SELECT addresses FROM email_recipients WHERE group_id = ? AND addresses != '[]'`
+	emailAttempts   = 12
+	emailMaxBackoff = 30 * time.Minute
+	maxEmailAddrs   = 50
+	kindExpiryWarn  = "EXPIRY_WARNING"
+	kindCutoverLong = "CUTOVER_IN_PROGRESS"
 )
 
 func emailBackoff(attempts int) time.Duration {
@@ -109,7 +106,7 @@ func hours(d time.Duration) string {
 }
 
 // emailOnEvent queues the email of an outcome event (FAILED, EXPIRED,
-// COMPLETED) in the transaction that records it. addEvent calls it.
+// COMPLETED) in the transaction tx that records it. addEvent calls it.
 func (s *Server) emailOnEvent(ctx context.Context, tx querier, m *migration, typ api.EventType, msg string, now time.Time) error {
 	if s.opts.SMTP == nil || !emailEvents[typ] {
 		return nil
@@ -129,38 +126,19 @@ func (s *Server) emailOnEvent(ctx context.Context, tx querier, m *migration, typ
 		body = "Your live migration to the cluster " + m.destination + " is complete: " + msg + "\n\n" +
 			"Point your applications at " + m.destination + ". The report:\n" + s.reportLink(m) + "\n"
 	}
-	return s.queueEmail(ctx, tx, m, string(typ), 0, 0, subject, body, now)
-}
-
-// queueEmail records one notification for m's project recipients, once per
-// (kind, deadline, lead): a second call for the same condition does nothing.
-// Without recipients nothing is queued.
-func (s *Server) queueEmail(ctx context.Context, tx querier, m *migration, kind string, deadline, lead int64, subject, body string, now time.Time) error {
-	var addrs string
-	err := tx.QueryRowContext(ctx, emailRecipientsQ, m.groupID).Scan(&addrs)
-	if isNoRows(err) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO email_notifications (migration_id, group_id, kind, deadline_at, lead_ms, recipients, subject, body, next_attempt_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, m.id, m.groupID, kind, deadline, lead, addrs, subject, body, ms(now), ms(now))
-	return err
+	return s.store.on(tx).QueueEmail(ctx, m, queuedEmail{kind: string(typ), subject: subject, body: body}, now)
 }
 
 // emailTimers queues the time-based notifications due at now: the expiry
 // warnings and the long-cutover notice. fireTimers calls it in its
-// transaction, after expiring lapsed windows.
+// transaction tx, after expiring lapsed windows.
 func (s *Server) emailTimers(ctx context.Context, tx querier, now time.Time) error {
 	if s.opts.SMTP == nil {
 		return nil
 	}
+	st := s.store.on(tx)
 	for _, lead := range emailExpiryLeads {
-		due, err := activeMigrations(ctx, tx, `status = 'WORKING' AND cutover_requested_at IS NULL AND expires_at > ? AND expires_at - ? <= ?
-			AND group_id IN (SELECT group_id FROM email_recipients WHERE addresses != '[]')
-			AND NOT EXISTS (SELECT 1 FROM email_notifications n WHERE n.migration_id = migrations.id AND n.kind = ? AND n.deadline_at = migrations.expires_at AND n.lead_ms <= ?)`,
-			ms(now), lead.Milliseconds(), ms(now), kindExpiryWarn, lead.Milliseconds())
+		due, err := st.ExpiryWarningsDue(ctx, now, lead)
 		if err != nil {
 			return err
 		}
@@ -171,15 +149,13 @@ func (s *Server) emailTimers(ctx context.Context, tx querier, now time.Time) err
 			body := "The cutover window of your live migration to the cluster " + m.destination + " closes at " +
 				expires.Format(time.RFC1123Z) + " (in " + left + "). Cut over before then, or extend the window; " +
 				"when it closes, the migration stops syncing and has to start again.\n\n" + s.migrationLink(m) + "\n"
-			if err := s.queueEmail(ctx, tx, m, kindExpiryWarn, m.expiresAt.Int64, lead.Milliseconds(), subject, body, now); err != nil {
+			n := queuedEmail{kind: kindExpiryWarn, deadline: m.expiresAt.Int64, lead: lead.Milliseconds(), subject: subject, body: body}
+			if err := st.QueueEmail(ctx, m, n, now); err != nil {
 				return err
 			}
 		}
 	}
-	due, err := activeMigrations(ctx, tx, `status = 'WORKING' AND cutover_requested_at IS NOT NULL AND cutover_requested_at + ? <= ?
-		AND group_id IN (SELECT group_id FROM email_recipients WHERE addresses != '[]')
-		AND NOT EXISTS (SELECT 1 FROM email_notifications n WHERE n.migration_id = migrations.id AND n.kind = ?)`,
-		cutoverLongAfter.Milliseconds(), ms(now), kindCutoverLong)
+	due, err := st.LongCutoversDue(ctx, now, cutoverLongAfter)
 	if err != nil {
 		return err
 	}
@@ -189,7 +165,8 @@ func (s *Server) emailTimers(ctx context.Context, tx querier, now time.Time) err
 		body := "The cutover of your live migration to the cluster " + m.destination + " started at " + started.Format(time.RFC1123Z) +
 			" and has not finished: it has been in progress for at least " + hours(cutoverLongAfter) + ". " +
 			"Writes to the source stay stopped until it does. Check the migration host and the migration's state:\n\n" + s.migrationLink(m) + "\n"
-		if err := s.queueEmail(ctx, tx, m, kindCutoverLong, m.cutoverRequested.Int64, 0, subject, body, now); err != nil {
+		n := queuedEmail{kind: kindCutoverLong, deadline: m.cutoverRequested.Int64, subject: subject, body: body}
+		if err := st.QueueEmail(ctx, m, n, now); err != nil {
 			return err
 		}
 	}
@@ -202,28 +179,21 @@ func (s *Server) emailNextDeadline(ctx context.Context, now, next time.Time) (ti
 	if s.opts.SMTP == nil {
 		return next, nil
 	}
-	var v sql.NullInt64
 	for _, lead := range emailExpiryLeads {
-		err := s.store.db.QueryRowContext(ctx, `SELECT min(expires_at - ?) FROM migrations WHERE status = 'WORKING' AND cutover_requested_at IS NULL AND expires_at > ?
-			AND group_id IN (SELECT group_id FROM email_recipients WHERE addresses != '[]')
-			AND NOT EXISTS (SELECT 1 FROM email_notifications n WHERE n.migration_id = migrations.id AND n.kind = ? AND n.deadline_at = migrations.expires_at AND n.lead_ms <= ?)`,
-			lead.Milliseconds(), ms(now), kindExpiryWarn, lead.Milliseconds()).Scan(&v)
+		t, ok, err := s.store.NextExpiryWarning(ctx, now, lead)
 		if err != nil {
 			return next, err
 		}
-		if v.Valid && fromMS(v.Int64).Before(next) {
-			next = fromMS(v.Int64)
+		if ok && t.Before(next) {
+			next = t
 		}
 	}
-	err := s.store.db.QueryRowContext(ctx, `SELECT min(cutover_requested_at + ?) FROM migrations WHERE status = 'WORKING' AND cutover_requested_at IS NOT NULL
-		AND group_id IN (SELECT group_id FROM email_recipients WHERE addresses != '[]')
-		AND NOT EXISTS (SELECT 1 FROM email_notifications n WHERE n.migration_id = migrations.id AND n.kind = ?)`,
-		cutoverLongAfter.Milliseconds(), kindCutoverLong).Scan(&v)
+	t, ok, err := s.store.NextLongCutover(ctx, cutoverLongAfter)
 	if err != nil {
 		return next, err
 	}
-	if v.Valid && fromMS(v.Int64).Before(next) {
-		next = fromMS(v.Int64)
+	if ok && t.Before(next) {
+		next = t
 	}
 	return next, nil
 }
@@ -249,27 +219,8 @@ type emailNote struct {
 // between the relay's acceptance and the record sends that message again on
 // restart (at least once); nothing else is ever sent twice.
 func (s *Server) sendDueEmails(ctx context.Context, now time.Time) (time.Time, error) {
-	rows, err := s.store.db.QueryContext(ctx, `SELECT id, migration_id, kind, recipients, subject, body, attempts, created_at FROM email_notifications
-		WHERE sent_at IS NULL AND failed = 0 AND next_attempt_at <= ? ORDER BY id LIMIT 50`, ms(now))
+	due, err := s.store.DueEmails(ctx, now, 50)
 	if err != nil {
-		return time.Time{}, err
-	}
-	var due []emailNote
-	for rows.Next() {
-		var n emailNote
-		var rcpt string
-		if err := rows.Scan(&n.id, &n.migrationID, &n.kind, &rcpt, &n.subject, &n.body, &n.attempts, &n.createdAt); err != nil {
-			rows.Close()
-			return time.Time{}, err
-		}
-		if err := json.Unmarshal([]byte(rcpt), &n.recipients); err != nil {
-			rows.Close()
-			return time.Time{}, fmt.Errorf("email notification %d: recipients: %w", n.id, err)
-		}
-		due = append(due, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return time.Time{}, err
 	}
 	for _, n := range due {
@@ -284,30 +235,30 @@ func (s *Server) sendDueEmails(ctx context.Context, now time.Time) (time.Time, e
 		}
 	}
 	next := now.Add(time.Hour)
-	var v sql.NullInt64
-	if err := s.store.db.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM email_notifications WHERE sent_at IS NULL AND failed = 0`).Scan(&v); err != nil {
+	t, ok, err := s.store.NextEmailAttempt(ctx)
+	if err != nil {
 		return time.Time{}, err
 	}
-	if v.Valid && fromMS(v.Int64).Before(next) {
-		next = fromMS(v.Int64)
+	if ok && t.Before(next) {
+		next = t
 	}
 	return next, nil
 }
 
 // recordEmail stores one attempt's outcome; delivery and giving up are events.
 func (s *Server) recordEmail(ctx context.Context, n emailNote, sendErr error, now time.Time) error {
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		m, err := loadMigration(ctx, tx, n.migrationID)
+	err := s.store.Tx(ctx, func(st *store) error {
+		m, err := st.Migration(ctx, n.migrationID)
 		if err != nil {
 			return err
 		}
 		if sendErr == nil {
 			s.metrics.emails.WithLabelValues("sent").Inc()
-			if _, err := tx.ExecContext(ctx, `UPDATE email_notifications SET sent_at = ?, attempts = attempts + 1 WHERE id = ?`, ms(now), n.id); err != nil {
+			if err := st.MarkEmailSent(ctx, n.id, now); err != nil {
 				return err
 			}
 			msg := fmt.Sprintf("emailed %q to %s", n.subject, strings.Join(n.recipients, ", "))
-			return s.addEvent(ctx, tx, m, api.EventEmailSent, msg, now)
+			return s.addEvent(ctx, st.q, m, api.EventEmailSent, msg, now)
 		}
 		attempts := n.attempts + 1
 		failed := attempts >= emailAttempts
@@ -317,15 +268,15 @@ func (s *Server) recordEmail(ctx context.Context, n emailNote, sendErr error, no
 		}
 		s.metrics.emails.WithLabelValues(result).Inc()
 		s.logger.Warn("email delivery failed", "migration_id", n.migrationID, "kind", n.kind, "attempt", attempts, "giving_up", failed, "err", sendErr)
-		if _, err := tx.ExecContext(ctx, `UPDATE email_notifications SET attempts = ?, failed = ?, last_error = ?, next_attempt_at = ? WHERE id = ?`,
-			attempts, failed, sendErr.Error(), ms(now.Add(emailBackoff(attempts))), n.id); err != nil {
+		f := attemptFailure{attempts: attempts, failed: failed, lastErr: sendErr.Error(), next: now.Add(emailBackoff(attempts))}
+		if err := st.RecordEmailFailure(ctx, n.id, f); err != nil {
 			return err
 		}
 		if !failed {
 			return nil
 		}
 		msg := fmt.Sprintf("gave up emailing %q after %d attempts: %v", n.subject, attempts, sendErr)
-		return s.addEvent(ctx, tx, m, api.EventEmailFailed, msg, now)
+		return s.addEvent(ctx, st.q, m, api.EventEmailFailed, msg, now)
 	})
 	if err == nil {
 		s.kickWebhooks()
@@ -437,16 +388,13 @@ func (s *Server) handleGetEmailNotifications(w http.ResponseWriter, r *http.Requ
 		return err
 	}
 	out := api.EmailNotifications{EmailAddresses: []string{}, SMTPConfigured: s.opts.SMTP != nil}
-	var addrs string
-	err = s.store.db.QueryRowContext(ctx, `SELECT addresses FROM email_recipients WHERE group_id = ?`, pr.ID).Scan(&addrs)
+	addrs, err := s.store.EmailRecipients(ctx, pr.ID)
 	switch {
-	case isNoRows(err):
+	case errors.Is(err, errNotFound):
 	case err != nil:
 		return err
 	default:
-		if err := json.Unmarshal([]byte(addrs), &out.EmailAddresses); err != nil {
-			return err
-		}
+		out.EmailAddresses = addrs
 	}
 	negotiate(w, r, api.MediaType20230101)
 	writeJSON(w, http.StatusOK, out)
@@ -469,9 +417,7 @@ func (s *Server) handlePutEmailNotifications(w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return err
 	}
-	b, _ := json.Marshal(addrs)
-	if _, err := s.store.db.ExecContext(ctx, `INSERT INTO email_recipients (group_id, addresses, updated_at) VALUES (?, ?, ?)
-		ON CONFLICT (group_id) DO UPDATE SET addresses = excluded.addresses, updated_at = excluded.updated_at`, pr.ID, string(b), ms(time.Now())); err != nil {
+	if err := s.store.SetEmailRecipients(ctx, pr.ID, addrs, time.Now()); err != nil {
 		return err
 	}
 	s.kickTimers() // conditions already true for this project are queued now

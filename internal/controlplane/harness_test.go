@@ -22,6 +22,7 @@ import (
 	"github.com/livemigrate/livemigrate/internal/api"
 	"github.com/livemigrate/livemigrate/internal/client"
 	"github.com/livemigrate/livemigrate/internal/controlplane"
+	"github.com/livemigrate/livemigrate/internal/mongotest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -179,7 +180,10 @@ func newEnv(t *testing.T) *env {
 	e.owner = e.client(client.BasicAuth(ownerKey.PublicKey, ownerKey.PrivateKey))
 	e.member = e.client(client.BasicAuth(memberKey.PublicKey, memberKey.PrivateKey))
 	e.other = e.client(client.BasicAuth(otherKey.PublicKey, otherKey.PrivateKey))
-	_, err = e.owner.CreateCluster(ctx, e.groupID, api.ClusterRequest{Name: "dest", ConnectionString: "mongodb://destuser:destpw@127.0.0.1:27018/?replicaSet=rs", Username: "u", Password: "dest-password"})
+	// A real destination that enforces authentication: the control plane
+	// creates each migration's user there (destuser.go).
+	dst := mongotest.StartDestination(t, mongotest.WithAuth("u", "dest-password"))
+	_, err = e.owner.CreateCluster(ctx, e.groupID, api.ClusterRequest{Name: "dest", ConnectionString: "mongodb://destuser:destpw@" + dst.Addr() + "/?directConnection=true", Username: "u", Password: "dest-password"})
 	must(t, err)
 	tok, err := e.owner.CreateLinkToken(ctx, orgID, api.LinkTokenRequest{AccessListIPs: []string{}})
 	must(t, err)

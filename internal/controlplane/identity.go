@@ -2,7 +2,7 @@ package controlplane
 
 import (
 	"context"
-	"database/sql"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -33,63 +33,29 @@ func (s *Server) Bootstrap(ctx context.Context, opts BootstrapOptions) (created 
 		password = randomToken(18)
 	}
 	now := time.Now()
-	err = s.store.tx(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM principals`).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return nil
-		}
-		orgID = newID(now)
-		if err := insertOrg(ctx, tx, orgID, opts.OrgName, now); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO projects (id, org_id, name, created_at) VALUES (?, ?, ?, ?)`, newID(now), orgID, "Project 0", ms(now)); err != nil {
-			return err
-		}
-		pid := newID(now)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO principals (id, kind, name, secret_hash, is_admin, created_at) VALUES (?, 'user', ?, ?, 1, ?)`,
-			pid, opts.Username, hashPassword(password), ms(now)); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO roles (principal_id, org_id, role) VALUES (?, ?, ?)`, pid, orgID, api.RoleOrgOwner)
-		created = true
-		return err
-	})
-	if !created {
-		password = ""
+	o := firstOwner{orgID: newID(now), orgName: opts.OrgName, projectID: newID(now), principalID: newID(now),
+		username: opts.Username, passwordHash: hashPassword(password)}
+	created, err = s.store.CreateFirstOwner(ctx, o, now)
+	if errors.Is(err, errExists) {
+		err = conflict("DUPLICATE_ORG_NAME", "an organization named %q exists", opts.OrgName)
 	}
-	return created, password, orgID, err
-}
-
-func insertOrg(ctx context.Context, q querier, id, name string, now time.Time) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO orgs (id, name, source_group_id, created_at) VALUES (?, ?, ?, ?)`, id, name, newID(now), ms(now))
-	if isUniqueViolation(err) {
-		return conflict("DUPLICATE_ORG_NAME", "an organization named %q exists", name)
+	if !created || err != nil {
+		return false, "", "", err
 	}
-	return err
+	return true, password, o.orgID, nil
 }
 
 // GET /api/atlas/v2/orgs
 func (s *Server) handleListOrgs(w http.ResponseWriter, r *http.Request, p *principal) error {
-	rows, err := s.store.db.QueryContext(r.Context(), `SELECT id, name FROM orgs ORDER BY created_at, id`)
+	orgs, err := s.store.Orgs(r.Context())
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
 	page := api.Page[api.Org]{Results: []api.Org{}}
-	for rows.Next() {
-		var o api.Org
-		if err := rows.Scan(&o.ID, &o.Name); err != nil {
-			return err
-		}
+	for _, o := range orgs {
 		if _, reader := p.orgRole(o.ID); reader {
 			page.Results = append(page.Results, o)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return err
 	}
 	page.TotalCount = len(page.Results)
 	negotiate(w, r, api.MediaType20230101)
@@ -111,7 +77,11 @@ func (s *Server) handleCreateOrg(w http.ResponseWriter, r *http.Request, p *prin
 	}
 	now := time.Now()
 	org := api.Org{ID: newID(now), Name: req.Name}
-	if err := insertOrg(r.Context(), s.store.db, org.ID, org.Name, now); err != nil {
+	err := s.store.CreateOrg(r.Context(), org, now)
+	if errors.Is(err, errExists) {
+		return conflict("DUPLICATE_ORG_NAME", "an organization named %q exists", org.Name)
+	}
+	if err != nil {
 		return err
 	}
 	negotiate(w, r, api.MediaType20230101)
@@ -125,8 +95,8 @@ func (s *Server) handleGetOrg(w http.ResponseWriter, r *http.Request, p *princip
 	if err := s.requireOrg(r.Context(), p, orgID, false); err != nil {
 		return err
 	}
-	o := api.Org{ID: orgID}
-	if err := s.store.db.QueryRowContext(r.Context(), `SELECT name FROM orgs WHERE id = ?`, orgID).Scan(&o.Name); err != nil {
+	o, err := s.store.Org(r.Context(), orgID)
+	if err != nil {
 		return err
 	}
 	negotiate(w, r, api.MediaType20230101)
@@ -136,23 +106,15 @@ func (s *Server) handleGetOrg(w http.ResponseWriter, r *http.Request, p *princip
 
 // GET /api/atlas/v2/groups
 func (s *Server) handleListProjects(w http.ResponseWriter, r *http.Request, p *principal) error {
-	rows, err := s.store.db.QueryContext(r.Context(), `SELECT id, name, org_id FROM projects ORDER BY created_at, id`)
+	projects, err := s.store.Projects(r.Context())
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
 	page := api.Page[api.Project]{Results: []api.Project{}}
-	for rows.Next() {
-		var pr api.Project
-		if err := rows.Scan(&pr.ID, &pr.Name, &pr.OrgID); err != nil {
-			return err
-		}
+	for _, pr := range projects {
 		if _, reader := p.projectRole(pr.OrgID, pr.ID); reader {
 			page.Results = append(page.Results, pr)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return err
 	}
 	page.TotalCount = len(page.Results)
 	negotiate(w, r, api.MediaType20230101)
@@ -177,8 +139,8 @@ func (s *Server) handleCreateProject(w http.ResponseWriter, r *http.Request, p *
 	}
 	now := time.Now()
 	pr := api.Project{ID: newID(now), Name: req.Name, OrgID: req.OrgID}
-	_, err := s.store.db.ExecContext(r.Context(), `INSERT INTO projects (id, org_id, name, created_at) VALUES (?, ?, ?, ?)`, pr.ID, pr.OrgID, pr.Name, ms(now))
-	if isUniqueViolation(err) {
+	err := s.store.CreateProject(r.Context(), pr, now)
+	if errors.Is(err, errExists) {
 		return conflict("DUPLICATE_GROUP_NAME", "a project named %q exists in this organization", req.Name)
 	}
 	if err != nil {
@@ -219,9 +181,8 @@ func (s *Server) checkRoles(ctx context.Context, orgID string, roles []api.Role)
 				return badRequest("INVALID_ROLE", "role %s applies to this organization (orgId %s) only", r.RoleName, orgID)
 			}
 		case api.RoleGroupOwner, api.RoleGroupReadOnly:
-			var owner string
-			err := s.store.db.QueryRowContext(ctx, `SELECT org_id FROM projects WHERE id = ?`, r.GroupID).Scan(&owner)
-			if isNoRows(err) || (err == nil && owner != orgID) {
+			pr, err := s.store.Project(ctx, r.GroupID)
+			if errors.Is(err, errNotFound) || (err == nil && pr.OrgID != orgID) {
 				return badRequest("INVALID_ROLE", "role %s: project %q is not in this organization", r.RoleName, r.GroupID)
 			}
 			if err != nil {
@@ -230,15 +191,6 @@ func (s *Server) checkRoles(ctx context.Context, orgID string, roles []api.Role)
 			r.OrgID = orgID
 		default:
 			return badRequest("INVALID_ROLE", "role %q: want ORG_OWNER, ORG_MEMBER, GROUP_OWNER or GROUP_READ_ONLY", r.RoleName)
-		}
-	}
-	return nil
-}
-
-func insertRoles(ctx context.Context, tx *sql.Tx, principalID string, roles []api.Role) error {
-	for _, r := range roles {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO roles (principal_id, org_id, group_id, role) VALUES (?, ?, ?, ?)`, principalID, r.OrgID, r.GroupID, r.RoleName); err != nil {
-			return err
 		}
 	}
 	return nil
@@ -274,21 +226,11 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request, p *pri
 	}
 	now := time.Now()
 	u := api.User{ID: newID(now), Username: req.Username}
-	hash := hashPassword(req.Password)
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO principals (id, kind, name, secret_hash, created_at) VALUES (?, 'user', ?, ?, ?)`, u.ID, u.Username, hash, ms(now))
-		if isUniqueViolation(err) {
-			return conflict("USER_ALREADY_EXISTS", "username %q is not available: choose another", req.Username).withParams(req.Username)
-		}
-		if err != nil {
-			return err
-		}
-		if err := insertRoles(ctx, tx, u.ID, req.Roles); err != nil {
-			return err
-		}
-		u.Roles, err = s.rolesOf(ctx, tx, u.ID)
-		return err
-	})
+	var err error
+	u.Roles, err = s.store.CreateUser(ctx, newPrincipal{id: u.ID, name: u.Username, secretHash: hashPassword(req.Password), roles: req.Roles}, now)
+	if errors.Is(err, errExists) {
+		return conflict("USER_ALREADY_EXISTS", "username %q is not available: choose another", req.Username).withParams(req.Username)
+	}
 	if err != nil {
 		return err
 	}
@@ -318,18 +260,9 @@ func (s *Server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request, p *p
 	}
 	now := time.Now()
 	k := api.APIKey{ID: newID(now), Desc: req.Desc, PublicKey: strings.ToLower(randomToken(6)), PrivateKey: randomToken(24)}
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO principals (id, kind, name, secret_hash, digest_ha1_enc, description, created_at) VALUES (?, 'apikey', ?, ?, ?, ?, ?)`,
-			k.ID, k.PublicKey, tokenHash(k.PrivateKey), s.sealer.seal([]byte(digestHA1(k.PublicKey, k.PrivateKey))), k.Desc, ms(now)); err != nil {
-			return err
-		}
-		if err := insertRoles(ctx, tx, k.ID, req.Roles); err != nil {
-			return err
-		}
-		var err error
-		k.Roles, err = s.rolesOf(ctx, tx, k.ID)
-		return err
-	})
+	var err error
+	k.Roles, err = s.store.CreateAPIKey(ctx, newPrincipal{id: k.ID, name: k.PublicKey, secretHash: tokenHash(k.PrivateKey),
+		digestHA1: s.sealer.seal([]byte(digestHA1(k.PublicKey, k.PrivateKey))), desc: k.Desc, roles: req.Roles}, now)
 	if err != nil {
 		return err
 	}

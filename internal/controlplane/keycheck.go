@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
@@ -23,28 +22,25 @@ var errWrongKey = errors.New("the secrets key does not open this store's secrets
 // one of its sealed values first. A wrong key is reported here, at start,
 // not as a failure of every later request that needs a secret.
 func (s *Server) checkKey(ctx context.Context) error {
-	var sealed []byte
-	err := s.store.db.QueryRowContext(ctx, `SELECT sealed FROM secrets_canary WHERE id = 1`).Scan(&sealed)
+	sealed, err := s.store.Canary(ctx)
 	if err == nil {
 		if plain, err := s.sealer.open(sealed); err != nil || string(plain) != canaryPlain {
 			return fmt.Errorf("open store %s: %w", s.opts.DataPath, errWrongKey)
 		}
 		return nil
 	}
-	if !isNoRows(err) {
+	if !errors.Is(err, errNotFound) {
 		return err
 	}
-	var old []byte
-	err = s.store.db.QueryRowContext(ctx, `SELECT conn_enc FROM clusters UNION ALL SELECT request_enc FROM migrations LIMIT 1`).Scan(&old)
+	old, err := s.store.AnySealedValue(ctx)
 	if err == nil {
 		if _, err := s.sealer.open(old); err != nil {
 			return fmt.Errorf("open store %s: %w", s.opts.DataPath, errWrongKey)
 		}
-	} else if !isNoRows(err) {
+	} else if !errors.Is(err, errNotFound) {
 		return err
 	}
-	_, err = s.store.db.ExecContext(ctx, `INSERT INTO secrets_canary (id, sealed) VALUES (1, ?)`, s.sealer.seal([]byte(canaryPlain)))
-	return err
+	return s.store.SetCanary(ctx, s.sealer.seal([]byte(canaryPlain)))
 }
 
 // splitCluster separates a destination's connection string from its
@@ -76,36 +72,19 @@ func splitCluster(c *mdb.ConnString, reqUser, reqPassword string) (conn, display
 // without it. It is idempotent and runs at every start.
 func (s *Server) resealStored(ctx context.Context) error {
 	changed := false
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		type row struct {
-			id, display, user string
-			conn, pw          []byte
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT id, conn_redacted, conn_enc, username, password_enc FROM clusters`)
+	err := s.store.Tx(ctx, func(st *store) error {
+		clusters, err := st.AllClusterSecrets(ctx)
 		if err != nil {
 			return err
 		}
-		var all []row
-		for rows.Next() {
-			var r row
-			if err := rows.Scan(&r.id, &r.display, &r.conn, &r.user, &r.pw); err != nil {
-				rows.Close()
-				return err
-			}
-			all = append(all, r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, r := range all {
-			plain, err := s.sealer.open(r.conn)
+		for _, r := range clusters {
+			plain, err := s.sealer.open(r.connEnc)
 			if err != nil {
 				return fmt.Errorf("cluster %s: %w", r.id, err)
 			}
 			var password string
-			if len(r.pw) > 0 {
-				p, err := s.sealer.open(r.pw)
+			if len(r.passwordEnc) > 0 {
+				p, err := s.sealer.open(r.passwordEnc)
 				if err != nil {
 					return fmt.Errorf("cluster %s: %w", r.id, err)
 				}
@@ -115,47 +94,31 @@ func (s *Server) resealStored(ctx context.Context) error {
 			if err != nil {
 				// Kept for the agent as it is; shown as safely as it can be.
 				if d := mdb.Redact(string(plain)); d != r.display {
-					if _, err := tx.ExecContext(ctx, `UPDATE clusters SET conn_redacted = ? WHERE id = ?`, d, r.id); err != nil {
+					if err := st.SetClusterDisplay(ctx, r.id, d); err != nil {
 						return err
 					}
 				}
 				continue
 			}
-			conn, display, user, pw := splitCluster(c, r.user, password)
-			if conn == string(plain) && display == r.display && user == r.user && pw == password {
+			conn, display, user, pw := splitCluster(c, r.username, password)
+			if conn == string(plain) && display == r.display && user == r.username && pw == password {
 				continue
 			}
 			var pwEnc []byte
 			if pw != "" {
 				pwEnc = s.sealer.seal([]byte(pw))
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE clusters SET conn_redacted = ?, conn_enc = ?, username = ?, password_enc = ? WHERE id = ?`,
-				display, s.sealer.seal([]byte(conn)), user, pwEnc, r.id); err != nil {
+			if err := st.SetClusterSecrets(ctx, sealedCluster{id: r.id, display: display, connEnc: s.sealer.seal([]byte(conn)), username: user, passwordEnc: pwEnc}); err != nil {
 				return err
 			}
 			changed = true
 		}
-		hooks, err := tx.QueryContext(ctx, `SELECT id, webhook_url FROM projects WHERE webhook_url != '' AND webhook_url_enc IS NULL`)
+		hooks, err := st.ClearWebhookURLs(ctx)
 		if err != nil {
 			return err
 		}
-		type hook struct{ id, url string }
-		var hs []hook
-		for hooks.Next() {
-			var h hook
-			if err := hooks.Scan(&h.id, &h.url); err != nil {
-				hooks.Close()
-				return err
-			}
-			hs = append(hs, h)
-		}
-		hooks.Close()
-		if err := hooks.Err(); err != nil {
-			return err
-		}
-		for _, h := range hs {
-			if _, err := tx.ExecContext(ctx, `UPDATE projects SET webhook_url = ?, webhook_url_enc = ? WHERE id = ?`,
-				displayWebhookURL(h.url), s.sealer.seal([]byte(h.url)), h.id); err != nil {
+		for _, h := range hooks {
+			if err := st.SealWebhookURL(ctx, h.groupID, displayWebhookURL(h.url), s.sealer.seal([]byte(h.url))); err != nil {
 				return err
 			}
 			changed = true
@@ -167,8 +130,7 @@ func (s *Server) resealStored(ctx context.Context) error {
 	}
 	// The clear values were overwritten (secure_delete); move the pages out
 	// of the WAL too, so the old ones are gone from both files.
-	_, err = s.store.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
-	return err
+	return s.store.Checkpoint(ctx)
 }
 
 // displayWebhookURL is a webhook URL without user information and with the

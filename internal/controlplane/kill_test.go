@@ -13,6 +13,7 @@ import (
 
 	"github.com/livemigrate/livemigrate/internal/api"
 	"github.com/livemigrate/livemigrate/internal/client"
+	"github.com/livemigrate/livemigrate/internal/mongotest"
 )
 
 // serverProcess is a real `livemigrate server` process.
@@ -75,8 +76,9 @@ func TestKill9(t *testing.T) {
 	projects, err := admin.Projects(ctx)
 	must(t, err)
 	groupID := projects[0].ID
+	dst := mongotest.StartDestination(t, mongotest.WithAuth("u", "secret-dest-pw"))
 	for _, name := range []string{"dest", "dest2"} {
-		_, err = admin.CreateCluster(ctx, groupID, api.ClusterRequest{Name: name, ConnectionString: "mongodb://u:secret-dest-pw@d:1"})
+		_, err = admin.CreateCluster(ctx, groupID, api.ClusterRequest{Name: name, ConnectionString: "mongodb://u:secret-dest-pw@" + dst.Addr() + "/?directConnection=true"})
 		must(t, err)
 	}
 	tok, err := admin.CreateLinkToken(ctx, orgID, api.LinkTokenRequest{})
@@ -98,10 +100,19 @@ func TestKill9(t *testing.T) {
 	req.Destination.ClusterName = "dest2"
 	v, err := admin.CreateValidation(ctx, groupID, req)
 	must(t, err)
-	items, err := agent.PollWork(ctx, time.Second)
-	must(t, err)
-	if len(items) != 2 {
-		t.Fatalf("work before kill = %+v, want start and validate", items)
+	var items []api.WorkItem
+	mongotest.WaitForErr(t, "start work (after its destination user) and validate work", 30*time.Second, func() (bool, error) {
+		items, err = agent.PollWork(ctx, time.Second)
+		return len(items) == 2, err
+	})
+	var userPassword string // the migration's destination user's, sealed in the store like the others
+	for _, it := range items {
+		if it.Kind == api.WorkStart {
+			userPassword = it.Spec.Destination.Password
+		}
+	}
+	if userPassword == "" || userPassword == "secret-dest-pw" {
+		t.Fatalf("start work destination password %q: want the migration user's own", userPassword)
 	}
 	_, err = agent.PostProgress(ctx, m.ID, api.Progress{State: api.StateRunning, CanCommit: true, LagTimeSeconds: 2})
 	must(t, err)
@@ -158,7 +169,7 @@ func TestKill9(t *testing.T) {
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		must(t, err)
-		for _, s := range []string{tok.LinkToken, claims.Secret, "secret-src-pw", "secret-dest-pw", "root-password"} {
+		for _, s := range []string{tok.LinkToken, claims.Secret, "secret-src-pw", "secret-dest-pw", "root-password", userPassword} {
 			if bytes.Contains(b, []byte(s)) {
 				t.Errorf("%s contains secret %q", filepath.Base(f), s)
 			}

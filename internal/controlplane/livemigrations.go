@@ -188,6 +188,9 @@ func (s *Server) handleCreateValidation(w http.ResponseWriter, r *http.Request, 
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, v.ID, c.project.OrgID, v.GroupID, v.SourceGroupID, c.agentID, req.Destination.ClusterName, c.sealed, v.Status, ms(now), ms(now)); err != nil {
 			return err
 		}
+		if err := s.planValidationUser(ctx, tx, v.ID, v.GroupID, req.Destination.ClusterName, now); err != nil {
+			return err
+		}
 		return enqueue(ctx, tx, c.agentID, api.WorkValidate, v.ID, "", now)
 	})
 	if err != nil {
@@ -215,7 +218,13 @@ func (s *Server) loadValidation(ctx context.Context, p *principal, groupID, id s
 		return v, checks, err
 	}
 	checks = api.ValidationChecks{ValidationID: v.ID, Status: v.Status, Checks: []api.ValidationCheck{}}
-	err = json.Unmarshal([]byte(checksJSON), &checks.Checks)
+	if err := json.Unmarshal([]byte(checksJSON), &checks.Checks); err != nil {
+		return v, checks, err
+	}
+	c, ok, err := s.destinationUserCheck(ctx, v.ID)
+	if ok {
+		checks.Checks = append(checks.Checks, c)
+	}
 	return v, checks, err
 }
 
@@ -261,6 +270,9 @@ func (s *Server) handleCreateMigration(w http.ResponseWriter, r *http.Request, p
 			return err
 		}
 		if err := s.addEvent(ctx, tx, m, api.EventCreated, "migration created by "+p.name+" on migration host "+m.host, now); err != nil {
+			return err
+		}
+		if err := s.planMigrationUser(ctx, tx, m, now); err != nil {
 			return err
 		}
 		return enqueue(ctx, tx, m.agentID, api.WorkStart, "", m.id, now)

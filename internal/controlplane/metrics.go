@@ -58,21 +58,16 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	counts := map[string]float64{"NEW": 0, "WORKING": 0, "FAILED": 0, "COMPLETE": 0, "EXPIRED": 0}
-	if rows, err := c.s.store.db.QueryContext(ctx, `SELECT status, count(*) FROM migrations GROUP BY status`); err == nil {
-		for rows.Next() {
-			var st string
-			var n float64
-			if rows.Scan(&st, &n) == nil {
-				counts[st] = n
-			}
+	// A store error leaves the gauges at 0: a scrape never fails.
+	if byStatus, err := c.s.store.MigrationCounts(ctx); err == nil {
+		for st, n := range byStatus {
+			counts[st] = float64(n)
 		}
-		rows.Close()
 	}
 	for st, n := range counts {
 		ch <- prometheus.MustNewConstMetric(migrationsDesc, prometheus.GaugeValue, n, st)
 	}
-	var live, lost float64
-	_ = c.s.store.db.QueryRowContext(ctx, `SELECT coalesce(sum(lost = 0), 0), coalesce(sum(lost = 1), 0) FROM agents WHERE revoked = 0`).Scan(&live, &lost)
-	ch <- prometheus.MustNewConstMetric(agentsDesc, prometheus.GaugeValue, live, "live")
-	ch <- prometheus.MustNewConstMetric(agentsDesc, prometheus.GaugeValue, lost, "lost")
+	live, lost, _ := c.s.store.AgentCounts(ctx)
+	ch <- prometheus.MustNewConstMetric(agentsDesc, prometheus.GaugeValue, float64(live), "live")
+	ch <- prometheus.MustNewConstMetric(agentsDesc, prometheus.GaugeValue, float64(lost), "lost")
 }

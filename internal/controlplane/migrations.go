@@ -154,7 +154,8 @@ func (s *Server) addEvent(ctx context.Context, tx querier, m *migration, typ api
 }
 
 // finish moves m to a terminal status with an event; msg becomes the
-// event's message and, unless COMPLETE, the migration's error message.
+// event's message and, unless COMPLETE, the migration's error message. The
+// migration's destination user is marked for dropping.
 func (s *Server) finish(ctx context.Context, tx querier, m *migration, status api.MigrationStatus, msg string, typ api.EventType, now time.Time) error {
 	errMsg := msg
 	if status == api.MigrationComplete {
@@ -167,7 +168,10 @@ func (s *Server) finish(ctx context.Context, tx querier, m *migration, status ap
 	}
 	m.status, m.errorMessage = status, errMsg
 	s.metrics.migrationsFinished.WithLabelValues(string(status)).Inc()
-	return s.addEvent(ctx, tx, m, typ, msg, now)
+	if err := s.addEvent(ctx, tx, m, typ, msg, now); err != nil {
+		return err
+	}
+	return s.retireDestinationUser(ctx, tx, m, now)
 }
 
 // enqueue adds a work item for agentID; call s.work.notify(agentID) after commit.

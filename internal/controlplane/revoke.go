@@ -2,7 +2,7 @@ package controlplane
 
 import (
 	"context"
-	"database/sql"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -19,7 +19,7 @@ func (s *Server) handleListAPIKeys(w http.ResponseWriter, r *http.Request, p *pr
 	if err := s.requireOrg(ctx, p, orgID, true); err != nil {
 		return err
 	}
-	list, err := s.principalsIn(ctx, orgID, "apikey")
+	list, err := s.store.PrincipalsIn(ctx, orgID, "apikey")
 	if err != nil {
 		return err
 	}
@@ -44,7 +44,7 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request, p *prin
 	if err := s.requireOrg(ctx, p, orgID, false); err != nil {
 		return err
 	}
-	list, err := s.principalsIn(ctx, orgID, "user")
+	list, err := s.store.PrincipalsIn(ctx, orgID, "user")
 	if err != nil {
 		return err
 	}
@@ -62,33 +62,10 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request, p *prin
 	return nil
 }
 
-type principalRow struct{ id, name, desc string }
-
-// principalsIn lists the principals of kind (service accounts excluded)
-// with a role in org orgID.
-func (s *Server) principalsIn(ctx context.Context, orgID, kind string) ([]principalRow, error) {
-	rows, err := s.store.db.QueryContext(ctx, `SELECT p.id, p.name, p.description FROM principals p
-		WHERE p.kind = ? AND p.service_account = 0 AND EXISTS (SELECT 1 FROM roles r WHERE r.principal_id = p.id AND r.org_id = ?)
-		ORDER BY p.created_at, p.id`, kind, orgID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []principalRow
-	for rows.Next() {
-		var x principalRow
-		if err := rows.Scan(&x.id, &x.name, &x.desc); err != nil {
-			return nil, err
-		}
-		out = append(out, x)
-	}
-	return out, rows.Err()
-}
-
 // orgRolesOf is principalID's roles in org orgID only (roles elsewhere are
 // not this org's business).
 func (s *Server) orgRolesOf(ctx context.Context, principalID, orgID string) ([]api.Role, error) {
-	all, err := s.rolesOf(ctx, s.store.db, principalID)
+	all, err := s.store.Roles(ctx, principalID)
 	if err != nil {
 		return nil, err
 	}
@@ -109,15 +86,12 @@ func (s *Server) handleDeleteAPIKey(w http.ResponseWriter, r *http.Request, p *p
 	if err := s.requireOrg(ctx, p, orgID, true); err != nil {
 		return err
 	}
-	res, err := s.store.db.ExecContext(ctx, `DELETE FROM principals WHERE id = ? AND kind = 'apikey' AND service_account = 0
-		AND EXISTS (SELECT 1 FROM roles r WHERE r.principal_id = principals.id AND r.org_id = ?)`, keyID, orgID)
+	err := s.store.DeleteAPIKey(ctx, orgID, keyID)
+	if errors.Is(err, errNotFound) {
+		return errorf(http.StatusNotFound, "API_KEY_NOT_FOUND", "No API key with ID %s exists in organization %s.", keyID, orgID).withParams(keyID, orgID)
+	}
 	if err != nil {
 		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return errorf(http.StatusNotFound, "API_KEY_NOT_FOUND", "No API key with ID %s exists in organization %s.", keyID, orgID).withParams(keyID, orgID)
 	}
 	s.forgetCredentials(keyID)
 	w.WriteHeader(http.StatusNoContent)
@@ -137,30 +111,12 @@ func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request, p *pri
 	if userID == p.id {
 		return badRequest("CANNOT_REMOVE_SELF", "you cannot remove yourself from the organization: ask another owner")
 	}
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM principals p WHERE p.id = ? AND p.kind = 'user'
-			AND EXISTS (SELECT 1 FROM roles r WHERE r.principal_id = p.id AND r.org_id = ?)`, userID, orgID).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 {
-			return errorf(http.StatusNotFound, "USER_NOT_FOUND", "No user with ID %s exists in organization %s.", userID, orgID).withParams(userID, orgID)
-		}
-		var others int
-		if err := tx.QueryRowContext(ctx, `SELECT count(DISTINCT principal_id) FROM roles WHERE org_id = ? AND group_id = '' AND role = ? AND principal_id != ?`,
-			orgID, api.RoleOrgOwner, userID).Scan(&others); err != nil {
-			return err
-		}
-		if others == 0 {
-			return conflict("CANNOT_REMOVE_LAST_OWNER", "user %s is the last owner of organization %s: make another user owner first", userID, orgID)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM roles WHERE principal_id = ? AND org_id = ?`, userID, orgID); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM principals WHERE id = ? AND is_admin = 0 AND NOT EXISTS (SELECT 1 FROM roles WHERE principal_id = ?)`, userID, userID)
-		return err
-	})
-	if err != nil {
+	switch err := s.store.RemoveUserFromOrg(ctx, orgID, userID); {
+	case errors.Is(err, errNotFound):
+		return errorf(http.StatusNotFound, "USER_NOT_FOUND", "No user with ID %s exists in organization %s.", userID, orgID).withParams(userID, orgID)
+	case errors.Is(err, errLastOwner):
+		return conflict("CANNOT_REMOVE_LAST_OWNER", "user %s is the last owner of organization %s: make another user owner first", userID, orgID)
+	case err != nil:
 		return err
 	}
 	s.forgetCredentials(userID)
@@ -196,7 +152,9 @@ func (s *Server) audit(r *http.Request, p *principal, a *auditInfo, status int) 
 		}
 	}
 	if orgID == "" && groupID != "" {
-		_ = s.store.db.QueryRowContext(ctx, `SELECT org_id FROM projects WHERE id = ?`, groupID).Scan(&orgID)
+		if pr, err := s.store.Project(ctx, groupID); err == nil {
+			orgID = pr.OrgID
+		}
 	}
 	action := r.Pattern
 	if action == "" {
@@ -224,8 +182,9 @@ func (s *Server) recordAudit(ctx context.Context, r *http.Request, p *principal,
 	if a, ok := s.remoteAddr(r); ok {
 		addr = a.String()
 	}
-	if _, err := s.store.db.ExecContext(ctx, `INSERT INTO audit_events (org_id, group_id, principal_id, principal_kind, principal_name, remote_addr, action, target, status, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, orgID, groupID, p.id, p.kind, p.name, addr, action, r.URL.Path, status, ms(time.Now())); err != nil {
+	a := auditRecord{orgID: orgID, groupID: groupID, principalID: p.id, principalKind: p.kind, name: p.name, remoteAddr: addr,
+		action: action, target: r.URL.Path, status: status, createdAt: time.Now()}
+	if err := s.store.RecordAudit(ctx, a); err != nil {
 		s.logger.LogAttrs(ctx, slog.LevelError, "audit record failed", slog.String("action", action), slog.Any("err", err))
 	}
 }
@@ -246,33 +205,23 @@ func (s *Server) handleAuditEvents(w http.ResponseWriter, r *http.Request, p *pr
 		}
 		limit = n
 	}
-	rows, err := s.store.db.QueryContext(ctx, `SELECT id, group_id, principal_id, principal_kind, principal_name, remote_addr, action, target, status, created_at
-		FROM audit_events WHERE org_id = ? ORDER BY id DESC LIMIT ?`, orgID, limit)
+	trail, err := s.store.AuditTrail(ctx, orgID, limit)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
 	page := api.Page[api.AuditEvent]{Results: []api.AuditEvent{}}
-	for rows.Next() {
-		var e api.AuditEvent
-		var id, created int64
-		var pid, kind, name string
-		if err := rows.Scan(&id, &e.GroupID, &pid, &kind, &name, &e.RemoteAddress, &e.Action, &e.Target, &e.Status, &created); err != nil {
-			return err
-		}
-		e.ID, e.Created, e.OrgID = strconv.FormatInt(id, 10), fromMS(created), orgID
-		if kind == "user" {
-			e.UserID, e.Username, e.EventTypeName = pid, name, "USER_ACTION"
+	for _, a := range trail {
+		e := api.AuditEvent{ID: strconv.FormatInt(a.id, 10), Created: a.createdAt, OrgID: a.orgID, GroupID: a.groupID,
+			RemoteAddress: a.remoteAddr, Action: a.action, Target: a.target, Status: a.status}
+		if a.principalKind == "user" {
+			e.UserID, e.Username, e.EventTypeName = a.principalID, a.name, "USER_ACTION"
 		} else {
-			e.APIKeyID, e.PublicKey, e.EventTypeName = pid, name, "API_KEY_ACTION"
+			e.APIKeyID, e.PublicKey, e.EventTypeName = a.principalID, a.name, "API_KEY_ACTION"
 		}
 		if e.Action == "POST /api/session" {
 			e.EventTypeName = "SUCCESSFUL_LOGIN_AUDIT"
 		}
 		page.Results = append(page.Results, e)
-	}
-	if err := rows.Err(); err != nil {
-		return err
 	}
 	page.TotalCount = len(page.Results)
 	negotiate(w, r, api.MediaType20230101)

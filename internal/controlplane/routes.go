@@ -103,7 +103,7 @@ func (s *Server) routes() http.Handler {
 	// Operations.
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.store.db.PingContext(r.Context()); err != nil {
+		if err := s.store.Ping(r.Context()); err != nil {
 			s.writeError(w, r, err)
 			return
 		}

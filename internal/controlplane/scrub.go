@@ -52,11 +52,9 @@ func scrubText(text string, secrets []string) string {
 
 // scrubValidation scrubs an agent's validation result for validation id.
 func (s *Server) scrubValidation(ctx context.Context, q querier, id string, res *api.ValidationResult) {
-	var sealed []byte
-	var groupID, dest string
 	var secrets []string
-	if q.QueryRowContext(ctx, `SELECT request_enc, group_id, destination_cluster FROM validations WHERE id = ?`, id).Scan(&sealed, &groupID, &dest) == nil {
-		secrets = s.secretsFor(ctx, q, sealed, groupID, dest)
+	if v, err := s.store.on(q).ValidationRequest(ctx, id); err == nil {
+		secrets = s.secretsFor(ctx, q, v.requestEnc, v.groupID, v.destination)
 	}
 	res.ErrorMessage = scrubText(res.ErrorMessage, secrets)
 	for i := range res.Checks {

@@ -25,6 +25,9 @@ type Timing struct {
 	ProgressInterval  time.Duration // default 2 s: told to agents at register
 	MaxWait           time.Duration // default 30 s: longest work long-poll
 	SessionTTL        time.Duration // default 12 h
+	// DestinationTimeout bounds each connection and command of the control
+	// plane's to a destination (its migration users); default 10 s.
+	DestinationTimeout time.Duration
 }
 
 func (t Timing) withDefaults() Timing {
@@ -41,6 +44,7 @@ func (t Timing) withDefaults() Timing {
 	def(&t.ProgressInterval, 2*time.Second)
 	def(&t.MaxWait, 30*time.Second)
 	def(&t.SessionTTL, 12*time.Hour)
+	def(&t.DestinationTimeout, 10*time.Second)
 	return t
 }
 
@@ -90,6 +94,7 @@ type Server struct {
 	timerWake chan struct{} // wakes the timer loop after a state change
 	hookWake  chan struct{} // wakes the webhook loop after an enqueue
 	emailWake chan struct{} // wakes the email loop after an enqueue
+	userWake  chan struct{} // wakes the destination-user loop (destuser.go)
 
 	// secureCookies: the external URL is https, so the session cookie is
 	// Secure even when TLS ends at a proxy in front of this server.
@@ -151,6 +156,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		timerWake:     make(chan struct{}, 1),
 		hookWake:      make(chan struct{}, 1),
 		emailWake:     make(chan struct{}, 1),
+		userWake:      make(chan struct{}, 1),
 		credCache:     map[string]credEntry{},
 		secureCookies: ext.Scheme == "https",
 	}
@@ -177,12 +183,14 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Registry returns the Prometheus registry that /metrics serves.
 func (s *Server) Registry() *prometheus.Registry { return s.metrics.registry }
 
-// Run drives the cutover-window and agent-heartbeat timers and the webhook
-// deliveries until ctx is done. It returns nil on cancellation.
+// Run drives the cutover-window and agent-heartbeat timers, the webhook
+// deliveries and the destination users' creation and removal until ctx is
+// done. It returns nil on cancellation.
 func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.runTimers(ctx) })
 	wg.Go(func() { s.runWebhooks(ctx) })
+	wg.Go(func() { s.runDestinationUsers(ctx) })
 	if s.opts.SMTP != nil {
 		wg.Go(func() { s.runEmails(ctx) })
 	}

@@ -3,7 +3,6 @@ package controlplane
 import (
 	"context"
 	"crypto/subtle"
-	"database/sql"
 	"errors"
 	"net/http"
 	"net/url"
@@ -56,18 +55,8 @@ func (s *Server) handleCreateServiceAccount(w http.ResponseWriter, r *http.Reque
 	secret := api.ServiceAccountSecret{ID: newID(now), CreatedAt: fromMS(ms(now)), ExpiresAt: fromMS(ms(now.Add(time.Duration(req.SecretExpiresAfterHours) * time.Hour))),
 		Secret: "mdb_sa_sk_" + randomToken(30)}
 	pid := newID(now)
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO principals (id, kind, name, secret_hash, description, display_name, service_account, created_at) VALUES (?, 'apikey', ?, '', ?, ?, 1, ?)`,
-			pid, sa.ClientID, sa.Description, sa.Name, ms(now)); err != nil {
-			return err
-		}
-		if err := insertRoles(ctx, tx, pid, roles); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO service_account_secrets (id, principal_id, secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
-			secret.ID, pid, tokenHash(secret.Secret), ms(now), ms(secret.ExpiresAt))
-		return err
-	})
+	err := s.store.CreateServiceAccount(ctx, newServiceAccount{principalID: pid, sa: sa, roles: roles,
+		secretID: secret.ID, secretHash: tokenHash(secret.Secret), expiresAt: secret.ExpiresAt}, now)
 	if err != nil {
 		return err
 	}
@@ -79,10 +68,8 @@ func (s *Server) handleCreateServiceAccount(w http.ResponseWriter, r *http.Reque
 
 // serviceAccountIn loads the principal ID of service account clientID in org orgID.
 func (s *Server) serviceAccountIn(ctx context.Context, orgID, clientID string) (string, error) {
-	var pid string
-	err := s.store.db.QueryRowContext(ctx, `SELECT p.id FROM principals p WHERE p.name = ? AND p.service_account = 1
-		AND EXISTS (SELECT 1 FROM roles r WHERE r.principal_id = p.id AND r.org_id = ?)`, clientID, orgID).Scan(&pid)
-	if isNoRows(err) {
+	pid, err := s.store.ServiceAccountIn(ctx, orgID, clientID)
+	if errors.Is(err, errNotFound) {
 		return "", notFound("service account", clientID)
 	}
 	return pid, err
@@ -95,60 +82,16 @@ func (s *Server) handleListServiceAccounts(w http.ResponseWriter, r *http.Reques
 	if err := s.requireOrg(ctx, p, orgID, true); err != nil {
 		return err
 	}
-	rows, err := s.store.db.QueryContext(ctx, `SELECT p.id, p.name, p.display_name, p.description, p.created_at FROM principals p
-		WHERE p.service_account = 1 AND EXISTS (SELECT 1 FROM roles r WHERE r.principal_id = p.id AND r.org_id = ?) ORDER BY p.created_at, p.id`, orgID)
+	list, err := s.store.ServiceAccountsIn(ctx, orgID)
 	if err != nil {
 		return err
 	}
-	type row struct {
-		id string
-		sa api.ServiceAccount
-	}
-	var list []row
-	for rows.Next() {
-		var x row
-		var created int64
-		if err := rows.Scan(&x.id, &x.sa.ClientID, &x.sa.Name, &x.sa.Description, &created); err != nil {
-			rows.Close()
-			return err
-		}
-		x.sa.CreatedAt = fromMS(created)
-		list = append(list, x)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
 	page := api.Page[api.ServiceAccount]{Results: []api.ServiceAccount{}}
-	for _, x := range list {
-		roles, err := s.rolesOf(ctx, s.store.db, x.id)
-		if err != nil {
-			return err
+	for _, sa := range list {
+		for i := range sa.Secrets {
+			sa.Secrets[i].MaskedSecretValue = "mdb_sa_sk_****"
 		}
-		x.sa.Roles = []string{}
-		for _, r := range roles {
-			x.sa.Roles = append(x.sa.Roles, string(r.RoleName))
-		}
-		x.sa.Secrets = []api.ServiceAccountSecret{}
-		srows, err := s.store.db.QueryContext(ctx, `SELECT id, created_at, expires_at FROM service_account_secrets WHERE principal_id = ? ORDER BY created_at`, x.id)
-		if err != nil {
-			return err
-		}
-		for srows.Next() {
-			var sec api.ServiceAccountSecret
-			var c, e int64
-			if err := srows.Scan(&sec.ID, &c, &e); err != nil {
-				srows.Close()
-				return err
-			}
-			sec.CreatedAt, sec.ExpiresAt, sec.MaskedSecretValue = fromMS(c), fromMS(e), "mdb_sa_sk_****"
-			x.sa.Secrets = append(x.sa.Secrets, sec)
-		}
-		srows.Close()
-		if err := srows.Err(); err != nil {
-			return err
-		}
-		page.Results = append(page.Results, x.sa)
+		page.Results = append(page.Results, sa)
 	}
 	page.TotalCount = len(page.Results)
 	negotiate(w, r, api.MediaType20230101)
@@ -168,7 +111,7 @@ func (s *Server) handleDeleteServiceAccount(w http.ResponseWriter, r *http.Reque
 	if err != nil {
 		return err
 	}
-	if _, err := s.store.db.ExecContext(ctx, `DELETE FROM principals WHERE id = ?`, pid); err != nil {
+	if err := s.store.DeletePrincipal(ctx, pid); err != nil {
 		return err
 	}
 	negotiate(w, r, api.MediaType20230101)
@@ -214,27 +157,16 @@ func (s *Server) oauthClient(w http.ResponseWriter, r *http.Request) (pid, secre
 		return "", "", false
 	}
 	ctx := r.Context()
-	rows, err := s.store.db.QueryContext(ctx, `SELECT p.id, s.id, s.secret_hash FROM principals p JOIN service_account_secrets s ON s.principal_id = p.id
-		WHERE p.name = ? AND p.service_account = 1 AND s.expires_at > ?`, id, ms(time.Now()))
+	secrets, err := s.store.LiveClientSecrets(ctx, id, time.Now())
 	if err != nil {
 		s.writeError(w, r, err)
 		return "", "", false
 	}
-	defer rows.Close()
 	want := tokenHash(secret)
-	for rows.Next() {
-		var p, sid, hash string
-		if err := rows.Scan(&p, &sid, &hash); err != nil {
-			s.writeError(w, r, err)
-			return "", "", false
+	for _, c := range secrets {
+		if subtle.ConstantTimeCompare([]byte(want), []byte(c.secretHash)) == 1 {
+			pid, secretID, ok = c.principalID, c.secretID, true
 		}
-		if subtle.ConstantTimeCompare([]byte(want), []byte(hash)) == 1 {
-			pid, secretID, ok = p, sid, true
-		}
-	}
-	if err := rows.Err(); err != nil {
-		s.writeError(w, r, err)
-		return "", "", false
 	}
 	if !ok {
 		oauthError(w, http.StatusUnauthorized, "invalid_client", "unknown client, wrong or expired secret")
@@ -257,12 +189,7 @@ func (s *Server) handleOAuthToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := time.Now()
 	token := "mdb_sa_at_" + randomToken(32)
-	if _, err := s.store.db.ExecContext(ctx, `DELETE FROM oauth_tokens WHERE expires_at < ?`, ms(now)); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if _, err := s.store.db.ExecContext(ctx, `INSERT INTO oauth_tokens (token_hash, principal_id, secret_id, expires_at) VALUES (?, ?, ?, ?)`,
-		tokenHash(token), pid, secretID, ms(now.Add(oauthTokenTTL))); err != nil {
+	if err := s.store.IssueOAuthToken(ctx, tokenHash(token), pid, secretID, now.Add(oauthTokenTTL), now); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -277,7 +204,7 @@ func (s *Server) handleOAuthRevoke(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := s.store.db.ExecContext(r.Context(), `DELETE FROM oauth_tokens WHERE token_hash = ? AND principal_id = ?`, tokenHash(r.PostForm.Get("token")), pid); err != nil {
+	if err := s.store.RevokeOAuthToken(r.Context(), tokenHash(r.PostForm.Get("token")), pid); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -288,10 +215,8 @@ var errTokenExpired = errorf(http.StatusUnauthorized, "UNAUTHORIZED", "the Beare
 
 // checkBearer authenticates a service account's access token.
 func (s *Server) checkBearer(ctx context.Context, token string) (*principal, error) {
-	var pid string
-	var expires int64
-	err := s.store.db.QueryRowContext(ctx, `SELECT principal_id, expires_at FROM oauth_tokens WHERE token_hash = ?`, tokenHash(strings.TrimSpace(token))).Scan(&pid, &expires)
-	if isNoRows(err) || (err == nil && time.Now().UnixMilli() > expires) {
+	pid, expires, err := s.store.OAuthToken(ctx, tokenHash(strings.TrimSpace(token)))
+	if errors.Is(err, errNotFound) || (err == nil && time.Now().UnixMilli() > ms(expires)) {
 		return nil, errTokenExpired
 	}
 	if err != nil {

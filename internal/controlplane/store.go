@@ -20,12 +20,70 @@ import (
 //go:embed schema/*.sql
 var schemaFS embed.FS
 
-// store is the control plane's SQLite database. It uses one connection: every
-// statement is serialized, so a transaction never waits on another writer, and
-// with synchronous=FULL a committed transaction is on disk before the handler
-// that made it answers.
+// store is the control plane's SQLite database and the only code that runs
+// SQL: one method per query or per transaction, named for what it does,
+// grouped by concern in store_*.go. Methods return domain values and
+// errNotFound / errExists rather than database/sql errors. It uses one
+// connection: every statement is serialized, so a transaction never waits on
+// another writer, and with synchronous=FULL a committed transaction is on
+// disk before the handler that made it answers.
 type store struct {
 	db *sql.DB
+	// q is where the methods' queries run: db, or the transaction of Tx.
+	q querier
+	// inTx tells that q is a transaction.
+	inTx bool
+}
+
+// querier is what store methods run their statements on: *sql.DB or *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// Errors of store methods, for callers to branch on (errors.Is).
+var (
+	// errNotFound: the row asked for does not exist.
+	errNotFound = errors.New("not found in the store")
+	// errExists: a row with the same unique key (a name) exists.
+	errExists = errors.New("already exists in the store")
+)
+
+// notFoundIf maps sql.ErrNoRows to errNotFound.
+func notFoundIf(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return errNotFound
+	}
+	return err
+}
+
+// existsIf maps a UNIQUE constraint violation to errExists.
+func existsIf(err error) error {
+	if isUniqueViolation(err) {
+		return errExists
+	}
+	return err
+}
+
+// Tx runs f with a store whose methods run in one transaction, committed
+// when f returns nil and rolled back otherwise. Inside a transaction (a
+// store given by Tx or on) f runs in that same transaction.
+func (s *store) Tx(ctx context.Context, f func(st *store) error) error {
+	if s.inTx {
+		return f(s)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error { return f(&store{db: s.db, q: tx, inTx: true}) })
+}
+
+// on is the store with its methods running on q: for code that still holds
+// a *sql.Tx of tx (agentapi.go, linktoken.go, livemigrations.go,
+// migrations.go, timers.go) and calls store methods within it.
+func (s *store) on(q querier) *store {
+	if db, ok := q.(*sql.DB); ok && db == s.db {
+		return s
+	}
+	return &store{db: s.db, q: q, inTx: true}
 }
 
 // fixedFile is a store file whose mode openStore tightened.
@@ -57,7 +115,7 @@ func openStore(ctx context.Context, path string) (_ *store, fixed []fixedFile, _
 		return nil, nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(1)
-	s := &store{db: db}
+	s := &store{db: db, q: db}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, nil, fmt.Errorf("migrate store %s: %w", path, err)
@@ -96,6 +154,9 @@ func tightenModes(path string) ([]fixedFile, error) {
 }
 
 func (s *store) Close() error { return s.db.Close() }
+
+// Ping checks that the database answers.
+func (s *store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 func (s *store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
@@ -138,6 +199,7 @@ func (s *store) migrate(ctx context.Context) error {
 }
 
 // tx runs f in a transaction and commits it, or rolls back when f fails.
+// Code outside the store uses Tx.
 func (s *store) tx(ctx context.Context, f func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -168,6 +230,6 @@ func isUniqueViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
-var errNoRows = sql.ErrNoRows
-
-func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
+// isNoRows reports whether err says a row was not found, from database/sql
+// or a store method.
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) || errors.Is(err, errNotFound) }

@@ -3,7 +3,6 @@ package controlplane
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,22 +69,8 @@ type delivery struct {
 
 // deliverDue sends every due delivery once and returns when to look again.
 func (s *Server) deliverDue(ctx context.Context, now time.Time) (time.Time, error) {
-	rows, err := s.store.db.QueryContext(ctx, `SELECT d.id, d.event_id, d.attempts, p.webhook_url, p.webhook_url_enc, p.webhook_secret FROM webhook_deliveries d
-		JOIN projects p ON p.id = d.group_id WHERE d.delivered_at IS NULL AND d.failed = 0 AND d.next_attempt_at <= ? ORDER BY d.id LIMIT 50`, ms(now))
+	due, err := s.store.DueDeliveries(ctx, now, 50)
 	if err != nil {
-		return time.Time{}, err
-	}
-	var due []delivery
-	for rows.Next() {
-		var d delivery
-		if err := rows.Scan(&d.id, &d.eventID, &d.attempts, &d.url, &d.urlEnc, &d.secret); err != nil {
-			rows.Close()
-			return time.Time{}, err
-		}
-		due = append(due, d)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return time.Time{}, err
 	}
 	for _, d := range due {
@@ -94,32 +79,27 @@ func (s *Server) deliverDue(ctx context.Context, now time.Time) (time.Time, erro
 		}
 	}
 	next := now.Add(time.Hour)
-	var v sql.NullInt64
-	if err := s.store.db.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM webhook_deliveries WHERE delivered_at IS NULL AND failed = 0`).Scan(&v); err != nil {
+	t, ok, err := s.store.NextDeliveryAttempt(ctx)
+	if err != nil {
 		return time.Time{}, err
 	}
-	if v.Valid && fromMS(v.Int64).Before(next) {
-		next = fromMS(v.Int64)
+	if ok && t.Before(next) {
+		next = t
 	}
 	return next, nil
 }
 
 // deliver makes one attempt and records its outcome; only store errors are returned.
 func (s *Server) deliver(ctx context.Context, d delivery) error {
-	var e api.Event
-	var at int64
-	err := s.store.db.QueryRowContext(ctx, `SELECT id, org_id, group_id, migration_id, type, message, created_at FROM events WHERE id = ?`, d.eventID).
-		Scan(&e.ID, &e.OrgID, &e.GroupID, &e.MigrationID, &e.Type, &e.Message, &at)
+	e, err := s.store.Event(ctx, d.eventID)
 	if err != nil {
 		return err
 	}
-	e.CreatedAt = fromMS(at)
 	sendErr := s.send(ctx, d, e)
 	now := time.Now()
 	if sendErr == nil {
 		s.metrics.webhooks.WithLabelValues("delivered").Inc()
-		_, err = s.store.db.ExecContext(ctx, `UPDATE webhook_deliveries SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?`, ms(now), d.id)
-		return err
+		return s.store.MarkDelivered(ctx, d.id, now)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -132,9 +112,7 @@ func (s *Server) deliver(ctx context.Context, d delivery) error {
 	}
 	s.metrics.webhooks.WithLabelValues(result).Inc()
 	s.logger.Warn("webhook delivery failed", "event_id", d.eventID, "attempt", attempts, "giving_up", failed, "err", sendErr)
-	_, err = s.store.db.ExecContext(ctx, `UPDATE webhook_deliveries SET attempts = ?, failed = ?, last_error = ?, next_attempt_at = ? WHERE id = ?`,
-		attempts, failed, sendErr.Error(), ms(now.Add(webhookBackoff(attempts))), d.id)
-	return err
+	return s.store.RecordDeliveryFailure(ctx, d.id, attemptFailure{attempts: attempts, failed: failed, lastErr: sendErr.Error(), next: now.Add(webhookBackoff(attempts))})
 }
 
 func (s *Server) send(ctx context.Context, d delivery, e api.Event) error {

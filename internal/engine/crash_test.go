@@ -1,10 +1,8 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"os"
 	"os/exec"
 	"slices"
 	"syscall"
@@ -25,34 +23,6 @@ import (
 // crashes a process while a workload writes, recovers, commits, and ends
 // with the destination equal to the source's final state, byte for byte,
 // indexes included.
-
-const syncHelperEnv = "LIVEMIGRATE_SYNC_HELPER"
-
-// TestHelperSyncProcess is not a test: TestKillEngineDuringChangeApplication
-// runs the test binary again with only this function and the env set, so an
-// engine applying changes runs in a process of its own that can be killed
-// with SIGKILL. It runs until killed.
-func TestHelperSyncProcess(t *testing.T) {
-	if os.Getenv(syncHelperEnv) == "" {
-		t.Skip("helper process for TestKillEngineDuringChangeApplication")
-	}
-	e, err := New(Options{
-		Source:      mdb.URI(os.Getenv(syncHelperEnv + "_SRC")),
-		Destination: mdb.URI(os.Getenv(syncHelperEnv + "_DST")),
-	}, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Run(context.Background()); err != nil {
-		t.Fatalf("engine run: %v", err)
-	}
-}
-
-func syncHelper(src, dst *mongotest.Server) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperSyncProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), syncHelperEnv+"=1", syncHelperEnv+"_SRC="+src.URI(), syncHelperEnv+"_DST="+dst.URI())
-	return cmd
-}
 
 // applyCheckpoint reads the durable change-apply checkpoint from the
 // destination's metadata database.
@@ -97,14 +67,12 @@ func startEngine(t *testing.T, opts Options) (*Engine, <-chan error) {
 	return e, errc
 }
 
-// commitAndCompare waits for canCommit, commits, and checks that the
-// destination equals the source: collections, every document byte for
-// byte, index names and uniqueness. Verification may have found (and
-// repaired) at most maxFound documents: 0 where no change can have been
-// lost, so a lost or misapplied event fails the test.
-func commitAndCompare(t *testing.T, e *Engine, errc <-chan error, src, dst *mongo.Client, maxFound int64) {
+// commitEngine waits up to ready for canCommit, commits, waits up to done
+// for Run to return and checks that the engine is COMMITTED, writable and
+// verified; it returns the commit report.
+func commitEngine(t *testing.T, e *Engine, errc <-chan error, ready, done time.Duration) *CommitReport {
 	t.Helper()
-	mongotest.WaitFor(t, "canCommit", 60*time.Second, func() bool { return e.Progress().CanCommit })
+	mongotest.WaitFor(t, "canCommit", ready, func() bool { return e.Progress().CanCommit })
 	if err := e.Commit(); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
@@ -113,8 +81,8 @@ func commitAndCompare(t *testing.T, e *Engine, errc <-chan error, src, dst *mong
 		if err != nil {
 			t.Fatalf("Run: %v", err)
 		}
-	case <-time.After(90 * time.Second):
-		t.Fatalf("commit did not finish in 90s; progress %+v", e.Progress())
+	case <-time.After(done):
+		t.Fatalf("commit did not finish in %v; progress %+v", done, e.Progress())
 	}
 	p := e.Progress()
 	rep := e.CommitReport()
@@ -122,6 +90,17 @@ func commitAndCompare(t *testing.T, e *Engine, errc <-chan error, src, dst *mong
 		t.Fatalf("after commit: state %s canWrite %v report %+v, want COMMITTED, writable, verified", p.State, p.CanWrite, rep)
 	}
 	t.Logf("commit report: %+v", *rep)
+	return rep
+}
+
+// commitAndCompare waits for canCommit, commits, and checks that the
+// destination equals the source: collections, every document byte for
+// byte, index names and uniqueness. Verification may have found (and
+// repaired) at most maxFound documents: 0 where no change can have been
+// lost, so a lost or misapplied event fails the test.
+func commitAndCompare(t *testing.T, e *Engine, errc <-chan error, src, dst *mongo.Client, maxFound int64) {
+	t.Helper()
+	rep := commitEngine(t, e, errc, 60*time.Second, 90*time.Second)
 	if rep.Found.Total() > maxFound || rep.Repaired > maxFound {
 		t.Errorf("verification at commit found %+v and repaired %d documents, want at most %d", rep.Found, rep.Repaired, maxFound)
 	}
@@ -154,14 +133,7 @@ func TestKillEngineDuringChangeApplication(t *testing.T) {
 
 	var last applyState
 	for kill := 1; kill <= 2; kill++ {
-		cmd := syncHelper(srcSrv, dstSrv)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
+		p := startHelper(t, helperSync, srcSrv, dstSrv)
 		// Kill once this process has moved the checkpoint (it is applying).
 		deadline := time.Now().Add(45 * time.Second)
 		for {
@@ -171,19 +143,19 @@ func TestKillEngineDuringChangeApplication(t *testing.T) {
 				break
 			}
 			select {
-			case err := <-done:
-				t.Fatalf("engine process ended before it was killed: %v\n%s", err, out.String())
+			case err := <-p.done:
+				t.Fatalf("engine process ended before it was killed: %v\n%s", err, p.out.String())
 			case <-time.After(200 * time.Millisecond):
 			}
 			if time.Now().After(deadline) {
-				_ = cmd.Process.Signal(syscall.SIGKILL)
-				t.Fatalf("engine process %d never checkpointed change application\n%s", kill, out.String())
+				_ = p.cmd.Process.Signal(syscall.SIGKILL)
+				t.Fatalf("engine process %d never checkpointed change application\n%s", kill, p.out.String())
 			}
 		}
 		time.Sleep(time.Duration(300*kill) * time.Millisecond) // mid-batch, not right at a save
-		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
 		var ee *exec.ExitError
-		if err := <-done; !errors.As(err, &ee) {
+		if err := <-p.done; !errors.As(err, &ee) {
 			t.Fatalf("engine process %d: want killed, got %v", kill, err)
 		}
 		t.Logf("kill %d: checkpoint %v, %d events applied", kill, last.Pos.TS, last.Applied)
@@ -201,6 +173,30 @@ func TestKillEngineDuringChangeApplication(t *testing.T) {
 	}
 }
 
+// killDuringChangeApplication runs an engine from srcSrv to dstSrv; once it
+// applies changes it starts the crash workload (seed) and, 2 s later, kills
+// victim (one of the two) with SIGKILL, restarts it after down and returns
+// after up more, the workload still writing.
+func killDuringChangeApplication(t *testing.T, srcSrv, dstSrv, victim *mongotest.Server, seed uint64, down, up time.Duration) (*Engine, <-chan error, *mongotest.Workload) {
+	t.Helper()
+	e, errc := startEngine(t, Options{Source: mdb.URI(srcSrv.URI()), Destination: mdb.URI(dstSrv.URI())})
+	mongotest.WaitFor(t, "change application", 30*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
+	wl := crashWorkload(context.Background(), mongotest.Client(t, srcSrv), seed)
+	t.Cleanup(func() { _, _ = wl.Stop() })
+	time.Sleep(2 * time.Second)
+	if err := victim.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(down)
+	rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := victim.Restart(rctx); err != nil {
+		t.Fatalf("restart the killed server: %v", err)
+	}
+	time.Sleep(up)
+	return e, errc, wl
+}
+
 // TestKillSourceDuringChangeApplication: the source server is killed with
 // SIGKILL and restarted while the engine applies a live workload. Its oplog
 // counter restarts and writes committed just before the crash may have no
@@ -208,26 +204,11 @@ func TestKillEngineDuringChangeApplication(t *testing.T) {
 // report success with a difference.
 func TestKillSourceDuringChangeApplication(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	srcSrv, dstSrv := mongotest.StartSource(t), mongotest.StartDestination(t)
 	src, dst := mongotest.Client(t, srcSrv), mongotest.Client(t, dstSrv)
 	seed(t, src, migration.Namespace{DB: "app", Coll: "items"}, 0, 300)
 
-	e, errc := startEngine(t, Options{Source: mdb.URI(srcSrv.URI()), Destination: mdb.URI(dstSrv.URI())})
-	mongotest.WaitFor(t, "change application", 30*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
-	wl := crashWorkload(ctx, src, 12)
-	defer wl.Stop()
-	time.Sleep(2 * time.Second)
-	if err := srcSrv.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(500 * time.Millisecond)
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := srcSrv.Restart(rctx); err != nil {
-		t.Fatalf("restart the source: %v", err)
-	}
-	time.Sleep(4 * time.Second)
+	e, errc, wl := killDuringChangeApplication(t, srcSrv, dstSrv, srcSrv, 12, 500*time.Millisecond, 4*time.Second)
 	_, _ = wl.Stop() // writes fail while the source is down
 	// FerretDB writes the oplog entry in a transaction after the data's
 	// (substrate.md): a write in flight at the kill can be committed with
@@ -241,26 +222,11 @@ func TestKillSourceDuringChangeApplication(t *testing.T) {
 // workload; the engine rides it out and ends equal.
 func TestKillDestinationDuringChangeApplication(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	srcSrv, dstSrv := mongotest.StartSource(t), mongotest.StartDestination(t)
 	src, dst := mongotest.Client(t, srcSrv), mongotest.Client(t, dstSrv)
 	seed(t, src, migration.Namespace{DB: "app", Coll: "items"}, 0, 300)
 
-	e, errc := startEngine(t, Options{Source: mdb.URI(srcSrv.URI()), Destination: mdb.URI(dstSrv.URI())})
-	mongotest.WaitFor(t, "change application", 30*time.Second, func() bool { return e.Progress().Phase == migration.PhaseApplying })
-	wl := crashWorkload(ctx, src, 13)
-	defer wl.Stop()
-	time.Sleep(2 * time.Second)
-	if err := dstSrv.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * time.Second)
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := dstSrv.Restart(rctx); err != nil {
-		t.Fatalf("restart the destination: %v", err)
-	}
-	time.Sleep(3 * time.Second)
+	e, errc, wl := killDuringChangeApplication(t, srcSrv, dstSrv, dstSrv, 13, 2*time.Second, 3*time.Second)
 	if _, err := wl.Stop(); err != nil {
 		t.Fatalf("workload: %v", err)
 	}

@@ -102,22 +102,7 @@ func TestLargeDocumentsCopyApplyVerify(t *testing.T) {
 
 	// Let the last writes reach the checkpoint before commit.
 	time.Sleep(3 * time.Second)
-	mongotest.WaitFor(t, "canCommit", 240*time.Second, func() bool { return e.Progress().CanCommit })
-	if err := e.Commit(); err != nil {
-		t.Fatalf("Commit: %v", err)
-	}
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(120 * time.Second):
-		t.Fatalf("commit did not finish in 120s; progress %+v", e.Progress())
-	}
-	rep := e.CommitReport()
-	if rep == nil || !rep.Verified || e.Progress().State != migration.StateCommitted {
-		t.Fatalf("after commit: state %s, report %+v; want COMMITTED and verified", e.Progress().State, rep)
-	}
+	rep := commitEngine(t, e, errc, 240*time.Second, 120*time.Second)
 	if rep.Repaired != 0 {
 		t.Errorf("commit repaired %d documents, want 0 (change application lost or garbled events): %+v", rep.Repaired, rep.Verification)
 	}

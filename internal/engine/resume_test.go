@@ -24,25 +24,59 @@ import (
 
 const helperEnv = "LIVEMIGRATE_ENGINE_HELPER"
 
-// TestHelperEngineProcess is not a test: TestResumeAfterKill runs the test
+// Modes of TestHelperEngineProcess.
+const (
+	// helperCopy copies with one worker in batches of 100 documents and
+	// stops after the copy (TestResumeAfterKill).
+	helperCopy = "copy"
+	// helperSync runs until killed (TestKillEngineDuringChangeApplication).
+	helperSync = "sync"
+)
+
+// TestHelperEngineProcess is not a test: the kill -9 tests run the test
 // binary again with only this function and the env set, so the engine runs
 // in a process of its own that can be killed with SIGKILL.
 func TestHelperEngineProcess(t *testing.T) {
-	if os.Getenv(helperEnv) == "" {
-		t.Skip("helper process for TestResumeAfterKill")
+	mode := os.Getenv(helperEnv)
+	if mode == "" {
+		t.Skip("helper process of the kill -9 tests")
 	}
-	e, err := New(Options{
-		Source:        mdb.URI(os.Getenv(helperEnv + "_SRC")),
-		Destination:   mdb.URI(os.Getenv(helperEnv + "_DST")),
-		Copy:          clone.Options{Workers: 1, InsertersPerTask: 1, BatchDocuments: 100},
-		StopAfterCopy: true,
-	}, testLogger(t))
+	opts := Options{Source: mdb.URI(os.Getenv(helperEnv + "_SRC")), Destination: mdb.URI(os.Getenv(helperEnv + "_DST"))}
+	if mode == helperCopy {
+		opts.Copy, opts.StopAfterCopy = clone.Options{Workers: 1, InsertersPerTask: 1, BatchDocuments: 100}, true
+	}
+	e, err := New(opts, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := e.Run(context.Background()); err != nil {
 		t.Fatalf("engine run: %v", err)
 	}
+}
+
+// helper is the command of an engine process in mode from src to dst.
+func helper(mode string, src, dst *mongotest.Server) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperEngineProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode, helperEnv+"_SRC="+src.URI(), helperEnv+"_DST="+dst.URI())
+	return cmd
+}
+
+// engineProcess is a started helper: its combined output and Wait's result.
+type engineProcess struct {
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	done chan error
+}
+
+func startHelper(t *testing.T, mode string, src, dst *mongotest.Server) engineProcess {
+	t.Helper()
+	p := engineProcess{cmd: helper(mode, src, dst), out: &bytes.Buffer{}, done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	return p
 }
 
 func TestResumeAfterKill(t *testing.T) {
@@ -63,27 +97,20 @@ func TestResumeAfterKill(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	kills := 0
 	for attempt := 0; kills < 5 && attempt < 12; attempt++ {
-		cmd := helper(t, srcSrv, dstSrv)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		p := startHelper(t, helperCopy, srcSrv, dstSrv)
 		// The engine process takes ~0.3 s to start; kill it somewhere in its run.
 		delay := time.Duration(300+rng.IntN(1200)) * time.Millisecond
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
 		select {
-		case err := <-done:
+		case err := <-p.done:
 			if err != nil {
-				t.Fatalf("engine process failed before it was killed: %v\n%s", err, out.String())
+				t.Fatalf("engine process failed before it was killed: %v\n%s", err, p.out.String())
 			}
 			t.Logf("attempt %d: engine finished before the kill at %v", attempt, delay)
 			continue
 		case <-time.After(delay):
 		}
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		err := <-done
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		err := <-p.done
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) {
 			t.Logf("attempt %d: engine finished at the kill (%v)", attempt, err)
@@ -100,8 +127,7 @@ func TestResumeAfterKill(t *testing.T) {
 	}
 
 	// Run to completion, then every document must be there exactly once and byte-exact.
-	cmd := helper(t, srcSrv, dstSrv)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := helper(helperCopy, srcSrv, dstSrv).CombinedOutput(); err != nil {
 		t.Fatalf("final engine run: %v\n%s", err, out)
 	}
 	assertSame(t, src, dst, nss...)
@@ -127,12 +153,6 @@ func cmpEqual(a, b map[string]bool) bool {
 		}
 	}
 	return true
-}
-
-func helper(t *testing.T, src, dst *mongotest.Server) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperEngineProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperEnv+"=1", helperEnv+"_SRC="+src.URI(), helperEnv+"_DST="+dst.URI())
-	return cmd
 }
 
 func copyStates(t *testing.T, dst *mongo.Client) map[string]migration.CopyState {

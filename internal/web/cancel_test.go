@@ -6,13 +6,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/livemigrate/livemigrate/internal/agent"
 	"github.com/livemigrate/livemigrate/internal/api"
 	"github.com/livemigrate/livemigrate/internal/controlplane"
-	"github.com/livemigrate/livemigrate/internal/mdb"
-	"github.com/livemigrate/livemigrate/internal/mongotest"
 )
 
 // TestCancelAndLostHostValidationInBrowser cancels a running migration from
@@ -24,47 +20,8 @@ func TestCancelAndLostHostValidationInBrowser(t *testing.T) {
 	ctx := t.Context()
 	cp := startControlPlane(t, controlplane.Timing{HeartbeatInterval: 2 * time.Second, ProgressInterval: 500 * time.Millisecond})
 	b := newBrowser(t, cp.url, 1280, 900)
-	src := mongotest.StartSource(t)
-	dst := mongotest.StartDestination(t)
-	var docs []any
-	for i := range 100 {
-		docs = append(docs, bson.D{{Key: "_id", Value: i}, {Key: "n", Value: i}})
-	}
-	if _, err := mongotest.Client(t, src).Database("shop").Collection("orders").InsertMany(ctx, docs); err != nil {
-		t.Fatal(err)
-	}
-	proj := cp.project(t)
-	if _, err := cp.admin.CreateCluster(ctx, proj.ID, api.ClusterRequest{Name: "dest-cluster", ConnectionString: dst.URI()}); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := cp.admin.CreateLinkToken(ctx, cp.orgID, api.LinkTokenRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := runAgent(t, tok.LinkToken, "migration-host-1", agent.Source{Name: "rs0", URI: mdb.URI(src.URI())})
-	var sourceGroup string
-	for deadline := time.Now().Add(30 * time.Second); sourceGroup == ""; time.Sleep(100 * time.Millisecond) {
-		ps, err := cp.admin.AvailableProjects(ctx, cp.orgID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range ps {
-			if len(p.Deployments) > 0 {
-				sourceGroup = p.ProjectID
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the agent reported no deployment")
-		}
-	}
-	m, err := cp.admin.CreateMigration(ctx, proj.ID, api.MigrationRequest{
-		Source:         api.MigrationSource{ClusterName: "rs0", GroupID: sourceGroup, ManagedAuthentication: true},
-		Destination:    api.MigrationDestination{ClusterName: "dest-cluster", GroupID: proj.ID, HostnameSchemaType: api.HostnamePublic},
-		MigrationHosts: []string{"migration-host-1"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := startHostedMigration(t, cp)
+	proj, m, stop := h.proj, h.m, h.stop
 
 	b.open("/")
 	b.signIn("owner", "owner-password")

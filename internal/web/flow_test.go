@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -69,7 +68,7 @@ func TestMigrationFlowInBrowser(t *testing.T) {
 	b.screenshot("agent-command")
 
 	// Start the real agent with the token from the page.
-	startAgent(t, token, "migration-host-1", agent.Source{Name: "rs0", URI: mdb.URI(src.URI())},
+	runAgent(t, token, "migration-host-1", agent.Source{Name: "rs0", URI: mdb.URI(src.URI())},
 		agent.Source{Name: "offline", URI: "mongodb://migrator@127.0.0.1:1/?directConnection=true", Password: "s3cret-pw"})
 	b.do("agent online with its deployment",
 		waitText(`tr[data-agent="migration-host-1"]`, "Online"),
@@ -333,23 +332,4 @@ func (b *browser) checkNoHorizontalScroll(what string) {
 		w := js[string](b, `document.documentElement.scrollWidth + ' > ' + window.innerWidth`)
 		b.t.Errorf("%s: the page scrolls horizontally (%s)", what, w)
 	}
-}
-
-// startAgent runs a real agent with the link token until the test ends.
-func startAgent(t *testing.T, token, host string, sources ...agent.Source) {
-	t.Helper()
-	a, err := agent.New(agent.Options{LinkToken: token, Hostname: host, Sources: sources, Version: "v0.0.0-test",
-		ProgressInterval: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent run: %v", err)
-		}
-	})
 }

@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,10 +18,15 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/livemigrate/livemigrate/internal/agent"
 	"github.com/livemigrate/livemigrate/internal/api"
 	"github.com/livemigrate/livemigrate/internal/client"
 	"github.com/livemigrate/livemigrate/internal/controlplane"
+	"github.com/livemigrate/livemigrate/internal/controlplane/cptest"
+	"github.com/livemigrate/livemigrate/internal/mdb"
+	"github.com/livemigrate/livemigrate/internal/mongotest"
 	"github.com/livemigrate/livemigrate/internal/web"
 )
 
@@ -216,16 +222,19 @@ func click(sel string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.WaitEnabled(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel)))
 }
 
-// text reads the text of the first element matching sel.
+// text reads the text of the first element matching sel, once it exists.
+// The query and the read are one evaluation: the pages re-render their
+// stats on every poll, and a query-then-read (chromedp.Text) can land on a
+// node that was replaced in between ("No node with given id").
 func (b *browser) text(sel string) string {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
-	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	q, err := json.Marshal(sel)
 	if err != nil {
-		b.fail("read "+sel, err)
+		b.t.Fatal(err)
 	}
-	return s
+	b.do("find "+sel, waitJS(`!!document.querySelector(`+string(q)+`)`))
+	// As chromedp.Text: the visible text, "" for an element without layout.
+	return js[string](b, `(e => e.offsetWidth || e.offsetHeight || e.getClientRects().length ? e.innerText : '')(document.querySelector(`+string(q)+`))`)
 }
 
 // signIn fills and submits the sign-in form.
@@ -319,4 +328,53 @@ func (s *syncHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Error(w, "starting", http.StatusServiceUnavailable)
+}
+
+// runAgent runs the real agent until the returned stop (or the test's end).
+func runAgent(t *testing.T, token, host string, sources ...agent.Source) (stop func()) {
+	t.Helper()
+	return cptest.RunAgent(t, agent.Options{LinkToken: token, Hostname: host, Sources: sources, Version: "v0.0.0-test",
+		ProgressInterval: 300 * time.Millisecond})
+}
+
+// hostedMigration is a migration a real agent runs: 100 documents in
+// shop.orders of the source "rs0" go to "dest-cluster" through
+// "migration-host-1".
+type hostedMigration struct {
+	proj   api.Project
+	m      api.Migration
+	dst    *mongotest.Server
+	token  string       // the link token the agent registered with
+	source agent.Source // the agent's source, to restart it with
+	stop   func()       // stops the agent
+}
+
+// startHostedMigration seeds a source, registers the destination, runs an
+// agent with a new link token until it reports the source and creates the
+// migration.
+func startHostedMigration(t *testing.T, cp *controlPlane) hostedMigration {
+	t.Helper()
+	ctx := t.Context()
+	src := mongotest.StartSource(t)
+	h := hostedMigration{proj: cp.project(t), dst: mongotest.StartDestination(t)}
+	var docs []any
+	for i := range 100 {
+		docs = append(docs, bson.D{{Key: "_id", Value: i}, {Key: "n", Value: i}})
+	}
+	if _, err := mongotest.Client(t, src).Database("shop").Collection("orders").InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.admin.CreateCluster(ctx, h.proj.ID, api.ClusterRequest{Name: "dest-cluster", ConnectionString: h.dst.URI()}); err != nil {
+		t.Fatal(err)
+	}
+	owner := cptest.Attach(t, cp.url, cp.admin)
+	h.token, h.source = owner.LinkToken, agent.Source{Name: "rs0", URI: mdb.URI(src.URI())}
+	h.stop = runAgent(t, h.token, "migration-host-1", h.source)
+	owner.WaitDeployment(t, "rs0")
+	m, err := cp.admin.CreateMigration(ctx, h.proj.ID, owner.Request("migration-host-1", "rs0", "dest-cluster"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.m = m
+	return h
 }

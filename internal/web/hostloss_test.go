@@ -8,20 +8,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/livemigrate/livemigrate/internal/agent"
-	"github.com/livemigrate/livemigrate/internal/api"
 	"github.com/livemigrate/livemigrate/internal/controlplane"
-	"github.com/livemigrate/livemigrate/internal/controlplane/cptest"
-	"github.com/livemigrate/livemigrate/internal/mdb"
 	"github.com/livemigrate/livemigrate/internal/mongotest"
 )
-
-// runAgent runs the real agent until the returned stop (or the test's end).
-func runAgent(t *testing.T, token, host string, sources ...agent.Source) (stop func()) {
-	t.Helper()
-	return cptest.RunAgent(t, agent.Options{LinkToken: token, Hostname: host, Sources: sources, Version: "v0.0.0-test",
-		ProgressInterval: 300 * time.Millisecond})
-}
 
 // TestLostHostInBrowser stops the real agent of a migration that is ready
 // for cutover: the walk-through says the migration host is lost, since when
@@ -35,50 +24,8 @@ func TestLostHostInBrowser(t *testing.T) {
 	// Lost after 3 × 2 s without a call.
 	cp := startControlPlane(t, controlplane.Timing{HeartbeatInterval: 2 * time.Second, ProgressInterval: 500 * time.Millisecond})
 	b := newBrowser(t, cp.url, 1280, 900)
-	src := mongotest.StartSource(t)
-	dst := mongotest.StartDestination(t)
-	var docs []any
-	for i := range 100 {
-		docs = append(docs, bson.D{{Key: "_id", Value: i}, {Key: "n", Value: i}})
-	}
-	if _, err := mongotest.Client(t, src).Database("shop").Collection("orders").InsertMany(ctx, docs); err != nil {
-		t.Fatal(err)
-	}
-	proj := cp.project(t)
-	if _, err := cp.admin.CreateCluster(ctx, proj.ID, api.ClusterRequest{Name: "dest-cluster", ConnectionString: dst.URI()}); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := cp.admin.CreateLinkToken(ctx, cp.orgID, api.LinkTokenRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	source := agent.Source{Name: "rs0", URI: mdb.URI(src.URI())}
-	stop := runAgent(t, tok.LinkToken, "migration-host-1", source)
-	var sourceGroup string
-	deadline := time.Now().Add(30 * time.Second)
-	for sourceGroup == "" {
-		ps, err := cp.admin.AvailableProjects(ctx, cp.orgID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range ps {
-			if len(p.Deployments) > 0 {
-				sourceGroup = p.ProjectID
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the agent reported no deployment")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	m, err := cp.admin.CreateMigration(ctx, proj.ID, api.MigrationRequest{
-		Source:         api.MigrationSource{ClusterName: "rs0", GroupID: sourceGroup, ManagedAuthentication: true},
-		Destination:    api.MigrationDestination{ClusterName: "dest-cluster", GroupID: proj.ID, HostnameSchemaType: api.HostnamePublic},
-		MigrationHosts: []string{"migration-host-1"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := startHostedMigration(t, cp)
+	proj, m, dst, source, stop := h.proj, h.m, h.dst, h.source, h.stop
 
 	b.open("/")
 	b.signIn("owner", "owner-password")
@@ -114,7 +61,7 @@ func TestLostHostInBrowser(t *testing.T) {
 	b.screenshot("host-lost")
 
 	// Restarted: ready again.
-	stop = runAgent(t, tok.LinkToken, "migration-host-1", source)
+	stop = runAgent(t, h.token, "migration-host-1", source)
 	b.do("ready again", chromedp.WaitNotPresent(chromedp.CSS(`#host-lost`)), chromedp.WaitEnabled(chromedp.CSS(`#open-cutover`)))
 	b.screenshot("host-back")
 
@@ -132,7 +79,7 @@ func TestLostHostInBrowser(t *testing.T) {
 	b.screenshot("host-lost-during-cutover")
 
 	// Back: the cutover completes.
-	runAgent(t, tok.LinkToken, "migration-host-1", source)
+	runAgent(t, h.token, "migration-host-1", source)
 	b.do("cutover complete", chromedp.WaitVisible(chromedp.CSS(`#cutover-done`)))
 	b.screenshot("cutover-done")
 	n, err := mongotest.Client(t, dst).Database("shop").Collection("orders").CountDocuments(ctx, bson.D{})

@@ -202,6 +202,7 @@ export const CHECK_TITLES = {
   'destination-disk': 'Destination disk space',
   'destination-other-migration': 'No other migration into the destination',
   'destination-namespaces': 'Destination has no conflicting collections',
+  'destination-user': 'Migration host gets a destination user of its own',
 };
 
 /** checkTitle is a check's title, or its id when it has none. */
