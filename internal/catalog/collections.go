@@ -122,7 +122,7 @@ const EstimateSample = 100
 // collStats command is the fallback (on FerretDB it runs SQLite's ANALYZE
 // first — a full pass over the table and every index, and a write). The
 // size is count × the mean BSON size of the first EstimateSample documents
-// in natural order (Sample), not the server's size figures: FerretDB's
+// in natural order (SampleOf), not the server's size figures: FerretDB's
 // avgObjSize and size are storage sizes, 3.4× the BSON of 1.2 KB documents
 // with two indexes. Where no document can be read the server's avgObjSize
 // stands in.
