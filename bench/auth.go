@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -51,8 +52,11 @@ func authBench(args []string) error {
 		name   string
 		attack bool
 		lifted bool
-	}{{"idle", false, false}, {"attack, limits on", true, false}, {"attack, limits lifted", true, true}} {
-		r, err := authPhase(ph.name, ph.attack, ph.lifted, *n, *logins, *attackers)
+		spray  bool
+		cap    int
+	}{{"idle", false, false, false, 0}, {"attack, limits on", true, false, false, 0}, {"attack, limits lifted", true, true, false, 0},
+		{"spray, hashing capped", true, false, true, 0}, {"spray, hashing uncapped", true, false, true, -1}} {
+		r, err := authPhase(ph.name, ph.attack, ph.lifted, ph.spray, ph.cap, *n, *logins, *attackers)
 		if err != nil {
 			return fmt.Errorf("%s: %w", ph.name, err)
 		}
@@ -64,12 +68,14 @@ func authBench(args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%.2f\t%d\t%d\t%d\t\n", r.Phase, r.Request, r.N, r.P50MS, r.P99MS, r.Attempts, r.Checked, r.Refused)
 	}
 	tw.Flush()
-	fmt.Printf("Attackers: %d in parallel, wrong passwords for one user from one address. Legitimate requests come from another address;\n"+
-		"logins after the first are recognized by the verified-credential cache; wrong passwords each cost one PBKDF2 (100k iterations).\n", *attackers)
+	fmt.Printf("Attackers: %d in parallel, wrong passwords for one user from one address (spray: a new unknown name from a new address\n"+
+		"every attempt, which no per-account or per-address limit stops). Legitimate requests come from another address;\n"+
+		"logins after the first are recognized by the verified-credential cache; wrong passwords each cost one PBKDF2 (100k iterations).\n"+
+		"Hashing capped: at most max(1, GOMAXPROCS/2) = %d PBKDF2 at once (Options.HashConcurrency).\n", *attackers, max(1, runtime.GOMAXPROCS(0)/2))
 	return writeBenchJSON("auth", map[string]any{"config": map[string]int{"n": *n, "logins": *logins, "attackers": *attackers}, "results": rows})
 }
 
-func authPhase(phase string, attack, lifted bool, n, logins, attackers int) ([]authRow, error) {
+func authPhase(phase string, attack, lifted, spray bool, hashCap, n, logins, attackers int) ([]authRow, error) {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "bench-auth-")
 	if err != nil {
@@ -80,7 +86,10 @@ func authPhase(phase string, attack, lifted bool, n, logins, attackers int) ([]a
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	defer hs.Close()
 	opts := controlplane.Options{DataPath: filepath.Join(dir, "cp.db"), Key: bytes.Repeat([]byte{7}, controlplane.KeySize),
-		ExternalURL: hs.URL, TrustProxy: true, Logger: slog.New(slog.DiscardHandler)}
+		ExternalURL: hs.URL, TrustProxy: true, Logger: slog.New(slog.DiscardHandler), HashConcurrency: hashCap}
+	if hashCap == 0 {
+		opts.HashConcurrency = max(1, runtime.GOMAXPROCS(0)/2) // the default, again after an uncapped phase
+	}
 	if lifted {
 		opts.AuthLimits = controlplane.AuthLimits{PerAccountAddress: 1 << 30, PerAccount: 1 << 30, PerAddress: 1 << 30}
 	}
@@ -141,6 +150,7 @@ func authPhase(phase string, attack, lifted bool, n, logins, attackers int) ([]a
 	var wg sync.WaitGroup
 	var attempts, checked, refused atomic.Int64
 	if attack {
+		var seq atomic.Int64
 		for range attackers {
 			wg.Go(func() {
 				for {
@@ -149,7 +159,12 @@ func authPhase(phase string, attack, lifted bool, n, logins, attackers int) ([]a
 						return
 					default:
 					}
-					code, _, err := call("GET", "/api/atlas/v2/orgs/"+orgID, "203.0.113.66", "victim", "guess", "")
+					addr, user := "203.0.113.66", "victim"
+					if spray {
+						i := seq.Add(1)
+						addr, user = fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), fmt.Sprintf("sprayed%d", i)
+					}
+					code, _, err := call("GET", "/api/atlas/v2/orgs/"+orgID, addr, user, "guess", "")
 					if err != nil {
 						continue
 					}

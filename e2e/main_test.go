@@ -169,7 +169,8 @@ func waitUp(t *testing.T, admin *client.Client) {
 func (cp *controlPlane) startAgent(t *testing.T, host string, env []string, args ...string) *proc {
 	t.Helper()
 	env = append(env, "LIVEMIGRATE_LINK_TOKEN="+cp.LinkToken)
-	return startProc(t, "agent-"+host, env, append([]string{"agent", "--hostname", host}, args...)...)
+	// One state directory per agent: a restart (same arguments) keeps its credential.
+	return startProc(t, "agent-"+host, env, append([]string{"agent", "--hostname", host, "--state-dir", filepath.Join(t.TempDir(), "state")}, args...)...)
 }
 
 // runCLI runs the binary to completion and returns its combined output.

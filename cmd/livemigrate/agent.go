@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,11 +14,32 @@ import (
 )
 
 // Environment variables of `livemigrate agent`.
-const envLinkToken = "LIVEMIGRATE_LINK_TOKEN"
+const (
+	envLinkToken = "LIVEMIGRATE_LINK_TOKEN"
+	envStateDir  = "LIVEMIGRATE_STATE_DIR"
+)
+
+// agentStateDir is the flag's value, else the default state directory.
+func agentStateDir(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if d := os.Getenv(envStateDir); d != "" {
+		return d, nil
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "livemigrate"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no directory for the agent's credential: give --state-dir (%w)", err)
+	}
+	return filepath.Join(home, ".local", "state", "livemigrate"), nil
+}
 
 func init() {
 	register(func(e *env) *cobra.Command {
-		var tokenFile, hostname, minVersion string
+		var tokenFile, hostname, minVersion, stateDir string
 		var sources, passwordFiles []string
 		var progressEvery time.Duration
 		c := &cobra.Command{
@@ -32,9 +54,13 @@ The link token comes from $` + envLinkToken + ` or --link-token-file. Each sourc
 comes from --source-password-file name=path or $LIVEMIGRATE_SOURCE_<NAME>_PASSWORD
 (name upper-cased, other characters as '_'), never from the command line.
 
-A restarted agent with the same link token and hostname resumes its migrations:
-the control plane re-sends them and the engine continues from its state on the
-destination.`,
+The agent keeps its own credential, issued at its first registration, in
+--state-dir (default $` + envStateDir + `, else $XDG_STATE_HOME/livemigrate or
+~/.local/state/livemigrate; a file of mode 0600). A restarted agent with the same
+state directory, link token and hostname resumes its migrations: the control plane
+re-sends them and the engine continues from its state on the destination. Without
+its credential, a registration of a hostname that already has an agent waits for
+an organization owner's approval ('livemigrate agents approve').`,
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				opts, err := agentOptions(tokenFile, sources, passwordFiles)
@@ -42,13 +68,16 @@ destination.`,
 					return usageError{err}
 				}
 				opts.Hostname, opts.MinVersion, opts.Version = hostname, minVersion, version
+				if opts.StateDir, err = agentStateDir(stateDir); err != nil {
+					return usageError{err}
+				}
 				opts.ProgressInterval, opts.Logger = progressEvery, e.logger
 				a, err := agent.New(opts)
 				if err != nil {
 					return usageError{err}
 				}
 				err = a.Run(cmd.Context())
-				if errors.Is(err, agent.ErrLinkTokenInvalid) {
+				if errors.Is(err, agent.ErrLinkTokenInvalid) || errors.Is(err, agent.ErrAgentRevoked) {
 					return exitError{exitFailure, err}
 				}
 				return err
@@ -58,6 +87,7 @@ destination.`,
 		f.StringVar(&tokenFile, "link-token-file", "", "file holding the link token (default $"+envLinkToken+")")
 		f.StringArrayVar(&sources, "source", nil, "source deployment as name=connection-string (repeatable)")
 		f.StringArrayVar(&passwordFiles, "source-password-file", nil, "password of a source's user as name=path (repeatable)")
+		f.StringVar(&stateDir, "state-dir", "", "directory for the agent's credential (default $"+envStateDir+", $XDG_STATE_HOME/livemigrate or ~/.local/state/livemigrate)")
 		f.StringVar(&hostname, "hostname", "", "name of this migration host (default the machine's hostname)")
 		f.StringVar(&minVersion, "min-mongodb-version", "", "minimum MongoDB version validation requires, on top of 6.0.17+/7.0.13+")
 		f.DurationVar(&progressEvery, "progress-interval", 0, "how often to post migration progress (default the control plane's, at most 2s)")

@@ -144,7 +144,7 @@ func (e *cpEnv) runWith(stdin io.Reader, stderr *mongotest.LockedBuffer, args ..
 var (
 	cliHexID    = regexp.MustCompile(`\b[0-9a-f]{24}\b`)
 	cliIDCell   = regexp.MustCompile(`\b([0-9a-f]{24})\b( *)`)
-	cliDowntime = regexp.MustCompile(`(DOWNTIME +|"downtimeSeconds": )[0-9.e+-]+(ms|s)?`)
+	cliDowntime = regexp.MustCompile(`(DOWNTIME +|  OTHER +|"downtimeSeconds": |"otherSeconds": )[0-9.e+-]+(ms|s)?`)
 	cliTime     = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
 	cliHost     = regexp.MustCompile(`127\.0\.0\.1:\d+`)
 	cliToken    = regexp.MustCompile(`[A-Za-z0-9_-]{80,}`)

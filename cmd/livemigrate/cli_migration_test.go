@@ -57,7 +57,8 @@ func TestMigrationLifecycle(t *testing.T) {
 	}()
 	mongotest.WaitFor(t, "collection copy in the watch output", 10*time.Second, func() bool { return strings.Contains(stderr.String(), "collection copy") })
 	_, err = e.agent.PostProgress(ctx, id, api.Progress{Phase: "change event application", State: api.StateRunning, LagTimeSeconds: 1, CanCommit: true,
-		TotalEventsApplied: 12, EstimatedTotalBytes: 4096, EstimatedCopiedBytes: 4096, EstimatedTotalDocuments: 10, CopiedDocuments: 10})
+		TotalEventsApplied: 12, EstimatedTotalBytes: 4096, EstimatedCopiedBytes: 4096, EstimatedTotalDocuments: 10, CopiedDocuments: 10,
+		BackgroundVerification: &api.BackgroundVerification{NamespacesVerified: 1, Namespaces: 2, DocumentsCompared: 4, Passes: 1}})
 	cliMust(t, err)
 	watched := <-done
 	wantExit(t, watched, 0)
@@ -78,6 +79,10 @@ func TestMigrationLifecycle(t *testing.T) {
 	e.golden("migration_sync", watched, describeJSON, jsonPath, list, listJSON, extend, reportEarly, cutover)
 
 	cliMust(t, e.agent.PostReport(ctx, id, api.Report{ChangesSynced: 12, DowntimeSeconds: 3.5, DurationSeconds: 600, BytesCopied: 4096, CollectionsCopied: 2,
+		Downtime: &api.Downtime{VerificationMode: "continuous", EngineSeconds: 3.2, CommitPointSeconds: 1, DrainSeconds: 0.5, IndexRestoreSeconds: 0.2, VerificationSeconds: 1.3,
+			DocumentsRechecked: 3, FoundBeforeRepair: api.DifferenceCounts{Missing: 1}, Repaired: 1,
+			Coverage:   api.Coverage{Complete: true, Namespaces: 2, NamespacesByPass: 1, ComparedInFull: []api.NamespaceReason{{Namespace: "shop.orders", Reason: "created during the sync"}}},
+			Background: &api.BackgroundVerification{NamespacesVerified: 1, Namespaces: 2, DocumentsCompared: 4, Passes: 2, PassesInvalidated: 1, Pauses: 1, PausedSeconds: 0.4}},
 		Verification: api.Verification{Status: api.VerificationPassed, Namespaces: []api.NamespaceVerification{
 			{Namespace: "shop.customers", Matched: 4}, {Namespace: "shop.orders", Matched: 6}}}}))
 	complete := e.run("", "lm", "describe", "--liveMigrationId", id)

@@ -36,6 +36,9 @@ type demoOptions struct {
 	// catchUp is how long change application runs with the workload before
 	// the demo stops the writes even when lag is still above the threshold.
 	catchUp time.Duration
+	// verifyWait bounds the wait, before the cutover, for the background
+	// verifier to cover every namespace.
+	verifyWait time.Duration
 }
 
 func init() {
@@ -51,8 +54,10 @@ func init() {
   3. start a control plane and a migration host agent, and keep a write workload running,
   4. register the destination, create the link token, validate and start the
      migration through the Admin API, showing progress,
-  5. when the migration is ready, stop the workload, cut over, and print the report
-     (changes synced, downtime, duration, bytes, collections, verification).
+  5. when the migration is ready and the background verifier has compared every
+     namespace (at most --verify-wait), stop the workload, cut over, and print the
+     report (changes synced, downtime and its parts, duration, bytes, collections,
+     verification and its coverage).
 
 --keep leaves everything running afterwards and prints the web UI address and login.
 The first run builds the FerretDB server binary (about a minute, once per machine).`,
@@ -72,6 +77,7 @@ The first run builds the FerretDB server binary (about a minute, once per machin
 		f.StringVar(&o.dir, "dir", "", "directory for the servers' data and the log (default a new temporary directory, removed after a successful run without --keep)")
 		f.IntVar(&o.oplog, "oplog", 5_000, "maximum entries of the source's oplog")
 		f.DurationVar(&o.catchUp, "catch-up", 20*time.Second, "how long changes are applied with the workload running before the demo stops the writes for the cutover")
+		f.DurationVar(&o.verifyWait, "verify-wait", 5*time.Minute, "how long the demo waits for the background verifier to cover every namespace before the cutover: the first half with the workload running, the rest with the writes stopped (0: do not wait)")
 		return cmd
 	})
 }
@@ -222,11 +228,19 @@ func runDemo(ctx context.Context, e *env, o demoOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	// The continuous verifier compares every namespace while the writes
+	// go on; it pauses while the lag is high, so on a loaded machine the
+	// rest of the wait happens with the writes stopped (and says so).
+	covered, err := d.waitBackgroundVerification(ctx, m.ID, o.verifyWait/2, "with the workload running")
+	if err != nil {
+		return err
+	}
 
 	// 5. Cutover.
+	var stoppedAt time.Time
 	if wl != nil {
 		recs, werr := wl.Stop()
-		wl = nil
+		wl, stoppedAt = nil, time.Now()
 		if werr != nil {
 			d.say("Workload reported errors: %v", werr)
 		}
@@ -234,8 +248,20 @@ func runDemo(ctx context.Context, e *env, o demoOptions) (err error) {
 	} else {
 		d.say("Ready for cutover")
 	}
+	if !covered {
+		covered, err = d.waitBackgroundVerification(ctx, m.ID, o.verifyWait-o.verifyWait/2, "with the writes stopped (for the application this is downtime too)")
+		if err != nil {
+			return err
+		}
+		if !covered {
+			d.say("The cutover compares the namespaces not verified in the background in full: the downtime grows with their size (raise --verify-wait)")
+		}
+	}
 	if err := d.cutover(ctx, m.ID); err != nil {
 		return err
+	}
+	if !stoppedAt.IsZero() {
+		d.say("Cutover requested %s after the writes stopped (the report's downtime starts here)", time.Since(stoppedAt).Round(100*time.Millisecond))
 	}
 	d.say("Cutover confirmed: draining the last changes, restoring unique indexes, verifying…")
 	if err := d.follow(ctx, m.ID, func(p api.MigrationProgress) bool { return p.Migration.Status == api.MigrationComplete }); err != nil {
@@ -370,6 +396,46 @@ func (d *demo) follow(ctx context.Context, id string, done func(api.MigrationPro
 	}
 }
 
+// waitBackgroundVerification waits, at most wait, until the background
+// verifier has a valid pass over every namespace: the cutover then rechecks
+// only the documents changed since (continuous mode), and the downtime does
+// not grow with the data. It says what it found and reports whether every
+// namespace was covered (true as well when there is nothing to wait for).
+func (d *demo) waitBackgroundVerification(ctx context.Context, id string, wait time.Duration, how string) (bool, error) {
+	if wait <= 0 {
+		return true, nil
+	}
+	d.say("Waiting (at most %s, %s) until every namespace is verified in the background, so the cutover rechecks only what changed since…", wait, how)
+	began := time.Now()
+	var last *api.BackgroundVerification
+	var maxLag, minLag int64 = 0, -1
+	full := func() bool { return last != nil && last.Namespaces > 0 && last.NamespacesVerified == last.Namespaces }
+	err := d.follow(ctx, id, func(p api.MigrationProgress) bool {
+		if p.Progress != nil && p.Progress.BackgroundVerification != nil {
+			last = p.Progress.BackgroundVerification
+			maxLag = max(maxLag, p.Progress.LagTimeSeconds)
+			if minLag < 0 || p.Progress.LagTimeSeconds < minLag {
+				minLag = p.Progress.LagTimeSeconds
+			}
+		}
+		return full() || time.Since(began) > wait
+	})
+	switch {
+	case err != nil:
+		return false, err
+	case last == nil:
+		d.say("No background verification reported in %s (verification mode full or after?): the cutover verifies every document", wait)
+		return true, nil
+	case full():
+		d.say("Verified in background: %d/%d namespaces, %d documents compared, after %s", last.NamespacesVerified, last.Namespaces, last.DocumentsCompared,
+			time.Since(began).Round(100*time.Millisecond))
+		return true, nil
+	}
+	d.say("Verified in background: only %d/%d namespaces (%d documents compared) after %s; the lag was %d–%d s: the verifier yields to change application (it pauses while the lag nears the commit threshold and resumes once the lag is low again)",
+		last.NamespacesVerified, last.Namespaces, last.DocumentsCompared, wait, minLag, maxLag)
+	return false, nil
+}
+
 func progressDetail(p *api.Progress) string {
 	switch p.Phase {
 	case "collection copy", "index building":
@@ -384,7 +450,11 @@ func progressDetail(p *api.Progress) string {
 		if p.CanCommit {
 			ready = "ready for cutover"
 		}
-		return fmt.Sprintf("lag %ds  %d changes applied  %s", p.LagTimeSeconds, p.TotalEventsApplied, ready)
+		line := fmt.Sprintf("lag %ds  %d changes applied  %s", p.LagTimeSeconds, p.TotalEventsApplied, ready)
+		if b := p.BackgroundVerification; b != nil {
+			line += fmt.Sprintf("  verified in background: %d/%d namespaces", b.NamespacesVerified, b.Namespaces)
+		}
+		return line
 	}
 	return p.Info
 }
@@ -409,6 +479,23 @@ func (d *demo) printReport(r api.MigrationReport) {
 	w := d.out
 	fmt.Fprintf(w, "\n  changes synced      %d\n", r.ChangesSynced)
 	fmt.Fprintf(w, "  downtime            %.1f s\n", r.DowntimeSeconds)
+	if dt := r.Downtime; dt != nil {
+		fmt.Fprintf(w, "    commit point      %.2f s\n    drain             %.2f s\n    index restore     %.2f s\n    verification      %.2f s (%s: %d documents rechecked, %d found different, %d repaired)\n    other             %.2f s\n",
+			dt.CommitPointSeconds, dt.DrainSeconds, dt.IndexRestoreSeconds, dt.VerificationSeconds, dt.VerificationMode,
+			dt.DocumentsRechecked, dt.FoundBeforeRepair.Missing+dt.FoundBeforeRepair.Extra+dt.FoundBeforeRepair.Differing, dt.Repaired, dt.OtherSeconds)
+		c := dt.Coverage
+		cov := "complete"
+		if !c.Complete {
+			cov = "INCOMPLETE"
+		}
+		fmt.Fprintf(w, "  coverage            %s: %d namespaces, %d by background pass, %d compared in full\n", cov, c.Namespaces, c.NamespacesByPass, len(c.ComparedInFull))
+		for _, n := range c.ComparedInFull {
+			fmt.Fprintf(w, "    %-22s compared in full: %s\n", n.Namespace, n.Reason)
+		}
+		if b := dt.Background; b != nil {
+			fmt.Fprintf(w, "  in the background   %s\n", backgroundLine(b))
+		}
+	}
 	fmt.Fprintf(w, "  duration            %.1f s\n", r.DurationSeconds)
 	fmt.Fprintf(w, "  bytes copied        %s\n", migration.FormatBytes(r.BytesCopied))
 	fmt.Fprintf(w, "  collections copied  %d\n", r.CollectionsCopied)

@@ -124,6 +124,9 @@ func progressLine(mp api.MigrationProgress) string {
 		if p.TotalEventsApplied > 0 {
 			parts = append(parts, fmt.Sprintf("%d changes applied", p.TotalEventsApplied))
 		}
+		if b := p.BackgroundVerification; b != nil && m.Status == api.MigrationWorking {
+			parts = append(parts, fmt.Sprintf("verified in background: %d/%d namespaces", b.NamespacesVerified, b.Namespaces))
+		}
 	}
 	if m.LagTimeSeconds != nil {
 		parts = append(parts, fmt.Sprintf("lag %ds", *m.LagTimeSeconds))

@@ -52,9 +52,13 @@ func (d *syncDisplay) done() {
 // plainLine is the non-terminal progress line.
 func plainLine(p migration.Progress, now time.Time) string {
 	cc := p.CollectionCopy
-	return fmt.Sprintf("%s  state=%s info=%q copied=%d/%d bytes collections=%d/%d lag=%ds events=%d canCommit=%v canWrite=%v",
+	line := fmt.Sprintf("%s  state=%s info=%q copied=%d/%d bytes collections=%d/%d lag=%ds events=%d canCommit=%v canWrite=%v",
 		now.Format(time.TimeOnly), p.State, p.Phase, cc.EstimatedCopiedBytes, cc.EstimatedTotalBytes,
 		cc.CollectionsCopied, cc.CollectionsTotal, p.LagTimeSeconds, p.TotalEventsApplied, p.CanCommit, p.CanWrite)
+	if bg := p.Background; bg != nil {
+		line += fmt.Sprintf(" verifiedInBackground=%d/%d", bg.NamespacesVerified, bg.Namespaces)
+	}
+	return line
 }
 
 // barLine is the terminal line: phase, a bar of width cells for the copy
@@ -89,6 +93,9 @@ func barLine(p migration.Progress, width int) string {
 		}
 	default:
 		fmt.Fprintf(&b, "  %s  lag %ds  events %d", p.Phase, p.LagTimeSeconds, p.TotalEventsApplied)
+		if bg := p.Background; bg != nil && !p.CanWrite {
+			fmt.Fprintf(&b, "  verified in background %d/%d", bg.NamespacesVerified, bg.Namespaces)
+		}
 		switch {
 		case p.CanWrite:
 			b.WriteString("  canWrite")

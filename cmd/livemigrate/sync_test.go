@@ -35,6 +35,11 @@ func TestSyncBarLine(t *testing.T) {
 	}{
 		{copying, "RUNNING   [##--------]  25% copy  976.6 KiB/3.8 MiB  1/4 collections  ETA 1m30s"},
 		{applying, "RUNNING   [##########] 100% copy  change event application  lag 3s  events 1234  canCommit (POST /api/v1/commit)"},
+		{func() migration.Progress {
+			p := applying
+			p.Background = &migration.BackgroundVerification{NamespacesVerified: 3, Namespaces: 4}
+			return p
+		}(), "RUNNING   [##########] 100% copy  change event application  lag 3s  events 1234  verified in background 3/4  canCommit (POST /api/v1/commit)"},
 	} {
 		if diff := cmp.Diff(tc.want, barLine(tc.p, 10)); diff != "" {
 			t.Errorf("barLine (-want +got):\n%s", diff)

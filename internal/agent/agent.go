@@ -25,6 +25,13 @@ type Options struct {
 	Hostname string
 	// Version is reported at registration.
 	Version string
+	// StateDir is where the agent keeps its own credential (a file
+	// credential-<orgId>-<hostname>.json, mode 0600, in a directory made
+	// 0700). A restarted agent registers with it and keeps its identity and
+	// migrations; without it (empty: memory only, or a lost file), the
+	// registration of a hostname that has a live agent waits for an
+	// organization owner's approval.
+	StateDir string
 	// Sources are the deployments this host can reach.
 	Sources []Source
 	// MinVersion is an extra minimum MongoDB version for validation (see
@@ -47,9 +54,12 @@ type Agent struct {
 
 	regMu sync.Mutex // serializes registrations
 
-	mu   sync.Mutex // guards cl, reg and runs
+	claims api.LinkTokenClaims
+
+	mu   sync.Mutex // guards cl, reg, cred and runs
 	cl   *client.Client
 	reg  api.AgentRegistration
+	cred storedCredential
 	runs map[string]*run // running migrations by ID
 
 	wg sync.WaitGroup // validations and migrations in flight
@@ -57,7 +67,8 @@ type Agent struct {
 
 // New checks opts.
 func New(opts Options) (*Agent, error) {
-	if _, err := client.ParseLinkToken(opts.LinkToken); err != nil {
+	claims, err := client.ParseLinkToken(opts.LinkToken)
+	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	if opts.Hostname == "" {
@@ -73,7 +84,7 @@ func New(opts Options) (*Agent, error) {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 60 * time.Second}
 	}
-	a := &Agent{opts: opts, logger: opts.Logger.With("component", "agent"), sources: map[string]Source{}, runs: map[string]*run{}}
+	a := &Agent{opts: opts, claims: claims, logger: opts.Logger.With("component", "agent"), sources: map[string]Source{}, runs: map[string]*run{}}
 	for _, s := range opts.Sources {
 		if _, dup := a.sources[s.Name]; dup {
 			return nil, fmt.Errorf("agent: source %q is configured twice", s.Name)
@@ -87,10 +98,19 @@ func New(opts Options) (*Agent, error) {
 // link token (deleted or replaced): the agent cannot work without a new one.
 var ErrLinkTokenInvalid = errors.New("the control plane rejected the link token (deleted or replaced): start the agent with the organization's current link token")
 
+// ErrAgentRevoked is returned by Run when the control plane refuses this
+// agent's credential for good: an operator revoked the agent, approved
+// another host's registration of this hostname, or rejected this one. The
+// wrapped error's message says which and what to do.
+var ErrAgentRevoked = errors.New("the control plane no longer accepts this migration host")
+
 // Run registers and serves the control plane until ctx ends or the link
 // token is rejected. Migrations it runs stop with ctx (their state is on the
 // destination; a restarted agent resumes them).
 func (a *Agent) Run(ctx context.Context) error {
+	if err := a.loadCredential(); err != nil {
+		return err
+	}
 	if err := a.register(ctx); err != nil {
 		return err
 	}
@@ -106,7 +126,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
-	if c := context.Cause(ctx); errors.Is(c, ErrLinkTokenInvalid) {
+	if c := context.Cause(ctx); errors.Is(c, ErrLinkTokenInvalid) || errors.Is(c, ErrAgentRevoked) {
 		return c
 	}
 	return nil
@@ -119,14 +139,21 @@ func (a *Agent) client() *client.Client {
 }
 
 // register obtains an agent identity, retrying while the control plane is
-// unreachable. The control plane re-queues the work of this host's
-// unfinished validations and migrations, which is how a restarted agent
-// resumes.
+// unreachable. It sends the credential this host kept (so a restarted
+// agent keeps its identity); a registration held for an operator's
+// approval is asked about again until it is decided. The control plane
+// re-queues the work of this host's unfinished validations and
+// migrations, which is how a restarted agent resumes.
 func (a *Agent) register(ctx context.Context) error {
 	backoff := 500 * time.Millisecond
+	heldLogged := ""
 	for {
-		cl, reg, err := client.RegisterAgent(ctx, a.opts.LinkToken, a.opts.Hostname, a.opts.Version, client.WithHTTPClient(a.opts.HTTPClient))
-		if err == nil {
+		req := api.AgentRegisterRequest{LinkToken: a.opts.LinkToken, Hostname: a.opts.Hostname, Version: a.opts.Version, AgentSecret: a.storedSecret()}
+		cl, reg, err := client.RegisterAgentWith(ctx, req, client.WithHTTPClient(a.opts.HTTPClient))
+		if err == nil && cl != nil {
+			if err := a.saveCredential(storedCredential{Status: api.RegistrationActive, AgentID: reg.AgentID, AgentSecret: reg.AgentSecret}); err != nil {
+				return fmt.Errorf("register migration host %s: %w", a.opts.Hostname, err)
+			}
 			a.mu.Lock()
 			a.cl, a.reg = cl, reg
 			a.mu.Unlock()
@@ -134,10 +161,33 @@ func (a *Agent) register(ctx context.Context) error {
 			a.reportDeployments(ctx)
 			return nil
 		}
+		if err == nil { // held for an operator's decision
+			if err := a.saveCredential(storedCredential{Status: api.RegistrationPending, RegistrationID: reg.RegistrationID, AgentSecret: reg.AgentSecret}); err != nil {
+				return fmt.Errorf("register migration host %s: %w", a.opts.Hostname, err)
+			}
+			if heldLogged != reg.RegistrationID {
+				heldLogged = reg.RegistrationID
+				a.logger.Warn("registration waits for an operator's approval", "registration_id", reg.RegistrationID, "hostname", a.opts.Hostname, "detail", reg.Detail)
+			}
+			wait := time.Duration(reg.RetryAfterSeconds) * time.Second
+			if wait <= 0 || wait > time.Minute {
+				wait = 5 * time.Second
+			}
+			if err := sleep(ctx, wait); err != nil {
+				return err
+			}
+			continue
+		}
+		var ae *client.APIError
+		if errors.As(err, &ae) {
+			switch ae.ErrorCode {
+			case "AGENT_REVOKED", "AGENT_CREDENTIAL_REPLACED", "AGENT_REGISTRATION_REJECTED":
+				return fmt.Errorf("register migration host %s: %w: %s", a.opts.Hostname, ErrAgentRevoked, ae.Detail)
+			}
+		}
 		if client.IsUnauthorized(err) {
 			return fmt.Errorf("register migration host %s: %w (%v)", a.opts.Hostname, ErrLinkTokenInvalid, err)
 		}
-		var ae *client.APIError
 		if errors.As(err, &ae) && ae.StatusCode < 500 && ae.StatusCode != http.StatusTooManyRequests {
 			return fmt.Errorf("register migration host %s: %w", a.opts.Hostname, err)
 		}
@@ -149,9 +199,10 @@ func (a *Agent) register(ctx context.Context) error {
 	}
 }
 
-// reauth re-registers after the control plane stopped accepting the agent
-// secret of client used (another registration of this hostname rotated
-// it). Concurrent callers register once.
+// reauth re-registers (with the stored credential) after the control plane
+// stopped accepting the agent secret of client used; a revoked or
+// replaced credential ends the agent (ErrAgentRevoked). Concurrent callers
+// register once.
 func (a *Agent) reauth(ctx context.Context, used *client.Client, cause error) error {
 	a.regMu.Lock()
 	defer a.regMu.Unlock()

@@ -252,6 +252,7 @@ func (a *Agent) finish(ctx context.Context, r *run, eng syncEngine) error {
 		if cr := c.CommitReport(); cr != nil {
 			rep.ChangesSynced = cr.EventsApplied
 			rep.DowntimeSeconds = cr.DowntimeSeconds
+			rep.Downtime = commitDowntime(cr)
 			rep.Verification = commitVerification(cr)
 			if !cr.CommittedAt.IsZero() {
 				committedAt = cr.CommittedAt
@@ -327,6 +328,14 @@ func toAPIProgress(p migration.Progress) api.Progress {
 			EstimatedDocuments: n.EstimatedDocuments, CopiedDocuments: n.CopiedDocuments,
 		})
 	}
+	if b := p.Background; b != nil {
+		out.BackgroundVerification = &api.BackgroundVerification{
+			NamespacesVerified: b.NamespacesVerified, Namespaces: b.Namespaces,
+			DocumentsCompared: b.DocumentsCompared, Passes: b.Passes, PassesInvalidated: b.PassesInvalidated,
+			DocumentsRechecked: b.DocumentsRechecked, DocumentsToRecheck: b.DocumentsToRecheck,
+			Pauses: b.Pauses, PausedSeconds: b.PausedSeconds, SlowedSeconds: b.SlowedSeconds, LastError: b.LastError,
+		}
+	}
 	out.Info = infoLine(p)
 	return out
 }
@@ -347,7 +356,11 @@ func infoLine(p migration.Progress) string {
 		if p.CanCommit {
 			ready = "ready for cutover"
 		}
-		return fmt.Sprintf("applying changes: %d applied, lag %d s, %s", p.TotalEventsApplied, p.LagTimeSeconds, ready)
+		line := fmt.Sprintf("applying changes: %d applied, lag %d s, %s", p.TotalEventsApplied, p.LagTimeSeconds, ready)
+		if b := p.Background; b != nil {
+			line += fmt.Sprintf(", verified in background: %d/%d namespaces", b.NamespacesVerified, b.Namespaces)
+		}
+		return line
 	case migration.PhaseFailed:
 		return "failed: " + p.Error
 	}

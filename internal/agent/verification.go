@@ -31,11 +31,36 @@ func commitVerification(cr *engine.CommitReport) api.Verification {
 	if cr.Mode == engine.VerifyAfter {
 		how = fmt.Sprintf("%d namespaces compared after the destination became writable, without repair", cr.Namespaces)
 	}
-	parts := fmt.Sprintf("downtime %.1f s: commit point %.1f s, drain %.1f s, index restore %.1f s, verification %.1f s",
-		cr.DowntimeSeconds, cr.CommitPointSeconds, cr.DrainSeconds, cr.IndexRestoreSeconds, cr.VerificationSeconds)
-	v.Message = fmt.Sprintf("%s: equal; %d documents found different before repair, %d repaired; %s", how, cr.Found.Total(), cr.Repaired, parts)
+	v.Message = fmt.Sprintf("%s: equal; %d documents found different before repair, %d repaired", how, cr.Found.Total(), cr.Repaired)
 	if !cr.Verified {
-		v.Message = fmt.Sprintf("%s: %d documents differ; run 'livemigrate verify' for details; %s", how, cr.Found.Total(), parts)
+		v.Message = fmt.Sprintf("%s: %d documents differ; run 'livemigrate verify' for details", how, cr.Found.Total())
 	}
 	return v
+}
+
+// commitDowntime is the report's itemised downtime: the engine's parts and
+// what its verification compared, found and repaired.
+func commitDowntime(cr *engine.CommitReport) *api.Downtime {
+	d := &api.Downtime{
+		VerificationMode: string(cr.Mode), EngineSeconds: cr.DowntimeSeconds,
+		CommitPointSeconds: cr.CommitPointSeconds, DrainSeconds: cr.DrainSeconds,
+		IndexRestoreSeconds: cr.IndexRestoreSeconds, VerificationSeconds: cr.VerificationSeconds,
+		DocumentsRechecked: cr.DocumentsRechecked, Repaired: cr.Repaired,
+		FoundBeforeRepair: api.DifferenceCounts{Missing: cr.Found.Missing, Extra: cr.Found.Extra, Differing: cr.Found.Differing},
+		Coverage:          api.Coverage{Namespaces: cr.Namespaces}, // unknown: not claimed complete
+	}
+	if c := cr.Coverage; c != nil {
+		d.Coverage = api.Coverage{Complete: c.Complete, Namespaces: c.Namespaces, NamespacesByPass: c.ByPass}
+		for _, n := range c.InFull {
+			d.Coverage.ComparedInFull = append(d.Coverage.ComparedInFull, api.NamespaceReason{Namespace: n.Namespace, Reason: n.Reason})
+		}
+	}
+	if b := cr.Background; b != nil {
+		d.Background = &api.BackgroundVerification{
+			NamespacesVerified: d.Coverage.NamespacesByPass, Namespaces: d.Coverage.Namespaces,
+			DocumentsCompared: b.DocumentsCompared, Passes: b.Passes, PassesInvalidated: b.PassesInvalidated,
+			DocumentsRechecked: b.Rechecked, Pauses: b.Pauses, PausedSeconds: b.PausedSeconds, SlowedSeconds: b.SlowedSeconds, LastError: b.LastError,
+		}
+	}
+	return d
 }

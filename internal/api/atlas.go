@@ -261,7 +261,7 @@ type MigrationReport struct {
 type EventType string
 
 // Event types. Webhooks are sent for READY_FOR_CUTOVER, EXPIRY_WARNING,
-// FAILED, EXPIRED and COMPLETED.
+// FAILED, EXPIRED, COMPLETED and MIGRATION_HOST_TAKEOVER_ATTEMPT.
 const (
 	EventCreated         EventType = "CREATED"
 	EventStarted         EventType = "STARTED"
@@ -275,6 +275,10 @@ const (
 	EventCancelled       EventType = "CANCELLED"
 	EventStalled         EventType = "STALLED"
 	EventResumed         EventType = "RESUMED"
+	// EventTakeoverAttempt: a registration of the migration's host came
+	// without the host's agent credential; it got nothing and waits for an
+	// operator's approval (also sent to the webhook).
+	EventTakeoverAttempt EventType = "MIGRATION_HOST_TAKEOVER_ATTEMPT"
 )
 
 // Event is one entry of a migration's event log (x-events) and the body of a webhook.

@@ -16,7 +16,11 @@ type AuditEvent struct {
 	Username      string    `json:"username,omitempty"`
 	APIKeyID      string    `json:"apiKeyId,omitempty"`
 	PublicKey     string    `json:"publicKey,omitempty"`
-	RemoteAddress string    `json:"remoteAddress"`
+	// Hostname is the migration host of an agent registration an operator
+	// must decide on (eventTypeName MIGRATION_HOST_TAKEOVER_ATTEMPT or
+	// MIGRATION_HOST_REGISTRATION_HELD).
+	Hostname      string `json:"x-hostname,omitempty"`
+	RemoteAddress string `json:"remoteAddress"`
 	// Action is the route ("DELETE /api/atlas/v2/orgs/{orgId}/apiKeys/{apiUserId}"),
 	// Target the request path, Status the answer's HTTP status.
 	Action string `json:"x-action"`

@@ -19,6 +19,10 @@
 //	GET  /api/atlas/v2/groups/{groupId}/liveMigrations/{id}/x-events       Page[Event]
 //	GET  /api/atlas/v2/groups/{groupId}/liveMigrations/validate/{id}/x-checks  ValidationChecks
 //	GET  /api/atlas/v2/orgs/{orgId}/liveMigrations/x-agents                Page[Agent]
+//	DELETE /api/atlas/v2/orgs/{orgId}/liveMigrations/x-agents/{agentId}    204 (revokes one agent)
+//	GET  /api/atlas/v2/orgs/{orgId}/liveMigrations/x-agentRegistrations[?status=]  Page[HeldRegistration]
+//	POST /api/atlas/v2/orgs/{orgId}/liveMigrations/x-agentRegistrations/{id}/x-approve  200 HeldRegistration
+//	POST /api/atlas/v2/orgs/{orgId}/liveMigrations/x-agentRegistrations/{id}/x-reject   200 HeldRegistration
 //
 // One extension field is added to Atlas's Migration: hostLost, set while the
 // migration host has missed its heartbeats (then readyForCutover is false,
@@ -61,7 +65,7 @@
 // The agent initiates every call (HTTP+JSON); the control plane never
 // connects to the migration host. All paths are under /api/agent/v1:
 //
-//	POST /register                       AgentRegisterRequest → 200 AgentRegistration (no other auth: the link token is the credential)
+//	POST /register                       AgentRegisterRequest → 200 AgentRegistration, or 202 when held for an owner's approval (the link token is the credential)
 //	POST /heartbeat                      AgentHeartbeat → 204
 //	PUT  /deployments                    DeploymentsReport → 204 (replaces this agent's list; feeds availableProjects)
 //	GET  /work?waitSeconds=N             → 200 WorkItems (long-poll; empty Items after N seconds, N ≤ 30)
@@ -70,12 +74,19 @@
 //	POST /migrations/{migrationId}/progress  Progress → 200 ProgressAck (at least every ProgressIntervalSeconds)
 //	POST /migrations/{migrationId}/report    Report → 204 (final; the migration becomes COMPLETE)
 //
-// Every call but register carries "Authorization: Bearer <AgentSecret>". The
+// Every call but register carries "Authorization: Bearer <AgentSecret>", the
+// agent's own credential (issued at its first registration; the agent keeps
+// it and sends it with every later registration). A hostname that has a live
+// agent is given only to the holder of its credential: any other
+// registration is held (202, RegistrationPending) until an organization
+// owner approves or rejects it, and gets no work and no secrets. Refusals
+// say why: AGENT_REVOKED, AGENT_CREDENTIAL_REPLACED,
+// AGENT_REGISTRATION_PENDING (401), AGENT_REGISTRATION_REJECTED (403). The
 // link token's accessListIps, when set, are enforced on every agent call.
 // Work items are delivered at least once: the agent acks an item when it has
 // taken it and must treat a repeated item ID as already taken. An agent that
-// restarts re-registers (same hostname replaces its previous identity) and
-// resumes its running migration; ProgressAck tells it what the control plane
+// restarts re-registers with its credential (same agent, same migrations)
+// and resumes its running migration; ProgressAck tells it what the control plane
 // wants (continue, cut over, stop) in case a work item was missed.
 //
 // # Link token

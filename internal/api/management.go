@@ -121,6 +121,36 @@ type Agent struct {
 	Lost bool `json:"lost"`
 }
 
+// RegistrationDecision is the state of a held agent registration.
+type RegistrationDecision string
+
+// Held registration states.
+const (
+	DecisionPending  RegistrationDecision = "PENDING"
+	DecisionApproved RegistrationDecision = "APPROVED"
+	DecisionRejected RegistrationDecision = "REJECTED"
+)
+
+// HeldRegistration is an agent registration waiting for (or given) an
+// operator's decision (x-agentRegistrations): the hostname already had a
+// live agent and the request lacked its credential, or an operator had
+// revoked the hostname's agent. Approving it gives the hostname's agent
+// identity (and so its migrations) to the new host and ends the previous
+// agent's credential.
+type HeldRegistration struct {
+	ID       string `json:"id"`
+	Hostname string `json:"hostname"`
+	Version  string `json:"version"`
+	// AgentID is the live agent it would replace (empty: a new agent).
+	AgentID       string               `json:"agentId,omitempty"`
+	RemoteAddress string               `json:"remoteAddress"`
+	Reason        string               `json:"reason"`
+	Status        RegistrationDecision `json:"status"`
+	CreatedAt     time.Time            `json:"createdAt"`
+	DecidedAt     *time.Time           `json:"decidedAt,omitempty"`
+	DecidedBy     string               `json:"decidedBy,omitempty"`
+}
+
 // SessionRequest is the body of POST /api/session.
 type SessionRequest struct {
 	Username string `json:"username"`

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/http"
+	"net/url"
 
 	"github.com/livemigrate/livemigrate/internal/api"
 )
@@ -178,6 +179,39 @@ func (c *Client) Agents(ctx context.Context, orgID string) ([]api.Agent, error) 
 	var p api.Page[api.Agent]
 	err := c.do(ctx, http.MethodGet, atlas+"/orgs/"+esc(orgID)+"/liveMigrations/x-agents", v0101, nil, &p)
 	return p.Results, err
+}
+
+// RevokeAgent revokes one migration host agent (x-agents/{agentId}): its
+// credential is refused from its next call and its unfinished migrations fail.
+func (c *Client) RevokeAgent(ctx context.Context, orgID, agentID string) error {
+	return c.do(ctx, http.MethodDelete, atlas+"/orgs/"+esc(orgID)+"/liveMigrations/x-agents/"+esc(agentID), v0101, nil, nil)
+}
+
+// AgentRegistrations lists the agent registrations held for an owner's
+// decision (status "" for all, else PENDING, APPROVED or REJECTED).
+func (c *Client) AgentRegistrations(ctx context.Context, orgID string, status api.RegistrationDecision) ([]api.HeldRegistration, error) {
+	var p api.Page[api.HeldRegistration]
+	path := atlas + "/orgs/" + esc(orgID) + "/liveMigrations/x-agentRegistrations"
+	if status != "" {
+		path += "?status=" + url.QueryEscape(string(status))
+	}
+	err := c.do(ctx, http.MethodGet, path, v0101, nil, &p)
+	return p.Results, err
+}
+
+// ApproveAgentRegistration approves a held registration: the host gets the
+// agent identity it asked for (the previous agent's credential ends).
+func (c *Client) ApproveAgentRegistration(ctx context.Context, orgID, registrationID string) (api.HeldRegistration, error) {
+	var h api.HeldRegistration
+	err := c.do(ctx, http.MethodPost, atlas+"/orgs/"+esc(orgID)+"/liveMigrations/x-agentRegistrations/"+esc(registrationID)+"/x-approve", v0101, nil, &h)
+	return h, err
+}
+
+// RejectAgentRegistration rejects a held registration.
+func (c *Client) RejectAgentRegistration(ctx context.Context, orgID, registrationID string) (api.HeldRegistration, error) {
+	var h api.HeldRegistration
+	err := c.do(ctx, http.MethodPost, atlas+"/orgs/"+esc(orgID)+"/liveMigrations/x-agentRegistrations/"+esc(registrationID)+"/x-reject", v0101, nil, &h)
+	return h, err
 }
 
 func lm(groupID string) string { return atlas + "/groups/" + esc(groupID) + "/liveMigrations" }

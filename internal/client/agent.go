@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -11,19 +12,39 @@ import (
 
 const agentPath = "/api/agent/v1"
 
-// RegisterAgent registers a migration host with a link token. It needs no
-// credentials: the control plane's URL comes from the token. Use the
+// RegisterAgent registers a new migration host with a link token. It needs
+// no credentials: the control plane's URL comes from the token. Use the
 // returned client (authenticated with the new agent secret) for every
-// later agent call.
+// later agent call. A hostname that already has a live agent is held for
+// an operator's approval: see RegisterAgentWith.
 func RegisterAgent(ctx context.Context, linkToken, hostname, version string, opts ...Option) (*Client, api.AgentRegistration, error) {
-	claims, err := ParseLinkToken(linkToken)
+	cl, reg, err := RegisterAgentWith(ctx, api.AgentRegisterRequest{LinkToken: linkToken, Hostname: hostname, Version: version}, opts...)
+	if err == nil && cl == nil {
+		err = fmt.Errorf("register migration host %s: %s", hostname, reg.Detail)
+	}
+	return cl, reg, err
+}
+
+// RegisterAgentWith registers with req, whose AgentSecret (when set) is the
+// credential the host kept from an earlier registration. An ACTIVE
+// registration returns a client authenticated with reg.AgentSecret; a
+// held one (reg.Status PENDING_APPROVAL) returns a nil client: keep
+// reg.AgentSecret and register again with it after reg.RetryAfterSeconds.
+func RegisterAgentWith(ctx context.Context, req api.AgentRegisterRequest, opts ...Option) (*Client, api.AgentRegistration, error) {
+	claims, err := ParseLinkToken(req.LinkToken)
 	if err != nil {
 		return nil, api.AgentRegistration{}, err
 	}
 	c := New(claims.URL, nil, opts...)
-	reg, err := c.Register(ctx, api.AgentRegisterRequest{LinkToken: linkToken, Hostname: hostname, Version: version})
+	reg, err := c.Register(ctx, req)
 	if err != nil {
 		return nil, reg, err
+	}
+	if reg.Status == api.RegistrationPending {
+		return nil, reg, nil
+	}
+	if reg.AgentSecret == "" {
+		return nil, reg, fmt.Errorf("register migration host %s: the control plane answered without an agent secret", req.Hostname)
 	}
 	return New(claims.URL, AgentSecret(reg.AgentSecret), opts...), reg, nil
 }

@@ -63,6 +63,9 @@ func IsNotFound(err error) bool { return hasStatus(err, http.StatusNotFound) }
 // IsConflict reports whether err is an APIError with status 409.
 func IsConflict(err error) bool { return hasStatus(err, http.StatusConflict) }
 
+// IsForbidden reports whether err is an APIError with status 403.
+func IsForbidden(err error) bool { return hasStatus(err, http.StatusForbidden) }
+
 // IsUnauthorized reports whether err is an APIError with status 401.
 func IsUnauthorized(err error) bool { return hasStatus(err, http.StatusUnauthorized) }
 
@@ -109,12 +112,26 @@ func (c *Client) BaseURL() string { return c.base }
 // ParseLinkToken decodes a link token (base64url of the JSON of api.LinkTokenClaims).
 func ParseLinkToken(token string) (api.LinkTokenClaims, error) {
 	var claims api.LinkTokenClaims
-	b, err := base64.RawURLEncoding.DecodeString(strings.TrimSpace(token))
-	if err != nil {
-		return claims, errors.New("parse link token: not base64url")
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return claims, errors.New("parse link token: it is empty")
 	}
-	if err := json.Unmarshal(b, &claims); err != nil || claims.URL == "" || claims.Secret == "" || claims.OrgID == "" {
+	if len(token) > 4096 {
+		return claims, fmt.Errorf("parse link token: %d bytes, longer than any link token (4096)", len(token))
+	}
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return claims, errors.New("parse link token: not base64url (copy the whole token, without padding or line breaks)")
+	}
+	if err := json.Unmarshal(b, &claims); err != nil {
+		return api.LinkTokenClaims{}, errors.New("parse link token: not the JSON of a link token")
+	}
+	if claims.URL == "" || claims.Secret == "" || claims.OrgID == "" {
 		return claims, errors.New("parse link token: missing url, orgId or secret")
+	}
+	u, err := url.Parse(claims.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return claims, errors.New("parse link token: its url is not an http(s) URL of a control plane")
 	}
 	return claims, nil
 }

@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"crypto/subtle"
 	"database/sql"
 	"encoding/json"
 	"log/slog"
@@ -19,6 +18,7 @@ import (
 // agent is an authenticated migration host.
 type agent struct {
 	id, orgID, hostname string
+	secretHash          string // the credential the request carried
 	lost                bool
 }
 
@@ -84,15 +84,14 @@ func (s *Server) authenticateAgent(r *http.Request) (*agent, error) {
 	if !ok || secret == "" {
 		return nil, errorf(http.StatusUnauthorized, "UNAUTHORIZED", "agent calls need Authorization: Bearer <agent secret>")
 	}
-	a := &agent{}
-	err := s.store.db.QueryRowContext(ctx, `SELECT id, org_id, hostname, lost FROM agents WHERE secret_hash = ? AND revoked = 0`, tokenHash(secret)).
-		Scan(&a.id, &a.orgID, &a.hostname, &a.lost)
-	if isNoRows(err) {
-		return nil, errorf(http.StatusUnauthorized, "UNAUTHORIZED", "unknown or revoked agent secret: register again with a link token")
-	}
+	cred, err := s.store.LookupAgentCredential(ctx, tokenHash(secret))
 	if err != nil {
 		return nil, err
 	}
+	if cred.live == nil {
+		return nil, cred.refusal()
+	}
+	a := cred.live
 	if err := s.allowedIP(ctx, r, a.orgID); err != nil {
 		return nil, err
 	}
@@ -139,77 +138,6 @@ func (s *Server) hostBack(ctx context.Context, tx *sql.Tx, agentID, hostname str
 			return err
 		}
 	}
-	return nil
-}
-
-// POST /api/agent/v1/register: link token → agent identity. Registering the
-// same hostname again keeps the agent ID (and so its migrations), rotates the
-// secret and re-queues the work of its unfinished validations and migrations.
-func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
-	if err := s.register(w, r); err != nil {
-		s.writeError(w, r, err)
-	}
-}
-
-func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	var req api.AgentRegisterRequest
-	if err := decodeJSON(w, r, maxBodyBytes, &req); err != nil {
-		return err
-	}
-	invalid := errorf(http.StatusUnauthorized, "INVALID_LINK_TOKEN", "the link token is invalid, replaced or deleted")
-	claims, ok := decodeLinkToken(req.LinkToken)
-	if !ok {
-		return invalid
-	}
-	var hash string
-	err := s.store.db.QueryRowContext(ctx, `SELECT secret_hash FROM link_tokens WHERE org_id = ?`, claims.OrgID).Scan(&hash)
-	if isNoRows(err) {
-		return invalid
-	}
-	if err != nil {
-		return err
-	}
-	if subtle.ConstantTimeCompare([]byte(hash), []byte(tokenHash(claims.Secret))) != 1 {
-		return invalid
-	}
-	if err := s.allowedIP(ctx, r, claims.OrgID); err != nil {
-		return err
-	}
-	if err := checkHostname("hostname", req.Hostname); err != nil {
-		return err
-	}
-	now := time.Now()
-	secret := "lma_" + randomToken(32)
-	reg := api.AgentRegistration{AgentSecret: secret, OrgID: claims.OrgID,
-		HeartbeatIntervalSeconds: int(s.timing.HeartbeatInterval / time.Second), ProgressIntervalSeconds: int(s.timing.ProgressInterval / time.Second),
-		MaxWaitSeconds: int(s.timing.MaxWait / time.Second)}
-	err = s.store.tx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT id FROM agents WHERE org_id = ? AND hostname = ? AND revoked = 0`, claims.OrgID, req.Hostname).Scan(&reg.AgentID)
-		if isNoRows(err) {
-			reg.AgentID = newID(now)
-			_, err = tx.ExecContext(ctx, `INSERT INTO agents (id, org_id, hostname, version, secret_hash, registered_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-				reg.AgentID, claims.OrgID, req.Hostname, req.Version, tokenHash(secret), ms(now), ms(now))
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE agents SET version = ?, secret_hash = ?, registered_at = ?, last_seen_at = ?, lost = 0 WHERE id = ?`,
-			req.Version, tokenHash(secret), ms(now), ms(now), reg.AgentID); err != nil {
-			return err
-		}
-		if err := s.hostBack(ctx, tx, reg.AgentID, req.Hostname, now); err != nil {
-			return err
-		}
-		return s.requeue(ctx, tx, reg.AgentID, now)
-	})
-	if err != nil {
-		return err
-	}
-	s.metrics.agentRegistrations.Inc()
-	s.logger.Info("agent registered", "agent_id", reg.AgentID, "hostname", req.Hostname, "version", req.Version, "org_id", claims.OrgID)
-	writeJSON(w, http.StatusOK, reg)
 	return nil
 }
 
@@ -322,6 +250,9 @@ func (s *Server) handleWork(w http.ResponseWriter, r *http.Request, a *agent) er
 // pendingWork builds the agent's un-acked items, decrypting specs for the
 // agent. Items whose validation or migration is no longer open are retired.
 func (s *Server) pendingWork(ctx context.Context, a *agent) ([]api.WorkItem, error) {
+	if err := s.stillValid(ctx, a); err != nil { // revoked or replaced during a long-poll
+		return nil, err
+	}
 	type row struct {
 		id                        int64
 		kind                      api.WorkKind
@@ -541,6 +472,34 @@ func (s *Server) recordProgress(ctx context.Context, a *agent, id string, p api.
 	return ack, err
 }
 
+// checkDowntime refuses an itemised downtime with a negative part or count
+// or an unknown verification mode.
+func checkDowntime(d *api.Downtime) error {
+	if d == nil {
+		return nil
+	}
+	switch d.VerificationMode {
+	case "continuous", "full", "after":
+	default:
+		return badRequest("INVALID_ENUM_VALUE", "downtime.verificationMode %q: want continuous, full or after", d.VerificationMode)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{
+		{"engineSeconds", d.EngineSeconds}, {"commitPointSeconds", d.CommitPointSeconds}, {"drainSeconds", d.DrainSeconds},
+		{"indexRestoreSeconds", d.IndexRestoreSeconds}, {"verificationSeconds", d.VerificationSeconds},
+		{"documentsRechecked", float64(d.DocumentsRechecked)}, {"repaired", float64(d.Repaired)},
+		{"foundBeforeRepair.missing", float64(d.FoundBeforeRepair.Missing)}, {"foundBeforeRepair.extra", float64(d.FoundBeforeRepair.Extra)},
+		{"foundBeforeRepair.differing", float64(d.FoundBeforeRepair.Differing)},
+	} {
+		if f.v < 0 {
+			return badRequest("INVALID_ATTRIBUTE", "downtime.%s is %v: it cannot be negative", f.name, f.v)
+		}
+	}
+	return nil
+}
+
 // POST /api/agent/v1/migrations/{migrationId}/report: the final report after
 // cutover; the migration becomes COMPLETE. Repeating it is harmless.
 func (s *Server) handleMigrationReport(w http.ResponseWriter, r *http.Request, a *agent) error {
@@ -551,6 +510,9 @@ func (s *Server) handleMigrationReport(w http.ResponseWriter, r *http.Request, a
 	}
 	if rep.Verification.Namespaces == nil {
 		rep.Verification.Namespaces = []api.NamespaceVerification{}
+	}
+	if err := checkDowntime(rep.Downtime); err != nil {
+		return err
 	}
 	id := r.PathValue("migrationId")
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {

@@ -136,7 +136,8 @@ func TestGolden(t *testing.T) {
 	}
 	e.golden("migration_cutover_not_ready")
 	_, err = e.agent.PostProgress(ctx, m.ID, api.Progress{Phase: "change event application", State: api.StateRunning, LagTimeSeconds: 1, CanCommit: true,
-		TotalEventsApplied: 12, EstimatedTotalBytes: 1000, EstimatedCopiedBytes: 1000, EstimatedTotalDocuments: 10, CopiedDocuments: 10})
+		TotalEventsApplied: 12, EstimatedTotalBytes: 1000, EstimatedCopiedBytes: 1000, EstimatedTotalDocuments: 10, CopiedDocuments: 10,
+		BackgroundVerification: &api.BackgroundVerification{NamespacesVerified: 1, Namespaces: 1, DocumentsCompared: 10, Passes: 1, DocumentsToRecheck: 2}})
 	must(t, err)
 	_, err = e.member.Migration(ctx, e.groupID, m.ID)
 	must(t, err)
@@ -165,6 +166,10 @@ func TestGolden(t *testing.T) {
 		t.Errorf("directive after cutover = %s, want CUTOVER", ack.Directive)
 	}
 	must(t, e.agent.PostReport(ctx, m.ID, api.Report{ChangesSynced: 12, DowntimeSeconds: 3.5, DurationSeconds: 600, BytesCopied: 1000, CollectionsCopied: 1,
+		Downtime: &api.Downtime{VerificationMode: "continuous", EngineSeconds: 3.2, CommitPointSeconds: 1, DrainSeconds: 0.5, IndexRestoreSeconds: 0.25, VerificationSeconds: 1.25,
+			DocumentsRechecked: 2, FoundBeforeRepair: api.DifferenceCounts{Differing: 1}, Repaired: 1,
+			Coverage:   api.Coverage{Complete: true, Namespaces: 1, NamespacesByPass: 1},
+			Background: &api.BackgroundVerification{NamespacesVerified: 1, Namespaces: 1, DocumentsCompared: 10, Passes: 1}},
 		Verification: api.Verification{Status: api.VerificationPassed, Namespaces: []api.NamespaceVerification{{Namespace: "db.c", Matched: 10}}}}))
 	e.golden("agent_report")
 	_, err = e.member.Migration(ctx, e.groupID, m.ID)

@@ -88,7 +88,7 @@ func emailBackoff(attempts int) time.Duration {
 }
 
 // emailEvents are the events that email the project: the outcome of a migration.
-var emailEvents = map[api.EventType]bool{api.EventFailed: true, api.EventExpired: true, api.EventCompleted: true}
+var emailEvents = map[api.EventType]bool{api.EventFailed: true, api.EventExpired: true, api.EventCompleted: true, api.EventTakeoverAttempt: true}
 
 // migrationLink is the migration's page in the web UI; reportLink its report.
 func (s *Server) migrationLink(m *migration) string {
@@ -125,6 +125,9 @@ func (s *Server) emailOnEvent(ctx context.Context, tx querier, m *migration, typ
 		subject = "Your migration to " + m.destination + " is complete"
 		body = "Your live migration to the cluster " + m.destination + " is complete: " + msg + "\n\n" +
 			"Point your applications at " + m.destination + ". The report:\n" + s.reportLink(m) + "\n"
+	case api.EventTakeoverAttempt:
+		subject = "Someone tried to take over the migration host of your migration to " + m.destination
+		body = msg + "\n\nThe migration:\n" + s.migrationLink(m) + "\n"
 	}
 	return s.store.on(tx).QueueEmail(ctx, m, queuedEmail{kind: string(typ), subject: subject, body: body}, now)
 }

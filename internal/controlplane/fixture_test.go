@@ -41,11 +41,11 @@ func linkHost(t *testing.T, h http.Handler, orgID string) linkedHost {
 	return l
 }
 
-// register registers host-a with the link token, as a (re)started agent
-// does; agent authenticates with the credential it got.
+// register registers host-a with the link token and the credential it
+// kept, as a (re)started agent does; agent authenticates with it.
 func (l linkedHost) register(t *testing.T) {
 	t.Helper()
-	call(t, l.h, "POST", "/api/agent/v1/register", nil, api.AgentRegisterRequest{LinkToken: l.linkToken, Hostname: "host-a", Version: "v1"}, l.reg)
+	call(t, l.h, "POST", "/api/agent/v1/register", nil, api.AgentRegisterRequest{LinkToken: l.linkToken, Hostname: "host-a", Version: "v1", AgentSecret: l.reg.AgentSecret}, l.reg)
 }
 
 // migrate creates a live migration from rs0 into dest on host-a and

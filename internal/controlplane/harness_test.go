@@ -220,7 +220,7 @@ func (e *env) request() api.MigrationRequest {
 
 var (
 	hexID      = regexp.MustCompile(`\b[0-9a-f]{24}\b`)
-	downtimeRE = regexp.MustCompile(`"downtimeSeconds": [0-9.e+-]+`)
+	downtimeRE = regexp.MustCompile(`"(downtime|other)Seconds": [0-9.e+-]+`)
 	rfcTime    = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
 	hostRE     = regexp.MustCompile(`127\.0\.0\.1:\d+`)
 	csrfRE     = regexp.MustCompile(`"(csrfToken|publicKey|privateKey)": "[^"]*"`)
@@ -236,7 +236,7 @@ func (e *env) normalize(s string, ids map[string]string) string {
 	s = hostRE.ReplaceAllString(s, "<host>")
 	s = csrfRE.ReplaceAllString(s, `"$1": "<$1>"`)
 	s = rfcTime.ReplaceAllString(s, "<time>")
-	s = downtimeRE.ReplaceAllString(s, `"downtimeSeconds": "<seconds>"`) // measured by the control plane
+	s = downtimeRE.ReplaceAllString(s, `"${1}Seconds": "<seconds>"`) // measured by the control plane
 	return hexID.ReplaceAllStringFunc(s, func(id string) string {
 		if n, ok := ids[id]; ok {
 			return n

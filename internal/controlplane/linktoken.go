@@ -1,12 +1,15 @@
 package controlplane
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -22,13 +25,36 @@ func encodeLinkToken(c api.LinkTokenClaims) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func decodeLinkToken(tok string) (api.LinkTokenClaims, bool) {
+// maxLinkTokenLen bounds what decodeLinkToken reads (a real token is ~150
+// characters; the URL is at most a few hundred).
+const maxLinkTokenLen = 4096
+
+// decodeLinkToken parses a link token; the error says what is wrong with it
+// (never its content).
+func decodeLinkToken(tok string) (api.LinkTokenClaims, error) {
 	var c api.LinkTokenClaims
-	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || json.Unmarshal(b, &c) != nil || c.Secret == "" || c.OrgID == "" {
-		return c, false
+	if tok == "" {
+		return c, errors.New("link token is empty")
 	}
-	return c, true
+	if len(tok) > maxLinkTokenLen {
+		return c, fmt.Errorf("link token is %d bytes, longer than %d", len(tok), maxLinkTokenLen)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return c, errors.New("link token is not base64url without padding")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil || dec.More() {
+		return api.LinkTokenClaims{}, errors.New("link token does not hold one JSON object of url, orgId and secret")
+	}
+	switch {
+	case c.OrgID == "":
+		return c, errors.New("link token has no orgId")
+	case c.Secret == "":
+		return c, errors.New("link token has no secret")
+	}
+	return c, nil
 }
 
 // parseAccessList accepts IP addresses and CIDR prefixes.
@@ -127,7 +153,7 @@ func (s *Server) handleDeleteLinkToken(w http.ResponseWriter, r *http.Request, p
 			return errorf(http.StatusNotFound, "UNEXPECTED_ERROR", "Could not find the requested external organization link.")
 		}
 		for _, id := range agents {
-			if err := s.revokeAgent(ctx, tx, id, now); err != nil {
+			if err := s.revokeAgent(ctx, tx, id, revokedByLink, now); err != nil {
 				return err
 			}
 		}
@@ -145,14 +171,20 @@ func (s *Server) handleDeleteLinkToken(w http.ResponseWriter, r *http.Request, p
 	return nil
 }
 
-func (s *Server) revokeAgent(ctx context.Context, tx *sql.Tx, agentID string, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE agents SET revoked = 1 WHERE id = ?`, agentID); err != nil {
+// revokeAgent ends agent agentID's credential (why: revokedByLink or
+// revokedByOperator) and fails its unfinished validations and migrations.
+func (s *Server) revokeAgent(ctx context.Context, tx *sql.Tx, agentID, why string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE agents SET revoked = 1, revoked_at = ?, revoked_reason = ? WHERE id = ?`, ms(now), why, agentID); err != nil {
 		return err
+	}
+	msg := "the link token was deleted"
+	if why == revokedByOperator {
+		msg = "an organization owner revoked the migration host"
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM deployments WHERE agent_id = ?`, agentID); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE validations SET status = 'FAILED', error_message = 'the link token was deleted', updated_at = ? WHERE agent_id = ? AND status = 'PENDING'`, ms(now), agentID); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE validations SET status = 'FAILED', error_message = ?, updated_at = ? WHERE agent_id = ? AND status = 'PENDING'`, msg, ms(now), agentID); err != nil {
 		return err
 	}
 	active, err := activeMigrations(ctx, tx, `agent_id = ?`, agentID)
@@ -160,7 +192,7 @@ func (s *Server) revokeAgent(ctx context.Context, tx *sql.Tx, agentID string, no
 		return err
 	}
 	for _, m := range active {
-		if err := s.finish(ctx, tx, m, api.MigrationFailed, "the link token was deleted: the migration host is revoked", api.EventFailed, now); err != nil {
+		if err := s.finish(ctx, tx, m, api.MigrationFailed, msg+": the migration host is revoked", api.EventFailed, now); err != nil {
 			return err
 		}
 	}

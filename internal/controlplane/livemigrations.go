@@ -491,6 +491,11 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request, p *princip
 	if m.cutoverRequested.Valid && m.completedAt.Valid {
 		rep.DowntimeSeconds = float64(m.completedAt.Int64-m.cutoverRequested.Int64) / 1000
 	}
+	// What the engine's parts leave of that: the directive's and the
+	// report's way, and the engine's steps not itemised.
+	if d := rep.Downtime; d != nil {
+		d.OtherSeconds = max(0, rep.DowntimeSeconds-d.PartsSeconds())
+	}
 	negotiate(w, r, api.MediaType20230101)
 	writeJSON(w, http.StatusOK, rep)
 	return nil

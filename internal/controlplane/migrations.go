@@ -125,7 +125,7 @@ func (m *migration) progressView() api.MigrationProgress {
 // webhookEvents are the event types that are also sent to the project's webhook.
 var webhookEvents = map[api.EventType]bool{
 	api.EventReadyForCutover: true, api.EventExpiryWarning: true, api.EventFailed: true,
-	api.EventExpired: true, api.EventCompleted: true,
+	api.EventExpired: true, api.EventCompleted: true, api.EventTakeoverAttempt: true,
 }
 
 // addEvent appends to m's event log and, for webhook types, queues a

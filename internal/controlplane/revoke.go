@@ -215,6 +215,8 @@ func (s *Server) handleAuditEvents(w http.ResponseWriter, r *http.Request, p *pr
 			RemoteAddress: a.remoteAddr, Action: a.action, Target: a.target, Status: a.status}
 		if a.principalKind == "user" {
 			e.UserID, e.Username, e.EventTypeName = a.principalID, a.name, "USER_ACTION"
+		} else if a.principalKind == "agent" { // a held agent registration (agentcreds.go)
+			e.Hostname, e.EventTypeName = a.name, e.Action
 		} else {
 			e.APIKeyID, e.PublicKey, e.EventTypeName = a.principalID, a.name, "API_KEY_ACTION"
 		}

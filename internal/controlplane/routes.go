@@ -83,6 +83,10 @@ func (s *Server) routes() http.Handler {
 
 	// Extensions Atlas lacks ("x-" segments; the list is a GET Atlas does not have).
 	a("GET", "/orgs/{orgId}/liveMigrations/x-agents", s.handleListAgents)
+	a("DELETE", "/orgs/{orgId}/liveMigrations/x-agents/{agentId}", s.handleRevokeAgent)
+	a("GET", "/orgs/{orgId}/liveMigrations/x-agentRegistrations", s.handleListRegistrations)
+	a("POST", "/orgs/{orgId}/liveMigrations/x-agentRegistrations/{registrationId}/x-approve", s.handleApproveRegistration)
+	a("POST", "/orgs/{orgId}/liveMigrations/x-agentRegistrations/{registrationId}/x-reject", s.handleRejectRegistration)
 	a("GET", "/groups/{groupId}/liveMigrations", s.handleListMigrations)
 	a("GET", "/groups/{groupId}/liveMigrations/validate/{validationId}/x-checks", s.handleValidationChecks)
 	a("POST", "/groups/{groupId}/liveMigrations/{liveMigrationId}/x-cancel", s.handleCancel)

@@ -13,7 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -128,10 +130,42 @@ func tokenHash(secret string) string {
 // Password hashing: PBKDF2-HMAC-SHA256, stored as "pbkdf2-sha256$iter$salt$hash".
 const pbkdf2Iterations = 100_000
 
+// hashGate caps the PBKDF2 computations running at once in the process,
+// whatever asks for them (logins, Basic with a user, unknown names, user
+// creation): a burst of sign-ins from any number of addresses then takes
+// at most that many CPUs, and everything else (API keys, agents, cached
+// credentials, the web UI) keeps its latency. Waiters queue in order.
+var hashGate atomic.Pointer[chan struct{}]
+
+func init() { setHashConcurrency(0) }
+
+// setHashConcurrency sets the cap: n > 0, or 0 for half the CPUs (at least
+// 1), or n < 0 for none.
+func setHashConcurrency(n int) {
+	if n < 0 {
+		hashGate.Store(nil)
+		return
+	}
+	if n == 0 {
+		n = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	c := make(chan struct{}, n)
+	hashGate.Store(&c)
+}
+
+// pbkdf2Key is pbkdf2.Key inside the cap.
+func pbkdf2Key(password string, salt []byte, iter, n int) ([]byte, error) {
+	if g := hashGate.Load(); g != nil {
+		*g <- struct{}{}
+		defer func() { <-*g }()
+	}
+	return pbkdf2.Key(sha256.New, password, salt, iter, n)
+}
+
 func hashPassword(password string) string {
 	salt := make([]byte, 16)
 	rand.Read(salt)
-	key, _ := pbkdf2.Key(sha256.New, password, salt, pbkdf2Iterations, 32)
+	key, _ := pbkdf2Key(password, salt, pbkdf2Iterations, 32)
 	return fmt.Sprintf("pbkdf2-sha256$%d$%s$%s", pbkdf2Iterations, base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
 
@@ -149,7 +183,7 @@ func checkPassword(stored, password string) bool {
 	if err1 != nil || err2 != nil {
 		return false
 	}
-	got, err := pbkdf2.Key(sha256.New, password, salt, iter, len(want))
+	got, err := pbkdf2Key(password, salt, iter, len(want))
 	return err == nil && subtle.ConstantTimeCompare(got, want) == 1
 }
 

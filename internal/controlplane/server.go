@@ -72,6 +72,10 @@ type Options struct {
 	TrustProxy bool
 	// AuthLimits bound failed credential attempts (throttle.go).
 	AuthLimits AuthLimits
+	// HashConcurrency caps how many password hashes (PBKDF2) the process
+	// computes at once; 0 is half the CPUs (at least 1), negative is no cap.
+	// The cap is process-wide: the last New sets it.
+	HashConcurrency int
 	// SMTP, when set, is the relay email notifications go through (see
 	// email.go); nil turns email off.
 	SMTP *SMTPConfig
@@ -120,6 +124,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, errors.New("controlplane: ExternalURL is required (it goes into link tokens)")
 	}
 	opts.ExternalURL = strings.TrimRight(opts.ExternalURL, "/")
+	if opts.HashConcurrency != 0 {
+		setHashConcurrency(opts.HashConcurrency)
+	}
 	ext, err := url.Parse(opts.ExternalURL)
 	if err != nil || (ext.Scheme != "http" && ext.Scheme != "https") || ext.Host == "" {
 		return nil, fmt.Errorf("controlplane: ExternalURL %q: want http://host[:port] or https://host[:port]", opts.ExternalURL)

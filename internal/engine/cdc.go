@@ -431,7 +431,8 @@ func (e *Engine) verifyMode() VerifyMode {
 func (e *Engine) newLiveVerifier() (*verify.Live, error) {
 	return verify.NewLive(verify.LiveOptions{
 		Options: verify.Options{Source: e.src, Destination: e.dst, Include: e.opts.Include, Exclude: e.opts.Exclude, MetadataDB: e.opts.MetadataDB},
-		Lag:     func() time.Duration { return time.Duration(e.Progress().LagTimeSeconds) * time.Second },
+		// snapshot, not Progress: Progress reads this verifier.
+		Lag: func() time.Duration { return time.Duration(e.snapshot().LagTimeSeconds) * time.Second },
 		// Slower from 2 s of lag, stopped 1 s before the commit threshold:
 		// the lag it adds never takes canCommit away.
 		SlowLag: 2 * time.Second, PauseLag: DefaultCommitLag - time.Second,

@@ -11,6 +11,13 @@ import (
 
 // Progress returns a snapshot of the run. It is safe for concurrent use.
 func (e *Engine) Progress() migration.Progress {
+	p := e.snapshot()
+	p.Background = e.backgroundProgress()
+	return p
+}
+
+// snapshot copies the progress under its mutex.
+func (e *Engine) snapshot() migration.Progress {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	p := e.prog
@@ -31,6 +38,23 @@ func (e *Engine) Progress() migration.Progress {
 	}
 	p.UpdatedAt = time.Now()
 	return p
+}
+
+// backgroundProgress is the continuous verifier's share and coverage; nil
+// without one.
+func (e *Engine) backgroundProgress() *migration.BackgroundVerification {
+	e.cdc.mu.Lock()
+	live := e.cdc.live
+	e.cdc.mu.Unlock()
+	if live == nil {
+		return nil
+	}
+	st, cov := live.Stats(), live.Coverage()
+	return &migration.BackgroundVerification{
+		NamespacesVerified: cov.Verified, Namespaces: cov.Namespaces, DocumentsToRecheck: cov.ToRecheck,
+		DocumentsCompared: st.DocumentsCompared, Passes: st.Passes, PassesInvalidated: st.PassesInvalidated,
+		DocumentsRechecked: st.Rechecked, Pauses: st.Pauses, PausedSeconds: st.PausedSeconds, SlowedSeconds: st.SlowedSeconds, LastError: st.LastError,
+	}
 }
 
 // updateProgress changes the progress snapshot under its mutex.

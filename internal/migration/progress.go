@@ -35,10 +35,39 @@ type Progress struct {
 
 	// Namespaces is per-namespace copy progress, in the order they were planned.
 	Namespaces []NamespaceProgress `json:"namespaces,omitempty"`
-	Warnings   []string            `json:"warnings,omitempty"`
+	// Background is the continuous verifier's coverage while changes
+	// apply; nil before change application and in the verification modes
+	// full and after.
+	Background *BackgroundVerification `json:"backgroundVerification,omitempty"`
+	Warnings   []string                `json:"warnings,omitempty"`
 
 	StartedAt time.Time `json:"startedAt,omitzero"`
 	UpdatedAt time.Time `json:"updatedAt,omitzero"`
+}
+
+// BackgroundVerification is the continuous verifier's work so far.
+type BackgroundVerification struct {
+	// NamespacesVerified counts namespaces whose pass finished and still
+	// holds (not voided by a rename, a drop, a source restart or too many
+	// changes), of Namespaces the verifier knows.
+	NamespacesVerified int `json:"namespacesVerified"`
+	Namespaces         int `json:"namespaces"`
+	// DocumentsCompared counts source documents compared by its passes;
+	// Passes the namespace passes finished, PassesInvalidated those voided.
+	DocumentsCompared int64 `json:"documentsCompared"`
+	Passes            int   `json:"passes"`
+	PassesInvalidated int   `json:"passesInvalidated"`
+	// DocumentsRechecked counts changed documents it compared again;
+	// DocumentsToRecheck those changed since their comparison (what the
+	// commit compares, for the namespaces verified).
+	DocumentsRechecked int64 `json:"documentsRechecked"`
+	DocumentsToRecheck int64 `json:"documentsToRecheck"`
+	// Pauses counts the times it stopped for lag, PausedSeconds how long;
+	// SlowedSeconds is the time it slept to go slower while the lag was raised.
+	Pauses        int     `json:"pauses"`
+	PausedSeconds float64 `json:"pausedSeconds"`
+	SlowedSeconds float64 `json:"slowedSeconds"`
+	LastError     string  `json:"lastError,omitempty"`
 }
 
 // CopyProgress is the initial copy against its up-front estimate.

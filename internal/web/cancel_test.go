@@ -28,6 +28,10 @@ func TestCancelAndLostHostValidationInBrowser(t *testing.T) {
 	b.do("signed in", waitText("h1", "Organizations"))
 	b.open("/groups/" + proj.ID + "/migrations/" + m.ID)
 	b.do("walk-through", waitText("h1", "Migrating to dest-cluster"), chromedp.WaitVisible(chromedp.CSS(`#open-cancel`)))
+	// The default mode verifies while changes apply: the one collection is
+	// soon covered, and the page says so.
+	b.do("verified in background", waitText(`#background-verification`, "1/1 namespaces"))
+	b.screenshot("verified-in-background")
 	b.do("cancel dialog", click(`#open-cancel`), chromedp.WaitVisible(chromedp.CSS(`#cancel-dialog`)))
 	if d := b.text(`#cancel-dialog`); !containsAll(d, "keeps the data copied so far", "__livemigrate", "Clear existing data on the destination") {
 		t.Errorf("cancel dialog %q does not say what it leaves behind", d)

@@ -270,6 +270,21 @@ func TestMigrationFlowInBrowser(t *testing.T) {
 	if got := b.text(`#verification-status`); !strings.Contains(got, "PASSED") {
 		t.Errorf("verification = %q, want PASSED", got)
 	}
+	// The itemised downtime: the parts and the rest add up to the total,
+	// and mode full compared every document (250 + 270) and found nothing.
+	if n := js[int](b, `document.querySelectorAll('#downtime-parts li[data-part]').length`); n != 5 {
+		t.Errorf("downtime parts shown: %d, want 5 (commit point, drain, index restore, verification, other)", n)
+	}
+	if sum := js[string](b, `(() => { const d = Number(document.querySelector('[data-fact=downtime]').dataset.seconds);
+		const s = [...document.querySelectorAll('#downtime-parts li[data-part]')].reduce((a, li) => a + Number(li.dataset.seconds), 0);
+		return Math.abs(d - s) < 0.001 ? 'ok' : 'downtime ' + d + ' s, parts ' + s + ' s'; })()`); sum != "ok" {
+		t.Errorf("downtime parts do not add up: %s", sum)
+	}
+	for fact, want := range map[string]string{"mode": "Full", "rechecked": "520", "found": "0 missing, 0 extra, 0 differing", "repaired": "0", "coverage": "Complete"} {
+		if got := b.text(`[data-fact=` + fact + `]`); !strings.HasPrefix(got, want) {
+			t.Errorf("report %s = %q, want it to start with %q", fact, got, want)
+		}
+	}
 	if n := js[int](b, `document.querySelectorAll('#ver-h ~ * tr[data-ns]').length`); n != 2 {
 		t.Errorf("verification table has %d collection rows, want 2", n)
 	}

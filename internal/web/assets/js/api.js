@@ -81,6 +81,11 @@ export const createLinkToken = (orgId, accessListIps) =>
 export const deleteLinkToken = (orgId) => call('DELETE', `${atlas}/orgs/${enc(orgId)}/liveMigrations/linkTokens`);
 export const availableProjects = (orgId) => call('GET', `${atlas}/orgs/${enc(orgId)}/liveMigrations/availableProjects`);
 export const agents = async (orgId) => (await call('GET', `${atlas}/orgs/${enc(orgId)}/liveMigrations/x-agents`)).results;
+export const revokeAgent = (orgId, agentId) => call('DELETE', `${atlas}/orgs/${enc(orgId)}/liveMigrations/x-agents/${enc(agentId)}`);
+export const agentRegistrations = async (orgId) =>
+  (await call('GET', `${atlas}/orgs/${enc(orgId)}/liveMigrations/x-agentRegistrations?status=PENDING`)).results;
+export const approveRegistration = (orgId, id) => call('POST', `${atlas}/orgs/${enc(orgId)}/liveMigrations/x-agentRegistrations/${enc(id)}/x-approve`);
+export const rejectRegistration = (orgId, id) => call('POST', `${atlas}/orgs/${enc(orgId)}/liveMigrations/x-agentRegistrations/${enc(id)}/x-reject`);
 
 // Live migrations of a destination project.
 const lm = (groupId) => `${atlas}/groups/${enc(groupId)}/liveMigrations`;

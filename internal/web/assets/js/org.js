@@ -16,6 +16,8 @@ export async function render(main, { orgId }, page) {
 
   const tokenArea = h('div', { id: 'token-area' });
   const agentsArea = h('div', { id: 'agents-area', 'aria-busy': 'true' }, h('p', { class: 'muted' }, 'Loading…'));
+  const heldArea = h('div', { id: 'held-registrations' });
+  const agentNote = h('div', { id: 'agent-action', role: 'status' });
   const deploymentsArea = h('div', { id: 'deployments-area' }, h('p', { class: 'muted' }, 'Loading…'));
   const projectsArea = h('div', {});
 
@@ -58,6 +60,47 @@ export async function render(main, { orgId }, page) {
   });
   delButton.addEventListener('click', () => { confirmDelete.returnValue = ''; confirmDelete.showModal(); });
 
+  // Revoking one migration host: confirmed in a dialog; the call carries the
+  // session's CSRF token like every other change.
+  let revoking = null;
+  const revokeText = h('p', {});
+  const confirmRevoke = h('dialog', { 'aria-labelledby': 'revoke-h', id: 'revoke-dialog' },
+    h('h2', { id: 'revoke-h' }, 'Revoke this migration host?'),
+    revokeText,
+    h('form', { method: 'dialog', class: 'actions' },
+      h('button', { value: 'cancel', autofocus: true }, 'Keep it'),
+      h('button', { value: 'revoke', class: 'danger', id: 'confirm-revoke-agent' }, 'Revoke migration host')));
+  confirmRevoke.addEventListener('close', async () => {
+    if (confirmRevoke.returnValue !== 'revoke' || !revoking) return;
+    const a = revoking;
+    revoking = null;
+    try {
+      await api.revokeAgent(orgId, a.id);
+      replace(agentNote, h('div', { class: 'alert ok' }, `Migration host ${a.hostname} is revoked: it is refused from its next call.`));
+      refresh();
+    } catch (e) {
+      replace(agentNote, errorBox(e, `revoke migration host ${a.hostname}`));
+    }
+  });
+  const onRevoke = (a) => {
+    revoking = a;
+    revokeText.textContent = `${a.hostname} is refused from its next call and gets no more work or secrets; its unfinished migrations fail. ` +
+      'Starting it again needs your approval here.';
+    confirmRevoke.returnValue = '';
+    confirmRevoke.showModal();
+  };
+  const onDecide = async (r, approve) => {
+    try {
+      await (approve ? api.approveRegistration(orgId, r.id) : api.rejectRegistration(orgId, r.id));
+      replace(agentNote, h('div', { class: 'alert ok' }, approve
+        ? `Registration of ${r.hostname} approved: that host is now its migration host${r.agentId ? ' and the previous one is refused' : ''}.`
+        : `Registration of ${r.hostname} rejected.`));
+      refresh();
+    } catch (e) {
+      replace(agentNote, errorBox(e, `${approve ? 'approve' : 'reject'} the registration of ${r.hostname}`));
+    }
+  };
+
   replace(main,
     crumbs(org.name),
     h('h1', {}, 'Live Migration'),
@@ -69,7 +112,7 @@ export async function render(main, { orgId }, page) {
       h('div', { class: 'actions' }, genButton, delButton),
       tokenArea, confirmDelete),
     h('section', { class: 'card', 'aria-labelledby': 'agents-h' },
-      h('h2', { id: 'agents-h' }, 'Migration hosts'), agentsArea),
+      h('h2', { id: 'agents-h' }, 'Migration hosts'), agentNote, heldArea, agentsArea, confirmRevoke),
     h('section', { class: 'card', 'aria-labelledby': 'dep-h' },
       h('h2', { id: 'dep-h' }, 'Source deployments'), deploymentsArea),
     h('section', { class: 'card', 'aria-labelledby': 'proj-h' },
@@ -85,11 +128,13 @@ export async function render(main, { orgId }, page) {
   }, (e) => page.alive() && replace(projectsArea, errorBox(e, 'list projects')));
 
   async function refresh() {
-    const [ag, av] = await Promise.allSettled([api.agents(orgId), api.availableProjects(orgId)]);
+    const [ag, av, held] = await Promise.allSettled([api.agents(orgId), api.availableProjects(orgId), api.agentRegistrations(orgId)]);
     if (!page.alive()) return;
     agentsArea.removeAttribute('aria-busy');
     if (ag.status === 'rejected') replace(agentsArea, errorBox(ag.reason, 'list migration hosts'));
-    else replace(agentsArea, renderAgents(ag.value));
+    else replace(agentsArea, renderAgents(ag.value, onRevoke));
+    // Held registrations are for owners; others get 403 and see none.
+    replace(heldArea, held.status === 'fulfilled' ? renderHeld(held.value, onDecide) : null);
     if (av.status === 'rejected') {
       const e = av.reason;
       replace(deploymentsArea, e instanceof api.ApiError && e.status === 403
@@ -177,19 +222,47 @@ function agentCommand() {
 }
 
 
-function renderAgents(agents) {
+function renderHeld(regs, onDecide) {
+  if (!regs.length) return null;
+  return h('div', { class: 'alert warn', role: 'alert', 'aria-labelledby': 'held-h' },
+    h('h3', { id: 'held-h' }, 'Registrations waiting for your approval'),
+    h('p', {}, 'These hosts registered with the link token under a hostname that already has a migration host (or one you revoked), without its credential. ',
+      'They got nothing. Approve one only if you replaced that host; otherwise reject it and generate a new link token: someone else holds it.'),
+    table('Held registrations', [{ label: 'Hostname' }, { label: 'From' }, { label: 'When' }, { label: 'Why' }, { label: 'Decision' }],
+      regs, (r) => {
+        const approve = h('button', { type: 'button', class: 'primary', 'data-approve': r.id }, 'Approve');
+        const reject = h('button', { type: 'button', class: 'danger', 'data-reject': r.id }, 'Reject');
+        approve.addEventListener('click', () => { approve.disabled = reject.disabled = true; onDecide(r, true); });
+        reject.addEventListener('click', () => { approve.disabled = reject.disabled = true; onDecide(r, false); });
+        return h('tr', { 'data-registration': r.id },
+          h('th', { scope: 'row' }, r.hostname),
+          h('td', {}, r.remoteAddress),
+          h('td', {}, fmtTime(r.createdAt)),
+          h('td', {}, r.reason),
+          h('td', {}, h('div', { class: 'row' }, approve, reject)));
+      }));
+}
+
+function renderAgents(agents, onRevoke) {
   if (!agents.length) {
     return h('p', { id: 'no-agents' }, 'No migration host is linked. Generate a link token and start ', h('code', {}, 'livemigrate agent'), ' with it.');
   }
   return table('Migration hosts of this organization',
-    [{ label: 'Hostname' }, { label: 'Status' }, { label: 'Last heartbeat' }, { label: 'Version' }, { label: 'Linked' }],
+    [{ label: 'Hostname' }, { label: 'Status' }, { label: 'Last heartbeat' }, { label: 'Version' }, { label: 'Linked' }, { label: 'Actions' }],
     agents, (a) => h('tr', { 'data-agent': a.hostname },
       h('th', { scope: 'row' }, a.hostname),
       h('td', {}, a.lost ? badge('Lost', 'bad') : badge('Online', 'ok'),
         a.lost ? h('span', { class: 'hint' }, ' missed its heartbeats; check the host and its network') : null),
       h('td', {}, h('time', { datetime: a.lastSeenAt, title: fmtTime(a.lastSeenAt) }, fmtAgo(a.lastSeenAt))),
       h('td', {}, a.version || '—'),
-      h('td', {}, fmtTime(a.registeredAt))));
+      h('td', {}, fmtTime(a.registeredAt)),
+      h('td', {}, revokeButton(a, onRevoke))));
+}
+
+function revokeButton(a, onRevoke) {
+  const b = h('button', { type: 'button', class: 'danger', 'data-revoke': a.id, 'aria-label': `Revoke ${a.hostname}` }, 'Revoke');
+  b.addEventListener('click', () => onRevoke(a));
+  return b;
 }
 
 function renderDeployments(projects) {

@@ -35,6 +35,40 @@ export function advice(mp, rep, names) {
   }
 }
 
+/** downtimeParts lists the downtime's parts as the engine measured them. */
+function downtimeParts(d) {
+  const after = d.verificationMode === 'after';
+  const parts = [['commit-point', 'Commit point (the source\'s newest change)', d.commitPointSeconds],
+    ['drain', 'Drain (the last changes applied)', d.drainSeconds],
+    ['index-restore', 'Unique indexes restored', d.indexRestoreSeconds],
+    ['verification', after ? 'Verification (after the destination became writable: not downtime)' : 'Verification', d.verificationSeconds],
+    ['other', 'Other (the cutover reaching the migration host, the report coming back)', d.otherSeconds]];
+  return h('ul', { id: 'downtime-parts', class: 'plain' }, parts.map(([key, label, sec]) =>
+    h('li', { 'data-part': key, 'data-seconds': sec }, `${label}: `, h('strong', {}, fmtDuration(sec)))));
+}
+
+/** commitVerification says what the commit compared, found and repaired, and its coverage. */
+function commitVerification(d) {
+  const f = d.foundBeforeRepair; const c = d.coverage; const b = d.background;
+  const modes = { continuous: 'Continuous: verified while syncing, changed documents rechecked at cutover',
+    full: 'Full: every document compared during the cutover', after: 'After: compared once the destination was writable, not repaired' };
+  return [
+    h('dl', { class: 'facts', id: 'commit-verification' },
+      h('dt', {}, 'Mode'), h('dd', { 'data-fact': 'mode', 'data-mode': d.verificationMode }, modes[d.verificationMode] || d.verificationMode),
+      h('dt', {}, d.verificationMode === 'continuous' ? 'Changed documents rechecked at cutover' : 'Documents compared at cutover'),
+      h('dd', { 'data-fact': 'rechecked' }, fmtCount(d.documentsRechecked)),
+      h('dt', {}, 'Found different before repair'), h('dd', { 'data-fact': 'found' }, `${fmtCount(f.missing)} missing, ${fmtCount(f.extra)} extra, ${fmtCount(f.differing)} differing`),
+      h('dt', {}, 'Repaired'), h('dd', { 'data-fact': 'repaired' }, fmtCount(d.repaired)),
+      h('dt', {}, 'Coverage'), h('dd', { 'data-fact': 'coverage', 'data-complete': String(c.complete) },
+        c.complete ? 'Complete: every document of every collection was compared after its last change' : 'Incomplete',
+        d.verificationMode === 'continuous'
+          ? ` (${fmtCount(c.namespaces)} collections, ${fmtCount(c.namespacesByPass)} by their background pass, ${fmtCount((c.comparedInFull || []).length)} compared in full)`
+          : ` (${fmtCount(c.namespaces)} collections, every document compared)`),
+      b ? [h('dt', {}, 'In the background'), h('dd', { 'data-fact': 'background' },
+        `${fmtCount(b.documentsCompared)} documents compared in ${fmtCount(b.passes)} passes (${fmtCount(b.passesInvalidated)} voided), ${fmtCount(b.documentsRechecked)} rechecked, paused ${fmtCount(b.pauses)} times (${fmtDuration(b.pausedSeconds)}), slowed ${fmtDuration(b.slowedSeconds || 0)}`)] : null),
+    (c.comparedInFull || []).length ? h('ul', { id: 'compared-in-full' }, c.comparedInFull.map((n) => h('li', { 'data-ns': n.namespace }, h('code', {}, n.namespace), `: compared in full at cutover, ${n.reason}`))) : null];
+}
+
 export async function render(main, { groupId, migrationId }, page) {
   let mp, evs, rep = null;
   try {
@@ -64,7 +98,8 @@ export async function render(main, { groupId, migrationId }, page) {
       h('h2', { id: 'sum-h' }, 'Summary'),
       h('dl', { class: 'facts', id: 'summary' },
         h('dt', {}, 'Changes synced'), h('dd', { 'data-fact': 'changes' }, fmtCount(rep.changesSynced)),
-        h('dt', {}, 'Downtime (writes stopped to finalized)'), h('dd', { 'data-fact': 'downtime' }, fmtDuration(rep.downtimeSeconds)),
+        h('dt', {}, 'Downtime (writes stopped to finalized)'), h('dd', { 'data-fact': 'downtime', 'data-seconds': rep.downtimeSeconds }, fmtDuration(rep.downtimeSeconds)),
+        rep.downtime ? [h('dt', {}, 'Of which'), h('dd', {}, downtimeParts(rep.downtime))] : null,
         h('dt', {}, 'Duration'), h('dd', { 'data-fact': 'duration' }, fmtDuration(rep.durationSeconds)),
         h('dt', {}, 'Bytes copied'), h('dd', { 'data-fact': 'bytes' }, `${fmtBytes(rep.bytesCopied)} (${fmtCount(rep.bytesCopied)} bytes)`),
         h('dt', {}, 'Collections copied'), h('dd', { 'data-fact': 'collections' }, fmtCount(rep.collectionsCopied)),
@@ -72,6 +107,7 @@ export async function render(main, { groupId, migrationId }, page) {
     rep ? h('section', { class: 'card', 'aria-labelledby': 'ver-h' },
       h('h2', { id: 'ver-h' }, 'Verification'),
       h('p', { id: 'verification-status' }, statusBadge(rep.verification.status), ' ', rep.verification.message || ''),
+      rep.downtime ? commitVerification(rep.downtime) : null,
       rep.verification.namespaces.length
         ? table('Source and destination compared per collection',
           [{ label: 'Collection' }, { label: 'Matched', num: true }, { label: 'Missing', num: true }, { label: 'Extra', num: true }, { label: 'Differing', num: true }, { label: 'Examples (_id)' }],

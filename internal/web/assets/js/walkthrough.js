@@ -161,6 +161,7 @@ export async function render(main, { groupId, migrationId }, page) {
     replace(statsEl,
       stat('Lag time', h('span', { id: 'lag', 'data-stale': lost ? '' : null }, fmtDuration(lag.value)), lag.hint),
       stat('Events applied', h('span', { id: 'events-applied' }, fmtCount(p ? p.totalEventsApplied : 0)), 'Changes replayed on the destination since the copy began.'),
+      bgView(p, done),
       stat(done ? 'Took' : 'Elapsed', h('span', { id: 'elapsed', 'data-since': mp.createdAt, 'data-ended': end },
         fmtDuration(((end ? new Date(end) : Date.now()) - new Date(mp.createdAt)) / 1000)), done ? `Ended ${fmtTime(end)}.` : ''));
 
@@ -267,6 +268,15 @@ export async function render(main, { groupId, migrationId }, page) {
     if (el.dataset.key === k) return;
     el.dataset.key = k;
     replace(el, build());
+  }
+
+  // bgView is the continuous verifier's coverage while changes apply.
+  function bgView(p, done) {
+    const b = p && p.backgroundVerification;
+    if (!b || done) return null;
+    return stat('Verified in background', h('span', { id: 'background-verification', 'data-verified': b.namespacesVerified, 'data-namespaces': b.namespaces },
+      `${fmtCount(b.namespacesVerified)}/${fmtCount(b.namespaces)} namespaces`),
+    `Collections compared while changes apply (${fmtCount(b.documentsCompared)} documents so far); changed since, to recheck at cutover: ${fmtCount(b.documentsToRecheck || 0)} documents.`);
   }
 
   function stat(label, value, hint) {
