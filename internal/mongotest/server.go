@@ -50,6 +50,9 @@ type Options struct {
 	Backend Backend
 	// Dir holds the server's data, certificates and log; required for Start.
 	Dir string
+	// Debug serves FerretDB's debug handler (pprof, metrics) on a loopback
+	// port (DebugAddr); off by default.
+	Debug bool
 }
 
 // Server is a FerretDB process.
@@ -57,6 +60,7 @@ type Server struct {
 	opts Options
 	bin  string
 	port int
+	dbg  int // debug handler port (Options.Debug)
 	tls  *TLSFiles
 	pg   *Postgres
 
@@ -88,6 +92,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if s.port, err = freePort(); err != nil {
 		return nil, err
 	}
+	if opts.Debug {
+		if s.dbg, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
 	if opts.TLS {
 		if s.tls, err = GenerateTLS(filepath.Join(opts.Dir, "tls")); err != nil {
 			return nil, err
@@ -113,7 +122,6 @@ func (s *Server) args() []string {
 	a := []string{
 		"--handler=" + string(s.opts.Backend),
 		"--state-dir=" + s.opts.Dir,
-		"--debug-addr=-",
 		"--telemetry=disable",
 		"--log-level=warn",
 		"--test-capped-cleanup-interval=" + s.opts.CappedCleanup.String(),
@@ -123,6 +131,11 @@ func (s *Server) args() []string {
 		a = append(a, "--postgresql-url="+s.pg.URL("ferretdb"))
 	default:
 		a = append(a, "--sqlite-url=file:"+filepath.Join(s.opts.Dir, "data")+"/")
+	}
+	if s.dbg > 0 {
+		a = append(a, "--debug-addr=127.0.0.1:"+strconv.Itoa(s.dbg))
+	} else {
+		a = append(a, "--debug-addr=-")
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(s.port)
 	if s.tls != nil {
@@ -225,6 +238,25 @@ func (s *Server) logPath() string { return filepath.Join(s.opts.Dir, "ferretdb.l
 
 // Addr is host:port of the server.
 func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
+
+// DebugAddr is host:port of FerretDB's debug handler (/debug/pprof/…), or ""
+// without Options.Debug.
+func (s *Server) DebugAddr() string {
+	if s.dbg == 0 {
+		return ""
+	}
+	return "127.0.0.1:" + strconv.Itoa(s.dbg)
+}
+
+// PID is the server process's id (0 when it is not running).
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
 
 // Dir is the server's data directory.
 func (s *Server) Dir() string { return s.opts.Dir }
