@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"strings"
 	"syscall"
 	"time"
 
@@ -89,13 +90,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opts: opts, bin: bin}
-	if s.port, err = freePort(); err != nil {
+	if err := s.pickPorts(); err != nil {
 		return nil, err
-	}
-	if opts.Debug {
-		if s.dbg, err = freePort(); err != nil {
-			return nil, err
-		}
 	}
 	if opts.TLS {
 		if s.tls, err = GenerateTLS(filepath.Join(opts.Dir, "tls")); err != nil {
@@ -107,9 +103,21 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	if err := s.start(ctx); err != nil {
-		s.Close()
-		return nil, err
+	// A free port is free only until another process binds it: when
+	// the server lost that race it is started again on other ports.
+	for attempt := 1; ; attempt++ {
+		err := s.start(ctx)
+		if err == nil {
+			break
+		}
+		if attempt == 5 || !strings.Contains(s.LogTail(4096), "address already in use") {
+			s.Close()
+			return nil, err
+		}
+		if err := s.pickPorts(); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	if err := s.setup(ctx); err != nil {
 		s.Close()
@@ -337,6 +345,17 @@ func (s *Server) Close() {
 	if s.pg != nil {
 		s.pg.Stop()
 	}
+}
+
+// pickPorts chooses the server's listening port (and debug port).
+func (s *Server) pickPorts() (err error) {
+	if s.port, err = freePort(); err != nil {
+		return err
+	}
+	if s.opts.Debug {
+		s.dbg, err = freePort()
+	}
+	return err
 }
 
 func freePort() (int, error) {
