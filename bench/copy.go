@@ -88,12 +88,9 @@ func copyBench(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	for _, s := range strings.Split(*sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("-docs %q: want positive numbers separated by commas", *sizes)
-		}
-		cfg.Docs = append(cfg.Docs, n)
+	var err error
+	if cfg.Docs, err = positiveList[int]("-docs", *sizes); err != nil {
+		return err
 	}
 	slices.Sort(cfg.Docs)
 	for _, m := range strings.Split(*methods, ",") {

@@ -91,10 +91,10 @@ func downtimeBench(args []string) error {
 		return err
 	}
 	var err error
-	if cfg.Docs, err = positiveInts("-docs", *docs); err != nil {
+	if cfg.Docs, err = positiveList[int]("-docs", *docs); err != nil {
 		return err
 	}
-	if cfg.Oplogs, err = positiveInts("-oplogs", *oplogs); err != nil {
+	if cfg.Oplogs, err = positiveList[int]("-oplogs", *oplogs); err != nil {
 		return err
 	}
 	if cfg.Rate <= 0 || *steady <= 0 {
@@ -122,18 +122,6 @@ func downtimeBench(args []string) error {
 	}
 	printDowntime(os.Stdout, cfg, cases)
 	return writeBenchJSON("downtime", map[string]any{"config": cfg, "cases": cases, "ratio": downtimeRatio(cases)})
-}
-
-func positiveInts(flagName, s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("%s %q: want positive whole numbers separated by commas", flagName, s)
-		}
-		out = append(out, n)
-	}
-	return out, nil
 }
 
 // downtimeRun is one case on fresh servers: seed, fill the oplog, copy,

@@ -33,11 +33,11 @@ func idLookupBench(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	sizes, err := positiveInts("-docs", *sizesF)
+	sizes, err := positiveList[int]("-docs", *sizesF)
 	if err != nil {
 		return err
 	}
-	ks, err := positiveInts("-k", *ksF)
+	ks, err := positiveList[int]("-k", *ksF)
 	if err != nil {
 		return err
 	}
