@@ -2,20 +2,23 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -26,67 +29,97 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/livemigrate/livemigrate/internal/catalog"
-	"github.com/livemigrate/livemigrate/internal/engine"
-	"github.com/livemigrate/livemigrate/internal/mdb"
-	"github.com/livemigrate/livemigrate/internal/migration"
 	"github.com/livemigrate/livemigrate/internal/mongotest"
 )
 
 const childCommand = "copy-child"
 
 type copyConfig struct {
-	Collections int    `json:"collections"`
-	Docs        []int  `json:"docsPerCollection"`
-	DocBytes    int    `json:"docBytes"`
-	Runs        int    `json:"runs"`
-	Backend     string `json:"backend"`
+	Collections int      `json:"collections"`
+	Docs        []int    `json:"docsPerCollection"`
+	DocBytes    int      `json:"docBytes"`
+	Runs        int      `json:"rounds"`
+	Methods     []string `json:"methods"`
+	Backend     string   `json:"backend"`
+	CPUs        int      `json:"cpus"`
 	// LoadBefore and LoadAfter are /proc/loadavg's 1/5/15-minute averages.
 	LoadBefore string `json:"loadBefore"`
 	LoadAfter  string `json:"loadAfter"`
 }
 
-type copyRow struct {
+// procUsage is one process's CPU seconds (user+sys) and peak RSS during a run.
+type procUsage struct {
+	CPUSeconds float64 `json:"cpuSeconds"`
+	PeakRSSMB  float64 `json:"peakRSSMB"`
+}
+
+// copyRun is one copy by one method in one round.
+type copyRun struct {
+	Round   int         `json:"round"`
+	Method  string      `json:"method"`
+	Seconds float64     `json:"seconds"`
+	Child   childResult `json:"child"`
+	Copier  procUsage   `json:"copier"` // the child process (engine or raw)
+	Source  procUsage   `json:"source"`
+	Dest    procUsage   `json:"destination"`
+	Digest  string      `json:"digest"` // of the destination, equal to the source's
+}
+
+// copySize is every run at one dataset size.
+type copySize struct {
 	DocsPerCollection int       `json:"docsPerCollection"`
-	Method            string    `json:"method"`
 	Documents         int64     `json:"documents"`
 	Bytes             int64     `json:"bytes"`
-	Seconds           float64   `json:"medianSeconds"`
-	DocsPerSec        float64   `json:"docsPerSecond"`
-	MBPerSec          float64   `json:"mbPerSecond"`
-	CPUSecondsPerGB   float64   `json:"cpuSecondsPerGB"`
-	PeakRSSMB         float64   `json:"peakRSSMB"`
-	RatioToRaw        float64   `json:"ratioToRaw,omitempty"`
-	AllSeconds        []float64 `json:"allSeconds"`
+	SourceDigest      string    `json:"sourceDigest"`
+	Runs              []copyRun `json:"runs"`
 }
 
 func copyBench(args []string) error {
 	fs := flag.NewFlagSet("copy", flag.ContinueOnError)
-	cfg := copyConfig{}
-	sizes := fs.String("docs", "25000,50000", "documents per collection, one dataset size per value")
+	cfg := copyConfig{CPUs: runtime.NumCPU()}
+	sizes := fs.String("docs", "2000,8000", "documents per collection, one dataset size per value")
+	methods := fs.String("methods", "raw,engine", "methods to compare: raw, engine, engine[-firstN][-wN][-iN] (the engine with a first cursor batch of N documents, N namespaces at once, N inserters per namespace)")
 	fs.IntVar(&cfg.Collections, "collections", 4, "collections")
-	fs.IntVar(&cfg.DocBytes, "doc-bytes", 1000, "approximate document size")
-	fs.IntVar(&cfg.Runs, "runs", 3, "runs per method (the median is reported)")
+	fs.IntVar(&cfg.DocBytes, "doc-bytes", 1200, "approximate document size")
+	fs.IntVar(&cfg.Runs, "runs", 3, "interleaved rounds (each runs every method once; medians are reported)")
 	pg := fs.Bool("postgresql", false, "use FerretDB's PostgreSQL backend")
+	profile := fs.String("profile", "", "directory: CPU-profile the first round of the largest size (the copier process, and both servers for -profile-seconds through their debug handler)")
+	profileSecs := fs.Int("profile-seconds", 10, "seconds of server CPU profile from the start of a profiled run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	for _, s := range strings.Split(*sizes, ",") {
-		var n int
-		if _, err := fmt.Sscan(s, &n); err != nil || n <= 0 {
-			return fmt.Errorf("-docs %q: want positive numbers", *sizes)
-		}
-		cfg.Docs = append(cfg.Docs, n)
+	var err error
+	if cfg.Docs, err = positiveList[int]("-docs", *sizes); err != nil {
+		return err
 	}
 	slices.Sort(cfg.Docs)
+	for _, m := range strings.Split(*methods, ",") {
+		m = strings.TrimSpace(m)
+		if _, err := parseMethod(m); err != nil {
+			return err
+		}
+		cfg.Methods = append(cfg.Methods, m)
+	}
+	if !slices.Contains(cfg.Methods, "raw") {
+		return fmt.Errorf("-methods %q: raw is the baseline and must be one of them", *methods)
+	}
+	if cfg.Runs <= 0 {
+		return fmt.Errorf("-runs %d: want at least 1", cfg.Runs)
+	}
 	cfg.Backend = string(mongotest.SQLite)
 	if *pg {
 		cfg.Backend = string(mongotest.PostgreSQL)
+	}
+	if *profile != "" {
+		if err := os.MkdirAll(*profile, 0o755); err != nil {
+			return err
+		}
 	}
 
 	// Stop the servers on Ctrl-C too.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv, err := startServers(ctx, "copy", mongotest.Options{ReplSet: "rs0", Oplog: 50_000}, mongotest.Backend(cfg.Backend))
+	srv, err := startCopyServers(ctx, mongotest.Backend(cfg.Backend), *profile != "")
 	if err != nil {
 		return err
 	}
@@ -94,64 +127,243 @@ func copyBench(args []string) error {
 	src, dst, sc, dc := srv.src, srv.dst, srv.sc, srv.dc
 
 	cfg.LoadBefore = loadAverage()
-	var rows []copyRow
+	var results []copySize
 	have := 0
-	var docs, bytes int64
-	for _, n := range cfg.Docs {
+	var bytes int64
+	for si, n := range cfg.Docs {
 		fmt.Fprintf(os.Stderr, "generating %d collections × %d documents of ~%d bytes…\n", cfg.Collections, n, cfg.DocBytes)
 		b, err := generate(ctx, sc, cfg.Collections, have, n, cfg.DocBytes)
 		if err != nil {
 			return err
 		}
-		docs, bytes, have = int64(cfg.Collections*n), bytes+b, n
-		// Raw and engine runs alternate, and which one goes first alternates
-		// too (raw-engine, engine-raw, …), so load from anything else on the
-		// machine — and a trend in it — hits both alike.
-		methods := []string{"raw", "engine"}
-		byMethod := map[string]*copyRow{}
-		cpu := map[string][]float64{}
-		for _, m := range methods {
-			byMethod[m] = &copyRow{DocsPerCollection: n, Method: m, Documents: docs, Bytes: bytes}
+		bytes, have = bytes+b, n
+		size := copySize{DocsPerCollection: n, Documents: int64(cfg.Collections * n), Bytes: bytes}
+		if size.SourceDigest, err = digest(ctx, sc); err != nil {
+			return fmt.Errorf("source digest: %w", err)
 		}
-		for run := range cfg.Runs {
-			order := slices.Clone(methods)
-			if run%2 == 1 {
+		// Every round runs every method once; the order rotates per round
+		// (raw-engine, engine-raw, …), so load from anything else on the
+		// machine — and a trend in it — hits all alike.
+		for round := range cfg.Runs {
+			order := slices.Clone(cfg.Methods)
+			if round%2 == 1 {
 				slices.Reverse(order)
 			}
 			for _, method := range order {
-				row := byMethod[method]
 				if err := freshDestination(ctx, dc); err != nil {
 					return err
 				}
-				res, err := runChild(ctx, method, src.URI(), dst.URI())
+				prof := ""
+				if *profile != "" && round == 0 && si == len(cfg.Docs)-1 {
+					prof = filepath.Join(*profile, fmt.Sprintf("%d-%s", n, method))
+				}
+				r, err := measuredRun(ctx, method, src, dst, prof, *profileSecs)
 				if err != nil {
-					return fmt.Errorf("%s run %d: %w", method, run+1, err)
+					return fmt.Errorf("%s round %d: %w", method, round+1, err)
 				}
-				if err := checkCount(ctx, dc, cfg.Collections, docs); err != nil {
-					return fmt.Errorf("%s run %d: %w", method, run+1, err)
+				r.Round = round + 1
+				if r.Digest, err = digest(ctx, dc); err != nil {
+					return fmt.Errorf("%s round %d: destination digest: %w", method, round+1, err)
 				}
-				fmt.Fprintf(os.Stderr, "  %-6s run %d: %.2fs, cpu %.2fs, rss %.0f MB (load %s)\n", method, run+1, res.Seconds, res.CPUSeconds, res.PeakRSSMB, loadAverage())
-				row.AllSeconds = append(row.AllSeconds, res.Seconds)
-				cpu[method] = append(cpu[method], res.CPUSeconds)
-				row.PeakRSSMB = max(row.PeakRSSMB, res.PeakRSSMB)
+				if r.Digest != size.SourceDigest {
+					return fmt.Errorf("%s round %d: destination digest %s differs from the source's %s", method, round+1, r.Digest, size.SourceDigest)
+				}
+				fmt.Fprintf(os.Stderr, "  %-16s round %d: %.2fs; CPU s copier %.2f, source %.2f, destination %.2f; peak RSS MB %.0f/%.0f/%.0f (load %s)\n",
+					method, round+1, r.Seconds, r.Copier.CPUSeconds, r.Source.CPUSeconds, r.Dest.CPUSeconds,
+					r.Copier.PeakRSSMB, r.Source.PeakRSSMB, r.Dest.PeakRSSMB, loadAverage())
+				size.Runs = append(size.Runs, r)
 			}
 		}
-		for _, m := range methods {
-			row := byMethod[m]
-			row.Seconds = median(row.AllSeconds)
-			row.DocsPerSec = float64(docs) / row.Seconds
-			row.MBPerSec = float64(bytes) / 1e6 / row.Seconds
-			row.CPUSecondsPerGB = median(cpu[m]) / (float64(bytes) / 1e9)
-			if m == "engine" {
-				row.RatioToRaw = row.DocsPerSec / byMethod["raw"].DocsPerSec
-			}
-			rows = append(rows, *row)
-		}
+		results = append(results, size)
 	}
 	cfg.LoadAfter = loadAverage()
-	printTable(os.Stdout, rows)
+	printCopyTables(os.Stdout, cfg, results)
 	fmt.Printf("Load average (1/5/15 min) on %d CPUs: %s before, %s after.\n", runtime.NumCPU(), cfg.LoadBefore, cfg.LoadAfter)
-	return writeJSON(cfg, rows)
+	return writeBenchJSON("copy", map[string]any{"config": cfg, "sizes": results})
+}
+
+// startCopyServers is startServers with the source's oplog, and with debug
+// handlers (pprof) when profiling.
+func startCopyServers(ctx context.Context, backend mongotest.Backend, debug bool) (s *servers, err error) {
+	s = &servers{}
+	if s.dir, err = os.MkdirTemp("", "livemigrate-bench-copy-"); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	// Nothing writes to the source during a copy, so its capped cleanup
+	// (every 2 s by default: ANALYZE over the whole oplog) would only be
+	// background load, half the source's CPU while the copy starts.
+	if s.src, err = mongotest.Start(ctx, mongotest.Options{ReplSet: "rs0", Oplog: 50_000, CappedCleanup: 5 * time.Minute,
+		Dir: filepath.Join(s.dir, "src"), Backend: backend, Debug: debug}); err != nil {
+		return nil, err
+	}
+	if s.dst, err = mongotest.Start(ctx, mongotest.Options{Dir: filepath.Join(s.dir, "dst"), Backend: backend, Debug: debug}); err != nil {
+		return nil, err
+	}
+	if s.sc, err = s.src.Connect(ctx); err != nil {
+		return nil, err
+	}
+	if s.dc, err = s.dst.Connect(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// measuredRun runs one copy in a child process and measures the child and
+// both server processes; with prof it writes CPU profiles named prof-*.
+func measuredRun(ctx context.Context, method string, src, dst *mongotest.Server, prof string, profSecs int) (copyRun, error) {
+	r := copyRun{Method: method}
+	servers := []*mongotest.Server{src, dst}
+	before := make([]float64, 2)
+	for i, s := range servers {
+		resetPeakRSS(s.PID())
+		before[i] = procCPUSeconds(s.PID())
+	}
+	var wg sync.WaitGroup
+	if prof != "" {
+		for i, s := range servers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				name := fmt.Sprintf("%s-%s.pprof", prof, []string{"source", "destination"}[i])
+				if err := fetchProfile(ctx, s.DebugAddr(), profSecs, name); err != nil {
+					fmt.Fprintln(os.Stderr, "  server profile:", err)
+				}
+			}()
+		}
+	}
+	res, usage, err := runChild(ctx, method, src.URI(), dst.URI(), prof)
+	wg.Wait()
+	if err != nil {
+		return r, err
+	}
+	r.Seconds, r.Child, r.Copier = res.Seconds, res, usage
+	for i, s := range servers {
+		u := procUsage{CPUSeconds: procCPUSeconds(s.PID()) - before[i], PeakRSSMB: procPeakRSSMB(s.PID())}
+		if i == 0 {
+			r.Source = u
+		} else {
+			r.Dest = u
+		}
+	}
+	return r, nil
+}
+
+func fetchProfile(ctx context.Context, addr string, secs int, path string) error {
+	if addr == "" {
+		return fmt.Errorf("no debug handler")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("%s: %s: %s", req.URL, resp.Status, b)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
+}
+
+// procCPUSeconds is utime+stime of pid from /proc/<pid>/stat (0 if unknown).
+func procCPUSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) is in parentheses and may hold spaces.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ is 100 on Linux
+}
+
+// resetPeakRSS sets pid's VmHWM back to its current RSS (clear_refs 5).
+func resetPeakRSS(pid int) { _ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0) }
+
+// procPeakRSSMB is pid's VmHWM in MB (0 if unknown).
+func procPeakRSSMB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// digest is a sha256 over the bench database: per collection its name,
+// document count, the sorted sha256 of every document's bytes (so the
+// order of the documents does not matter and their bytes do) and its
+// secondary index specs.
+func digest(ctx context.Context, c *mongo.Client) (string, error) {
+	db := c.Database("bench")
+	names, err := db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return "", err
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, name := range names {
+		g.Go(func() error {
+			cur, err := db.Collection(name).Find(gctx, bson.D{}, options.Find().SetBatchSize(1000))
+			if err != nil {
+				return err
+			}
+			defer cur.Close(gctx)
+			var sums [][32]byte
+			for cur.Next(gctx) {
+				sums = append(sums, sha256.Sum256(cur.Current))
+			}
+			if err := cur.Err(); err != nil {
+				return err
+			}
+			slices.SortFunc(sums, func(a, b [32]byte) int { return strings.Compare(string(a[:]), string(b[:])) })
+			h := sha256.New()
+			for _, s := range sums {
+				h.Write(s[:])
+			}
+			ixs, err := catalog.ListIndexes(gctx, c, nsOf(name))
+			if err != nil {
+				return err
+			}
+			var specs []string
+			for _, ix := range ixs {
+				specs = append(specs, ix.Name+"="+ix.Spec.Lookup("key").String())
+			}
+			slices.Sort(specs)
+			parts[i] = fmt.Sprintf("%s:%d:%x:%s", name, len(sums), h.Sum(nil), strings.Join(specs, ","))
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
+	return hex.EncodeToString(sum[:8]), nil
 }
 
 // loadAverage is the machine's 1/5/15-minute load average ("" where unknown).
@@ -168,38 +380,113 @@ func loadAverage() string {
 }
 
 func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
 	s := slices.Clone(xs)
 	slices.Sort(s)
+	if len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
 	return s[len(s)/2]
 }
 
-func printTable(w io.Writer, rows []copyRow) {
+func printCopyTables(w io.Writer, cfg copyConfig, sizes []copySize) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "docs/coll\tmethod\tdocs\tMB\tmedian s\tdocs/s\tMB/s\tengine/raw\tCPU s/GB\tpeak RSS MB\t")
-	for _, r := range rows {
-		ratio := ""
-		if r.RatioToRaw > 0 {
-			ratio = fmt.Sprintf("%.3f", r.RatioToRaw)
+	fmt.Fprintln(tw, "docs\tMB\tmethod\tseconds per round\t÷ raw per round\tmedian s\tmedian ÷ raw\tdocs/s\tµs CPU/doc (copier+src+dst)\tpeak RSS MB copier/src/dst\t")
+	for _, sz := range sizes {
+		raw := map[int]float64{}
+		for _, r := range sz.Runs {
+			if r.Method == "raw" {
+				raw[r.Round] = r.Seconds
+			}
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%.1f\t%.2f\t%.0f\t%.2f\t%s\t%.1f\t%.0f\t\n", r.DocsPerCollection, r.Method, r.Documents,
-			float64(r.Bytes)/1e6, r.Seconds, r.DocsPerSec, r.MBPerSec, ratio, r.CPUSecondsPerGB, r.PeakRSSMB)
+		for _, m := range cfg.Methods {
+			var secs, ratios, cpuC, cpuS, cpuD []float64
+			var rss [3]float64
+			for _, r := range sz.Runs {
+				if r.Method != m {
+					continue
+				}
+				secs = append(secs, r.Seconds)
+				ratios = append(ratios, r.Seconds/raw[r.Round])
+				cpuC, cpuS, cpuD = append(cpuC, r.Copier.CPUSeconds), append(cpuS, r.Source.CPUSeconds), append(cpuD, r.Dest.CPUSeconds)
+				rss = [3]float64{max(rss[0], r.Copier.PeakRSSMB), max(rss[1], r.Source.PeakRSSMB), max(rss[2], r.Dest.PeakRSSMB)}
+			}
+			perDoc := func(xs []float64) float64 { return median(xs) / float64(sz.Documents) * 1e6 }
+			fmt.Fprintf(tw, "%d×%d\t%.1f\t%s\t%s\t%s\t%.2f\t%.3f\t%.0f\t%.0f+%.0f+%.0f\t%.0f/%.0f/%.0f\t\n",
+				cfg.Collections, sz.DocsPerCollection, float64(sz.Bytes)/1e6, m, joinFloats(secs, "%.1f"), joinFloats(ratios, "%.2f"),
+				median(secs), median(ratios), float64(sz.Documents)/median(secs),
+				perDoc(cpuC), perDoc(cpuS), perDoc(cpuD), rss[0], rss[1], rss[2])
+		}
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "Both methods run in a child process of their own (CPU = user+sys and peak RSS = ru_maxrss of that process); servers are separate processes.")
+	fmt.Fprintln(w, "\nWhere the time goes (medians over rounds; per collection: mean over collections of the reader waiting for the source, for the budget/inserter, inserting, building indexes):")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "docs\tmethod\tto first read s\tfirst 1000 docs s\tread s\tqueue s\tinsert s\tindex s\tfirst coll done s\tlast coll done s\t")
+	for _, sz := range sizes {
+		for _, m := range cfg.Methods {
+			var setup, ramp, rd, q, ins, ix, first, last []float64
+			for _, r := range sz.Runs {
+				if r.Method != m || len(r.Child.Namespaces) == 0 {
+					continue
+				}
+				setup = append(setup, r.Child.SetupSeconds)
+				var a [5]float64
+				f, l := r.Child.Namespaces[0].DoneAt, 0.0
+				for _, ns := range r.Child.Namespaces {
+					a[0] += ns.ReadSeconds
+					a[1] += ns.QueueSeconds
+					a[2] += ns.InsertSeconds
+					a[3] += ns.IndexSeconds
+					a[4] += ns.FirstBatchesSeconds
+					f, l = min(f, ns.DoneAt), max(l, ns.DoneAt)
+				}
+				k := float64(len(r.Child.Namespaces))
+				rd, q, ins, ix, ramp = append(rd, a[0]/k), append(q, a[1]/k), append(ins, a[2]/k), append(ix, a[3]/k), append(ramp, a[4]/k)
+				first, last = append(first, f), append(last, l)
+			}
+			fmt.Fprintf(tw, "%d×%d\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", cfg.Collections, sz.DocsPerCollection, m,
+				median(setup), median(ramp), median(rd), median(q), median(ins), median(ix), median(first), median(last))
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "Each copier runs in a child process of its own (CPU = user+sys, RSS = ru_maxrss); the servers are separate FerretDB processes (CPU from /proc/PID/stat, peak RSS = VmHWM, reset before each run). Every copy's destination digest (sha256 of every document and index) equals the source's.")
 }
 
-func writeJSON(cfg copyConfig, rows []copyRow) error {
-	out := filepath.Join("bench", "out")
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
+func joinFloats(xs []float64, format string) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprintf(format, x)
 	}
-	path := filepath.Join(out, "copy-"+time.Now().UTC().Format("20060102T150405Z")+".json")
-	b, err := json.MarshalIndent(map[string]any{"config": cfg, "results": rows}, "", "  ")
+	return strings.Join(s, " ")
+}
+
+// runChild runs one copy in a process of its own so its CPU time and peak
+// RSS are its alone; with prof the child writes a CPU profile there.
+func runChild(ctx context.Context, method, src, dst, prof string) (childResult, procUsage, error) {
+	exe, err := os.Executable()
 	if err != nil {
-		return err
+		return childResult{}, procUsage{}, err
 	}
-	fmt.Println("wrote", path)
-	return os.WriteFile(path, b, 0o644)
+	cmd := exec.CommandContext(ctx, exe, childCommand, method, src, dst)
+	cmd.Stderr = os.Stderr
+	if prof != "" {
+		cmd.Env = append(os.Environ(), "BENCH_CPUPROFILE="+prof+"-copier.pprof")
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		return childResult{}, procUsage{}, err
+	}
+	var res childResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		return res, procUsage{}, fmt.Errorf("child output %q: %w", out, err)
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return res, procUsage{
+		CPUSeconds: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds(),
+		PeakRSSMB:  float64(ru.Maxrss) / 1024, // KiB on Linux
+	}, nil
 }
 
 // generate adds documents [from, to) to each collection (mixed shapes, ~size
@@ -285,161 +572,4 @@ func freshDestination(ctx context.Context, c *mongo.Client) error {
 		}
 	}
 	return nil
-}
-
-func checkCount(ctx context.Context, c *mongo.Client, colls int, want int64) error {
-	var got int64
-	for ci := range colls {
-		n, err := c.Database("bench").Collection(fmt.Sprintf("c%d", ci)).CountDocuments(ctx, bson.D{})
-		if err != nil {
-			return err
-		}
-		got += n
-	}
-	if got != want {
-		return fmt.Errorf("destination holds %d documents, want %d", got, want)
-	}
-	return nil
-}
-
-type childResult struct {
-	Seconds    float64 `json:"seconds"`
-	CPUSeconds float64 `json:"cpuSeconds"`
-	PeakRSSMB  float64 `json:"peakRSSMB"`
-}
-
-// runChild runs one copy in a process of its own so its CPU time and peak
-// RSS are its alone.
-func runChild(ctx context.Context, method, src, dst string) (childResult, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return childResult{}, err
-	}
-	cmd := exec.CommandContext(ctx, exe, childCommand, method, src, dst)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return childResult{}, err
-	}
-	var res childResult
-	if err := json.Unmarshal(out, &res); err != nil {
-		return res, fmt.Errorf("child output %q: %w", out, err)
-	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	res.CPUSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-	res.PeakRSSMB = float64(ru.Maxrss) / 1024 // KiB on Linux
-	return res, nil
-}
-
-// copyChild is the child process: copy with method, print the elapsed time.
-func copyChild(args []string) error {
-	if len(args) != 3 {
-		return fmt.Errorf("usage: %s raw|engine SRC DST", childCommand)
-	}
-	ctx := context.Background()
-	if prefix := os.Getenv("BENCH_CPUPROFILE"); prefix != "" {
-		f, err := os.Create(fmt.Sprintf("%s-%s-%d.pprof", prefix, args[0], os.Getpid()))
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
-	start := time.Now()
-	var err error
-	switch args[0] {
-	case "raw":
-		err = rawCopy(ctx, args[1], args[2])
-	case "engine":
-		var e *engine.Engine
-		e, err = engine.New(engine.Options{Source: mdb.URI(args[1]), Destination: mdb.URI(args[2]), StopAfterCopy: true}, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})))
-		if err == nil {
-			err = e.Run(ctx)
-		}
-	default:
-		err = fmt.Errorf("unknown method %q", args[0])
-	}
-	if err != nil {
-		return err
-	}
-	return json.NewEncoder(os.Stdout).Encode(childResult{Seconds: time.Since(start).Seconds()})
-}
-
-// rawCopy is the simplest correct copy with the driver: per collection one
-// worker scans and inserts unordered batches of 1000, then builds the
-// secondary indexes.
-func rawCopy(ctx context.Context, srcURI, dstURI string) error {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
-	src, err := mongo.Connect(options.Client().ApplyURI(srcURI))
-	if err != nil {
-		return err
-	}
-	defer src.Disconnect(ctx)
-	dst, err := mongo.Connect(options.Client().ApplyURI(dstURI))
-	if err != nil {
-		return err
-	}
-	defer dst.Disconnect(ctx)
-	names, err := src.Database("bench").ListCollectionNames(ctx, bson.D{})
-	if err != nil {
-		return err
-	}
-	g, ctx := errgroup.WithContext(ctx)
-	for _, name := range names {
-		g.Go(func() error {
-			began := time.Now()
-			from, to := src.Database("bench").Collection(name), dst.Database("bench").Collection(name)
-			cur, err := from.Find(ctx, bson.D{}, options.Find().SetBatchSize(1000))
-			if err != nil {
-				return err
-			}
-			defer cur.Close(ctx)
-			batch := make([]bson.Raw, 0, 1000)
-			for cur.Next(ctx) {
-				batch = append(batch, slices.Clone(cur.Current))
-				if len(batch) == 1000 {
-					if _, err := to.InsertMany(ctx, batch, options.InsertMany().SetOrdered(false)); err != nil {
-						return err
-					}
-					batch = batch[:0]
-				}
-			}
-			if err := cur.Err(); err != nil {
-				return err
-			}
-			if len(batch) > 0 {
-				if _, err := to.InsertMany(ctx, batch, options.InsertMany().SetOrdered(false)); err != nil {
-					return err
-				}
-			}
-			copied := time.Now()
-			ixs, err := catalog.ListIndexes(ctx, src, nsOf(name))
-			if err != nil {
-				return err
-			}
-			for _, ix := range ixs {
-				if err := dst.Database("bench").RunCommand(ctx, bson.D{{Key: "createIndexes", Value: name}, {Key: "indexes", Value: bson.A{ix.Spec}}}).Err(); err != nil {
-					return err
-				}
-			}
-			logger.Info("raw collection done", "ns", "bench."+name, "copy", copied.Sub(began).Round(time.Millisecond), "indexes", time.Since(copied).Round(time.Millisecond))
-			return nil
-		})
-	}
-	return g.Wait()
-}
-
-func nsOf(coll string) migration.Namespace { return migration.Namespace{DB: "bench", Coll: coll} }
-
-func logLevel() slog.Level {
-	switch os.Getenv("BENCH_LOG") {
-	case "debug":
-		return slog.LevelDebug
-	case "info":
-		return slog.LevelInfo
-	}
-	return slog.LevelWarn
 }

@@ -1,7 +1,7 @@
 // Command bench measures livemigrate against simple baselines on real
 // FerretDB servers. Usage:
 //
-//	go run ./bench copy|verify|cdc|verifymodes|downtime|oplogreads|soak|auth [flags]
+//	go run ./bench copy|verify|cdc|verifymodes|downtime|oplogreads|soak|auth|idlookup [flags]
 //
 // It prints a table and writes JSON under bench/out/.
 package main
@@ -17,7 +17,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: bench copy|verify|cdc|verifymodes|downtime|oplogreads|soak|auth [flags]")
+		fmt.Fprintln(os.Stderr, "usage: bench copy|verify|cdc|verifymodes|downtime|oplogreads|soak|auth|idlookup [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -40,10 +40,12 @@ func main() {
 		err = verifyModesBench(os.Args[2:])
 	case "auth":
 		err = authBench(os.Args[2:])
+	case "idlookup":
+		err = idLookupBench(os.Args[2:])
 	case verifyChildCommand:
 		err = verifyChild(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown benchmark %q (want copy, verify, cdc, verifymodes, downtime, oplogreads, soak or auth)", os.Args[1])
+		err = fmt.Errorf("unknown benchmark %q (want copy, verify, cdc, verifymodes, downtime, oplogreads, soak, auth or idlookup)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -131,17 +129,7 @@ func verifyModesBench(args []string) error {
 		}
 	}
 	printVerifyModes(os.Stdout, out)
-	dir := filepath.Join("bench", "out")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	path := filepath.Join(dir, "verifymodes-"+time.Now().UTC().Format("20060102T150405Z")+".json")
-	b, err := json.MarshalIndent(map[string]any{"config": map[string]any{"docs": colls * *docs, "rate": *rate, "steadySeconds": steady.Seconds()}, "results": out}, "", "  ")
-	if err != nil {
-		return err
-	}
-	fmt.Println("wrote", path)
-	return os.WriteFile(path, b, 0o644)
+	return writeBenchJSON("verifymodes", map[string]any{"config": map[string]any{"docs": colls * *docs, "rate": *rate, "steadySeconds": steady.Seconds()}, "results": out})
 }
 
 func printVerifyModes(w io.Writer, cs []verifyModesCase) {

@@ -87,6 +87,9 @@ type OplogReader struct {
 	// request may abort it (see beginPoll).
 	abortRead context.CancelFunc
 	lag       lagTrack // when the changes sent were made (Lag)
+
+	// waiting counts Latest and CommitPoint calls waiting for a poll.
+	waiting int
 }
 
 // NewOplogReader returns a reader of c's oplog.
@@ -170,6 +173,8 @@ func (r *OplogReader) latest(ctx context.Context, commit bool) (migration.Positi
 		r.forceCatalog = r.forceCatalog || commit
 		r.commitPoll = r.commitPoll || commit
 		target := r.started + 1
+		r.waiting++
+		defer func() { r.mu.Lock(); r.waiting--; r.mu.Unlock() }()
 		if commit && r.abortRead != nil {
 			r.abortRead() // the running poll cannot serve it: the next one starts at once
 			r.abortRead = nil

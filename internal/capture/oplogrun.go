@@ -283,12 +283,39 @@ func (r *OplogReader) Run(ctx context.Context, from migration.Position, out chan
 		if err := r.checkHistory(ctx, migration.Position{TS: before}); err != nil {
 			return err
 		}
+		if !commitTS.IsZero() {
+			// Every entry up to the commit point is sent and the source
+			// takes no writes: another poll (on FerretDB a scan of the
+			// whole oplog) would only compete with the drain. Poll again
+			// only for a caller that waits for one.
+			if err := r.idle(ctx); err != nil {
+				return err
+			}
+			continue
+		}
 		if n < 1000 {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-time.After(r.opts.Poll):
 			}
+		}
+	}
+}
+
+// idle waits until a Latest or CommitPoint call waits for a poll.
+func (r *OplogReader) idle(ctx context.Context) error {
+	for {
+		r.mu.Lock()
+		wanted := r.waiting > 0 || r.commitPoll || r.forceCatalog
+		r.mu.Unlock()
+		if wanted {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(r.opts.Poll):
 		}
 	}
 }

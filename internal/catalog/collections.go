@@ -7,6 +7,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/livemigrate/livemigrate/internal/mdb"
 	"github.com/livemigrate/livemigrate/internal/migration"
@@ -108,16 +109,75 @@ func List(ctx context.Context, c *mongo.Client, scope *Scope) ([]Collection, err
 	return out, nil
 }
 
-// Estimate returns the document count and data size of ns from the
-// collection's statistics. Servers that cannot tell yield zeros and no error:
-// an estimate only drives progress and ordering.
+// EstimateSample is how many documents Estimate reads to measure the mean
+// document size.
+const EstimateSample = 100
+
+// Estimate returns the document count of ns and its size in BSON bytes —
+// what a copy reads and writes. Servers that cannot tell yield zeros and no
+// error: an estimate only drives progress and ordering.
 //
-// It reads the $collStats stage's storageStats (summed over shards), which
-// both MongoDB and FerretDB take from metadata. The collStats command is the
-// fallback: on FerretDB it runs SQLite's ANALYZE first — a full pass over the
-// table and every index of the source, and a write — which cost 70-190 ms per
-// 20-50k-document collection before the copy could start.
+// The count is the $collStats stage's storageStats count (summed over
+// shards), which both MongoDB and FerretDB take from metadata; the
+// collStats command is the fallback (on FerretDB it runs SQLite's ANALYZE
+// first — a full pass over the table and every index, and a write). The
+// size is count × the mean BSON size of the first EstimateSample documents
+// in natural order (SampleOf), not the server's size figures: FerretDB's
+// avgObjSize and size are storage sizes, 3.4× the BSON of 1.2 KB documents
+// with two indexes. Where no document can be read the server's avgObjSize
+// stands in.
 func Estimate(ctx context.Context, c *mongo.Client, ns migration.Namespace) (docs, bytes int64, err error) {
+	docs, bytes, _, err = EstimateWithSample(ctx, c, ns)
+	return docs, bytes, err
+}
+
+// EstimateWithSample is Estimate with the sample it measured.
+func EstimateWithSample(ctx context.Context, c *mongo.Client, ns migration.Namespace) (docs, bytes int64, s Sample, err error) {
+	docs, bytes, err = collStats(ctx, c, ns)
+	if err != nil || docs == 0 {
+		return docs, bytes, s, err
+	}
+	if s, err = SampleOf(ctx, c, ns); err != nil {
+		return 0, 0, s, err
+	}
+	if s.Documents > 0 {
+		bytes = docs * (s.Bytes / s.Documents)
+	}
+	return docs, bytes, s, nil
+}
+
+// Sample is what a read of the first documents of a namespace found.
+type Sample struct {
+	Documents, Bytes, Largest int64
+}
+
+// SampleOf reads the first EstimateSample documents of ns in natural order
+// (a find with a limit, which FerretDB pushes down; it has no $sample).
+func SampleOf(ctx context.Context, c *mongo.Client, ns migration.Namespace) (Sample, error) {
+	var s Sample
+	cur, err := c.Database(ns.DB).Collection(ns.Coll).Find(ctx, bson.D{},
+		options.Find().SetLimit(EstimateSample).SetBatchSize(EstimateSample))
+	if err != nil {
+		if mdb.IsNamespaceNotFound(err) {
+			return s, nil
+		}
+		return s, fmt.Errorf("sample %s: %w", ns, err)
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		n := int64(len(cur.Current))
+		s.Documents++
+		s.Bytes += n
+		s.Largest = max(s.Largest, n)
+	}
+	if err := cur.Err(); err != nil {
+		return Sample{}, fmt.Errorf("sample %s: %w", ns, err)
+	}
+	return s, nil
+}
+
+// collStats is the document count and size the server reports for ns.
+func collStats(ctx context.Context, c *mongo.Client, ns migration.Namespace) (docs, bytes int64, err error) {
 	cur, err := c.Database(ns.DB).Collection(ns.Coll).Aggregate(ctx, bson.A{bson.D{{Key: "$collStats", Value: bson.D{{Key: "storageStats", Value: bson.D{}}}}}})
 	if err == nil {
 		defer cur.Close(ctx)
@@ -125,9 +185,6 @@ func Estimate(ctx context.Context, c *mongo.Client, ns migration.Namespace) (doc
 			st, _ := cur.Current.Lookup("storageStats").DocumentOK()
 			n := mdb.Int64(st.Lookup("count"))
 			docs += n
-			// avgObjSize is size/count on MongoDB (uncompressed BSON). It is
-			// also right on FerretDB, whose storageStats.size counts the
-			// indexes too.
 			bytes += n * mdb.Int64(st.Lookup("avgObjSize"))
 		}
 		if err = cur.Err(); err == nil {

@@ -34,6 +34,13 @@ type Options struct {
 	// BatchDocuments and BatchBytes bound one insert (defaults 1000 and 8 MiB).
 	BatchDocuments int
 	BatchBytes     int
+	// FirstBatch, when > 0, is the documents asked for in every cursor's
+	// first batch. By default it is the task's (Task.FirstBatch, from a
+	// sample), else mdb.DefaultFirstBatch: one document, so the first reply
+	// is at most 16 MiB and a document that breaks the connection is met
+	// after some were read — what tells a deterministic failure from a
+	// transient one (copyTask).
+	FirstBatch int
 	// MaxBytesInFlight caps the document bytes read but not yet inserted,
 	// across all namespaces (default 64 MiB). Memory does not grow with the
 	// size of the data.
@@ -82,14 +89,41 @@ type Task struct {
 	// Ordered keeps the source's natural order (capped collections): one
 	// insert batch in flight at a time.
 	Ordered bool
+	// FirstBatch, when > 0, is this task's first cursor batch in documents
+	// (FirstBatchOfSample), unless Options.FirstBatch is set.
+	FirstBatch int
+}
+
+// FirstBatchOfSample is the first batch of a read whose first docs
+// documents in natural order were just read as a sample, the largest of
+// them largest bytes: those documents again, as many as fit in
+// mdb.DefaultBatchBytes at the largest size. Their reply is known to be
+// small and readable, so the one-document start and its ramp (1, 4, 16, 64,
+// 256: five round trips to the first 341 documents) are not needed; the
+// batches then grow from it at most 4× each, and a document that breaks the
+// connection is still met after some were read (copyTask). 0 without a
+// sample.
+func FirstBatchOfSample(docs, largest int64) int {
+	if docs <= 0 || largest <= 0 {
+		return 0
+	}
+	return int(max(1, min(docs, mdb.DefaultBatchBytes/largest)))
 }
 
 // Result is what one task copied.
 type Result struct {
 	Documents int64
 	Bytes     int64
-	// Took is the wall time of the attempt that copied the task.
-	Took time.Duration
+	// Took is the wall time of the attempt that copied the task; Reading,
+	// Queueing and Inserting split it: the reader waiting for the source
+	// cursor, the reader waiting for the budget and an inserter, and the
+	// inserts (summed over inserters).
+	Took                         time.Duration
+	Reading, Queueing, Inserting time.Duration
+	// FirstBatches is the time from the find to the first BatchDocuments
+	// documents read (0 when the task has fewer): what the first batches'
+	// ramp costs.
+	FirstBatches time.Duration
 }
 
 // Hooks connect the copy to its owner. They are called from several
@@ -189,7 +223,7 @@ func (c *Copier) copyOnce(ctx context.Context, t Task, sizer *mdb.BatchSizer, pr
 
 	g.Go(func() error {
 		defer close(batches)
-		return c.read(ctx, t, sizer, &read, batches, &readNanos, &sendNanos)
+		return c.read(ctx, t, sizer, &read, batches, &readNanos, &sendNanos, &res.FirstBatches)
 	})
 	dst := c.dst.Database(t.NS.DB).Collection(t.NS.Coll)
 	inserters := c.opts.InsertersPerTask
@@ -217,10 +251,10 @@ func (c *Copier) copyOnce(ctx context.Context, t Task, sizer *mdb.BatchSizer, pr
 	}
 	err = g.Wait()
 	res.Documents, res.Bytes, res.Took = docs.Load(), bytes.Load(), time.Since(began)
+	res.Reading, res.Queueing, res.Inserting = time.Duration(readNanos.Load()), time.Duration(sendNanos.Load()), time.Duration(insertNanos.Load())
 	c.logger.Debug("copy attempt", "ns", t.NS.String(), "documents", res.Documents, "took", res.Took.Round(time.Millisecond),
-		"reading", time.Duration(readNanos.Load()).Round(time.Millisecond),
-		"queueing", time.Duration(sendNanos.Load()).Round(time.Millisecond),
-		"inserting", time.Duration(insertNanos.Load()).Round(time.Millisecond))
+		"reading", res.Reading.Round(time.Millisecond), "queueing", res.Queueing.Round(time.Millisecond),
+		"inserting", res.Inserting.Round(time.Millisecond), "first_batches", res.FirstBatches.Round(time.Millisecond))
 	return res, read, err
 }
 
@@ -228,8 +262,9 @@ func (c *Copier) copyOnce(ctx context.Context, t Task, sizer *mdb.BatchSizer, pr
 // readNanos and sendNanos add up the time spent waiting for the cursor and
 // for the budget and an inserter. The cursor's batches are sized by sizer
 // (mdb.Cursor), whose state survives the attempt.
-func (c *Copier) read(ctx context.Context, t Task, sizer *mdb.BatchSizer, read *int64, out chan<- batch, readNanos, sendNanos *atomic.Int64) error {
+func (c *Copier) read(ctx context.Context, t Task, sizer *mdb.BatchSizer, read *int64, out chan<- batch, readNanos, sendNanos *atomic.Int64, firstBatches *time.Duration) error {
 	coll := c.src.Database(t.NS.DB).Collection(t.NS.Coll)
+	began := time.Now()
 	cur, err := mdb.Find(ctx, coll, bson.D{}, sizer)
 	if err != nil {
 		return &readError{err: err}
@@ -266,7 +301,9 @@ func (c *Copier) read(ctx context.Context, t Task, sizer *mdb.BatchSizer, read *
 			}
 		}
 		b.add(doc, c.opts.BatchDocuments)
-		*read++
+		if *read++; *read == int64(c.opts.BatchDocuments) {
+			*firstBatches = time.Since(began)
+		}
 		rb = time.Now()
 	}
 	reading += time.Since(rb)

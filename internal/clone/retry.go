@@ -67,7 +67,12 @@ type failure struct {
 // document after reading some, or when no attempt has made progress for
 // Retry.MaxElapsed.
 func (c *Copier) copyTask(ctx context.Context, t Task, h Hooks) (Result, error) {
-	sizer := mdb.NewBatchSizer(mdb.SizerOptions{MaxDocs: c.opts.BatchDocuments})
+	first := c.opts.FirstBatch
+	if first <= 0 && t.FirstBatch > 0 {
+		first = t.FirstBatch
+		c.logger.Debug("first batch sized from the sample", "ns", t.NS.String(), "first_batch", first)
+	}
+	sizer := mdb.NewBatchSizer(mdb.SizerOptions{MaxDocs: c.opts.BatchDocuments, FirstDocs: first})
 	var last failure
 	same := 0
 	delay := c.opts.Retry.Initial

@@ -53,6 +53,9 @@ type cdc struct {
 	report      *CommitReport
 	// How long this process took to take the commit point and to drain.
 	commitPointTook, drainTook time.Duration
+	// recheckEvery, when set (tests), is the continuous verifier's
+	// RecheckEvery.
+	recheckEvery time.Duration
 }
 
 func newCDC() *cdc {
@@ -436,6 +439,7 @@ func (e *Engine) newLiveVerifier() (*verify.Live, error) {
 		// Slower from 2 s of lag, stopped 1 s before the commit threshold:
 		// the lag it adds never takes canCommit away.
 		SlowLag: 2 * time.Second, PauseLag: DefaultCommitLag - time.Second,
+		RecheckEvery: e.cdc.recheckEvery,
 	}, e.base)
 }
 

@@ -33,14 +33,28 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 		indexOnly []catalog.Collection
 		refusals  []catalog.Refusal
 	)
+	samples := map[migration.Namespace]catalog.Sample{}
 	if !copyDone {
-		planned, err := e.planNew(ctx, colls, states)
+		planned, err := e.planNew(ctx, colls, states, samples)
 		if err != nil {
 			return err
 		}
 		maps.Copy(states, planned)
 	}
+	// Every namespace's estimate is in the progress before the first
+	// create, so the first progress line has the whole total.
+	var planned []checkpoint.Collection
+	for _, c := range colls {
+		if st, ok := states[c.NS]; ok && c.Kind != catalog.KindView {
+			planned = append(planned, st)
+		}
+	}
+	e.addNamespaces(planned...)
 	byNS := map[migration.Namespace]catalog.Collection{}
+	// fresh are the namespaces just created empty: the first attempt of
+	// each needs no second drop and create.
+	var freshMu sync.Mutex
+	fresh := map[migration.Namespace]bool{}
 	for _, c := range colls {
 		if c.Kind == catalog.KindView {
 			views = append(views, c)
@@ -51,7 +65,6 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 		if !ok {
 			continue // created on the source after the copy: change application's business
 		}
-		e.addNamespace(st)
 		switch st.State {
 		case migration.CopyIndexed, migration.CopySkipped:
 		case migration.CopyDone:
@@ -69,6 +82,7 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 				continue
 			}
 			toCopy = append(toCopy, c)
+			fresh[c.NS] = true
 		}
 	}
 	if err := e.handleRefusals(ctx, refusals, true); err != nil {
@@ -82,7 +96,8 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 
 	tasks := make([]clone.Task, 0, len(toCopy))
 	for _, c := range toCopy {
-		t := clone.Task{NS: c.NS, EstimatedBytes: e.estimatedBytes(c.NS), Ordered: c.Capped()}
+		t := clone.Task{NS: c.NS, EstimatedBytes: e.estimatedBytes(c.NS), Ordered: c.Capped(),
+			FirstBatch: clone.FirstBatchOfSample(samples[c.NS].Documents, samples[c.NS].Largest)}
 		tasks = append(tasks, t)
 	}
 	e.logger.Info("copy planned", "namespaces", len(tasks), "took", time.Since(planBegan).Round(time.Millisecond))
@@ -91,10 +106,16 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 	err = copier.CopyAll(ctx, tasks, clone.Hooks{
 		Begin: func(ctx context.Context, t clone.Task) error {
 			defer e.step("begin", "ns", t.NS.String())()
-			if r, err := e.recreate(ctx, byNS[t.NS]); err != nil {
-				return err
-			} else if r != nil {
-				return fmt.Errorf("re-create %s: %s", t.NS, r.Reason)
+			freshMu.Lock()
+			created := fresh[t.NS]
+			delete(fresh, t.NS)
+			freshMu.Unlock()
+			if !created {
+				if r, err := e.recreate(ctx, byNS[t.NS]); err != nil {
+					return err
+				} else if r != nil {
+					return fmt.Errorf("re-create %s: %s", t.NS, r.Reason)
+				}
 			}
 			e.setNamespace(t.NS, migration.CopyRunning, 0, 0)
 			return e.store.SetCollection(ctx, e.checkpointOf(t.NS))
@@ -108,7 +129,9 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 			if err != nil {
 				return err
 			}
-			e.logger.Info("collection copied", "ns", t.NS.String(), "documents", r.Documents, "bytes", r.Bytes, "took", r.Took.Round(time.Millisecond))
+			e.logger.Info("collection copied", "ns", t.NS.String(), "documents", r.Documents, "bytes", r.Bytes, "took", r.Took.Round(time.Millisecond),
+				"reading", r.Reading.Round(time.Millisecond), "queueing", r.Queueing.Round(time.Millisecond), "inserting", r.Inserting.Round(time.Millisecond),
+				"first_batches", r.FirstBatches.Round(time.Millisecond))
 			began := time.Now()
 			if err := e.finishIndexes(ctx, t.NS); err != nil {
 				return err
@@ -124,10 +147,11 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 }
 
 // planNew estimates the collections of colls that have no stored state and
-// records them as pending. On FerretDB collStats walks the whole table, so
+// records them as pending, with what their samples found in samples (the
+// first batch of their copy). On FerretDB collStats walks the whole table, so
 // the estimates run concurrently (as many as the copy has workers) instead of
 // one after another before the first document is read.
-func (e *Engine) planNew(ctx context.Context, colls []catalog.Collection, states map[migration.Namespace]checkpoint.Collection) (map[migration.Namespace]checkpoint.Collection, error) {
+func (e *Engine) planNew(ctx context.Context, colls []catalog.Collection, states map[migration.Namespace]checkpoint.Collection, samples map[migration.Namespace]catalog.Sample) (map[migration.Namespace]checkpoint.Collection, error) {
 	defer e.step("estimate new namespaces")()
 	var mu sync.Mutex
 	planned := map[migration.Namespace]checkpoint.Collection{}
@@ -142,7 +166,7 @@ func (e *Engine) planNew(ctx context.Context, colls []catalog.Collection, states
 			continue
 		}
 		g.Go(func() error {
-			docs, bytes, err := catalog.Estimate(ctx, e.src, c.NS)
+			docs, bytes, sample, err := catalog.EstimateWithSample(ctx, e.src, c.NS)
 			if err != nil {
 				return err
 			}
@@ -153,6 +177,7 @@ func (e *Engine) planNew(ctx context.Context, colls []catalog.Collection, states
 			mu.Lock()
 			defer mu.Unlock()
 			planned[c.NS] = st
+			samples[c.NS] = sample
 			return nil
 		})
 	}

@@ -108,14 +108,16 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 
 	// Phase 1: prepare.
 	began := time.Now()
-	run, colls, err := e.prepare(ctx)
+	run, colls, srcInfo, err := e.prepare(ctx)
 	if err != nil {
 		return err
 	}
 	// Phase 2: the start point, durable before the first document is read.
 	if !run.HasStartPoint() {
 		done := e.step("detect start point")
-		sp, err := DetectStartPoint(ctx, e.src)
+		// The preflight's probe of the source is older than any read of
+		// the copy, so a start point from it is early enough (docs/design/copy.md).
+		sp, err := StartPointFrom(ctx, e.src, srcInfo)
 		done()
 		if err != nil {
 			return err
@@ -162,15 +164,15 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 // metadata of a finished run, or with DropDestinationData another run's
 // metadata and the in-scope namespaces of a new run), and records or
 // resumes the run.
-func (e *Engine) prepare(ctx context.Context) (*checkpoint.Run, []catalog.Collection, error) {
+func (e *Engine) prepare(ctx context.Context) (*checkpoint.Run, []catalog.Collection, mdb.ServerInfo, error) {
 	done := e.step("preflight")
 	pf, err := Preflight(ctx, e.src, e.dst, e.opts)
 	done()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, mdb.ServerInfo{}, err
 	}
 	if err := pf.Err(); err != nil {
-		return nil, nil, err
+		return nil, nil, mdb.ServerInfo{}, err
 	}
 	// Nothing was written (but the identity probe's nonce, removed) up to here.
 	if pf.ClearMetadata != "" {
@@ -178,7 +180,7 @@ func (e *Engine) prepare(ctx context.Context) (*checkpoint.Run, []catalog.Collec
 		err := e.store.Clear(ctx)
 		done()
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, mdb.ServerInfo{}, err
 		}
 		e.logger.Warn("dropped stale metadata database", "db", e.store.Name(), "reason", pf.ClearMetadata)
 	}
@@ -187,18 +189,18 @@ func (e *Engine) prepare(ctx context.Context) (*checkpoint.Run, []catalog.Collec
 		err := e.dropExisting(ctx, pf.Existing)
 		done()
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, mdb.ServerInfo{}, err
 		}
 	}
 	done = e.step("record run")
 	run, resumed, err := e.store.Begin(ctx, pf.Identity)
 	done()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, mdb.ServerInfo{}, err
 	}
 	e.logger.Info("run prepared", "resumed", resumed, "namespaces", len(pf.Collections),
 		"source", pf.Identity.Source, "destination", pf.Identity.Destination, "source_server", pf.Source.Server())
-	return run, pf.Collections, nil
+	return run, pf.Collections, pf.Source, nil
 }
 
 // dropExisting drops the in-scope namespaces Preflight found on the

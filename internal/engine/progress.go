@@ -71,22 +71,25 @@ func (e *Engine) startCopyClock() {
 	e.copyBase = e.prog.CollectionCopy.EstimatedCopiedBytes
 }
 
-// addNamespace adds a planned namespace with its stored state.
-func (e *Engine) addNamespace(st checkpoint.Collection) {
+// addNamespaces adds planned namespaces with their stored states, all at
+// once: no snapshot holds part of the total.
+func (e *Engine) addNamespaces(sts ...checkpoint.Collection) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, ok := e.nsIx[st.NS]; ok {
-		return
+	for _, st := range sts {
+		if _, ok := e.nsIx[st.NS]; ok {
+			continue
+		}
+		e.nsIx[st.NS] = len(e.prog.Namespaces)
+		e.prog.Namespaces = append(e.prog.Namespaces, migration.NamespaceProgress{
+			NS: st.NS, EstimatedBytes: st.EstimatedBytes, EstimatedDocuments: st.EstimatedDocuments,
+		})
+		cc := &e.prog.CollectionCopy
+		cc.CollectionsTotal++
+		cc.EstimatedTotalBytes += st.EstimatedBytes
+		cc.EstimatedTotalDocuments += st.EstimatedDocuments
+		e.setCountsLocked(st.NS, st.State, st.CopiedDocuments, st.CopiedBytes)
 	}
-	e.nsIx[st.NS] = len(e.prog.Namespaces)
-	e.prog.Namespaces = append(e.prog.Namespaces, migration.NamespaceProgress{
-		NS: st.NS, EstimatedBytes: st.EstimatedBytes, EstimatedDocuments: st.EstimatedDocuments,
-	})
-	cc := &e.prog.CollectionCopy
-	cc.CollectionsTotal++
-	cc.EstimatedTotalBytes += st.EstimatedBytes
-	cc.EstimatedTotalDocuments += st.EstimatedDocuments
-	e.setCountsLocked(st.NS, st.State, st.CopiedDocuments, st.CopiedBytes)
 }
 
 // setNamespace sets ns's state and absolute counts (-1 keeps a count).

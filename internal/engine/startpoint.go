@@ -52,6 +52,13 @@ func DetectStartPoint(ctx context.Context, src *mongo.Client) (StartPoint, error
 	if err != nil {
 		return StartPoint{}, fmt.Errorf("source: %w", err)
 	}
+	return StartPointFrom(ctx, src, info)
+}
+
+// StartPointFrom is DetectStartPoint with a probe of src already made
+// (the preflight's): its cluster time or clock is from before the probe
+// returned, so before any read that follows.
+func StartPointFrom(ctx context.Context, src *mongo.Client, info mdb.ServerInfo) (StartPoint, error) {
 	if err := info.ChangeHistory(); err != nil {
 		return StartPoint{}, err
 	}
@@ -64,7 +71,7 @@ func DetectStartPoint(ctx context.Context, src *mongo.Client) (StartPoint, error
 	var entry struct {
 		TS bson.Timestamp `bson:"ts"`
 	}
-	err = src.Database("local").Collection("oplog.rs").FindOne(ctx, bson.D{},
+	err := src.Database("local").Collection("oplog.rs").FindOne(ctx, bson.D{},
 		options.FindOne().SetSort(bson.D{{Key: "$natural", Value: -1}}).SetProjection(bson.D{{Key: "ts", Value: 1}})).Decode(&entry)
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):

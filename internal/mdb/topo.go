@@ -236,12 +236,20 @@ func Probe(ctx context.Context, c *mongo.Client) (ServerInfo, error) {
 
 func probeOplog(ctx context.Context, c *mongo.Client) Oplog {
 	var o Oplog
-	names, err := c.Database("local").ListCollectionNames(ctx, bson.D{{Key: "name", Value: "oplog.rs"}})
+	// The maximum size is listCollections' options.size: collStats would
+	// have FerretDB run SQLite's ANALYZE over the whole oplog first.
+	specs, err := c.Database("local").ListCollectionSpecifications(ctx, bson.D{{Key: "name", Value: "oplog.rs"}})
 	if err != nil {
 		o.Err = fmt.Errorf("list collections of local: %w", err)
 		return o
 	}
-	if o.Exists = slices.Contains(names, "oplog.rs"); !o.Exists {
+	for _, sp := range specs {
+		if sp.Name == "oplog.rs" {
+			o.Exists = true
+			o.MaxBytes = Int64(sp.Options.Lookup("size"))
+		}
+	}
+	if !o.Exists {
 		return o
 	}
 	err = c.Database("local").RunCommand(ctx, bson.D{{Key: "find", Value: "oplog.rs"}, {Key: "limit", Value: 1},
@@ -251,9 +259,6 @@ func probeOplog(ctx context.Context, c *mongo.Client) Oplog {
 		return o
 	}
 	o.Readable = true
-	if cs, err := runRaw(ctx, c, "local", bson.D{{Key: "collStats", Value: "oplog.rs"}}); err == nil {
-		o.MaxBytes = Int64(cs.Lookup("maxSize"))
-	}
 	return o
 }
 

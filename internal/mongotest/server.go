@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -50,6 +51,9 @@ type Options struct {
 	Backend Backend
 	// Dir holds the server's data, certificates and log; required for Start.
 	Dir string
+	// Debug serves FerretDB's debug handler (pprof, metrics) on a loopback
+	// port (DebugAddr); off by default.
+	Debug bool
 }
 
 // Server is a FerretDB process.
@@ -57,6 +61,7 @@ type Server struct {
 	opts Options
 	bin  string
 	port int
+	dbg  int // debug handler port (Options.Debug)
 	tls  *TLSFiles
 	pg   *Postgres
 
@@ -85,7 +90,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opts: opts, bin: bin}
-	if s.port, err = freePort(); err != nil {
+	if err := s.pickPorts(); err != nil {
 		return nil, err
 	}
 	if opts.TLS {
@@ -98,9 +103,21 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	if err := s.start(ctx); err != nil {
-		s.Close()
-		return nil, err
+	// A free port is free only until another process binds it: when
+	// the server lost that race it is started again on other ports.
+	for attempt := 1; ; attempt++ {
+		err := s.start(ctx)
+		if err == nil {
+			break
+		}
+		if attempt == 5 || !strings.Contains(s.LogTail(4096), "address already in use") {
+			s.Close()
+			return nil, err
+		}
+		if err := s.pickPorts(); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	if err := s.setup(ctx); err != nil {
 		s.Close()
@@ -113,7 +130,6 @@ func (s *Server) args() []string {
 	a := []string{
 		"--handler=" + string(s.opts.Backend),
 		"--state-dir=" + s.opts.Dir,
-		"--debug-addr=-",
 		"--telemetry=disable",
 		"--log-level=warn",
 		"--test-capped-cleanup-interval=" + s.opts.CappedCleanup.String(),
@@ -123,6 +139,11 @@ func (s *Server) args() []string {
 		a = append(a, "--postgresql-url="+s.pg.URL("ferretdb"))
 	default:
 		a = append(a, "--sqlite-url=file:"+filepath.Join(s.opts.Dir, "data")+"/")
+	}
+	if s.dbg > 0 {
+		a = append(a, "--debug-addr=127.0.0.1:"+strconv.Itoa(s.dbg))
+	} else {
+		a = append(a, "--debug-addr=-")
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(s.port)
 	if s.tls != nil {
@@ -226,6 +247,25 @@ func (s *Server) logPath() string { return filepath.Join(s.opts.Dir, "ferretdb.l
 // Addr is host:port of the server.
 func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 
+// DebugAddr is host:port of FerretDB's debug handler (/debug/pprof/…), or ""
+// without Options.Debug.
+func (s *Server) DebugAddr() string {
+	if s.dbg == 0 {
+		return ""
+	}
+	return "127.0.0.1:" + strconv.Itoa(s.dbg)
+}
+
+// PID is the server process's id (0 when it is not running).
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Dir is the server's data directory.
 func (s *Server) Dir() string { return s.opts.Dir }
 
@@ -305,6 +345,17 @@ func (s *Server) Close() {
 	if s.pg != nil {
 		s.pg.Stop()
 	}
+}
+
+// pickPorts chooses the server's listening port (and debug port).
+func (s *Server) pickPorts() (err error) {
+	if s.port, err = freePort(); err != nil {
+		return err
+	}
+	if s.opts.Debug {
+		s.dbg, err = freePort()
+	}
+	return err
 }
 
 func freePort() (int, error) {

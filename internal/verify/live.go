@@ -34,6 +34,12 @@ type LiveOptions struct {
 	// (default 4 s) until it is below SlowLag again.
 	Lag               func() time.Duration
 	SlowLag, PauseLag time.Duration
+	// PauseMax: a pause that has not brought the lag below SlowLag after
+	// this long shows that the lag is not the verifier's doing (on
+	// FerretDB one slow oplog poll holds it up): work then goes on slowed,
+	// not paused, for PauseMax before it may pause again, so that passes
+	// still finish (default 30 s). The commit's Hold always stops it.
+	PauseMax time.Duration
 
 	// PassLimit: a namespace holding more changed _ids than this (memory
 	// and spill file) drops them and is compared by a new pass
@@ -62,6 +68,9 @@ type LiveStats struct {
 	Pauses        int     `json:"pauses" bson:"pauses"`
 	PausedSeconds float64 `json:"pausedSeconds" bson:"pausedSeconds"`
 	SlowedSeconds float64 `json:"slowedSeconds" bson:"slowedSeconds"`
+	// PausesCutShort counts pauses ended after PauseMax with the lag
+	// still up (LiveOptions.PauseMax).
+	PausesCutShort int `json:"pausesCutShort" bson:"pausesCutShort"`
 	// LastError is the last error that interrupted its work (it retries).
 	LastError string `json:"lastError,omitempty" bson:"lastError,omitempty"`
 }
@@ -101,7 +110,10 @@ type Live struct {
 	base   *slog.Logger // the caller's, for the verifier of Commit
 	held   atomic.Bool
 
-	mu     sync.Mutex // guards the fields below
+	mu sync.Mutex // guards the fields below
+	// stop cancels the step in progress (Hold: an $in or scan in flight
+	// would compete with the commit point and the drain).
+	stop   context.CancelFunc
 	ns     map[migration.Namespace]*liveNS
 	seen   migration.Position // the newest position observed
 	listed bool               // the source catalog is listed since the last DDL
@@ -111,6 +123,9 @@ type Live struct {
 	procDirty   bool
 	procUnknown bool // serverStatus refused: restarts go unnoticed
 	procChecked time.Time
+	// noPauseUntil: a pause was cut short (PauseMax); until then work is
+	// slowed, not paused.
+	noPauseUntil time.Time
 }
 
 // liveNS is one namespace's state.
@@ -148,6 +163,9 @@ func NewLive(opts LiveOptions, logger *slog.Logger) (*Live, error) {
 	if opts.SlowLag <= 0 || opts.SlowLag > opts.PauseLag {
 		opts.SlowLag = min(2*time.Second, opts.PauseLag)
 	}
+	if opts.PauseMax <= 0 {
+		opts.PauseMax = 30 * time.Second
+	}
 	if opts.PassLimit <= 0 {
 		opts.PassLimit = 4 * int64(o.MemoryEntries)
 	}
@@ -167,9 +185,17 @@ func (l *Live) Stats() LiveStats {
 	return l.stats
 }
 
-// Hold stops background work for good (the commit began): a comparison in
-// progress waits until Run's context ends.
-func (l *Live) Hold() { l.held.Store(true) }
+// Hold stops background work for good (the commit began): the comparison
+// in progress is cancelled (a recheck's documents go back to their set; an
+// unfinished pass leaves its namespace to be compared in full at commit).
+func (l *Live) Hold() {
+	l.held.Store(true)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stop != nil {
+		l.stop()
+	}
+}
 
 func (l *Live) get(ns migration.Namespace) *liveNS {
 	st := l.ns[ns]
@@ -260,8 +286,19 @@ func (l *Live) Observe(ev migration.Event) {
 // destination. Errors are logged and retried; they never end Run.
 func (l *Live) Run(ctx context.Context, applied func() migration.Position) error {
 	for ctx.Err() == nil {
-		err := l.step(ctx, applied)
-		if err == nil || ctx.Err() != nil {
+		sctx, stop := context.WithCancel(ctx)
+		l.mu.Lock()
+		l.stop = stop
+		l.mu.Unlock()
+		if l.held.Load() {
+			stop() // held before the step could be cancelled
+		}
+		err := l.step(sctx, applied)
+		stop()
+		if err == nil || ctx.Err() != nil || l.held.Load() {
+			if l.held.Load() && ctx.Err() == nil {
+				sleep(ctx, time.Second)
+			}
 			continue
 		}
 		l.logger.Warn("background verification interrupted; retrying", "err", err)
@@ -509,16 +546,24 @@ func (l *Live) recheck(ctx context.Context, ns migration.Namespace, applied func
 }
 
 // pace slows background work down while the lag is high, stops it while
-// the lag nears the commit threshold or the commit holds it.
+// the lag nears the commit threshold (for at most PauseMax at a time when
+// the pause does not bring it down) or the commit holds it.
 func (l *Live) pace(ctx context.Context) error {
 	lag := l.opts.Lag()
 	if !l.held.Load() && lag < l.opts.SlowLag {
 		return nil
 	}
 	began := time.Now()
-	paused := false
-	for l.held.Load() || lag >= l.opts.PauseLag || (paused && lag >= l.opts.SlowLag) {
+	l.mu.Lock()
+	mayPause := !began.Before(l.noPauseUntil)
+	l.mu.Unlock()
+	paused, cut := false, false
+	for l.held.Load() || mayPause && (lag >= l.opts.PauseLag || (paused && lag >= l.opts.SlowLag)) {
 		paused = true
+		if !l.held.Load() && time.Since(began) >= l.opts.PauseMax {
+			cut = true // the lag stayed up without us
+			break
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -526,7 +571,11 @@ func (l *Live) pace(ctx context.Context) error {
 		}
 		lag = l.opts.Lag()
 	}
-	if !paused {
+	if cut {
+		l.logger.Info("background verification goes on slowed: pausing did not lower the lag", "lag", lag, "paused", time.Since(began).Round(time.Second))
+	}
+	slowFrom := time.Now()
+	if !paused || cut {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -537,10 +586,13 @@ func (l *Live) pace(ctx context.Context) error {
 	defer l.mu.Unlock()
 	if paused {
 		l.stats.Pauses++
-		l.stats.PausedSeconds += time.Since(began).Seconds()
-	} else {
-		l.stats.SlowedSeconds += time.Since(began).Seconds()
+		l.stats.PausedSeconds += slowFrom.Sub(began).Seconds()
 	}
+	if cut {
+		l.stats.PausesCutShort++
+		l.noPauseUntil = time.Now().Add(l.opts.PauseMax)
+	}
+	l.stats.SlowedSeconds += time.Since(slowFrom).Seconds()
 	return nil
 }
 
@@ -656,6 +708,15 @@ func (v *Verifier) targeted(ctx context.Context, ns migration.Namespace, res *Na
 	if err := keys.writeTo(cands); err != nil {
 		return err
 	}
+	method := "in"
+	if cands.n <= int64(v.opts.InBatch) { // one batch: its plan is the plan
+		var all [][]byte
+		if err := cands.each(func(_ byte, k []byte) error { all = append(all, append([]byte(nil), k...)); return nil }); err != nil {
+			return err
+		}
+		method = v.lookupMethod(all)
+	}
+	v.logger.Info("comparing changed documents", "ns", ns.String(), "documents", cands.n, "lookup", method)
 	return v.settle(ctx, ns, cands, res)
 }
 

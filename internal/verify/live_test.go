@@ -1,7 +1,9 @@
 package verify
 
 import (
+	"context"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,5 +129,54 @@ func TestLiveDDLVoidsPasses(t *testing.T) {
 	}
 	if st := l.ns[a]; st.done || st.changed != nil || st.why == "" {
 		t.Errorf("a set over PassLimit: done %v, set %v, why %q; want the pass voided with a reason", st.done, st.changed, st.why)
+	}
+}
+
+// TestPaceCutsShortAPauseThatDoesNotLowerTheLag: with the lag held above
+// PauseLag by something else, a pause ends after PauseMax and work then
+// goes on slowed (no pause) for PauseMax; lag falling below SlowLag ends a
+// pause at once; Hold pauses whatever the lag until the context ends.
+func TestPaceCutsShortAPauseThatDoesNotLowerTheLag(t *testing.T) {
+	t.Parallel()
+	c := unconnected(t)
+	var lag atomic.Int64
+	lag.Store(int64(10 * time.Second))
+	l, err := NewLive(LiveOptions{Options: Options{Source: c, Destination: c, TempDir: t.TempDir()},
+		Lag: func() time.Duration { return time.Duration(lag.Load()) }, PauseMax: 500 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	took := func() time.Duration {
+		t.Helper()
+		began := time.Now()
+		if err := l.pace(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(began)
+	}
+	if d := took(); d < 500*time.Millisecond || d > 5*time.Second {
+		t.Errorf("first pace with the lag stuck at 10 s took %s, want PauseMax (500 ms) and a slowdown", d)
+	}
+	if st := l.Stats(); st.PausesCutShort != 1 || st.Pauses != 1 {
+		t.Errorf("stats %+v, want 1 pause, cut short", st)
+	}
+	if d := took(); d >= 400*time.Millisecond {
+		t.Errorf("pace right after a pause cut short took %s, want only the 50 ms slowdown", d)
+	}
+	time.Sleep(600 * time.Millisecond) // PauseMax later it may pause again
+	go func() { time.Sleep(300 * time.Millisecond); lag.Store(int64(time.Second)) }()
+	if d := took(); d < 250*time.Millisecond || d >= 2*time.Second {
+		t.Errorf("pace while the lag falls below SlowLag after 300 ms took %s", d)
+	}
+	if st := l.Stats(); st.PausesCutShort != 1 || st.Pauses != 2 {
+		t.Errorf("stats %+v, want 2 pauses, 1 cut short", st)
+	}
+	l.Hold()
+	hctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	if err := l.pace(hctx); err == nil || time.Since(began) < 1400*time.Millisecond {
+		t.Errorf("pace while held returned %v after %s, want the context's end", err, time.Since(began))
 	}
 }

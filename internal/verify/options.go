@@ -89,7 +89,21 @@ type Options struct {
 
 	// InBatch is how many _ids one $in re-read carries (default 1000).
 	InBatch int
+
+	// PointLookups: a re-read batch with at most this many string or
+	// ObjectId _ids reads each of them with its own equality find,
+	// PointConcurrency (default 2) at a time, instead of putting them in
+	// the $in (default 8; negative: always $in). On FerretDB an equality
+	// find of such an _id is filtered inside SQL and costs about a tenth
+	// of an $in, which decodes every document (verification.md).
+	PointLookups     int
+	PointConcurrency int
 }
+
+// DefaultPointLookups is Options.PointLookups' default: below the
+// measured crossover (~10 documents one after the other, ~17 four at a
+// time, on FerretDB/SQLite at 20 000 and 200 000 documents).
+const DefaultPointLookups = 8
 
 func (o *Options) setDefaults() error {
 	if o.Source == nil || o.Destination == nil {
@@ -118,6 +132,12 @@ func (o *Options) setDefaults() error {
 	}
 	if o.InBatch <= 0 {
 		o.InBatch = 1000
+	}
+	if o.PointLookups == 0 {
+		o.PointLookups = DefaultPointLookups
+	}
+	if o.PointConcurrency <= 0 {
+		o.PointConcurrency = 2
 	}
 	if o.Buckets > 1<<20 {
 		return fmt.Errorf("verify: Buckets %d: at most %d", o.Buckets, 1<<20)

@@ -1,13 +1,17 @@
 package verify
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/livemigrate/livemigrate/internal/mdb"
 	"github.com/livemigrate/livemigrate/internal/migration"
@@ -18,12 +22,13 @@ type fetched struct {
 	hash map[string]docHash
 }
 
-// fetch re-reads the documents with the given _id keys from one side with a
-// single $in query. Keys are matched exactly (type and bytes), so an
-// int64 _id never stands in for an int32 one.
-func fetch(ctx context.Context, c *mongo.Client, ns migration.Namespace, keys [][]byte, h *hasher) (fetched, error) {
+// fetch re-reads the documents with the given _id keys from one side
+// (fetchEach). Keys are matched exactly (type and bytes), so an int64 _id
+// never stands in for an int32 one.
+func (v *Verifier) fetch(ctx context.Context, c *mongo.Client, ns migration.Namespace, keys [][]byte) (fetched, error) {
+	h := &hasher{ignoreFieldOrder: v.opts.IgnoreFieldOrder}
 	out := fetched{hash: map[string]docHash{}}
-	err := fetchEach(ctx, c, ns, keys, func(k string, doc bson.Raw) error {
+	err := v.fetchEach(ctx, c, ns, keys, func(k string, doc bson.Raw) error {
 		fp, err := h.hash(doc)
 		if err != nil {
 			return fmt.Errorf("%s _id %s: %w", ns, idString([]byte(k)), err)
@@ -34,17 +39,93 @@ func fetch(ctx context.Context, c *mongo.Client, ns migration.Namespace, keys []
 	return out, err
 }
 
+// pointTypes are the _id types an equality find reads without a scan that
+// decodes every document: FerretDB pushes `{_id: <string or ObjectId>}`
+// down to SQL (filtered inside SQLite or PostgreSQL, ~10× cheaper than an
+// $in, which it evaluates on every decoded document); MongoDB uses the
+// _id index for any type, and for an $in as well.
+var pointTypes = map[bson.Type]bool{bson.TypeString: true, bson.TypeObjectID: true}
+
+// lookupPlan splits keys into those read by one equality find each (point)
+// and those read by one $in (in): keys of pointTypes go to point when there
+// are at most PointLookups of them.
+func (v *Verifier) lookupPlan(keys [][]byte) (point, in [][]byte) {
+	for _, k := range keys {
+		if len(k) > 0 && pointTypes[bson.Type(k[0])] {
+			point = append(point, k)
+		} else {
+			in = append(in, k)
+		}
+	}
+	if len(point) > v.opts.PointLookups {
+		return nil, keys
+	}
+	return point, in
+}
+
+// lookupMethod names the plan of keys for logs: "equality", "in" or
+// "equality+in".
+func (v *Verifier) lookupMethod(keys [][]byte) string {
+	point, in := v.lookupPlan(keys)
+	switch {
+	case len(point) > 0 && len(in) > 0:
+		return "equality+in"
+	case len(point) > 0:
+		return "equality"
+	}
+	return "in"
+}
+
 // fetchEach streams the documents with the given _id keys from one side
-// (one $in query, batches sized by bytes) to fn, with their _id key. The
+// to fn, with their _id key: the keys of lookupPlan's point set by one
+// equality find each (PointConcurrency at a time), the others by one $in
+// (batches sized by bytes). fn is called by one goroutine at a time; the
 // document is only valid during fn.
-func fetchEach(ctx context.Context, c *mongo.Client, ns migration.Namespace, keys [][]byte, fn func(k string, doc bson.Raw) error) error {
+func (v *Verifier) fetchEach(ctx context.Context, c *mongo.Client, ns migration.Namespace, keys [][]byte, fn func(k string, doc bson.Raw) error) error {
+	point, rest := v.lookupPlan(keys)
+	coll := c.Database(ns.DB).Collection(ns.Coll)
+	var mu sync.Mutex // serializes fn
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(v.opts.PointConcurrency)
+	for _, k := range point {
+		g.Go(func() error {
+			doc, err := coll.FindOne(gctx, bson.D{{Key: "_id", Value: idValue(k)}}).Raw()
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("re-read _id %s of %s: %w", idString(k), ns, err)
+			}
+			if !bytes.Equal(idKey(doc.Lookup("_id")), k) {
+				return nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			return fn(string(k), doc)
+		})
+	}
+	if len(rest) > 0 {
+		g.Go(func() error {
+			return fetchIn(gctx, coll, ns, rest, func(k string, doc bson.Raw) error {
+				mu.Lock()
+				defer mu.Unlock()
+				return fn(k, doc)
+			})
+		})
+	}
+	return g.Wait()
+}
+
+// fetchIn streams the documents with the given _id keys from coll (one $in
+// query, batches sized by bytes) to fn.
+func fetchIn(ctx context.Context, coll *mongo.Collection, ns migration.Namespace, keys [][]byte, fn func(k string, doc bson.Raw) error) error {
 	want := make(map[string]bool, len(keys))
 	in := make(bson.A, len(keys))
 	for i, k := range keys {
 		want[string(k)] = true
 		in[i] = idValue(k)
 	}
-	cur, err := mdb.Find(ctx, c.Database(ns.DB).Collection(ns.Coll), bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: in}}}},
+	cur, err := mdb.Find(ctx, coll, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: in}}}},
 		mdb.NewBatchSizer(mdb.SizerOptions{MaxDocs: scanBatch}))
 	if err != nil {
 		return fmt.Errorf("re-read %d documents of %s: %w", len(keys), ns, err)
@@ -90,7 +171,7 @@ func (v *Verifier) compareBatch(ctx context.Context, ns migration.Namespace, key
 	var got [2]fetched
 	err := v.sides(ctx, func(ctx context.Context, side int, c *mongo.Client) error {
 		var err error
-		got[side], err = fetch(ctx, c, ns, keys, &hasher{ignoreFieldOrder: v.opts.IgnoreFieldOrder})
+		got[side], err = v.fetch(ctx, c, ns, keys)
 		return err
 	})
 	if err != nil {
@@ -206,7 +287,7 @@ func (v *Verifier) repair(ctx context.Context, ns migration.Namespace, cands *re
 			puts, bytes = nil, 0
 			return nil
 		}
-		err := fetchEach(ctx, v.opts.Source, ns, keys, func(_ string, doc bson.Raw) error {
+		err := v.fetchEach(ctx, v.opts.Source, ns, keys, func(_ string, doc bson.Raw) error {
 			if len(puts) > 0 && bytes+len(doc) > repairBatchBytes {
 				if err := flush(); err != nil {
 					return err
