@@ -226,12 +226,13 @@ func (s *Server) sendDueEmails(ctx context.Context, now time.Time) (time.Time, e
 		return time.Time{}, err
 	}
 	for _, n := range due {
-		sendErr := s.sendEmail(ctx, n)
-		if sendErr != nil && ctx.Err() != nil {
-			return time.Time{}, ctx.Err()
+		if err := ctx.Err(); err != nil {
+			return time.Time{}, err
 		}
-		// The outcome is recorded even when shutdown began meanwhile: an
-		// accepted message left unrecorded would be sent again.
+		// A send under way when shutdown begins runs to its end (the relay
+		// timeout bounds it) and its outcome is recorded: a message the
+		// relay accepted but we did not record would be sent again.
+		sendErr := s.sendEmail(context.WithoutCancel(ctx), n)
 		if err := s.recordEmail(context.WithoutCancel(ctx), n, sendErr, now); err != nil {
 			return time.Time{}, err
 		}
