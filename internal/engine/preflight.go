@@ -77,11 +77,20 @@ func Preflight(ctx context.Context, src, dst *mongo.Client, opts Options) (*Pref
 		list <- listed{colls, err}
 	}()
 	p := &PreflightReport{}
-	if p.Source, err = mdb.Probe(ctx, src); err != nil {
+	// The two probes are independent: one round trip chain, not two.
+	var dstErr error
+	probed := make(chan struct{})
+	go func() {
+		defer close(probed)
+		p.Destination, dstErr = mdb.Probe(ctx, dst)
+	}()
+	p.Source, err = mdb.Probe(ctx, src)
+	<-probed
+	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}
-	if p.Destination, err = mdb.Probe(ctx, dst); err != nil {
-		return nil, fmt.Errorf("destination: %w", err)
+	if dstErr != nil {
+		return nil, fmt.Errorf("destination: %w", dstErr)
 	}
 	p.ChangeHistory = p.Source.ChangeHistory()
 	if err := mdb.CheckVersions(p.Source, p.Destination, opts.MinVersion); err != nil {
