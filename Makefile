@@ -2,7 +2,7 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.stamped=$(VERSION)
 
-.PHONY: help build test lint bench demo ci
+.PHONY: help build test lint vuln bench demo ci
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-7s %s\n", $$1, $$2}'
@@ -18,6 +18,9 @@ lint: ## gofmt, go vet, golangci-lint (installed by .ci/run), go mod tidy -diff
 	go vet ./...
 	golangci-lint run ./...
 	go mod tidy -diff
+
+vuln: ## govulncheck, offline (the database built from golang.org/x/vulndb; see .ci/vulncheck)
+	GOTOOLCHAIN=auto .ci/vulncheck
 
 bench: ## the benchmark programs (tables on stdout, JSON under bench/out/)
 	go run ./bench copy
