@@ -375,7 +375,8 @@ type lagMarker struct {
 	mu    sync.Mutex // guards the fields below
 	seq   int64
 	acked map[int64]time.Time
-	shown map[string]int64 // copy → newest version it has shown
+	began map[int64]time.Time // when each version's write was sent (diagnostics)
+	shown map[string]int64    // copy → newest version it has shown
 }
 
 func (m *lagMarker) run(ctx context.Context) error {
@@ -387,6 +388,10 @@ func (m *lagMarker) run(ctx context.Context) error {
 		}
 		m.mu.Lock()
 		next := m.seq + 1
+		if m.began == nil {
+			m.began = map[int64]time.Time{}
+		}
+		m.began[next] = time.Now()
 		m.mu.Unlock()
 		_, err := m.src.UpdateOne(ctx, bson.D{{Key: "_id", Value: "marker"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: next}}}}, options.UpdateOne().SetUpsert(true))
 		if err != nil {
