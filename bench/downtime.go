@@ -199,7 +199,7 @@ func downtimeRun(ctx context.Context, cfg downtimeConfig, docs, oplog int) (res 
 	res.PassesBeforeWrites = st.Passes
 
 	// Steady writes, lag measured end to end with a marker (as bench cdc).
-	marker := &lagMarker{src: srv.sc.Database("bench").Collection("lagprobe"), acked: map[int64]time.Time{}, shown: map[string]int64{}}
+	marker := newLagMarker(srv.sc, "bench", "lagprobe", "c0", "c1")
 	markCtx, stopMarker := context.WithCancel(ctx)
 	defer stopMarker()
 	markErr := make(chan error, 1)
@@ -207,7 +207,6 @@ func downtimeRun(ctx context.Context, cfg downtimeConfig, docs, oplog int) (res 
 	wl := mongotest.StartWorkload(ctx, srv.sc, mongotest.WorkloadOptions{Namespaces: nss, Writers: cfg.Writers, Rate: cfg.Rate,
 		DocBytes: cfg.DocBytes, Seed: 7, IDBase: 1_000_000_000_000, ObjectIDs: true})
 	start := time.Now()
-	probe := srv.dc.Database("bench").Collection("lagprobe")
 	for time.Since(start) < time.Duration(cfg.SteadySeconds*float64(time.Second)) {
 		select {
 		case <-ctx.Done():
@@ -218,9 +217,13 @@ func downtimeRun(ctx context.Context, cfg downtimeConfig, docs, oplog int) (res 
 			return res, fmt.Errorf("engine stopped during the steady writes: %v", err)
 		case <-time.After(250 * time.Millisecond):
 		}
-		l, r := marker.lag(ctx, probe), e.Progress().LagTimeSeconds
+		// Both at one moment: the marker's reads first, then the engine's
+		// figure (its snapshot is taken when Progress starts).
+		l := marker.lag(ctx, srv.dc, "bench")
+		at := time.Now()
+		r := e.Progress().LagTimeSeconds
 		res.MaxLag, res.ReportedMaxLag = max(res.MaxLag, l), max(res.ReportedMaxLag, r)
-		sec := int(time.Since(start) / time.Second)
+		sec := int(at.Sub(start) / time.Second)
 		for len(res.Steps) <= sec {
 			res.Steps = append(res.Steps, lagStep{Second: len(res.Steps)})
 		}
@@ -320,14 +323,14 @@ func printDowntime(w io.Writer, cfg downtimeConfig, cases []downtimeCase) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "largest/smallest downtime: %.2f (target ≤ 1.3); target downtime ≤ 5 s in every case; lag must not grow from the smallest oplog to the largest.\n", downtimeRatio(cases))
-	fmt.Fprintf(w, "Each case: fresh FerretDB (%s) servers, %d-byte documents over 2 collections, the oplog filled to its size, copy, the background verification passes, %.0f s of writes at %.0f ops/s (%d writers) with a marker updated every 200 ms for the end-to-end lag, writes stopped, commit (mode continuous). 'rechecked': documents compared at commit; 'in full': namespaces compared in full at commit (no background pass held). '-' = a part the commit report does not itemise.\n",
+	fmt.Fprintf(w, "Each case: fresh FerretDB (%s) servers, %d-byte documents over 2 collections, the oplog filled to its size, copy, the background verification passes, %.0f s of writes at %.0f ops/s (%d writers) with a marker updated every 200 ms, in turn in bench.lagprobe, bench.c0 and bench.c1, for the end-to-end lag (the oldest marker write not yet visible on the destination); reported = the engine's lagTimeSeconds, sampled at the same moment every 250 ms, writes stopped, commit (mode continuous). 'rechecked': documents compared at commit; 'in full': namespaces compared in full at commit (no background pass held). '-' = a part the commit report does not itemise.\n",
 		cfg.Backend, cfg.DocBytes, cfg.SteadySeconds, cfg.Rate, cfg.Writers)
 }
 
 // markerWalls prints, for each marker write, where its oplog entry's wall
 // time lies between the write's send and its acknowledgement.
 func markerWalls(ctx context.Context, sc *mongo.Client, m *lagMarker) {
-	cur, err := sc.Database("local").Collection("oplog.rs").Find(ctx, bson.D{{Key: "ns", Value: "bench.lagprobe"}})
+	cur, err := sc.Database("local").Collection("oplog.rs").Find(ctx, bson.D{{Key: "o2._id", Value: "marker"}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "marker walls:", err)
 		return
