@@ -228,7 +228,7 @@ func downtimeRun(ctx context.Context, cfg downtimeConfig, docs, oplog int) (res 
 			res.Steps = append(res.Steps, lagStep{Second: len(res.Steps)})
 		}
 		st := &res.Steps[sec]
-		st.EndToEnd, st.Reported = max(st.EndToEnd, l), max(st.Reported, r)
+		st.EndToEnd, st.Reported, st.Samples = max(st.EndToEnd, l), max(st.Reported, r), st.Samples+1
 	}
 	recs, err := wl.Stop()
 	if err != nil {
@@ -270,6 +270,7 @@ func downtimeRun(ctx context.Context, cfg downtimeConfig, docs, oplog int) (res 
 // and reported (lagTimeSeconds) lag sampled in it, every 250 ms.
 type lagStep struct {
 	Second   int   `json:"second"`
+	Samples  int   `json:"samples"` // 0: no sample ended in this second (slow reads)
 	EndToEnd int64 `json:"endToEndSeconds"`
 	Reported int64 `json:"reportedSeconds"`
 }
@@ -318,6 +319,9 @@ func printDowntime(w io.Writer, cfg downtimeConfig, cases []downtimeCase) {
 	fmt.Fprintln(tw, "documents\toplog\tsecond\tend-to-end lag s\treported lag s\tgap s\t")
 	for _, c := range cases {
 		for _, st := range c.Steps {
+			if st.Samples == 0 {
+				continue
+			}
 			fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\t\n", c.Docs, c.Oplog, st.Second, st.EndToEnd, st.Reported, st.Reported-st.EndToEnd)
 		}
 	}
