@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,16 +39,11 @@ func (s *Server) remoteAddr(r *http.Request) (netip.Addr, bool) {
 
 // allowedIP enforces the org's link-token access list (empty list: any address).
 func (s *Server) allowedIP(ctx context.Context, r *http.Request, orgID string) error {
-	var list string
-	err := s.store.db.QueryRowContext(ctx, `SELECT access_list FROM link_tokens WHERE org_id = ?`, orgID).Scan(&list)
-	if isNoRows(err) {
+	entries, err := s.store.AccessList(ctx, orgID)
+	if errors.Is(err, errNotFound) {
 		return nil // agents of a deleted link are revoked anyway
 	}
 	if err != nil {
-		return err
-	}
-	var entries []string
-	if err := json.Unmarshal([]byte(list), &entries); err != nil {
 		return err
 	}
 	if len(entries) == 0 {
@@ -103,14 +99,13 @@ func (s *Server) authenticateAgent(r *http.Request) (*agent, error) {
 func (s *Server) seen(ctx context.Context, a *agent) error {
 	now := time.Now()
 	if !a.lost {
-		_, err := s.store.db.ExecContext(ctx, `UPDATE agents SET last_seen_at = ? WHERE id = ?`, ms(now), a.id)
-		return err
+		return s.store.AgentSeen(ctx, a.id, now)
 	}
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE agents SET last_seen_at = ?, lost = 0 WHERE id = ?`, ms(now), a.id); err != nil {
+	err := s.store.Tx(ctx, func(st *store) error {
+		if err := st.AgentBack(ctx, a.id, now); err != nil {
 			return err
 		}
-		return s.hostBack(ctx, tx, a.id, a.hostname, now)
+		return s.hostBack(ctx, st, a.id, a.hostname, now)
 	})
 	a.lost = false
 	s.logger.Info("agent back", "agent_id", a.id, "hostname", a.hostname)
@@ -121,20 +116,20 @@ func (s *Server) seen(ctx context.Context, a *agent) error {
 // hostBack resumes the migrations that stalled while agent agentID was lost
 // (event RESUMED); a cutover in flight carries on. They become ready for
 // cutover again with the host's next canCommit progress.
-func (s *Server) hostBack(ctx context.Context, tx *sql.Tx, agentID, hostname string, now time.Time) error {
-	stalled, err := activeMigrations(ctx, tx, `agent_id = ? AND stalled = 1`, agentID)
+func (s *Server) hostBack(ctx context.Context, st *store, agentID, hostname string, now time.Time) error {
+	stalled, err := st.StalledMigrations(ctx, agentID)
 	if err != nil {
 		return err
 	}
 	for _, m := range stalled {
-		if _, err := tx.ExecContext(ctx, `UPDATE migrations SET stalled = 0, updated_at = ? WHERE id = ?`, ms(now), m.id); err != nil {
+		if err := st.UnstallMigration(ctx, m.id, now); err != nil {
 			return err
 		}
 		msg := "migration host " + hostname + " is back"
 		if m.cutoverRequested.Valid {
 			msg += "; the cutover resumes"
 		}
-		if err := s.addEvent(ctx, tx, m, api.EventResumed, msg, now); err != nil {
+		if err := s.addEvent(ctx, st, m, api.EventResumed, msg, now); err != nil {
 			return err
 		}
 	}
@@ -143,24 +138,23 @@ func (s *Server) hostBack(ctx context.Context, tx *sql.Tx, agentID, hostname str
 
 // requeue replaces an agent's pending work with one item per unfinished
 // validation and migration, for an agent that restarted and lost its state.
-func (s *Server) requeue(ctx context.Context, tx *sql.Tx, agentID string, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE work_items SET acked_at = ? WHERE agent_id = ? AND acked_at IS NULL`, ms(now), agentID); err != nil {
+func (s *Server) requeue(ctx context.Context, st *store, agentID string, now time.Time) error {
+	if err := st.AckAllWork(ctx, agentID, now); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO work_items (agent_id, kind, validation_id, created_at)
-		SELECT agent_id, 'validate', id, ? FROM validations WHERE agent_id = ? AND status = 'PENDING' ORDER BY created_at`, ms(now), agentID); err != nil {
+	if err := st.RequeueValidations(ctx, agentID, now); err != nil {
 		return err
 	}
-	open, err := activeMigrations(ctx, tx, `agent_id = ?`, agentID)
+	open, err := st.AgentOpenMigrations(ctx, agentID)
 	if err != nil {
 		return err
 	}
 	for _, m := range open {
-		if err := enqueue(ctx, tx, agentID, api.WorkStart, "", m.id, now); err != nil {
+		if err := st.Enqueue(ctx, agentID, api.WorkStart, "", m.id, now); err != nil {
 			return err
 		}
 		if m.cutoverRequested.Valid {
-			if err := enqueue(ctx, tx, agentID, api.WorkCutover, "", m.id, now); err != nil {
+			if err := st.Enqueue(ctx, agentID, api.WorkCutover, "", m.id, now); err != nil {
 				return err
 			}
 		}
@@ -193,19 +187,7 @@ func (s *Server) handleDeployments(w http.ResponseWriter, r *http.Request, a *ag
 			return err
 		}
 	}
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM deployments WHERE agent_id = ?`, a.id); err != nil {
-			return err
-		}
-		for _, d := range rep.Deployments {
-			b, _ := json.Marshal(d)
-			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO deployments (agent_id, name, doc) VALUES (?, ?, ?)`, a.id, d.Name, string(b)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.store.SetDeployments(ctx, a.id, rep.Deployments); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -253,52 +235,32 @@ func (s *Server) pendingWork(ctx context.Context, a *agent) ([]api.WorkItem, err
 	if err := s.stillValid(ctx, a); err != nil { // revoked or replaced during a long-poll
 		return nil, err
 	}
-	type row struct {
-		id                        int64
-		kind                      api.WorkKind
-		validationID, migrationID string
-	}
-	rows, err := s.store.db.QueryContext(ctx, `SELECT id, kind, validation_id, migration_id FROM work_items WHERE agent_id = ? AND acked_at IS NULL ORDER BY id`, a.id)
+	pending, err := s.store.PendingWork(ctx, a.id)
 	if err != nil {
-		return nil, err
-	}
-	var pending []row
-	for rows.Next() {
-		var x row
-		if err := rows.Scan(&x.id, &x.kind, &x.validationID, &x.migrationID); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		pending = append(pending, x)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	items := []api.WorkItem{}
 	for _, x := range pending {
 		item := api.WorkItem{ID: strconv.FormatInt(x.id, 10), Kind: x.kind, ValidationID: x.validationID, MigrationID: x.migrationID}
-		var sealed []byte
-		var groupID, dest string
+		var req sealedRequest
 		open := true
 		switch x.kind {
 		case api.WorkValidate:
-			var status string
-			err = s.store.db.QueryRowContext(ctx, `SELECT request_enc, group_id, destination_cluster, status FROM validations WHERE id = ?`, x.validationID).Scan(&sealed, &groupID, &dest, &status)
-			open = status == string(api.ValidationPending)
+			req, err = s.store.ValidationRequest(ctx, x.validationID)
+			open = req.status == string(api.ValidationPending)
 		case api.WorkStart:
-			var status string
-			err = s.store.db.QueryRowContext(ctx, `SELECT request_enc, group_id, destination_cluster, status FROM migrations WHERE id = ?`, x.migrationID).Scan(&sealed, &groupID, &dest, &status)
-			open = status == string(api.MigrationNew) || status == string(api.MigrationWorking)
+			req, err = s.store.MigrationRequest(ctx, x.migrationID)
+			open = req.status == string(api.MigrationNew) || req.status == string(api.MigrationWorking)
 		}
-		if isNoRows(err) {
+		sealed, groupID, dest := req.requestEnc, req.groupID, req.destination
+		if errors.Is(err, errNotFound) {
 			open, err = false, nil
 		}
 		if err != nil {
 			return nil, err
 		}
 		if !open { // finalized: the agent's allowance to this spec is gone
-			if _, err := s.store.db.ExecContext(ctx, `UPDATE work_items SET acked_at = ? WHERE id = ?`, ms(time.Now()), x.id); err != nil {
+			if err := s.store.AckWork(ctx, x.id, time.Now()); err != nil {
 				return nil, err
 			}
 			continue
@@ -312,8 +274,8 @@ func (s *Server) pendingWork(ctx context.Context, a *agent) ([]api.WorkItem, err
 			if err := json.Unmarshal(plain, &spec.Request); err != nil {
 				return nil, err
 			}
-			if spec.Destination, err = s.destination(ctx, s.store.db, groupID, dest); err != nil {
-				if isNoRows(err) {
+			if spec.Destination, err = s.destination(ctx, s.store, groupID, dest); err != nil {
+				if errors.Is(err, errNotFound) {
 					err = conflict("DESTINATION_CLUSTER_GONE", "destination cluster %q was deleted", dest)
 				}
 				return nil, err
@@ -342,12 +304,12 @@ func (s *Server) handleAck(w http.ResponseWriter, r *http.Request, a *agent) err
 	if err != nil {
 		return notFound("work item", r.PathValue("itemId"))
 	}
-	res, err := s.store.db.ExecContext(r.Context(), `UPDATE work_items SET acked_at = coalesce(acked_at, ?) WHERE id = ? AND agent_id = ?`, ms(time.Now()), id, a.id)
+	err = s.store.AckAgentWork(r.Context(), a.id, id, time.Now())
+	if errors.Is(err, errNotFound) {
+		return notFound("work item", r.PathValue("itemId"))
+	}
 	if err != nil {
 		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return notFound("work item", r.PathValue("itemId"))
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -367,17 +329,15 @@ func (s *Server) handleValidationResult(w http.ResponseWriter, r *http.Request, 
 		res.Checks = []api.ValidationCheck{}
 	}
 	id := r.PathValue("validationId")
-	s.scrubValidation(ctx, s.store.db, id, &res)
+	s.scrubValidation(ctx, s.store, id, &res)
 	checks, _ := json.Marshal(res.Checks)
-	out, err := s.store.db.ExecContext(ctx, `UPDATE validations SET status = ?, error_message = ?, checks = ?, updated_at = ? WHERE id = ? AND agent_id = ? AND status = 'PENDING'`,
-		res.Status, res.ErrorMessage, string(checks), ms(time.Now()), id, a.id)
+	done, err := s.store.FinishValidation(ctx, id, a.id, res, string(checks), time.Now())
 	if err != nil {
 		return err
 	}
-	if n, _ := out.RowsAffected(); n == 0 {
-		var status string
-		err := s.store.db.QueryRowContext(ctx, `SELECT status FROM validations WHERE id = ? AND agent_id = ?`, id, a.id).Scan(&status)
-		if isNoRows(err) {
+	if !done {
+		status, err := s.store.AgentValidationStatus(ctx, id, a.id)
+		if errors.Is(err, errNotFound) {
 			return notFound("validation", id)
 		}
 		if err != nil {
@@ -392,9 +352,9 @@ func (s *Server) handleValidationResult(w http.ResponseWriter, r *http.Request, 
 }
 
 // agentMigration loads a migration the agent runs.
-func agentMigration(ctx context.Context, q querier, a *agent, id string) (*migration, error) {
-	m, err := loadMigration(ctx, q, id)
-	if isNoRows(err) || (err == nil && m.agentID != a.id) {
+func agentMigration(ctx context.Context, st *store, a *agent, id string) (*migration, error) {
+	m, err := st.Migration(ctx, id)
+	if errors.Is(err, errNotFound) || (err == nil && m.agentID != a.id) {
 		return nil, notFound("live migration", id)
 	}
 	return m, err
@@ -420,8 +380,8 @@ func (s *Server) recordProgress(ctx context.Context, a *agent, id string, p api.
 	var ack api.ProgressAck
 	now := time.Now()
 	p.ReportedAt = fromMS(ms(now))
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		m, err := agentMigration(ctx, tx, a, id)
+	err := s.store.Tx(ctx, func(st *store) error {
+		m, err := agentMigration(ctx, st, a, id)
 		if err != nil {
 			return err
 		}
@@ -431,17 +391,17 @@ func (s *Server) recordProgress(ctx context.Context, a *agent, id string, p api.
 		}
 		if m.status == api.MigrationNew {
 			m.status = api.MigrationWorking
-			if err := s.addEvent(ctx, tx, m, api.EventStarted, "migration host "+m.host+" started the migration", now); err != nil {
+			if err := s.addEvent(ctx, st, m, api.EventStarted, "migration host "+m.host+" started the migration", now); err != nil {
 				return err
 			}
 		}
 		if p.State == api.StateFailed {
-			msg := s.scrubMigrationText(ctx, tx, m, p.Error)
+			msg := s.scrubMigrationText(ctx, st, m, p.Error)
 			if msg == "" {
 				msg = "the sync engine failed"
 			}
 			ack = api.ProgressAck{Status: api.MigrationFailed, Directive: api.DirectiveStop}
-			return s.finish(ctx, tx, m, api.MigrationFailed, msg, api.EventFailed, now)
+			return s.finish(ctx, st, m, api.MigrationFailed, msg, api.EventFailed, now)
 		}
 		pj, _ := json.Marshal(p)
 		ready := p.CanCommit
@@ -450,13 +410,13 @@ func (s *Server) recordProgress(ctx context.Context, a *agent, id string, p api.
 			windowStart = sql.NullInt64{Int64: ms(now), Valid: true}
 			expires = sql.NullInt64{Int64: ms(now.Add(s.timing.CutoverWindow)), Valid: true}
 			msg := "ready for cutover; the cutover window closes at " + fromMS(expires.Int64).Format(time.RFC3339)
-			if err := s.addEvent(ctx, tx, m, api.EventReadyForCutover, msg, now); err != nil {
+			if err := s.addEvent(ctx, st, m, api.EventReadyForCutover, msg, now); err != nil {
 				return err
 			}
 			defer s.kickTimers()
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE migrations SET status = ?, ready = ?, lag_seconds = ?, progress = ?, window_started_at = ?, expires_at = ?, updated_at = ? WHERE id = ?`,
-			m.status, ready, p.LagTimeSeconds, string(pj), windowStart, expires, ms(now), m.id); err != nil {
+		up := progressUpdate{status: m.status, ready: ready, lagSeconds: p.LagTimeSeconds, progress: string(pj), windowStarted: windowStart, expiresAt: expires}
+		if err := st.SetProgress(ctx, m.id, up, now); err != nil {
 			return err
 		}
 		ack = api.ProgressAck{Status: m.status, Directive: api.DirectiveContinue}
@@ -515,8 +475,8 @@ func (s *Server) handleMigrationReport(w http.ResponseWriter, r *http.Request, a
 		return err
 	}
 	id := r.PathValue("migrationId")
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		m, err := agentMigration(ctx, tx, a, id)
+	err := s.store.Tx(ctx, func(st *store) error {
+		m, err := agentMigration(ctx, st, a, id)
 		if err != nil {
 			return err
 		}
@@ -528,11 +488,11 @@ func (s *Server) handleMigrationReport(w http.ResponseWriter, r *http.Request, a
 		}
 		now := time.Now()
 		b, _ := json.Marshal(rep)
-		if _, err := tx.ExecContext(ctx, `UPDATE migrations SET report = ?, lag_seconds = NULL WHERE id = ?`, string(b), id); err != nil {
+		if err := st.SetReport(ctx, id, string(b)); err != nil {
 			return err
 		}
 		msg := "migration complete: " + strconv.FormatInt(rep.ChangesSynced, 10) + " changes synced, verification " + string(rep.Verification.Status)
-		return s.finish(ctx, tx, m, api.MigrationComplete, msg, api.EventCompleted, now)
+		return s.finish(ctx, st, m, api.MigrationComplete, msg, api.EventCompleted, now)
 	})
 	if err != nil {
 		return err

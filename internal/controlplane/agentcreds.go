@@ -3,7 +3,7 @@ package controlplane
 import (
 	"context"
 	"crypto/subtle"
-	"database/sql"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -97,7 +97,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	}
 	var hash string
 	hash, err = s.store.LinkTokenHash(ctx, claims.OrgID)
-	if isNoRows(err) {
+	if errors.Is(err, errNotFound) {
 		return invalid
 	}
 	if err != nil {
@@ -124,8 +124,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		HeartbeatIntervalSeconds: int(s.timing.HeartbeatInterval / time.Second), ProgressIntervalSeconds: int(s.timing.ProgressInterval / time.Second),
 		MaxWaitSeconds: int(s.timing.MaxWait / time.Second)}
 	events := false
-	err = s.store.tx(ctx, func(tx *sql.Tx) error {
-		st := s.store.on(tx)
+	err = s.store.Tx(ctx, func(st *store) error {
 		if req.AgentSecret != "" {
 			c, err := st.LookupAgentCredential(ctx, tokenHash(req.AgentSecret))
 			if err != nil {
@@ -134,7 +133,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 			mine := c.orgID == claims.OrgID && c.hostname == req.Hostname
 			switch {
 			case c.live != nil && c.live.orgID == claims.OrgID && c.live.hostname == req.Hostname:
-				return s.resume(ctx, tx, c.live, req, now, &reg)
+				return s.resume(ctx, st, c.live, req, now, &reg)
 			case c.live != nil:
 				return conflict("AGENT_CREDENTIAL_MISMATCH", "the agent credential belongs to another migration host or organization than %s: start the agent with the hostname and link token it registered with, or with another state directory", req.Hostname)
 			case c.kind == "pending" && mine:
@@ -154,9 +153,9 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 			}
 			reason := "migration host " + req.Hostname + " has a live agent (last seen " + seen.Format(time.RFC3339) + ") and the registration from " + addr + " came " + what
 			events = true
-			return s.hold(ctx, tx, claims.OrgID, req, liveID, addr, reason, now, &reg)
+			return s.hold(ctx, st, claims.OrgID, req, liveID, addr, reason, now, &reg)
 		}
-		if !isNoRows(err) {
+		if !errors.Is(err, errNotFound) {
 			return err
 		}
 		lastReason, err := st.LastRevokedReason(ctx, claims.OrgID, req.Hostname)
@@ -165,7 +164,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		}
 		if lastReason == revokedByOperator {
 			reason := "an organization owner revoked migration host " + req.Hostname + "'s agent; the registration from " + addr + " needs an owner's approval"
-			return s.hold(ctx, tx, claims.OrgID, req, "", addr, reason, now, &reg)
+			return s.hold(ctx, st, claims.OrgID, req, "", addr, reason, now, &reg)
 		}
 		reg.AgentID, reg.AgentSecret = newID(now), "lma_"+randomToken(32)
 		return st.InsertAgent(ctx, reg.AgentID, claims.OrgID, req.Hostname, req.Version, tokenHash(reg.AgentSecret), now)
@@ -190,15 +189,15 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 // resume is the registration of live agent a with its own credential: the
 // same agent and secret; stalled migrations resume and unfinished work is
 // queued again.
-func (s *Server) resume(ctx context.Context, tx *sql.Tx, a *agent, req api.AgentRegisterRequest, now time.Time, reg *api.AgentRegistration) error {
-	if err := s.store.on(tx).AgentRegistered(ctx, a.id, req.Version, now); err != nil {
+func (s *Server) resume(ctx context.Context, st *store, a *agent, req api.AgentRegisterRequest, now time.Time, reg *api.AgentRegistration) error {
+	if err := st.AgentRegistered(ctx, a.id, req.Version, now); err != nil {
 		return err
 	}
-	if err := s.hostBack(ctx, tx, a.id, a.hostname, now); err != nil {
+	if err := s.hostBack(ctx, st, a.id, a.hostname, now); err != nil {
 		return err
 	}
 	reg.AgentID, reg.AgentSecret = a.id, req.AgentSecret
-	return s.requeue(ctx, tx, a.id, now)
+	return s.requeue(ctx, st, a.id, now)
 }
 
 func heldAnswer(reg api.AgentRegistration, id, secret, detail string) api.AgentRegistration {
@@ -212,8 +211,7 @@ func heldAnswer(reg api.AgentRegistration, id, secret, detail string) api.AgentR
 // agentID (the live agent it would replace) it is a takeover attempt: an
 // event on each of that agent's open migrations (webhook, email). Both
 // kinds are entries of the org's audit trail.
-func (s *Server) hold(ctx context.Context, tx *sql.Tx, orgID string, req api.AgentRegisterRequest, agentID, addr, reason string, now time.Time, reg *api.AgentRegistration) error {
-	st := s.store.on(tx)
+func (s *Server) hold(ctx context.Context, st *store, orgID string, req api.AgentRegisterRequest, agentID, addr, reason string, now time.Time, reg *api.AgentRegistration) error {
 	perOrg, perHost, err := st.PendingRegistrations(ctx, orgID, req.Hostname)
 	if err != nil {
 		return err
@@ -229,14 +227,14 @@ func (s *Server) hold(ctx context.Context, tx *sql.Tx, orgID string, req api.Age
 	action := "MIGRATION_HOST_REGISTRATION_HELD"
 	if agentID != "" {
 		action = "MIGRATION_HOST_TAKEOVER_ATTEMPT"
-		open, err := activeMigrations(ctx, tx, `agent_id = ?`, agentID)
+		open, err := st.AgentOpenMigrations(ctx, agentID)
 		if err != nil {
 			return err
 		}
 		msg := "takeover attempt: " + reason + ". It was given nothing (no work, no secrets). If you replaced this host, approve registration " + id +
 			" ('livemigrate agents approve " + id + "' or the organization's Live Migration page); otherwise reject it and replace the link token: someone else holds it."
 		for _, m := range open {
-			if err := s.addEvent(ctx, tx, m, api.EventTakeoverAttempt, msg, now); err != nil {
+			if err := s.addEvent(ctx, st, m, api.EventTakeoverAttempt, msg, now); err != nil {
 				return err
 			}
 		}
@@ -297,7 +295,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, p *principal, de
 	var replaced string
 	err := s.store.Tx(ctx, func(st *store) error {
 		h, hash, err := st.HeldRegistration(ctx, orgID, id)
-		if isNoRows(err) {
+		if errors.Is(err, errNotFound) {
 			return errorf(http.StatusNotFound, "AGENT_REGISTRATION_NOT_FOUND", "agent registration %s not found", id).withParams(id)
 		}
 		if err != nil {
@@ -314,7 +312,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, p *principal, de
 					return err
 				}
 				replaced = h.AgentID
-			case isNoRows(err):
+			case errors.Is(err, errNotFound):
 				n, err := st.LiveAgents(ctx, orgID, h.Hostname)
 				if err != nil {
 					return err
@@ -359,15 +357,15 @@ func (s *Server) handleRevokeAgent(w http.ResponseWriter, r *http.Request, p *pr
 	if err := s.requireOrg(ctx, p, orgID, true); err != nil {
 		return err
 	}
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		live, err := s.store.on(tx).IsLiveAgentOf(ctx, id, orgID)
+	err := s.store.Tx(ctx, func(st *store) error {
+		live, err := st.IsLiveAgentOf(ctx, id, orgID)
 		if err != nil {
 			return err
 		}
 		if !live {
 			return errorf(http.StatusNotFound, "AGENT_NOT_FOUND", "migration host agent %s not found (or already revoked)", id).withParams(id)
 		}
-		return s.revokeAgent(ctx, tx, id, revokedByOperator, time.Now())
+		return s.revokeAgent(ctx, st, id, revokedByOperator, time.Now())
 	})
 	if err != nil {
 		return err

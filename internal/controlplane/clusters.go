@@ -117,9 +117,9 @@ func (s *Server) handleDeleteCluster(w http.ResponseWriter, r *http.Request, p *
 // destination loads and decrypts the destination cluster for the agent,
 // with the store's queries on q (the database or a transaction);
 // errNotFound when there is no such cluster.
-func (s *Server) destination(ctx context.Context, q querier, groupID, name string) (api.DestinationCluster, error) {
+func (s *Server) destination(ctx context.Context, st *store, groupID, name string) (api.DestinationCluster, error) {
 	d := api.DestinationCluster{Name: name}
-	c, err := s.store.on(q).ClusterSecrets(ctx, groupID, name)
+	c, err := st.ClusterSecrets(ctx, groupID, name)
 	if err != nil {
 		return d, err
 	}

@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -75,8 +74,8 @@ type destUser struct {
 // (kind, id) of cluster groupID/cluster, the user to create for it:
 // PENDING with a sealed random password when the cluster has credentials
 // (the loop creates it), UNMANAGED when it has none.
-func (s *Server) planUser(ctx context.Context, tx *sql.Tx, kind, id, groupID, cluster string, now time.Time) (string, error) {
-	d, err := s.destination(ctx, tx, groupID, cluster)
+func (s *Server) planUser(ctx context.Context, st *store, kind, id, groupID, cluster string, now time.Time) (string, error) {
+	d, err := s.destination(ctx, st, groupID, cluster)
 	if err != nil {
 		return "", err
 	}
@@ -89,7 +88,7 @@ func (s *Server) planUser(ctx context.Context, tx *sql.Tx, kind, id, groupID, cl
 		state, pw = userUnmanaged, nil
 	}
 	u := destUser{ownerID: id, kind: kind, groupID: groupID, cluster: cluster, name: destUserName(id), passwordEnc: pw, state: state}
-	if err := s.store.on(tx).InsertDestinationUser(ctx, u, now); err != nil {
+	if err := st.InsertDestinationUser(ctx, u, now); err != nil {
 		return "", err
 	}
 	if state == userPending {
@@ -100,32 +99,32 @@ func (s *Server) planUser(ctx context.Context, tx *sql.Tx, kind, id, groupID, cl
 
 // planMigrationUser is planUser for migration m; a cluster without
 // credentials gets a warning event.
-func (s *Server) planMigrationUser(ctx context.Context, tx *sql.Tx, m *migration, now time.Time) error {
-	state, err := s.planUser(ctx, tx, ownerMigration, m.id, m.groupID, m.destination, now)
+func (s *Server) planMigrationUser(ctx context.Context, st *store, m *migration, now time.Time) error {
+	state, err := s.planUser(ctx, st, ownerMigration, m.id, m.groupID, m.destination, now)
 	if err != nil || state != userUnmanaged {
 		return err
 	}
 	msg := fmt.Sprintf("destination cluster %q is registered without credentials, so no migration user is created: migration host %s connects with the connection string as registered. "+
 		"If the destination enforces authentication, register it with a user that has userAdminAnyDatabase: each migration then gets a user of its own, dropped when it ends", m.destination, m.host)
-	return s.addEvent(ctx, tx, m, api.EventDestinationUserWarning, msg, now)
+	return s.addEvent(ctx, st, m, api.EventDestinationUserWarning, msg, now)
 }
 
 // planValidationUser is planUser for validation id.
-func (s *Server) planValidationUser(ctx context.Context, tx *sql.Tx, id, groupID, cluster string, now time.Time) error {
-	_, err := s.planUser(ctx, tx, ownerValidation, id, groupID, cluster, now)
+func (s *Server) planValidationUser(ctx context.Context, st *store, id, groupID, cluster string, now time.Time) error {
+	_, err := s.planUser(ctx, st, ownerValidation, id, groupID, cluster, now)
 	return err
 }
 
 // retireDestinationUser marks migration m's user for dropping, in the
 // transaction that ends m (finish).
-func (s *Server) retireDestinationUser(ctx context.Context, tx querier, m *migration, now time.Time) error {
-	return s.retireUser(ctx, tx, m.id, now)
+func (s *Server) retireDestinationUser(ctx context.Context, st *store, m *migration, now time.Time) error {
+	return s.retireUser(ctx, st, m.id, now)
 }
 
 // retireUser marks owner id's user for dropping. A user whose create never
 // reached the server is simply forgotten.
-func (s *Server) retireUser(ctx context.Context, tx querier, id string, now time.Time) error {
-	if err := s.store.on(tx).RetireDestinationUser(ctx, id, now); err != nil {
+func (s *Server) retireUser(ctx context.Context, st *store, id string, now time.Time) error {
+	if err := st.RetireDestinationUser(ctx, id, now); err != nil {
 		return err
 	}
 	// The store has one connection: the loop's next read waits for this
@@ -142,7 +141,7 @@ func (s *Server) retireUser(ctx context.Context, tx querier, id string, now time
 func (s *Server) scopeDestination(ctx context.Context, id string, d *api.DestinationCluster) (bool, error) {
 	u, err := s.store.DestinationUser(ctx, id)
 	switch {
-	case isNoRows(err):
+	case errors.Is(err, errNotFound):
 		return true, nil
 	case err != nil:
 		return false, err
@@ -220,7 +219,7 @@ func (s *Server) retireEndedValidations(ctx context.Context, now time.Time) erro
 		return err
 	}
 	for _, id := range ended {
-		if err := s.retireUser(ctx, s.store.db, id, now); err != nil {
+		if err := s.retireUser(ctx, s.store, id, now); err != nil {
 			return err
 		}
 	}
@@ -248,8 +247,7 @@ func (s *Server) attemptDestinationUser(ctx context.Context, u destUser) error {
 	now := time.Now()
 	var notify string
 	newState := out.state
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		st := s.store.on(tx)
+	err := s.store.Tx(ctx, func(st *store) error {
 		cur, err := st.DestinationUser(ctx, u.ownerID)
 		if err != nil {
 			return err
@@ -285,8 +283,8 @@ func (s *Server) attemptDestinationUser(ctx context.Context, u destUser) error {
 			notify, err = s.validationUserOutcome(ctx, st, u, newState, msg, now)
 			return err
 		}
-		m, err := loadMigration(ctx, tx, u.ownerID)
-		if isNoRows(err) {
+		m, err := st.Migration(ctx, u.ownerID)
+		if errors.Is(err, errNotFound) {
 			return nil // no migration to tell (its organization was deleted)
 		}
 		if err != nil {
@@ -302,7 +300,7 @@ func (s *Server) attemptDestinationUser(ctx context.Context, u destUser) error {
 		if typ == "" || out.err != nil {
 			typ = api.EventDestinationUserWarning
 		}
-		return s.addEvent(ctx, tx, m, typ, msg, now)
+		return s.addEvent(ctx, st, m, typ, msg, now)
 	})
 	if notify != "" {
 		s.work.notify(notify)
@@ -314,12 +312,12 @@ func (s *Server) attemptDestinationUser(ctx context.Context, u destUser) error {
 }
 
 // validationUserOutcome shows the outcome of an attempt at validation u's
-// user, in transaction tx: while its create fails, the PENDING validation's
+// user, in transaction st: while its create fails, the PENDING validation's
 // errorMessage says why (cleared once the user exists). It returns the
 // agent to wake when the validate work can go out.
 func (s *Server) validationUserOutcome(ctx context.Context, st *store, u destUser, newState, msg string, now time.Time) (string, error) {
 	agentID, err := st.ValidationAgent(ctx, u.ownerID)
-	if isNoRows(err) {
+	if errors.Is(err, errNotFound) {
 		return "", nil
 	}
 	if err != nil {
@@ -352,7 +350,7 @@ func retryMessage(u destUser, err error) string {
 
 // connectDestination connects to cluster groupID/name with its own credentials.
 func (s *Server) connectDestination(ctx context.Context, groupID, name string) (*mongo.Client, error) {
-	d, err := s.destination(ctx, s.store.db, groupID, name)
+	d, err := s.destination(ctx, s.store, groupID, name)
 	if err != nil {
 		return nil, err
 	}
@@ -375,7 +373,7 @@ func (s *Server) createUserOnce(ctx context.Context, u destUser) userOutcome {
 		return userOutcome{err: err}
 	}
 	c, err := s.connectDestination(ctx, u.groupID, u.cluster)
-	if isNoRows(err) {
+	if errors.Is(err, errNotFound) {
 		return userOutcome{state: userUnmanaged, msg: fmt.Sprintf("destination cluster %q was deleted, so no %s user is created", u.cluster, u.kind)}
 	}
 	if err != nil {
@@ -414,7 +412,7 @@ func (s *Server) createUserOnce(ctx context.Context, u destUser) userOutcome {
 // dropUserOnce makes one attempt at dropping u.
 func (s *Server) dropUserOnce(ctx context.Context, u destUser) userOutcome {
 	c, err := s.connectDestination(ctx, u.groupID, u.cluster)
-	if isNoRows(err) {
+	if errors.Is(err, errNotFound) {
 		return userOutcome{state: userAbandoned, msg: fmt.Sprintf("destination cluster %q was deleted before %s user %s could be dropped: if the deployment still exists, drop the user there yourself "+
 			`(db.getSiblingDB("%s").dropUser("%s"))`, u.cluster, u.kind, u.name, mdb.UserDB, u.name)}
 	}
@@ -464,7 +462,7 @@ const checkDestinationUser = "destination-user"
 func (s *Server) destinationUserCheck(ctx context.Context, id string) (api.ValidationCheck, bool, error) {
 	u, err := s.store.DestinationUser(ctx, id)
 	cluster, name, pwEnc, state, lastErr := u.cluster, u.name, u.passwordEnc, u.state, u.lastErr
-	if isNoRows(err) {
+	if errors.Is(err, errNotFound) {
 		return api.ValidationCheck{}, false, nil
 	}
 	if err != nil {

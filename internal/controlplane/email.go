@@ -106,8 +106,8 @@ func hours(d time.Duration) string {
 }
 
 // emailOnEvent queues the email of an outcome event (FAILED, EXPIRED,
-// COMPLETED) in the transaction tx that records it. addEvent calls it.
-func (s *Server) emailOnEvent(ctx context.Context, tx querier, m *migration, typ api.EventType, msg string, now time.Time) error {
+// COMPLETED) in the transaction st that records it. addEvent calls it.
+func (s *Server) emailOnEvent(ctx context.Context, st *store, m *migration, typ api.EventType, msg string, now time.Time) error {
 	if s.opts.SMTP == nil || !emailEvents[typ] {
 		return nil
 	}
@@ -129,17 +129,16 @@ func (s *Server) emailOnEvent(ctx context.Context, tx querier, m *migration, typ
 		subject = "Someone tried to take over the migration host of your migration to " + m.destination
 		body = msg + "\n\nThe migration:\n" + s.migrationLink(m) + "\n"
 	}
-	return s.store.on(tx).QueueEmail(ctx, m, queuedEmail{kind: string(typ), subject: subject, body: body}, now)
+	return st.QueueEmail(ctx, m, queuedEmail{kind: string(typ), subject: subject, body: body}, now)
 }
 
 // emailTimers queues the time-based notifications due at now: the expiry
 // warnings and the long-cutover notice. fireTimers calls it in its
-// transaction tx, after expiring lapsed windows.
-func (s *Server) emailTimers(ctx context.Context, tx querier, now time.Time) error {
+// transaction st, after expiring lapsed windows.
+func (s *Server) emailTimers(ctx context.Context, st *store, now time.Time) error {
 	if s.opts.SMTP == nil {
 		return nil
 	}
-	st := s.store.on(tx)
 	for _, lead := range emailExpiryLeads {
 		due, err := st.ExpiryWarningsDue(ctx, now, lead)
 		if err != nil {
@@ -227,12 +226,13 @@ func (s *Server) sendDueEmails(ctx context.Context, now time.Time) (time.Time, e
 		return time.Time{}, err
 	}
 	for _, n := range due {
-		sendErr := s.sendEmail(ctx, n)
-		if sendErr != nil && ctx.Err() != nil {
-			return time.Time{}, ctx.Err()
+		if err := ctx.Err(); err != nil {
+			return time.Time{}, err
 		}
-		// The outcome is recorded even when shutdown began meanwhile: an
-		// accepted message left unrecorded would be sent again.
+		// A send under way when shutdown begins runs to its end (the relay
+		// timeout bounds it) and its outcome is recorded: a message the
+		// relay accepted but we did not record would be sent again.
+		sendErr := s.sendEmail(context.WithoutCancel(ctx), n)
 		if err := s.recordEmail(context.WithoutCancel(ctx), n, sendErr, now); err != nil {
 			return time.Time{}, err
 		}
@@ -261,7 +261,7 @@ func (s *Server) recordEmail(ctx context.Context, n emailNote, sendErr error, no
 				return err
 			}
 			msg := fmt.Sprintf("emailed %q to %s", n.subject, strings.Join(n.recipients, ", "))
-			return s.addEvent(ctx, st.q, m, api.EventEmailSent, msg, now)
+			return s.addEvent(ctx, st, m, api.EventEmailSent, msg, now)
 		}
 		attempts := n.attempts + 1
 		failed := attempts >= emailAttempts
@@ -279,7 +279,7 @@ func (s *Server) recordEmail(ctx context.Context, n emailNote, sendErr error, no
 			return nil
 		}
 		msg := fmt.Sprintf("gave up emailing %q after %d attempts: %v", n.subject, attempts, sendErr)
-		return s.addEvent(ctx, st.q, m, api.EventEmailFailed, msg, now)
+		return s.addEvent(ctx, st, m, api.EventEmailFailed, msg, now)
 	})
 	if err == nil {
 		s.kickWebhooks()

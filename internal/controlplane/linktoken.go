@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -95,18 +94,9 @@ func (s *Server) handleCreateLinkToken(w http.ResponseWriter, r *http.Request, p
 	for i, p := range prefixes {
 		list[i] = p.String()
 	}
-	acl, _ := json.Marshal(list)
 	secret := randomToken(32)
 	now := time.Now()
-	err = s.store.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM link_tokens WHERE org_id = ?`, orgID); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO link_tokens (id, org_id, secret_hash, access_list, created_at) VALUES (?, ?, ?, ?, ?)`,
-			newID(now), orgID, tokenHash(secret), string(acl), ms(now))
-		return err
-	})
-	if err != nil {
+	if err := s.store.ReplaceLinkToken(ctx, orgID, newID(now), tokenHash(secret), list, now); err != nil {
 		return err
 	}
 	s.logger.Info("link token created", "org_id", orgID, "access_list", list)
@@ -126,34 +116,20 @@ func (s *Server) handleDeleteLinkToken(w http.ResponseWriter, r *http.Request, p
 	}
 	var agents []string
 	now := time.Now()
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM link_tokens WHERE org_id = ?`, orgID)
+	err := s.store.Tx(ctx, func(st *store) error {
+		token, err := st.DeleteLinkToken(ctx, orgID)
 		if err != nil {
 			return err
 		}
-		tokens, _ := res.RowsAffected()
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM agents WHERE org_id = ? AND revoked = 0`, orgID)
-		if err != nil {
+		if agents, err = st.LiveAgentIDs(ctx, orgID); err != nil {
 			return err
 		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			agents = append(agents, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if tokens == 0 && len(agents) == 0 {
+		if !token && len(agents) == 0 {
 			// Atlas's answer, code included, when the org has no link.
 			return errorf(http.StatusNotFound, "UNEXPECTED_ERROR", "Could not find the requested external organization link.")
 		}
 		for _, id := range agents {
-			if err := s.revokeAgent(ctx, tx, id, revokedByLink, now); err != nil {
+			if err := s.revokeAgent(ctx, st, id, revokedByLink, now); err != nil {
 				return err
 			}
 		}
@@ -173,31 +149,30 @@ func (s *Server) handleDeleteLinkToken(w http.ResponseWriter, r *http.Request, p
 
 // revokeAgent ends agent agentID's credential (why: revokedByLink or
 // revokedByOperator) and fails its unfinished validations and migrations.
-func (s *Server) revokeAgent(ctx context.Context, tx *sql.Tx, agentID, why string, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE agents SET revoked = 1, revoked_at = ?, revoked_reason = ? WHERE id = ?`, ms(now), why, agentID); err != nil {
+func (s *Server) revokeAgent(ctx context.Context, st *store, agentID, why string, now time.Time) error {
+	if err := st.RevokeAgent(ctx, agentID, why, now); err != nil {
 		return err
 	}
 	msg := "the link token was deleted"
 	if why == revokedByOperator {
 		msg = "an organization owner revoked the migration host"
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM deployments WHERE agent_id = ?`, agentID); err != nil {
+	if err := st.DeleteDeployments(ctx, agentID); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE validations SET status = 'FAILED', error_message = ?, updated_at = ? WHERE agent_id = ? AND status = 'PENDING'`, msg, ms(now), agentID); err != nil {
+	if err := st.FailPendingValidations(ctx, agentID, msg, now); err != nil {
 		return err
 	}
-	active, err := activeMigrations(ctx, tx, `agent_id = ?`, agentID)
+	active, err := st.AgentOpenMigrations(ctx, agentID)
 	if err != nil {
 		return err
 	}
 	for _, m := range active {
-		if err := s.finish(ctx, tx, m, api.MigrationFailed, msg+": the migration host is revoked", api.EventFailed, now); err != nil {
+		if err := s.finish(ctx, st, m, api.MigrationFailed, msg+": the migration host is revoked", api.EventFailed, now); err != nil {
 			return err
 		}
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE work_items SET acked_at = ? WHERE agent_id = ? AND acked_at IS NULL`, ms(now), agentID)
-	return err
+	return st.AckAllWork(ctx, agentID, now)
 }
 
 // deploymentClusterID derives a stable 24-hex ID for a source deployment.
@@ -215,36 +190,31 @@ func (s *Server) handleAvailableProjects(w http.ResponseWriter, r *http.Request,
 	if err := s.requireOrg(ctx, p, orgID, true); err != nil { // Organization Owner, as in Atlas
 		return err
 	}
-	var orgName, sourceGroup string
-	if err := s.store.db.QueryRowContext(ctx, `SELECT name, source_group_id FROM orgs WHERE id = ?`, orgID).Scan(&orgName, &sourceGroup); err != nil {
-		return err
-	}
-	proj := api.AvailableProject{ProjectID: sourceGroup, Name: orgName + " migration hosts", MigrationHosts: []string{}, Deployments: []api.AvailableDeployment{}}
-	rows, err := s.store.db.QueryContext(ctx, `SELECT a.hostname, a.version, d.doc FROM agents a LEFT JOIN deployments d ON d.agent_id = a.id
-		WHERE a.org_id = ? AND a.revoked = 0 ORDER BY a.hostname, d.name`, orgID)
+	org, err := s.store.Org(ctx, orgID)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
+	sourceGroup, err := s.store.OrgSourceGroup(ctx, orgID)
+	if err != nil {
+		return err
+	}
+	proj := api.AvailableProject{ProjectID: sourceGroup, Name: org.Name + " migration hosts", MigrationHosts: []string{}, Deployments: []api.AvailableDeployment{}}
+	hostDeps, err := s.store.HostDeployments(ctx, orgID)
+	if err != nil {
+		return err
+	}
 	hosts := map[string]bool{}
 	seen := map[string]bool{}
-	for rows.Next() {
-		var host, version string
-		var doc sql.NullString
-		if err := rows.Scan(&host, &version, &doc); err != nil {
-			return err
-		}
+	for _, hd := range hostDeps {
+		host, version := hd.host, hd.version
 		if !hosts[host] {
 			hosts[host] = true
 			proj.MigrationHosts = append(proj.MigrationHosts, host)
 		}
-		if !doc.Valid {
+		if hd.deployment == nil {
 			continue
 		}
-		var d api.Deployment
-		if err := json.Unmarshal([]byte(doc.String), &d); err != nil {
-			return err
-		}
+		d := *hd.deployment
 		if seen[d.Name] {
 			continue
 		}
@@ -255,9 +225,6 @@ func (s *Server) handleAvailableProjects(w http.ResponseWriter, r *http.Request,
 			OplogSizeMB: d.OplogSizeMB, Sharded: d.Sharded, ShardsSize: d.ShardsSize, TLSEnabled: d.TLSEnabled,
 			Unreachable: d.Unreachable,
 		})
-	}
-	if err := rows.Err(); err != nil {
-		return err
 	}
 	sort.Slice(proj.Deployments, func(i, j int) bool { return proj.Deployments[i].Name < proj.Deployments[j].Name })
 	negotiate(w, r, api.MediaType20230101)
@@ -272,24 +239,12 @@ func (s *Server) handleListAgents(w http.ResponseWriter, r *http.Request, p *pri
 	if err := s.requireOrg(ctx, p, orgID, false); err != nil {
 		return err
 	}
-	rows, err := s.store.db.QueryContext(ctx, `SELECT id, hostname, version, registered_at, last_seen_at, lost FROM agents WHERE org_id = ? AND revoked = 0 ORDER BY hostname`, orgID)
+	agents, err := s.store.Agents(ctx, orgID)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
 	page := api.Page[api.Agent]{Results: []api.Agent{}}
-	for rows.Next() {
-		var a api.Agent
-		var reg, seen int64
-		if err := rows.Scan(&a.ID, &a.Hostname, &a.Version, &reg, &seen, &a.Lost); err != nil {
-			return err
-		}
-		a.RegisteredAt, a.LastSeenAt = fromMS(reg), fromMS(seen)
-		page.Results = append(page.Results, a)
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
+	page.Results = append(page.Results, agents...)
 	page.TotalCount = len(page.Results)
 	negotiate(w, r, api.MediaType20230101)
 	writeJSON(w, http.StatusOK, page)

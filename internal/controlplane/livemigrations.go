@@ -2,8 +2,8 @@ package controlplane
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -123,35 +123,36 @@ func (s *Server) checkRequest(ctx context.Context, w http.ResponseWriter, r *htt
 	if !req.Source.ManagedAuthentication && (req.Source.Username == "") != (req.Source.Password == "") {
 		return req, c, badRequest("MISSING_ATTRIBUTE", "source.username and source.password go together").onField("source.password")
 	}
-	var sourceGroup string
-	if err := s.store.db.QueryRowContext(ctx, `SELECT source_group_id FROM orgs WHERE id = ?`, pr.OrgID).Scan(&sourceGroup); err != nil {
+	sourceGroup, err := s.store.OrgSourceGroup(ctx, pr.OrgID)
+	if err != nil {
 		return req, c, err
 	}
 	if req.Source.GroupID != sourceGroup {
 		return req, c, groupNotFound(req.Source.GroupID).onField("source.groupId")
 	}
-	var n int
-	if err := s.store.db.QueryRowContext(ctx, `SELECT count(*) FROM clusters WHERE group_id = ? AND name = ?`, groupID, req.Destination.ClusterName).Scan(&n); err != nil {
-		return req, c, err
-	}
-	if n == 0 {
+	_, err = s.store.Cluster(ctx, groupID, req.Destination.ClusterName)
+	if errors.Is(err, errNotFound) {
 		return req, c, clusterNotFound(req.Destination.ClusterName, groupID).onField("destination.clusterName")
 	}
+	if err != nil {
+		return req, c, err
+	}
 	c.host = req.MigrationHosts[0]
-	err = s.store.db.QueryRowContext(ctx, `SELECT id FROM agents WHERE org_id = ? AND hostname = ? AND revoked = 0`, pr.OrgID, c.host).Scan(&c.agentID)
-	if isNoRows(err) {
+	c.agentID, _, err = s.store.LiveAgent(ctx, pr.OrgID, c.host)
+	if errors.Is(err, errNotFound) {
 		return req, c, badRequest("MIGRATION_HOST_NOT_FOUND", "no migration host %q is registered in this organization", c.host)
 	}
 	if err != nil {
 		return req, c, err
 	}
-	if err := s.store.db.QueryRowContext(ctx, `SELECT count(*) FROM deployments WHERE agent_id = ? AND name = ?`, c.agentID, req.Source.ClusterName).Scan(&n); err != nil {
+	deployed, err := s.store.HasDeployment(ctx, c.agentID, req.Source.ClusterName)
+	if err != nil {
 		return req, c, err
 	}
-	if n == 0 {
+	if !deployed {
 		return req, c, badRequest("SOURCE_CLUSTER_NOT_FOUND", "migration host %q reports no deployment named %q", c.host, req.Source.ClusterName)
 	}
-	if err := s.destinationFree(ctx, s.store.db, groupID, req.Destination.ClusterName); err != nil {
+	if err := s.destinationFree(ctx, s.store, groupID, req.Destination.ClusterName); err != nil {
 		return req, c, err
 	}
 	b, err := json.Marshal(req)
@@ -162,10 +163,9 @@ func (s *Server) checkRequest(ctx context.Context, w http.ResponseWriter, r *htt
 	return req, c, nil
 }
 
-func (s *Server) destinationFree(ctx context.Context, q querier, groupID, cluster string) error {
-	var id string
-	err := q.QueryRowContext(ctx, `SELECT id FROM migrations WHERE group_id = ? AND destination_cluster = ? AND status IN ('NEW', 'WORKING')`, groupID, cluster).Scan(&id)
-	if isNoRows(err) {
+func (s *Server) destinationFree(ctx context.Context, st *store, groupID, cluster string) error {
+	id, err := st.OpenMigrationTo(ctx, groupID, cluster)
+	if errors.Is(err, errNotFound) {
 		return nil
 	}
 	if err != nil {
@@ -183,15 +183,14 @@ func (s *Server) handleCreateValidation(w http.ResponseWriter, r *http.Request, 
 	}
 	now := time.Now()
 	v := api.Validation{ID: newID(now), GroupID: c.project.ID, SourceGroupID: req.Source.GroupID, Status: api.ValidationPending}
-	err = s.store.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO validations (id, org_id, group_id, source_group_id, agent_id, destination_cluster, request_enc, status, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, v.ID, c.project.OrgID, v.GroupID, v.SourceGroupID, c.agentID, req.Destination.ClusterName, c.sealed, v.Status, ms(now), ms(now)); err != nil {
+	err = s.store.Tx(ctx, func(st *store) error {
+		if err := st.CreateValidation(ctx, v, c.project.OrgID, c.agentID, req.Destination.ClusterName, c.sealed, now); err != nil {
 			return err
 		}
-		if err := s.planValidationUser(ctx, tx, v.ID, v.GroupID, req.Destination.ClusterName, now); err != nil {
+		if err := s.planValidationUser(ctx, st, v.ID, v.GroupID, req.Destination.ClusterName, now); err != nil {
 			return err
 		}
-		return enqueue(ctx, tx, c.agentID, api.WorkValidate, v.ID, "", now)
+		return st.Enqueue(ctx, c.agentID, api.WorkValidate, v.ID, "", now)
 	})
 	if err != nil {
 		return err
@@ -208,10 +207,8 @@ func (s *Server) loadValidation(ctx context.Context, p *principal, groupID, id s
 	if _, err := s.requireOrgOwnerOf(ctx, p, groupID); err != nil {
 		return v, checks, err
 	}
-	var checksJSON string
-	err := s.store.db.QueryRowContext(ctx, `SELECT id, group_id, source_group_id, status, error_message, checks FROM validations WHERE id = ? AND group_id = ?`, id, groupID).
-		Scan(&v.ID, &v.GroupID, &v.SourceGroupID, &v.Status, &v.ErrorMessage, &checksJSON)
-	if isNoRows(err) {
+	v, checksJSON, err := s.store.Validation(ctx, groupID, id)
+	if errors.Is(err, errNotFound) {
 		return v, checks, validationNotFound(id)
 	}
 	if err != nil {
@@ -260,22 +257,21 @@ func (s *Server) handleCreateMigration(w http.ResponseWriter, r *http.Request, p
 	now := time.Now()
 	m := &migration{id: newID(now), orgID: c.project.OrgID, groupID: c.project.ID, sourceGroupID: req.Source.GroupID, agentID: c.agentID,
 		host: c.host, destination: req.Destination.ClusterName, status: api.MigrationNew, createdAt: ms(now), updatedAt: ms(now)}
-	err = s.store.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO migrations (id, org_id, group_id, source_group_id, agent_id, host, destination_cluster, request_enc, status, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.id, m.orgID, m.groupID, m.sourceGroupID, m.agentID, m.host, m.destination, c.sealed, m.status, m.createdAt, m.updatedAt)
-		if isUniqueViolation(err) {
-			return s.destinationFree(ctx, tx, m.groupID, m.destination)
+	err = s.store.Tx(ctx, func(st *store) error {
+		err := st.CreateMigration(ctx, m, c.sealed)
+		if errors.Is(err, errExists) {
+			return s.destinationFree(ctx, st, m.groupID, m.destination)
 		}
 		if err != nil {
 			return err
 		}
-		if err := s.addEvent(ctx, tx, m, api.EventCreated, "migration created by "+p.name+" on migration host "+m.host, now); err != nil {
+		if err := s.addEvent(ctx, st, m, api.EventCreated, "migration created by "+p.name+" on migration host "+m.host, now); err != nil {
 			return err
 		}
-		if err := s.planMigrationUser(ctx, tx, m, now); err != nil {
+		if err := s.planMigrationUser(ctx, st, m, now); err != nil {
 			return err
 		}
-		return enqueue(ctx, tx, m.agentID, api.WorkStart, "", m.id, now)
+		return st.Enqueue(ctx, m.agentID, api.WorkStart, "", m.id, now)
 	})
 	if err != nil {
 		return err
@@ -292,8 +288,8 @@ func (s *Server) migrationFor(ctx context.Context, p *principal, groupID, id str
 	if _, err := s.requireProject(ctx, p, groupID, needOwner); err != nil {
 		return nil, err
 	}
-	m, err := loadMigration(ctx, s.store.db, id)
-	if isNoRows(err) || (err == nil && m.groupID != groupID) {
+	m, err := s.store.Migration(ctx, id)
+	if errors.Is(err, errNotFound) || (err == nil && m.groupID != groupID) {
 		return nil, migrationNotFound(id)
 	}
 	return m, err
@@ -317,21 +313,13 @@ func (s *Server) handleListMigrations(w http.ResponseWriter, r *http.Request, p 
 	if err != nil {
 		return err
 	}
-	rows, err := s.store.db.QueryContext(ctx, `SELECT `+migrationColumns+` FROM migrations WHERE group_id = ? ORDER BY created_at DESC, id DESC`, pr.ID)
+	migs, err := s.store.ProjectMigrations(ctx, pr.ID)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
 	page := api.Page[api.Migration]{Results: []api.Migration{}}
-	for rows.Next() {
-		m, err := scanMigration(rows)
-		if err != nil {
-			return err
-		}
+	for _, m := range migs {
 		page.Results = append(page.Results, m.api())
-	}
-	if err := rows.Err(); err != nil {
-		return err
 	}
 	page.TotalCount = len(page.Results)
 	negotiate(w, r, api.MediaType20230101)
@@ -352,8 +340,8 @@ func (s *Server) handleCutover(w http.ResponseWriter, r *http.Request, p *princi
 		return err
 	}
 	var agentID string
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		m, err := loadMigration(ctx, tx, id)
+	err := s.store.Tx(ctx, func(st *store) error {
+		m, err := st.Migration(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -369,13 +357,13 @@ func (s *Server) handleCutover(w http.ResponseWriter, r *http.Request, p *princi
 			return conflict("LIVE_MIGRATION_NOT_READY_FOR_CUTOVER", "live migration %s is not ready for cutover yet", id)
 		}
 		now := time.Now()
-		if _, err := tx.ExecContext(ctx, `UPDATE migrations SET cutover_requested_at = ?, updated_at = ? WHERE id = ?`, ms(now), ms(now), id); err != nil {
+		if err := st.StartCutover(ctx, id, now); err != nil {
 			return err
 		}
-		if err := s.addEvent(ctx, tx, m, api.EventCutoverStarted, "cutover started by "+p.name+": writes to the source confirmed stopped", now); err != nil {
+		if err := s.addEvent(ctx, st, m, api.EventCutoverStarted, "cutover started by "+p.name+": writes to the source confirmed stopped", now); err != nil {
 			return err
 		}
-		return enqueue(ctx, tx, m.agentID, api.WorkCutover, "", id, now)
+		return st.Enqueue(ctx, m.agentID, api.WorkCutover, "", id, now)
 	})
 	if err != nil {
 		return err
@@ -397,9 +385,9 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request, p *princip
 		return err
 	}
 	var m *migration
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+	err := s.store.Tx(ctx, func(st *store) error {
 		var err error
-		if m, err = loadMigration(ctx, tx, id); err != nil {
+		if m, err = st.Migration(ctx, id); err != nil {
 			return err
 		}
 		switch {
@@ -409,10 +397,10 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request, p *princip
 			return conflict("LIVE_MIGRATION_CUTTING_OVER", "live migration %s is cutting over and cannot be cancelled", id)
 		}
 		now := time.Now()
-		if err := s.finish(ctx, tx, m, api.MigrationFailed, "cancelled by "+p.name, api.EventCancelled, now); err != nil {
+		if err := s.finish(ctx, st, m, api.MigrationFailed, "cancelled by "+p.name, api.EventCancelled, now); err != nil {
 			return err
 		}
-		return enqueue(ctx, tx, m.agentID, api.WorkCancel, "", id, now)
+		return st.Enqueue(ctx, m.agentID, api.WorkCancel, "", id, now)
 	})
 	if err != nil {
 		return err
@@ -443,8 +431,8 @@ func (s *Server) handleExtend(w http.ResponseWriter, r *http.Request, p *princip
 
 func (s *Server) extend(ctx context.Context, id, by string) (api.CutoverWindow, error) {
 	var win api.CutoverWindow
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		m, err := loadMigration(ctx, tx, id)
+	err := s.store.Tx(ctx, func(st *store) error {
+		m, err := st.Migration(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -459,11 +447,11 @@ func (s *Server) extend(ctx context.Context, id, by string) (api.CutoverWindow, 
 		now := time.Now()
 		expires := fromMS(m.expiresAt.Int64).Add(s.timing.Extension)
 		warned := expires.Sub(now) <= s.timing.ExpiryWarning && m.expiryWarned
-		if _, err := tx.ExecContext(ctx, `UPDATE migrations SET expires_at = ?, expiry_warned = ?, updated_at = ? WHERE id = ?`, ms(expires), warned, ms(now), id); err != nil {
+		if err := st.ExtendWindow(ctx, id, expires, warned, now); err != nil {
 			return err
 		}
 		win = api.CutoverWindow{StartedAt: fromMS(m.windowStarted.Int64), ExpiresAt: expires}
-		return s.addEvent(ctx, tx, m, api.EventExtended, "cutover window extended by "+by+" until "+expires.Format(time.RFC3339), now)
+		return s.addEvent(ctx, st, m, api.EventExtended, "cutover window extended by "+by+" until "+expires.Format(time.RFC3339), now)
 	})
 	if err == nil {
 		s.kickTimers()

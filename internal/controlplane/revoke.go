@@ -213,11 +213,12 @@ func (s *Server) handleAuditEvents(w http.ResponseWriter, r *http.Request, p *pr
 	for _, a := range trail {
 		e := api.AuditEvent{ID: strconv.FormatInt(a.id, 10), Created: a.createdAt, OrgID: a.orgID, GroupID: a.groupID,
 			RemoteAddress: a.remoteAddr, Action: a.action, Target: a.target, Status: a.status}
-		if a.principalKind == "user" {
+		switch a.principalKind {
+		case "user":
 			e.UserID, e.Username, e.EventTypeName = a.principalID, a.name, "USER_ACTION"
-		} else if a.principalKind == "agent" { // a held agent registration (agentcreds.go)
+		case "agent": // a held agent registration (agentcreds.go)
 			e.Hostname, e.EventTypeName = a.name, e.Action
-		} else {
+		default:
 			e.APIKeyID, e.PublicKey, e.EventTypeName = a.principalID, a.name, "API_KEY_ACTION"
 		}
 		if e.Action == "POST /api/session" {

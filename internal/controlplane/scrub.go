@@ -19,7 +19,7 @@ import (
 
 // secretsFor returns the secrets of a sealed request and its destination
 // cluster. Failures to read them leave only the connection-string redaction.
-func (s *Server) secretsFor(ctx context.Context, q querier, requestEnc []byte, groupID, dest string) []string {
+func (s *Server) secretsFor(ctx context.Context, st *store, requestEnc []byte, groupID, dest string) []string {
 	var out []string
 	if plain, err := s.sealer.open(requestEnc); err == nil {
 		var req api.MigrationRequest
@@ -27,7 +27,7 @@ func (s *Server) secretsFor(ctx context.Context, q querier, requestEnc []byte, g
 			out = append(out, req.Source.Password)
 		}
 	}
-	if d, err := s.destination(ctx, q, groupID, dest); err == nil {
+	if d, err := s.destination(ctx, st, groupID, dest); err == nil {
 		if d.Password != "" {
 			out = append(out, d.Password)
 		}
@@ -51,10 +51,10 @@ func scrubText(text string, secrets []string) string {
 }
 
 // scrubValidation scrubs an agent's validation result for validation id.
-func (s *Server) scrubValidation(ctx context.Context, q querier, id string, res *api.ValidationResult) {
+func (s *Server) scrubValidation(ctx context.Context, st *store, id string, res *api.ValidationResult) {
 	var secrets []string
-	if v, err := s.store.on(q).ValidationRequest(ctx, id); err == nil {
-		secrets = s.secretsFor(ctx, q, v.requestEnc, v.groupID, v.destination)
+	if v, err := st.ValidationRequest(ctx, id); err == nil {
+		secrets = s.secretsFor(ctx, st, v.requestEnc, v.groupID, v.destination)
 	}
 	res.ErrorMessage = scrubText(res.ErrorMessage, secrets)
 	for i := range res.Checks {
@@ -63,6 +63,6 @@ func (s *Server) scrubValidation(ctx context.Context, q querier, id string, res 
 }
 
 // scrubMigrationText scrubs text an agent reported about migration m.
-func (s *Server) scrubMigrationText(ctx context.Context, q querier, m *migration, text string) string {
-	return scrubText(text, s.secretsFor(ctx, q, m.requestEnc, m.groupID, m.destination))
+func (s *Server) scrubMigrationText(ctx context.Context, st *store, m *migration, text string) string {
+	return scrubText(text, s.secretsFor(ctx, st, m.requestEnc, m.groupID, m.destination))
 }

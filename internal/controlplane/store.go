@@ -67,23 +67,13 @@ func existsIf(err error) error {
 }
 
 // Tx runs f with a store whose methods run in one transaction, committed
-// when f returns nil and rolled back otherwise. Inside a transaction (a
-// store given by Tx or on) f runs in that same transaction.
+// when f returns nil and rolled back otherwise. Inside a transaction (the
+// store Tx gives f) f runs in that same transaction.
 func (s *store) Tx(ctx context.Context, f func(st *store) error) error {
 	if s.inTx {
 		return f(s)
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error { return f(&store{db: s.db, q: tx, inTx: true}) })
-}
-
-// on is the store with its methods running on q: for code that still holds
-// a *sql.Tx of tx (agentapi.go, linktoken.go, livemigrations.go,
-// migrations.go, timers.go) and calls store methods within it.
-func (s *store) on(q querier) *store {
-	if db, ok := q.(*sql.DB); ok && db == s.db {
-		return s
-	}
-	return &store{db: s.db, q: q, inTx: true}
 }
 
 // fixedFile is a store file whose mode openStore tightened.
@@ -229,7 +219,3 @@ func nullMS(v sql.NullInt64) *time.Time {
 func isUniqueViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
-
-// isNoRows reports whether err says a row was not found, from database/sql
-// or a store method.
-func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) || errors.Is(err, errNotFound) }

@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/livemigrate/livemigrate/internal/api"
@@ -28,7 +29,7 @@ func (s *store) LookupAgentCredential(ctx context.Context, h string) (agentCred,
 	case err == nil:
 		c.kind, c.agentID, c.orgID, c.hostname, c.at = "revoked", a.id, a.orgID, a.hostname, revokedAt.Int64
 		return c, nil
-	case !isNoRows(err):
+	case !errors.Is(err, sql.ErrNoRows):
 		return c, err
 	}
 	err = s.q.QueryRowContext(ctx, `SELECT r.agent_id, r.retired_at, a.org_id, a.hostname FROM agent_retired_credentials r JOIN agents a ON a.id = r.agent_id
@@ -37,14 +38,14 @@ func (s *store) LookupAgentCredential(ctx context.Context, h string) (agentCred,
 		c.kind = "replaced"
 		return c, nil
 	}
-	if !isNoRows(err) {
+	if !errors.Is(err, sql.ErrNoRows) {
 		return c, err
 	}
 	var status string
 	var decided sql.NullInt64
 	err = s.q.QueryRowContext(ctx, `SELECT id, org_id, hostname, status, decided_at FROM agent_registrations WHERE secret_hash = ?`, h).
 		Scan(&c.regID, &c.orgID, &c.hostname, &status, &decided)
-	if isNoRows(err) {
+	if errors.Is(err, sql.ErrNoRows) {
 		return agentCred{}, nil
 	}
 	if err != nil {
@@ -75,7 +76,7 @@ func (s *store) LiveAgent(ctx context.Context, orgID, hostname string) (id strin
 func (s *store) LastRevokedReason(ctx context.Context, orgID, hostname string) (string, error) {
 	var why string
 	err := s.q.QueryRowContext(ctx, `SELECT revoked_reason FROM agents WHERE org_id = ? AND hostname = ? ORDER BY registered_at DESC, rowid DESC LIMIT 1`, orgID, hostname).Scan(&why)
-	if isNoRows(err) {
+	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
 	return why, err

@@ -11,16 +11,6 @@ import (
 	"testing"
 )
 
-// sqlNotYetInStore are the files whose SQL has not moved into the store
-// yet. A file leaves the list when its last query moves.
-var sqlNotYetInStore = map[string]bool{
-	"agentapi.go":       true,
-	"linktoken.go":      true,
-	"livemigrations.go": true,
-	"migrations.go":     true,
-	"timers.go":         true,
-}
-
 // sqlMethods are the database/sql methods that run statements. The ones
 // without Context count only with arguments (url.Values has Query()).
 var sqlMethods = map[string]bool{
@@ -30,8 +20,7 @@ var sqlMethods = map[string]bool{
 
 // TestSQLOnlyInStore: only the store files (store.go, store_*.go) run SQL;
 // handlers call store methods. It fails on a database/sql statement call in
-// any other file of the package, except the files of sqlNotYetInStore —
-// and on a file of that list that has none left (take it off the list).
+// any other file of the package.
 func TestSQLOnlyInStore(t *testing.T) {
 	names, err := filepath.Glob("*.go")
 	if err != nil {
@@ -65,17 +54,9 @@ func TestSQLOnlyInStore(t *testing.T) {
 			}
 			return true
 		})
-		switch {
-		case sqlNotYetInStore[name] && len(calls) == 0:
-			t.Errorf("%s runs no SQL any more: take it off sqlNotYetInStore", name)
-		case !sqlNotYetInStore[name] && len(calls) > 0:
+		if len(calls) > 0 {
 			sort.Strings(calls)
 			t.Errorf("%s runs SQL outside the store; make each a store method (store_*.go):\n\t%s", name, strings.Join(calls, "\n\t"))
-		}
-	}
-	for name := range sqlNotYetInStore {
-		if _, err := os.Stat(name); err != nil {
-			t.Errorf("sqlNotYetInStore names %s, which does not exist", name)
 		}
 	}
 }

@@ -137,6 +137,14 @@ func (s *store) Org(ctx context.Context, id string) (api.Org, error) {
 	return o, notFoundIf(err)
 }
 
+// OrgSourceGroup is organization id's source project (the group id source
+// clusters are named in); errNotFound when there is no such organization.
+func (s *store) OrgSourceGroup(ctx context.Context, id string) (string, error) {
+	var g string
+	err := s.q.QueryRowContext(ctx, `SELECT source_group_id FROM orgs WHERE id = ?`, id).Scan(&g)
+	return g, notFoundIf(err)
+}
+
 // CreateProject inserts pr; errExists when its name is taken in its org.
 func (s *store) CreateProject(ctx context.Context, pr api.Project, now time.Time) error {
 	_, err := s.q.ExecContext(ctx, `INSERT INTO projects (id, org_id, name, created_at) VALUES (?, ?, ?, ?)`, pr.ID, pr.OrgID, pr.Name, ms(now))

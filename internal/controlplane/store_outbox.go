@@ -28,6 +28,14 @@ func (s *store) minTime(ctx context.Context, query string, args ...any) (t time.
 	return fromMS(v.Int64), true, nil
 }
 
+// QueueWebhookDelivery queues the delivery of event eventID to project
+// groupID's webhook, when the project has one.
+func (s *store) QueueWebhookDelivery(ctx context.Context, groupID string, eventID int64, now time.Time) error {
+	_, err := s.q.ExecContext(ctx, `INSERT INTO webhook_deliveries (group_id, event_id, next_attempt_at)
+		SELECT id, ?, ? FROM projects WHERE id = ? AND webhook_url != ''`, eventID, ms(now), groupID)
+	return err
+}
+
 // Event loads migration event id.
 func (s *store) Event(ctx context.Context, id int64) (api.Event, error) {
 	var e api.Event
@@ -127,7 +135,7 @@ const (
 
 // ExpiryWarningsDue lists the migrations due an expiry warning of lead at now.
 func (s *store) ExpiryWarningsDue(ctx context.Context, now time.Time, lead time.Duration) ([]*migration, error) {
-	return activeMigrations(ctx, s.q, expiryWarningWhere+` AND expires_at - ? <= ?`,
+	return s.openMigrations(ctx, expiryWarningWhere+` AND expires_at - ? <= ?`,
 		ms(now), kindExpiryWarn, lead.Milliseconds(), lead.Milliseconds(), ms(now))
 }
 
@@ -140,7 +148,7 @@ func (s *store) NextExpiryWarning(ctx context.Context, now time.Time, lead time.
 // LongCutoversDue lists the migrations whose cutover has run after at now
 // without a notice.
 func (s *store) LongCutoversDue(ctx context.Context, now time.Time, after time.Duration) ([]*migration, error) {
-	return activeMigrations(ctx, s.q, longCutoverWhere+` AND cutover_requested_at + ? <= ?`, kindCutoverLong, after.Milliseconds(), ms(now))
+	return s.openMigrations(ctx, longCutoverWhere+` AND cutover_requested_at + ? <= ?`, kindCutoverLong, after.Milliseconds(), ms(now))
 }
 
 // NextLongCutover is when the next long-cutover notice is due.

@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"database/sql"
 	"log/slog"
 	"time"
 
@@ -45,81 +44,61 @@ func (s *Server) runTimers(ctx context.Context) {
 // fireTimers handles every deadline at or before now and returns the next one.
 func (s *Server) fireTimers(ctx context.Context, now time.Time) (time.Time, error) {
 	var notify []string
-	startedAt := ms(s.startedAt)
-	lostAfter := s.timing.AgentLostAfter.Milliseconds()
-	warnBefore := s.timing.ExpiryWarning.Milliseconds()
-	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+	err := s.store.Tx(ctx, func(st *store) error {
 		// Lapsed cutover windows → EXPIRED; the agent stops syncing.
-		expired, err := activeMigrations(ctx, tx, `status = 'WORKING' AND cutover_requested_at IS NULL AND expires_at <= ?`, ms(now))
+		expired, err := st.LapsedWindows(ctx, now)
 		if err != nil {
 			return err
 		}
 		for _, m := range expired {
-			if err := s.finish(ctx, tx, m, api.MigrationExpired, "the cutover window lapsed at "+fromMS(m.expiresAt.Int64).Format(time.RFC3339), api.EventExpired, now); err != nil {
+			if err := s.finish(ctx, st, m, api.MigrationExpired, "the cutover window lapsed at "+fromMS(m.expiresAt.Int64).Format(time.RFC3339), api.EventExpired, now); err != nil {
 				return err
 			}
-			if err := enqueue(ctx, tx, m.agentID, api.WorkExpire, "", m.id, now); err != nil {
+			if err := st.Enqueue(ctx, m.agentID, api.WorkExpire, "", m.id, now); err != nil {
 				return err
 			}
 			notify = append(notify, m.agentID)
 		}
 		// Warnings before expiry.
-		warn, err := activeMigrations(ctx, tx, `status = 'WORKING' AND cutover_requested_at IS NULL AND expiry_warned = 0 AND expires_at - ? <= ?`, warnBefore, ms(now))
+		warn, err := st.WindowWarningsDue(ctx, s.timing.ExpiryWarning, now)
 		if err != nil {
 			return err
 		}
 		for _, m := range warn {
-			if _, err := tx.ExecContext(ctx, `UPDATE migrations SET expiry_warned = 1 WHERE id = ?`, m.id); err != nil {
+			if err := st.SetExpiryWarned(ctx, m.id); err != nil {
 				return err
 			}
 			msg := "the cutover window closes at " + fromMS(m.expiresAt.Int64).Format(time.RFC3339) + ": cut over or extend it"
-			if err := s.addEvent(ctx, tx, m, api.EventExpiryWarning, msg, now); err != nil {
+			if err := s.addEvent(ctx, st, m, api.EventExpiryWarning, msg, now); err != nil {
 				return err
 			}
 		}
-		if err := s.emailTimers(ctx, tx, now); err != nil {
+		if err := s.emailTimers(ctx, st, now); err != nil {
 			return err
 		}
 		// Agents that missed their heartbeats are lost; their migrations stall:
 		// not ready for cutover and no lag until a fresh progress report after
 		// the host is back (the last one is not live any more).
 		// A restarted server counts from its own start, not the last heartbeat.
-		rows, err := tx.QueryContext(ctx, `SELECT id, hostname, last_seen_at FROM agents WHERE revoked = 0 AND lost = 0 AND max(last_seen_at, ?) + ? <= ?`, startedAt, lostAfter, ms(now))
+		lost, err := st.AgentsToLose(ctx, s.startedAt, s.timing.AgentLostAfter, now)
 		if err != nil {
-			return err
-		}
-		type lostAgent struct {
-			id, host string
-			seenAt   int64
-		}
-		var lost []lostAgent
-		for rows.Next() {
-			var a lostAgent
-			if err := rows.Scan(&a.id, &a.host, &a.seenAt); err != nil {
-				rows.Close()
-				return err
-			}
-			lost = append(lost, a)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		for _, a := range lost {
 			s.logger.LogAttrs(ctx, slog.LevelWarn, "agent lost", slog.String("agent_id", a.id), slog.String("hostname", a.host), slog.Time("last_seen_at", fromMS(a.seenAt)))
-			if _, err := tx.ExecContext(ctx, `UPDATE agents SET lost = 1 WHERE id = ?`, a.id); err != nil {
+			if err := st.MarkAgentLost(ctx, a.id); err != nil {
 				return err
 			}
-			stalled, err := activeMigrations(ctx, tx, `agent_id = ? AND stalled = 0`, a.id)
+			stalled, err := st.MigrationsToStall(ctx, a.id)
 			if err != nil {
 				return err
 			}
 			for _, m := range stalled {
-				if _, err := tx.ExecContext(ctx, `UPDATE migrations SET stalled = 1, ready = 0, lag_seconds = NULL, updated_at = ? WHERE id = ?`, ms(now), m.id); err != nil {
+				if err := st.StallMigration(ctx, m.id, now); err != nil {
 					return err
 				}
 				m.hostLost, m.hostSeenAt = true, a.seenAt
-				if err := s.addEvent(ctx, tx, m, api.EventStalled, m.hostLostDetail(), now); err != nil {
+				if err := s.addEvent(ctx, st, m, api.EventStalled, m.hostLostDetail(), now); err != nil {
 					return err
 				}
 			}
@@ -135,20 +114,19 @@ func (s *Server) fireTimers(ctx context.Context, now time.Time) (time.Time, erro
 	s.kickWebhooks()
 
 	next := now.Add(time.Hour)
-	var v sql.NullInt64
-	for _, q := range []struct {
-		sql  string
-		args []any
-	}{
-		{`SELECT min(expires_at) FROM migrations WHERE status = 'WORKING' AND cutover_requested_at IS NULL`, nil},
-		{`SELECT min(expires_at - ?) FROM migrations WHERE status = 'WORKING' AND cutover_requested_at IS NULL AND expiry_warned = 0`, []any{warnBefore}},
-		{`SELECT min(max(last_seen_at, ?) + ?) FROM agents WHERE revoked = 0 AND lost = 0`, []any{startedAt, lostAfter}},
+	for _, deadline := range []func() (time.Time, bool, error){
+		func() (time.Time, bool, error) { return s.store.NextWindowExpiry(ctx) },
+		func() (time.Time, bool, error) { return s.store.NextWindowWarning(ctx, s.timing.ExpiryWarning) },
+		func() (time.Time, bool, error) {
+			return s.store.NextAgentLoss(ctx, s.startedAt, s.timing.AgentLostAfter)
+		},
 	} {
-		if err := s.store.db.QueryRowContext(ctx, q.sql, q.args...).Scan(&v); err != nil {
+		t, ok, err := deadline()
+		if err != nil {
 			return time.Time{}, err
 		}
-		if v.Valid && fromMS(v.Int64).Before(next) {
-			next = fromMS(v.Int64)
+		if ok && t.Before(next) {
+			next = t
 		}
 	}
 	if next, err = s.emailNextDeadline(ctx, now, next); err != nil {

@@ -105,7 +105,7 @@ func TestResealStored(t *testing.T) {
 	if display != "mongodb://db1:27017/?replicaSet=rs" || user != "alice" {
 		t.Errorf("cluster shown as %q user %q", display, user)
 	}
-	d, err := s.destination(ctx, s.store.db, groupID, "old")
+	d, err := s.destination(ctx, s.store, groupID, "old")
 	if err != nil {
 		t.Fatal(err)
 	}

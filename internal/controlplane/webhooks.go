@@ -74,6 +74,9 @@ func (s *Server) deliverDue(ctx context.Context, now time.Time) (time.Time, erro
 		return time.Time{}, err
 	}
 	for _, d := range due {
+		if err := ctx.Err(); err != nil {
+			return time.Time{}, err
+		}
 		if err := s.deliver(ctx, d); err != nil {
 			return time.Time{}, err
 		}
@@ -95,14 +98,15 @@ func (s *Server) deliver(ctx context.Context, d delivery) error {
 	if err != nil {
 		return err
 	}
+	// An attempt under way when shutdown begins runs to its end (its own
+	// timeout bounds it) and is recorded: a delivery the receiver accepted
+	// but we did not record would be sent again.
+	ctx = context.WithoutCancel(ctx)
 	sendErr := s.send(ctx, d, e)
 	now := time.Now()
 	if sendErr == nil {
 		s.metrics.webhooks.WithLabelValues("delivered").Inc()
 		return s.store.MarkDelivered(ctx, d.id, now)
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
 	}
 	attempts := d.attempts + 1
 	failed := attempts >= webhookAttempts

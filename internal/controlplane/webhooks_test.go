@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -68,7 +67,7 @@ func TestWebhookRetries(t *testing.T) {
 		// A migration event of a webhook type.
 		m := &migration{id: "m1", orgID: "o", groupID: groupID}
 		start := time.Now()
-		if err := s.store.tx(ctx, func(tx *sql.Tx) error { return s.addEvent(ctx, tx, m, api.EventFailed, "boom", start) }); err != nil {
+		if err := s.store.Tx(ctx, func(st *store) error { return s.addEvent(ctx, st, m, api.EventFailed, "boom", start) }); err != nil {
 			t.Fatal(err)
 		}
 		s.kickWebhooks()
