@@ -2,6 +2,8 @@ module github.com/livemigrate/livemigrate
 
 go 1.26.8
 
+toolchain go1.26.11
+
 require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6

@@ -52,10 +52,17 @@ func (c Collection) Capped() bool {
 
 // List returns the in-scope namespaces of the server, collections before
 // views, each group sorted by name. Estimates are not filled in (Estimate).
+// When the include filters name every database exactly it lists only their
+// collections: listDatabases is not free everywhere (FerretDB computes
+// every database's size for it, even with nameOnly, by walking every page
+// of the data), and a database that does not exist has no collections.
 func List(ctx context.Context, c *mongo.Client, scope *Scope) ([]Collection, error) {
-	dbs, err := c.ListDatabaseNames(ctx, bson.D{})
-	if err != nil {
-		return nil, fmt.Errorf("list databases: %w", err)
+	dbs, exact := scope.ExactDatabases()
+	if !exact {
+		var err error
+		if dbs, err = c.ListDatabaseNames(ctx, bson.D{}); err != nil {
+			return nil, fmt.Errorf("list databases: %w", err)
+		}
 	}
 	var out []Collection
 	for _, db := range dbs {
@@ -133,22 +140,34 @@ func Estimate(ctx context.Context, c *mongo.Client, ns migration.Namespace) (doc
 
 // EstimateWithSample is Estimate with the sample it measured.
 func EstimateWithSample(ctx context.Context, c *mongo.Client, ns migration.Namespace) (docs, bytes int64, s Sample, err error) {
-	docs, bytes, err = collStats(ctx, c, ns)
+	docs, bytes, err = Count(ctx, c, ns)
 	if err != nil || docs == 0 {
 		return docs, bytes, s, err
 	}
 	if s, err = SampleOf(ctx, c, ns); err != nil {
 		return 0, 0, s, err
 	}
-	if s.Documents > 0 {
-		bytes = docs * (s.Bytes / s.Documents)
-	}
-	return docs, bytes, s, nil
+	return docs, s.EstimateBytes(docs, bytes), s, nil
+}
+
+// Count is the document count of ns and the server's size figure for it,
+// as Estimate reads them (zeros when the server cannot tell).
+func Count(ctx context.Context, c *mongo.Client, ns migration.Namespace) (docs, serverBytes int64, err error) {
+	return collStats(ctx, c, ns)
 }
 
 // Sample is what a read of the first documents of a namespace found.
 type Sample struct {
 	Documents, Bytes, Largest int64
+}
+
+// EstimateBytes is docs documents at the sample's mean size; serverBytes
+// (the server's figure) when the sample is empty.
+func (s Sample) EstimateBytes(docs, serverBytes int64) int64 {
+	if s.Documents > 0 {
+		return docs * (s.Bytes / s.Documents)
+	}
+	return serverBytes
 }
 
 // SampleOf reads the first EstimateSample documents of ns in natural order

@@ -38,3 +38,52 @@ func TestEstimate(t *testing.T) {
 		t.Errorf("Estimate of a missing collection = %d, %d, %v; want 0, 0, nil", n, size, err)
 	}
 }
+
+// TestListExactDatabases: include filters that name their databases
+// exactly list the same namespaces without listDatabases, a database that
+// does not exist included; a regex or no filters list the databases.
+func TestListExactDatabases(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := mongotest.StartServer(t)
+	c := mongotest.Client(t, srv)
+	for _, ns := range []string{"app.users", "app.orders", "logs.a", "other.x"} {
+		n, _ := migration.ParseNamespace(ns)
+		if _, err := c.Database(n.DB).Collection(n.Coll).InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := func(include, exclude []migration.Filter) ([]string, bool) {
+		t.Helper()
+		s, err := NewScope(include, exclude, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, exact := s.ExactDatabases()
+		colls, err := List(ctx, c, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, col := range colls {
+			out = append(out, col.NS.String())
+		}
+		return out, exact
+	}
+	exact := []migration.Filter{{Database: "logs"}, {Database: "app", Collections: []string{"users"}}, {Database: "missing"}, {Database: "app"}}
+	got, ok := names(exact, []migration.Filter{{Database: "app", Collections: []string{"orders"}}})
+	if want := []string{"app.users", "logs.a"}; !ok || strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("exact databases: List = %v (exact %v); want %v without listDatabases", got, ok, want)
+	}
+	got, ok = names([]migration.Filter{{DatabaseRegex: &migration.Regex{Pattern: "^(app|logs)$"}}}, nil)
+	if want := []string{"app.orders", "app.users", "logs.a"}; ok || strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("database regex: List = %v (exact %v); want %v from listDatabases", got, ok, want)
+	}
+	if got, ok = names(nil, nil); ok || len(got) != 4 {
+		t.Errorf("no filters: List = %v (exact %v); want all 4 from listDatabases", got, ok)
+	}
+	s, _ := NewScope([]migration.Filter{{Database: "admin"}, {Database: DefaultMetadataDB}, {Database: "b"}, {Database: "a"}, {Database: "b"}}, []migration.Filter{{Database: "a"}}, "")
+	if dbs, ok := s.ExactDatabases(); !ok || strings.Join(dbs, ",") != "b" {
+		t.Errorf("ExactDatabases = %v, %v; want [b]: system, metadata, excluded and repeated databases dropped", dbs, ok)
+	}
+}

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/livemigrate/livemigrate/internal/migration"
@@ -56,6 +57,26 @@ func (s *Scope) MatchDatabase(db string) bool {
 		}
 	}
 	return false
+}
+
+// ExactDatabases returns the databases the include filters name, sorted
+// and without the ones the scope excludes, when every include filter names
+// its database exactly (no databaseRegex); ok is false otherwise (no
+// include filters, or a regex), and the databases must be listed.
+func (s *Scope) ExactDatabases() (dbs []string, ok bool) {
+	if len(s.include) == 0 {
+		return nil, false
+	}
+	for _, f := range s.include {
+		if f.DatabaseRegex != nil || f.Database == "" {
+			return nil, false
+		}
+		if s.MatchDatabase(f.Database) && !slices.Contains(dbs, f.Database) {
+			dbs = append(dbs, f.Database)
+		}
+	}
+	slices.Sort(dbs)
+	return dbs, true
 }
 
 // Match reports whether ns is migrated: not a system database or collection,

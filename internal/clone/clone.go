@@ -92,6 +92,12 @@ type Task struct {
 	// FirstBatch, when > 0, is this task's first cursor batch in documents
 	// (FirstBatchOfSample), unless Options.FirstBatch is set.
 	FirstBatch int
+	// Prepare, when not nil, runs once before the first attempt, in the
+	// task's worker: the first batch it returns (> 0) replaces FirstBatch,
+	// and an error ends the copy. The engine samples a namespace here when
+	// every namespace gets a worker at once, so the samples run alongside
+	// the other namespaces' reads instead of before all of them.
+	Prepare func(ctx context.Context) (firstBatch int, err error)
 }
 
 // FirstBatchOfSample is the first batch of a read whose first docs

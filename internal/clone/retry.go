@@ -67,6 +67,15 @@ type failure struct {
 // document after reading some, or when no attempt has made progress for
 // Retry.MaxElapsed.
 func (c *Copier) copyTask(ctx context.Context, t Task, h Hooks) (Result, error) {
+	if t.Prepare != nil {
+		n, err := t.Prepare(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		if n > 0 {
+			t.FirstBatch = n
+		}
+	}
 	first := c.opts.FirstBatch
 	if first <= 0 && t.FirstBatch > 0 {
 		first = t.FirstBatch

@@ -34,12 +34,21 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 		refusals  []catalog.Refusal
 	)
 	samples := map[migration.Namespace]catalog.Sample{}
+	// alongside are the new namespaces estimated while they are copied.
+	var alongside map[migration.Namespace]<-chan sampled
 	if !copyDone {
-		planned, err := e.planNew(ctx, colls, states, samples)
-		if err != nil {
-			return err
+		if e.estimateAlongside(colls, states) {
+			ectx, cancel := context.WithCancel(ctx)
+			var wg sync.WaitGroup
+			defer func() { cancel(); wg.Wait() }()
+			alongside = e.startEstimates(ectx, &wg, colls, states)
+		} else {
+			planned, err := e.planNew(ctx, colls, states, samples)
+			if err != nil {
+				return err
+			}
+			maps.Copy(states, planned)
 		}
-		maps.Copy(states, planned)
 	}
 	// Every namespace's estimate is in the progress before the first
 	// create, so the first progress line has the whole total.
@@ -98,9 +107,19 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 	for _, c := range toCopy {
 		t := clone.Task{NS: c.NS, EstimatedBytes: e.estimatedBytes(c.NS), Ordered: c.Capped(),
 			FirstBatch: clone.FirstBatchOfSample(samples[c.NS].Documents, samples[c.NS].Largest)}
+		if ch, ok := alongside[c.NS]; ok {
+			t.Prepare = func(ctx context.Context) (int, error) {
+				select {
+				case r := <-ch:
+					return clone.FirstBatchOfSample(r.s.Documents, r.s.Largest), r.err
+				case <-ctx.Done():
+					return 0, ctx.Err()
+				}
+			}
+		}
 		tasks = append(tasks, t)
 	}
-	e.logger.Info("copy planned", "namespaces", len(tasks), "took", time.Since(planBegan).Round(time.Millisecond))
+	e.logger.Info("copy planned", "namespaces", len(tasks), "estimated_alongside", len(alongside), "took", time.Since(planBegan).Round(time.Millisecond))
 	e.startCopyClock()
 	copier := clone.New(e.src, e.dst, e.opts.Copy, e.base)
 	err = copier.CopyAll(ctx, tasks, clone.Hooks{
@@ -144,6 +163,83 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 		return err
 	}
 	return e.createViews(ctx, views, states)
+}
+
+// sampled is what a namespace's sample found, or why it could not be read.
+type sampled struct {
+	s   catalog.Sample
+	err error
+}
+
+// estimateAlongside reports whether the new namespaces are estimated while
+// they are copied rather than before the first read: when every namespace
+// to copy gets a worker at once, the estimates cannot change the order
+// (largest first), and they only delay the reads — on FerretDB the count
+// ($collStats) walks every page of the table.
+func (e *Engine) estimateAlongside(colls []catalog.Collection, states map[migration.Namespace]checkpoint.Collection) bool {
+	workers := e.opts.Copy.Workers
+	if workers <= 0 {
+		workers = 4 // clone's default
+	}
+	toCopy, fresh := 0, 0
+	for _, c := range colls {
+		if c.Kind == catalog.KindView {
+			continue
+		}
+		st, ok := states[c.NS]
+		switch {
+		case !ok:
+			toCopy++
+			fresh++
+		case st.State == migration.CopyPending || st.State == migration.CopyRunning:
+			toCopy++
+		}
+	}
+	return fresh > 0 && toCopy <= workers
+}
+
+// startEstimates plans every new namespace of colls as pending (in states;
+// the checkpoint records it when its copy begins) and estimates each in a
+// goroutine of wg: first its sample, sent on the namespace's channel (its
+// copy's first batch waits for it: Task.Prepare), then its count, which
+// runs alongside the copy. Snapshots have no total until the last estimate
+// is in (setEstimate). A count that fails only leaves that namespace's
+// estimate to follow its copy.
+func (e *Engine) startEstimates(ctx context.Context, wg *sync.WaitGroup, colls []catalog.Collection, states map[migration.Namespace]checkpoint.Collection) map[migration.Namespace]<-chan sampled {
+	chans := map[migration.Namespace]chan sampled{}
+	var pending []checkpoint.Collection
+	for _, c := range colls {
+		if _, ok := states[c.NS]; ok || c.Kind == catalog.KindView {
+			continue
+		}
+		states[c.NS] = checkpoint.Collection{NS: c.NS, State: migration.CopyPending}
+		chans[c.NS] = make(chan sampled, 1)
+		pending = append(pending, states[c.NS])
+	}
+	e.updateProgress(func(*migration.Progress) { e.estimating += len(chans) })
+	e.addNamespaces(pending...) // before any estimate is in
+	out := map[migration.Namespace]<-chan sampled{}
+	for ns, ch := range chans {
+		out[ns] = ch
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			began := time.Now()
+			s, err := catalog.SampleOf(ctx, e.src, ns)
+			ch <- sampled{s, err}
+			if err != nil {
+				e.setEstimate(ns, 0, 0, false)
+				return
+			}
+			docs, serverBytes, err := catalog.Count(ctx, e.src, ns)
+			if err != nil && ctx.Err() == nil {
+				e.logger.Warn("estimate failed; the namespace's progress follows its copy", "ns", ns.String(), "err", err)
+			}
+			e.setEstimate(ns, docs, s.EstimateBytes(docs, serverBytes), err == nil)
+			e.logger.Debug("step", "step", "estimate alongside the copy", "ns", ns.String(), "took", time.Since(began).Round(time.Microsecond))
+		}()
+	}
+	return out
 }
 
 // planNew estimates the collections of colls that have no stored state and

@@ -40,6 +40,9 @@ type Engine struct {
 	// copyStarted and copyBase measure this process's copy rate.
 	copyStarted time.Time
 	copyBase    int64
+	// estimating counts the namespaces whose estimates run alongside the
+	// copy (copy.go); until it is 0 snapshots have no total.
+	estimating int
 
 	// cdc is the change-application and commit state (cdc.go, commit.go).
 	cdc *cdc

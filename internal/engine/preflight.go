@@ -62,12 +62,35 @@ func Preflight(ctx context.Context, src, dst *mongo.Client, opts Options) (*Pref
 	if err != nil {
 		return nil, err
 	}
+	// The source's catalog is listed while the other checks run: on
+	// FerretDB listDatabases walks every page of the data, and nothing
+	// below depends on the list but the destination's namespaces.
+	lctx, cancelList := context.WithCancel(ctx)
+	defer cancelList()
+	type listed struct {
+		colls []catalog.Collection
+		err   error
+	}
+	list := make(chan listed, 1)
+	go func() {
+		colls, err := catalog.List(lctx, src, scope)
+		list <- listed{colls, err}
+	}()
 	p := &PreflightReport{}
-	if p.Source, err = mdb.Probe(ctx, src); err != nil {
+	// The two probes are independent: one round trip chain, not two.
+	var dstErr error
+	probed := make(chan struct{})
+	go func() {
+		defer close(probed)
+		p.Destination, dstErr = mdb.Probe(ctx, dst)
+	}()
+	p.Source, err = mdb.Probe(ctx, src)
+	<-probed
+	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}
-	if p.Destination, err = mdb.Probe(ctx, dst); err != nil {
-		return nil, fmt.Errorf("destination: %w", err)
+	if dstErr != nil {
+		return nil, fmt.Errorf("destination: %w", dstErr)
 	}
 	p.ChangeHistory = p.Source.ChangeHistory()
 	if err := mdb.CheckVersions(p.Source, p.Destination, opts.MinVersion); err != nil {
@@ -118,9 +141,11 @@ func Preflight(ctx context.Context, src, dst *mongo.Client, opts Options) (*Pref
 			p.Metadata = &checkpoint.MismatchError{DB: opts.MetadataDB, Stored: stored.Identity, Wanted: p.Identity}
 		}
 	}
-	if p.Collections, err = catalog.List(ctx, src, scope); err != nil {
-		return nil, fmt.Errorf("source catalog: %w", err)
+	l := <-list
+	if l.err != nil {
+		return nil, fmt.Errorf("source catalog: %w", l.err)
 	}
+	p.Collections = l.colls
 	if p.Resume != nil {
 		return p, nil
 	}

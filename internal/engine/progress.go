@@ -25,11 +25,15 @@ func (e *Engine) snapshot() migration.Progress {
 	p.Warnings = slices.Clone(p.Warnings)
 	cc := &p.CollectionCopy
 	cc.ETASeconds = -1
+	if e.estimating > 0 {
+		// Part of a total is no total: it appears when the last estimate does.
+		cc.EstimatedTotalBytes, cc.EstimatedTotalDocuments = 0, 0
+	}
 	if !e.copyStarted.IsZero() {
 		if secs := time.Since(e.copyStarted).Seconds(); secs > 0 {
 			cc.BytesPerSecond = float64(cc.EstimatedCopiedBytes-e.copyBase) / secs
 		}
-		if cc.BytesPerSecond > 0 {
+		if cc.BytesPerSecond > 0 && e.estimating == 0 {
 			cc.ETASeconds = int64(float64(max(cc.EstimatedTotalBytes-cc.EstimatedCopiedBytes, 0)) / cc.BytesPerSecond)
 		}
 	}
@@ -90,6 +94,28 @@ func (e *Engine) addNamespaces(sts ...checkpoint.Collection) {
 		cc.EstimatedTotalDocuments += st.EstimatedDocuments
 		e.setCountsLocked(st.NS, st.State, st.CopiedDocuments, st.CopiedBytes)
 	}
+}
+
+// setEstimate sets the estimate of ns, made while it is being copied
+// (copy.go), and counts one estimate done; a namespace already copied keeps
+// its exact counts.
+func (e *Engine) setEstimate(ns migration.Namespace, docs, bytes int64, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.estimating--
+	i, found := e.nsIx[ns]
+	if !ok || !found {
+		return
+	}
+	n := &e.prog.Namespaces[i]
+	if n.State == migration.CopyDone || n.State == migration.CopyIndexed || n.State == migration.CopySkipped {
+		return
+	}
+	cc := &e.prog.CollectionCopy
+	cc.EstimatedTotalDocuments += docs - n.EstimatedDocuments
+	cc.EstimatedTotalBytes += bytes - n.EstimatedBytes
+	n.EstimatedDocuments, n.EstimatedBytes = docs, bytes
+	e.addCountsLocked(n, 0, 0) // what was copied already bounds it
 }
 
 // setNamespace sets ns's state and absolute counts (-1 keeps a count).

@@ -40,8 +40,10 @@ func TestByteEstimateFollowsCopiedDocuments(t *testing.T) {
 
 // TestFirstEstimateWithinTwentyPercent: on FerretDB, whose size figures are
 // storage sizes (3.4× the BSON of these documents), the first progress
-// snapshot with an estimate — before any document is copied — is within
-// 20 % of the bytes finally copied, for every namespace together.
+// snapshot with a total is within 20 % of the bytes finally copied, for
+// every namespace together. With no more namespaces than workers the
+// estimates run alongside the first reads, so that snapshot may come after
+// a few batches; it must hold every namespace's estimate, not part of them.
 func TestFirstEstimateWithinTwentyPercent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -100,12 +102,12 @@ func TestFirstEstimateWithinTwentyPercent(t *testing.T) {
 	if final.CopiedDocuments != 5100 || final.EstimatedCopiedBytes == 0 {
 		t.Fatalf("copied %d documents, %d bytes; want 5100", final.CopiedDocuments, final.EstimatedCopiedBytes)
 	}
-	if first.EstimatedTotalBytes == 0 || first.EstimatedCopiedBytes != 0 {
-		t.Fatalf("no progress snapshot with an estimate before the first copied batch: %+v", first)
+	if first.EstimatedTotalBytes == 0 {
+		t.Fatalf("no progress snapshot with an estimate: %+v", first)
 	}
 	ratio := float64(first.EstimatedTotalBytes) / float64(final.EstimatedCopiedBytes)
-	t.Logf("first estimate %d bytes, %d documents, %d namespaces; copied %d bytes (%.3f×)",
-		first.EstimatedTotalBytes, first.EstimatedTotalDocuments, first.CollectionsTotal, final.EstimatedCopiedBytes, ratio)
+	t.Logf("first estimate %d bytes, %d documents, %d namespaces, with %d bytes copied; copied %d bytes (%.3f×)",
+		first.EstimatedTotalBytes, first.EstimatedTotalDocuments, first.CollectionsTotal, first.EstimatedCopiedBytes, final.EstimatedCopiedBytes, ratio)
 	if first.CollectionsTotal != 3 || first.EstimatedTotalDocuments != 5100 || ratio < 0.8 || ratio > 1.2 {
 		t.Errorf("first estimate: %d namespaces, %d documents, %d bytes (%.2f× the %d copied); want 3, 5100 and within 20 %%",
 			first.CollectionsTotal, first.EstimatedTotalDocuments, first.EstimatedTotalBytes, ratio, final.EstimatedCopiedBytes)
