@@ -163,15 +163,15 @@ func cdcBench(args []string) error {
 	// Lag is measured end to end and alike for both: a marker document on
 	// the source is updated every 200 ms; a replicator's lag is the age of
 	// the oldest marker write its copy of the document does not show yet.
-	marker := &lagMarker{src: sc.Database("bench").Collection("lagprobe"), acked: map[int64]time.Time{}, shown: map[string]int64{}}
+	marker := newLagMarker(sc, "bench", "lagprobe", "c0", "c1")
 	markCtx, stopMarker := context.WithCancel(ctx)
 	defer stopMarker()
 	markErr := make(chan error, 1)
 	go func() { markErr <- marker.run(markCtx) }()
 	meters := []*lagProbe{
-		{method: "engine", lag: func() int64 { return marker.lag(ctx, dc.Database("bench").Collection("lagprobe")) }, errc: runErr, ok: true,
+		{method: "engine", lag: func() int64 { return marker.lag(ctx, dc, "bench") }, errc: runErr, ok: true,
 			reported: func() int64 { return e.Progress().LagTimeSeconds }},
-		{method: "raw", lag: func() int64 { return marker.lag(ctx, dc.Database("raw_bench").Collection("lagprobe")) }, errc: rawErr, ok: true},
+		{method: "raw", lag: func() int64 { return marker.lag(ctx, dc, "raw_bench") }, errc: rawErr, ok: true},
 	}
 	idBase := int64(1_000_000_000_000)
 	for _, rate := range cfg.Rates {
@@ -367,16 +367,31 @@ func waitUntil(ctx context.Context, errc <-chan error, d time.Duration, cond fun
 	return nil
 }
 
-// lagMarker updates one document on the source every 200 ms and remembers
-// when each version was acknowledged.
+// lagMarker updates a marker document on the source every 200 ms, in
+// turn in each of its collections (the workload's and a probe of its own),
+// and remembers when each version was acknowledged. A replicator that
+// applies one namespace before another (a batch written namespace by
+// namespace) shows a marker in the fast one while the slow one still
+// waits: the oldest version not shown, over all of them, is the lag of the
+// slowest.
 type lagMarker struct {
-	src *mongo.Collection
+	db    string   // database of the collections, on the source
+	colls []string // collections written in turn: version v goes to colls[(v-1) % len]
+	src   *mongo.Client
 
 	mu    sync.Mutex // guards the fields below
 	seq   int64
 	acked map[int64]time.Time
-	shown map[string]int64 // copy → newest version it has shown
+	began map[int64]time.Time // when each version's write was sent (diagnostics)
+	shown map[string]int64    // copy's collection → newest version it has shown
 }
+
+func newLagMarker(src *mongo.Client, db string, colls ...string) *lagMarker {
+	return &lagMarker{db: db, colls: colls, src: src, acked: map[int64]time.Time{}, began: map[int64]time.Time{}, shown: map[string]int64{}}
+}
+
+// coll is the collection version v is written to.
+func (m *lagMarker) coll(v int64) string { return m.colls[(v-1)%int64(len(m.colls))] }
 
 func (m *lagMarker) run(ctx context.Context) error {
 	for {
@@ -387,8 +402,10 @@ func (m *lagMarker) run(ctx context.Context) error {
 		}
 		m.mu.Lock()
 		next := m.seq + 1
+		m.began[next] = time.Now()
 		m.mu.Unlock()
-		_, err := m.src.UpdateOne(ctx, bson.D{{Key: "_id", Value: "marker"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: next}}}}, options.UpdateOne().SetUpsert(true))
+		_, err := m.src.Database(m.db).Collection(m.coll(next)).UpdateOne(ctx, bson.D{{Key: "_id", Value: "marker"}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: next}}}}, options.UpdateOne().SetUpsert(true))
 		if err != nil {
 			return err
 		}
@@ -398,28 +415,43 @@ func (m *lagMarker) run(ctx context.Context) error {
 	}
 }
 
-// lag reads the marker from a replicator's copy: the age of the oldest
-// acknowledged version it does not show, in whole seconds.
-func (m *lagMarker) lag(ctx context.Context, copyColl *mongo.Collection) int64 {
-	var d struct {
-		Seq int64 `bson:"seq"`
+// lag reads the markers from a replicator's copy (database copyDB of
+// dst): the age of the oldest acknowledged version it does not show, over
+// all the marker's collections, in whole seconds, as of the moment after
+// the reads.
+func (m *lagMarker) lag(ctx context.Context, dst *mongo.Client, copyDB string) int64 {
+	shown := make([]int64, len(m.colls))
+	for i, c := range m.colls {
+		var d struct {
+			Seq int64 `bson:"seq"`
+		}
+		// Absent (not created yet, or between a batch's delete and
+		// insert) or unreadable: the copy still shows what it showed.
+		_ = dst.Database(copyDB).Collection(c).FindOne(ctx, bson.D{{Key: "_id", Value: "marker"}}).Decode(&d)
+		shown[i] = d.Seq
 	}
-	// Absent (not created yet, or between a batch's delete and insert) or
-	// unreadable: the copy still shows what it showed before.
-	_ = copyColl.FindOne(ctx, bson.D{{Key: "_id", Value: "marker"}}).Decode(&d)
+	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	key := copyColl.Database().Name() + "." + copyColl.Name()
-	d.Seq = max(d.Seq, m.shown[key])
-	m.shown[key] = d.Seq
-	if d.Seq >= m.seq {
+	n := int64(len(m.colls))
+	var oldest time.Time
+	for i, c := range m.colls {
+		key := copyDB + "." + c
+		v := max(shown[i], m.shown[key])
+		m.shown[key] = v
+		// The next version written to c after the one shown.
+		next := v + n
+		if v == 0 {
+			next = int64(i) + 1
+		}
+		if at, ok := m.acked[next]; ok && next <= m.seq && (oldest.IsZero() || at.Before(oldest)) {
+			oldest = at
+		}
+	}
+	if oldest.IsZero() || !oldest.Before(now) {
 		return 0
 	}
-	at, ok := m.acked[d.Seq+1]
-	if !ok {
-		return 0
-	}
-	return int64(time.Since(at).Round(time.Second) / time.Second)
+	return int64(now.Sub(oldest).Round(time.Second) / time.Second)
 }
 
 // cloneForRaw copies the engine's destination collections (documents and
@@ -625,7 +657,7 @@ func printCDC(w io.Writer, cfg cdcConfig, res cdcResult) {
 	fmt.Fprintf(w, "commit after %.0fs at %.0f ops/s: downtime %.2fs, of which verification %.2fs (target ≤ 5 s + verification); verified %v, repaired %d, events applied %d\n",
 		cfg.SteadySeconds, res.Commit.SteadyRate, res.Commit.DowntimeSeconds, res.Commit.VerificationSeconds, res.Commit.Verified, res.Commit.Repaired, res.Commit.EventsApplied)
 	fmt.Fprintf(w, "Lag threshold %ds for both. The raw poller (ts > last, no overlap window, no de-duplication, no catalog comparison, no checkpoint: it can miss entries FerretDB makes visible out of order) runs alongside the engine on the same writes.\n", cfg.ThresholdSecs)
-	fmt.Fprintln(w, "Lag is measured end to end for both: a marker document on the source is updated every 200 ms (5 extra writes/s); lag = age of the oldest acknowledged marker write not yet visible in the replicator's copy. 'reported' is the engine's own lagTimeSeconds; 'reported gap' the largest difference between the two in one sample (a diagnostic: the engine refreshes its figure once a second, so where the lag drops at once it reads the previous second's). Reported must track the end-to-end maximum per step within 1 s.")
+	fmt.Fprintln(w, "Lag is measured end to end for both: a marker document is updated every 200 ms (5 extra writes/s), in turn in bench.lagprobe and in each workload collection; lag = age of the oldest acknowledged marker write not yet visible in the replicator's copy, over all of them. 'reported' is the engine's own lagTimeSeconds (read 4 times a second); 'reported gap' the largest difference between the two in one sample. Reported must track the end-to-end maximum per step within 1 s.")
 	fmt.Fprintf(w, "A step is sustained when lag stayed ≤ the threshold for the whole %.0fs window and the source took ≥ 90%% of the target rate.", cfg.StepSeconds)
 	if cfg.ShortenedSteps {
 		fmt.Fprint(w, " Steps were SHORTENED below the 60 s the target is defined over.")

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/livemigrate/livemigrate/internal/engine"
 	"github.com/livemigrate/livemigrate/internal/mdb"
@@ -34,6 +35,7 @@ type downtimeConfig struct {
 	Backend       string  `json:"backend"`
 	PassWait      float64 `json:"passWaitSeconds"`
 	passWait      time.Duration
+	markerWalls   bool
 }
 
 // downtimeParts are the commit report's parts of the downtime; a part the
@@ -69,6 +71,9 @@ type downtimeCase struct {
 	ReportedMaxLag int64 `json:"reportedMaxLagSeconds"`
 	// Achieved is the write rate the source took.
 	Achieved float64 `json:"achievedOpsPerSecond"`
+	// Steps are the steady writes second by second: the largest
+	// end-to-end and reported lag sampled in each.
+	Steps []lagStep `json:"lagSteps"`
 	// PassesBeforeWrites counts the background passes finished before
 	// the steady writes began (2 = both collections).
 	PassesBeforeWrites int `json:"passesBeforeWrites"`
@@ -87,6 +92,7 @@ func downtimeBench(args []string) error {
 	fs.IntVar(&cfg.DocBytes, "doc-bytes", 500, "mean document filler size")
 	pg := fs.Bool("postgresql", false, "use FerretDB's PostgreSQL backend")
 	fs.DurationVar(&cfg.passWait, "pass-wait", 5*time.Minute, "longest wait for the background verification passes before the steady writes")
+	fs.BoolVar(&cfg.markerWalls, "marker-walls", false, "print, for each marker write, where its oplog entry's wall time lies between the write's send and its acknowledgement (stderr)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -193,7 +199,7 @@ func downtimeRun(ctx context.Context, cfg downtimeConfig, docs, oplog int) (res 
 	res.PassesBeforeWrites = st.Passes
 
 	// Steady writes, lag measured end to end with a marker (as bench cdc).
-	marker := &lagMarker{src: srv.sc.Database("bench").Collection("lagprobe"), acked: map[int64]time.Time{}, shown: map[string]int64{}}
+	marker := newLagMarker(srv.sc, "bench", "lagprobe", "c0", "c1")
 	markCtx, stopMarker := context.WithCancel(ctx)
 	defer stopMarker()
 	markErr := make(chan error, 1)
@@ -201,7 +207,6 @@ func downtimeRun(ctx context.Context, cfg downtimeConfig, docs, oplog int) (res 
 	wl := mongotest.StartWorkload(ctx, srv.sc, mongotest.WorkloadOptions{Namespaces: nss, Writers: cfg.Writers, Rate: cfg.Rate,
 		DocBytes: cfg.DocBytes, Seed: 7, IDBase: 1_000_000_000_000, ObjectIDs: true})
 	start := time.Now()
-	probe := srv.dc.Database("bench").Collection("lagprobe")
 	for time.Since(start) < time.Duration(cfg.SteadySeconds*float64(time.Second)) {
 		select {
 		case <-ctx.Done():
@@ -212,12 +217,25 @@ func downtimeRun(ctx context.Context, cfg downtimeConfig, docs, oplog int) (res 
 			return res, fmt.Errorf("engine stopped during the steady writes: %v", err)
 		case <-time.After(250 * time.Millisecond):
 		}
-		res.MaxLag = max(res.MaxLag, marker.lag(ctx, probe))
-		res.ReportedMaxLag = max(res.ReportedMaxLag, e.Progress().LagTimeSeconds)
+		// Both at one moment: the marker's reads first, then the engine's
+		// figure (its snapshot is taken when Progress starts).
+		l := marker.lag(ctx, srv.dc, "bench")
+		at := time.Now()
+		r := e.Progress().LagTimeSeconds
+		res.MaxLag, res.ReportedMaxLag = max(res.MaxLag, l), max(res.ReportedMaxLag, r)
+		sec := int(at.Sub(start) / time.Second)
+		for len(res.Steps) <= sec {
+			res.Steps = append(res.Steps, lagStep{Second: len(res.Steps)})
+		}
+		st := &res.Steps[sec]
+		st.EndToEnd, st.Reported, st.Samples = max(st.EndToEnd, l), max(st.Reported, r), st.Samples+1
 	}
 	recs, err := wl.Stop()
 	if err != nil {
 		return res, fmt.Errorf("steady workload: %w", err)
+	}
+	if cfg.markerWalls {
+		markerWalls(ctx, srv.sc, marker)
 	}
 	res.Achieved = float64(len(recs)) / time.Since(start).Seconds()
 	stopMarker()
@@ -246,6 +264,15 @@ func downtimeRun(ctx context.Context, cfg downtimeConfig, docs, oplog int) (res 
 	}
 	fmt.Fprintf(os.Stderr, "  downtime %s, lag max %ds (reported %ds)\n", fmtSec(res.Report.Downtime), res.MaxLag, res.ReportedMaxLag)
 	return res, nil
+}
+
+// lagStep is one second of steady writes: the largest end-to-end (marker)
+// and reported (lagTimeSeconds) lag sampled in it, every 250 ms.
+type lagStep struct {
+	Second   int   `json:"second"`
+	Samples  int   `json:"samples"` // 0: no sample ended in this second (slow reads)
+	EndToEnd int64 `json:"endToEndSeconds"`
+	Reported int64 `json:"reportedSeconds"`
 }
 
 func fmtSec(p *float64) string {
@@ -287,7 +314,52 @@ func printDowntime(w io.Writer, cfg downtimeConfig, cases []downtimeCase) {
 			fmtSec(r.Drain), fmtSec(r.IndexRestore), fmtSec(r.Verification), r.Rechecked, inFull, r.Repaired, r.Verified, c.PassesBeforeWrites, c.MaxLag, c.ReportedMaxLag, c.Achieved)
 	}
 	tw.Flush()
+	// Lag second by second: reported must stay within 1 s of end to end.
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "documents\toplog\tsecond\tend-to-end lag s\treported lag s\tgap s\t")
+	for _, c := range cases {
+		for _, st := range c.Steps {
+			if st.Samples == 0 {
+				continue
+			}
+			fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%d\t\n", c.Docs, c.Oplog, st.Second, st.EndToEnd, st.Reported, st.Reported-st.EndToEnd)
+		}
+	}
+	tw.Flush()
 	fmt.Fprintf(w, "largest/smallest downtime: %.2f (target ≤ 1.3); target downtime ≤ 5 s in every case; lag must not grow from the smallest oplog to the largest.\n", downtimeRatio(cases))
-	fmt.Fprintf(w, "Each case: fresh FerretDB (%s) servers, %d-byte documents over 2 collections, the oplog filled to its size, copy, the background verification passes, %.0f s of writes at %.0f ops/s (%d writers) with a marker updated every 200 ms for the end-to-end lag, writes stopped, commit (mode continuous). 'rechecked': documents compared at commit; 'in full': namespaces compared in full at commit (no background pass held). '-' = a part the commit report does not itemise.\n",
+	fmt.Fprintf(w, "Each case: fresh FerretDB (%s) servers, %d-byte documents over 2 collections, the oplog filled to its size, copy, the background verification passes, %.0f s of writes at %.0f ops/s (%d writers) with a marker updated every 200 ms, in turn in bench.lagprobe, bench.c0 and bench.c1, for the end-to-end lag (the oldest marker write not yet visible on the destination); reported = the engine's lagTimeSeconds, sampled at the same moment every 250 ms, writes stopped, commit (mode continuous). 'rechecked': documents compared at commit; 'in full': namespaces compared in full at commit (no background pass held). '-' = a part the commit report does not itemise.\n",
 		cfg.Backend, cfg.DocBytes, cfg.SteadySeconds, cfg.Rate, cfg.Writers)
+}
+
+// markerWalls prints, for each marker write, where its oplog entry's wall
+// time lies between the write's send and its acknowledgement.
+func markerWalls(ctx context.Context, sc *mongo.Client, m *lagMarker) {
+	cur, err := sc.Database("local").Collection("oplog.rs").Find(ctx, bson.D{{Key: "o2._id", Value: "marker"}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "marker walls:", err)
+		return
+	}
+	defer cur.Close(ctx)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for cur.Next(ctx) {
+		var e struct {
+			Wall time.Time `bson:"wall"`
+			O    bson.Raw  `bson:"o"`
+		}
+		if cur.Decode(&e) != nil {
+			continue
+		}
+		var seq int64
+		if v, err := e.O.LookupErr("$set", "seq"); err == nil {
+			seq, _ = v.AsInt64OK()
+		} else if v, err := e.O.LookupErr("seq"); err == nil {
+			seq, _ = v.AsInt64OK()
+		}
+		b, a := m.began[seq], m.acked[seq]
+		if b.IsZero() || a.IsZero() {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "marker %d: wall-sent %v ack-wall %v\n", seq, e.Wall.Sub(b).Round(time.Millisecond), a.Sub(e.Wall).Round(time.Millisecond))
+	}
 }

@@ -305,7 +305,7 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 
 	var done bool
 	g.Go(func() error {
-		tick := time.NewTicker(time.Second)
+		tick := time.NewTicker(lagEvery(reader))
 		defer tick.Stop()
 		var commitPoint migration.Position
 		var drainFrom time.Time
@@ -375,7 +375,7 @@ func (e *Engine) applyUntil(ctx context.Context, reader capture.Reader, pool *ap
 			e.updateProgress(func(p *migration.Progress) {
 				p.LagTimeSeconds = lag
 				p.TotalEventsApplied = base + pool.Applied()
-				p.CanCommit = lag <= int64(DefaultCommitLag/time.Second) || committing
+				p.CanCommit = canCommitAt(lagD) || committing
 			})
 			if time.Since(lastSave) >= time.Second {
 				st := applyState{Pos: cp, Applied: base + pool.Applied(), Reader: string(reader.Kind()), CommitRequestedAt: c.requested()}

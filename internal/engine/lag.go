@@ -23,6 +23,22 @@ func measureLag(ctx context.Context, reader capture.Reader, m *lagMeter, applied
 	return m.observe(newest, applied, time.Now()), nil
 }
 
+// lagEvery is how often change application reads the lag: 4 times a
+// second from a capture.LagReporter (a reading costs a lock, so the lag
+// and canCommit shown are never more than 250 ms old), once a second from
+// the other readers (a reading asks the reader for its newest position).
+func lagEvery(reader capture.Reader) time.Duration {
+	if _, ok := reader.(capture.LagReporter); ok {
+		return 250 * time.Millisecond
+	}
+	return time.Second
+}
+
+// canCommitAt says whether a lag allows the commit: the lag itself, not
+// its rounding to whole seconds (5.4 s shows as 5 but is above 5 s), so
+// canCommit never rests on a lag lower than the one measured.
+func canCommitAt(lag time.Duration) bool { return lag <= DefaultCommitLag }
+
 // lagMeter, for readers that are not a capture.LagReporter, measures lag as the age of the oldest change the engine knows of
 // but has not applied. Each newest source position the engine observes is
 // stamped with the wall-clock time it was first seen; lag is the time since

@@ -86,3 +86,35 @@ func TestMeasureLagPrefersTheReadersAccount(t *testing.T) {
 		t.Fatalf("measureLag = %v, %v (applied given %v), want 6s for %v", got, err, r.applied, applied)
 	}
 }
+
+// TestLagReadingsAreFresh: from a reader that keeps its own account the
+// lag is read 4 times a second, so the lag and canCommit shown lag the
+// reader's by at most 250 ms (read once a second they showed, during a
+// drop after a poll, the previous second's lag); other readers, whose
+// reading asks the server, stay at once a second.
+func TestLagReadingsAreFresh(t *testing.T) {
+	if got := lagEvery(&lagReader{}); got != 250*time.Millisecond {
+		t.Errorf("lagEvery(LagReporter) = %v, want 250ms", got)
+	}
+	if got := lagEvery(struct{ capture.Reader }{}); got != time.Second {
+		t.Errorf("lagEvery(other reader) = %v, want 1s", got)
+	}
+}
+
+// TestCanCommitRestsOnTheUnroundedLag: a lag that rounds down to the
+// threshold is above it and does not allow the commit.
+func TestCanCommitRestsOnTheUnroundedLag(t *testing.T) {
+	for _, c := range []struct {
+		lag  time.Duration
+		want bool
+	}{
+		{0, true},
+		{DefaultCommitLag, true},
+		{DefaultCommitLag + 400*time.Millisecond, false}, // shows as 5 s
+		{DefaultCommitLag + time.Second, false},
+	} {
+		if got := canCommitAt(c.lag); got != c.want {
+			t.Errorf("canCommitAt(%v) = %v, want %v (shown as %ds)", c.lag, got, c.want, lagSeconds(c.lag))
+		}
+	}
+}

@@ -40,6 +40,14 @@ type LiveOptions struct {
 	// not paused, for PauseMax before it may pause again, so that passes
 	// still finish (default 30 s). The commit's Hold always stops it.
 	PauseMax time.Duration
+	// QuietAfter: no change event observed for this long (default 12 s,
+	// three polls of a loaded FerretDB) means the source takes no writes.
+	// Then no change waits to be applied: the lag reads only the age of
+	// the reader's knowledge (one oplog poll, which the verifier's reads
+	// slow down but which delays nothing), so work goes on at full speed.
+	// The first change observed restores the pacing; its lag is the poll
+	// it waited for, and pausing lowers that.
+	QuietAfter time.Duration
 
 	// PassLimit: a namespace holding more changed _ids than this (memory
 	// and spill file) drops them and is compared by a new pass
@@ -109,6 +117,9 @@ type Live struct {
 	logger *slog.Logger // component=verify
 	base   *slog.Logger // the caller's, for the verifier of Commit
 	held   atomic.Bool
+	// lastChange is when the last data change event was observed (unix
+	// nanoseconds; at first, when the verifier was made).
+	lastChange atomic.Int64
 
 	mu sync.Mutex // guards the fields below
 	// stop cancels the step in progress (Hold: an $in or scan in flight
@@ -172,8 +183,12 @@ func NewLive(opts LiveOptions, logger *slog.Logger) (*Live, error) {
 	if opts.RecheckEvery <= 0 {
 		opts.RecheckEvery = 10 * time.Second
 	}
+	if opts.QuietAfter <= 0 {
+		opts.QuietAfter = 12 * time.Second
+	}
 	opts.Options = *o
 	l := &Live{v: v, opts: opts, logger: v.logger, base: logger, ns: map[migration.Namespace]*liveNS{}}
+	l.lastChange.Store(time.Now().UnixNano())
 	v.pace = l.pace
 	return l, nil
 }
@@ -230,6 +245,9 @@ func (l *Live) invalidate(ns migration.Namespace, why string) {
 // Observe records one event. Call it for every event, in order, before the
 // event is handed to the writers that apply it.
 func (l *Live) Observe(ev migration.Event) {
+	if ev.Op != migration.OpNoop {
+		l.lastChange.Store(time.Now().UnixNano())
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.seen.Before(ev.Pos) {
@@ -545,12 +563,18 @@ func (l *Live) recheck(ctx context.Context, ns migration.Namespace, applied func
 	return keep(out)
 }
 
+// quiet says whether no change event was observed for QuietAfter.
+func (l *Live) quiet() bool {
+	return time.Since(time.Unix(0, l.lastChange.Load())) >= l.opts.QuietAfter
+}
+
 // pace slows background work down while the lag is high, stops it while
 // the lag nears the commit threshold (for at most PauseMax at a time when
-// the pause does not bring it down) or the commit holds it.
+// the pause does not bring it down) or the commit holds it. On a quiet
+// source (LiveOptions.QuietAfter) it neither slows nor pauses.
 func (l *Live) pace(ctx context.Context) error {
 	lag := l.opts.Lag()
-	if !l.held.Load() && lag < l.opts.SlowLag {
+	if !l.held.Load() && (lag < l.opts.SlowLag || l.quiet()) {
 		return nil
 	}
 	began := time.Now()
@@ -558,7 +582,7 @@ func (l *Live) pace(ctx context.Context) error {
 	mayPause := !began.Before(l.noPauseUntil)
 	l.mu.Unlock()
 	paused, cut := false, false
-	for l.held.Load() || mayPause && (lag >= l.opts.PauseLag || (paused && lag >= l.opts.SlowLag)) {
+	for l.held.Load() || mayPause && !l.quiet() && (lag >= l.opts.PauseLag || (paused && lag >= l.opts.SlowLag)) {
 		paused = true
 		if !l.held.Load() && time.Since(began) >= l.opts.PauseMax {
 			cut = true // the lag stayed up without us

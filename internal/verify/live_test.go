@@ -180,3 +180,51 @@ func TestPaceCutsShortAPauseThatDoesNotLowerTheLag(t *testing.T) {
 		t.Errorf("pace while held returned %v after %s, want the context's end", err, time.Since(began))
 	}
 }
+
+// TestPaceRunsFullSpeedOnAQuietSource: with no change event for
+// QuietAfter, a lag held above PauseLag is only the age of the reader's
+// knowledge (nothing waits to be applied): pace neither pauses nor slows;
+// a change observed restores the pause, which ends once the source is
+// quiet again.
+func TestPaceRunsFullSpeedOnAQuietSource(t *testing.T) {
+	t.Parallel()
+	c := unconnected(t)
+	l, err := NewLive(LiveOptions{Options: Options{Source: c, Destination: c, TempDir: t.TempDir()},
+		Lag: func() time.Duration { return 10 * time.Second }, PauseMax: 10 * time.Second, QuietAfter: 300 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	took := func() time.Duration {
+		t.Helper()
+		began := time.Now()
+		if err := l.pace(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(began)
+	}
+	time.Sleep(350 * time.Millisecond)
+	if d := took(); d >= 40*time.Millisecond {
+		t.Errorf("pace on a quiet source with the lag at 10 s took %s, want no pause and no slowdown", d)
+	}
+	if st := l.Stats(); st.Pauses != 0 {
+		t.Errorf("stats %+v, want no pause on a quiet source", st)
+	}
+	l.Observe(migration.Event{Op: migration.OpInsert, NS: migration.Namespace{DB: "d", Coll: "c"},
+		DocumentKey: mustRaw(t, bson.D{{Key: "_id", Value: 1}})})
+	if d := took(); d < 250*time.Millisecond || d >= 5*time.Second {
+		t.Errorf("pace after a change with the lag at 10 s took %s, want a pause until the source is quiet again (300 ms)", d)
+	}
+	if st := l.Stats(); st.Pauses != 1 || st.PausesCutShort != 0 {
+		t.Errorf("stats %+v, want 1 pause, not cut short", st)
+	}
+}
+
+func mustRaw(t *testing.T, d bson.D) bson.Raw {
+	t.Helper()
+	b, err := bson.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
