@@ -72,7 +72,8 @@ type LiveStats struct {
 	Rechecked int64 `json:"documentsRechecked" bson:"documentsRechecked"`
 	// Pauses counts the times it stopped for lag (or the commit), and
 	// PausedSeconds how long; SlowedSeconds is the time it slept to go
-	// slower while the lag was raised.
+	// slower while the lag was raised. Both are wall time: workers that
+	// pause (or slow down) together count once.
 	Pauses        int     `json:"pauses" bson:"pauses"`
 	PausedSeconds float64 `json:"pausedSeconds" bson:"pausedSeconds"`
 	SlowedSeconds float64 `json:"slowedSeconds" bson:"slowedSeconds"`
@@ -137,6 +138,9 @@ type Live struct {
 	// noPauseUntil: a pause was cut short (PauseMax); until then work is
 	// slowed, not paused.
 	noPauseUntil time.Time
+	// pausedTo and slowedTo are the ends of the pause and slow-down time
+	// counted so far (wallTime).
+	pausedTo, slowedTo time.Time
 }
 
 // liveNS is one namespace's state.
@@ -609,15 +613,31 @@ func (l *Live) pace(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if paused {
-		l.stats.Pauses++
-		l.stats.PausedSeconds += slowFrom.Sub(began).Seconds()
+		if !began.Before(l.pausedTo) {
+			l.stats.Pauses++ // not a worker joining a pause under way
+		}
+		l.stats.PausedSeconds += wallTime(&l.pausedTo, began, slowFrom)
 	}
 	if cut {
 		l.stats.PausesCutShort++
 		l.noPauseUntil = time.Now().Add(l.opts.PauseMax)
 	}
-	l.stats.SlowedSeconds += time.Since(slowFrom).Seconds()
+	l.stats.SlowedSeconds += wallTime(&l.slowedTo, slowFrom, time.Now())
 	return nil
+}
+
+// wallTime returns the seconds of [from, to] after *counted, the end of
+// the time counted so far, and moves that end to to: the parallel
+// workers' intervals, recorded as each ends, add up to their union.
+func wallTime(counted *time.Time, from, to time.Time) float64 {
+	if from.Before(*counted) {
+		from = *counted
+	}
+	if !to.After(from) {
+		return 0
+	}
+	*counted = to
+	return to.Sub(from).Seconds()
 }
 
 // Commit compares, with writes to the source stopped and every change

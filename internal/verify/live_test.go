@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -217,6 +218,41 @@ func TestPaceRunsFullSpeedOnAQuietSource(t *testing.T) {
 	}
 	if st := l.Stats(); st.Pauses != 1 || st.PausesCutShort != 0 {
 		t.Errorf("stats %+v, want 1 pause, not cut short", st)
+	}
+}
+
+// TestPaceCountsWallTime: workers that pause together for one lag spike
+// count one pause, and its seconds once, not once per worker.
+func TestPaceCountsWallTime(t *testing.T) {
+	t.Parallel()
+	c := unconnected(t)
+	var lag atomic.Int64
+	lag.Store(int64(10 * time.Second))
+	l, err := NewLive(LiveOptions{Options: Options{Source: c, Destination: c, TempDir: t.TempDir()},
+		Lag: func() time.Duration { return time.Duration(lag.Load()) }, PauseMax: time.Minute}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Observe(migration.Event{Op: migration.OpInsert, NS: migration.Namespace{DB: "d", Coll: "c"},
+		DocumentKey: mustRaw(t, bson.D{{Key: "_id", Value: 1}})}) // not a quiet source
+	began := time.Now()
+	time.AfterFunc(800*time.Millisecond, func() { lag.Store(int64(time.Second)) })
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if err := l.pace(t.Context()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(began).Seconds()
+	st := l.Stats()
+	if st.Pauses != 1 {
+		t.Errorf("%d pauses for one lag spike paced by 4 workers, want 1", st.Pauses)
+	}
+	if st.PausedSeconds <= 0 || st.PausedSeconds+st.SlowedSeconds > elapsed {
+		t.Errorf("paused %.2f s and slowed %.2f s in %.2f s of wall time: counted per worker, not once", st.PausedSeconds, st.SlowedSeconds, elapsed)
 	}
 }
 
