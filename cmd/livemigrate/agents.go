@@ -34,48 +34,36 @@ func oneArg(what string) cobra.PositionalArgs {
 
 func agentsListCmd(e *env, flags *apiFlags) *cobra.Command {
 	var orgID string
-	var out *outputFlag
-	c := &cobra.Command{
+	c := onSession(e, flags, &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List the organization's migration host agents",
-		Args:    noArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			f, err := out.format(c)
-			if err != nil {
-				return err
-			}
-			s, err := flags.open(e, c)
-			if err != nil {
-				return err
-			}
-			ctx := c.Context()
-			org, err := s.orgID(ctx, orgID)
-			if err != nil {
-				return err
-			}
-			as, err := s.client.Agents(ctx, org)
-			if err != nil {
-				return s.apiError("list agents", err)
-			}
-			if as == nil {
-				as = []api.Agent{}
-			}
-			return f.Print(e.stdout, api.Page[api.Agent]{Results: as, TotalCount: len(as)}, func(w io.Writer) error {
-				rows := make([][]string, len(as))
-				for i, a := range as {
-					state := "ONLINE"
-					if a.Lost {
-						state = "LOST"
-					}
-					rows[i] = []string{a.ID, a.Hostname, state, a.LastSeenAt.UTC().Format(time.RFC3339), a.RegisteredAt.UTC().Format(time.RFC3339), a.Version}
+	}, nil, func(c *cobra.Command, f cli.Format, s *session) error {
+		ctx := c.Context()
+		org, err := s.orgID(ctx, orgID)
+		if err != nil {
+			return err
+		}
+		as, err := s.client.Agents(ctx, org)
+		if err != nil {
+			return s.apiError("list agents", err)
+		}
+		if as == nil {
+			as = []api.Agent{}
+		}
+		return f.Print(e.stdout, api.Page[api.Agent]{Results: as, TotalCount: len(as)}, func(w io.Writer) error {
+			rows := make([][]string, len(as))
+			for i, a := range as {
+				state := "ONLINE"
+				if a.Lost {
+					state = "LOST"
 				}
-				return cli.Table(w, []string{"ID", "HOSTNAME", "STATE", "LAST SEEN", "REGISTERED", "VERSION"}, rows...)
-			})
-		},
-	}
+				rows[i] = []string{a.ID, a.Hostname, state, a.LastSeenAt.UTC().Format(time.RFC3339), a.RegisteredAt.UTC().Format(time.RFC3339), a.Version}
+			}
+			return cli.Table(w, []string{"ID", "HOSTNAME", "STATE", "LAST SEEN", "REGISTERED", "VERSION"}, rows...)
+		})
+	})
 	c.Flags().StringVar(&orgID, "orgId", "", "organization ID (default: the profile's org_id, or your only organization)")
-	out = addOutputFlag(c)
 	return c
 }
 
@@ -144,38 +132,26 @@ func registrationTable(hs ...api.HeldRegistration) func(io.Writer) error {
 
 func agentsRegistrationsCmd(e *env, flags *apiFlags) *cobra.Command {
 	var orgID, status string
-	var out *outputFlag
-	c := &cobra.Command{
+	c := onSession(e, flags, &cobra.Command{
 		Use:   "registrations",
 		Short: "List agent registrations held for an owner's decision (a hostname that has a live agent, or a revoked one)",
-		Args:  noArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			f, err := out.format(c)
-			if err != nil {
-				return err
-			}
-			s, err := flags.open(e, c)
-			if err != nil {
-				return err
-			}
-			ctx := c.Context()
-			org, err := s.orgID(ctx, orgID)
-			if err != nil {
-				return err
-			}
-			hs, err := s.client.AgentRegistrations(ctx, org, api.RegistrationDecision(status))
-			if err != nil {
-				return s.apiError("list agent registrations", err)
-			}
-			if hs == nil {
-				hs = []api.HeldRegistration{}
-			}
-			return f.Print(e.stdout, api.Page[api.HeldRegistration]{Results: hs, TotalCount: len(hs)}, registrationTable(hs...))
-		},
-	}
+	}, nil, func(c *cobra.Command, f cli.Format, s *session) error {
+		ctx := c.Context()
+		org, err := s.orgID(ctx, orgID)
+		if err != nil {
+			return err
+		}
+		hs, err := s.client.AgentRegistrations(ctx, org, api.RegistrationDecision(status))
+		if err != nil {
+			return s.apiError("list agent registrations", err)
+		}
+		if hs == nil {
+			hs = []api.HeldRegistration{}
+		}
+		return f.Print(e.stdout, api.Page[api.HeldRegistration]{Results: hs, TotalCount: len(hs)}, registrationTable(hs...))
+	})
 	c.Flags().StringVar(&orgID, "orgId", "", "organization ID (default: the profile's org_id, or your only organization)")
 	c.Flags().StringVar(&status, "status", "PENDING", "PENDING, APPROVED, REJECTED, or empty for all")
-	out = addOutputFlag(c)
 	return c
 }
 
