@@ -90,7 +90,10 @@ func (e *Engine) Run(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil && ctx.Err() == nil {
 			e.updateProgress(func(p *migration.Progress) {
+				// A lag measured just before the failure may have set
+				// CanCommit; a failed run offers no cutover.
 				p.State, p.Phase, p.Error = migration.StateFailed, migration.PhaseFailed, err.Error()
+				p.CanCommit = false
 			})
 		}
 	}()
