@@ -78,7 +78,7 @@ func copyBench(args []string) error {
 	fs := flag.NewFlagSet("copy", flag.ContinueOnError)
 	cfg := copyConfig{CPUs: runtime.NumCPU()}
 	sizes := fs.String("docs", "2000,8000", "documents per collection, one dataset size per value")
-	methods := fs.String("methods", "raw,engine", "methods to compare: raw, engine, engine[-firstN][-wN][-iN] (the engine with a first cursor batch of N documents, N namespaces at once, N inserters per namespace)")
+	methods := fs.String("methods", "raw,engine", "methods to compare: raw[-agg][-ixfirst] (the raw copy reading with an empty aggregation pipeline, building indexes before the documents), engine[-firstN][-wN][-iN][-db] (the engine with a first cursor batch of N documents, N namespaces at once, N inserters per namespace, the database named in an include filter)")
 	fs.IntVar(&cfg.Collections, "collections", 4, "collections")
 	fs.IntVar(&cfg.DocBytes, "doc-bytes", 1200, "approximate document size")
 	fs.IntVar(&cfg.Runs, "runs", 3, "interleaved rounds (each runs every method once; medians are reported)")

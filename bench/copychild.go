@@ -55,21 +55,30 @@ type nsSplit struct {
 // engineVariant is the engine with some copy options changed.
 type engineVariant struct {
 	firstBatch, workers, inserters int
+	// namedDB includes the benchmark's database by name, as the raw copy
+	// knows it: no listDatabases (on FerretDB a walk of every page).
+	namedDB bool
 }
 
 // parseMethod checks a method name: raw, or engine with optional suffixes
 // -firstN (first cursor batch of N documents), -wN (N namespaces at once),
-// -iN (N inserters per namespace).
+// -iN (N inserters per namespace), -db (the benchmark's database named in
+// an include filter); raw with -agg (read with an empty aggregation
+// pipeline) and -ixfirst (indexes built before the documents).
 func parseMethod(m string) (engineVariant, error) {
 	var v engineVariant
-	if m == "raw" || m == "engine" {
+	if m == "raw" || m == "raw-ixfirst" || m == "raw-agg" || m == "raw-agg-ixfirst" || m == "engine" {
 		return v, nil
 	}
 	parts := strings.Split(m, "-")
 	if parts[0] != "engine" {
-		return v, fmt.Errorf("method %q: want raw or engine[-firstN][-wN][-iN]", m)
+		return v, fmt.Errorf("method %q: want raw[-agg][-ixfirst] or engine[-firstN][-wN][-iN][-db]", m)
 	}
 	for _, p := range parts[1:] {
+		if p == "db" {
+			v.namedDB = true
+			continue
+		}
 		var dst *int
 		var num string
 		switch {
@@ -80,7 +89,7 @@ func parseMethod(m string) (engineVariant, error) {
 		case strings.HasPrefix(p, "i"):
 			dst, num = &v.inserters, strings.TrimPrefix(p, "i")
 		default:
-			return v, fmt.Errorf("method %q: unknown part %q; want raw or engine[-firstN][-wN][-iN]", m, p)
+			return v, fmt.Errorf("method %q: unknown part %q; want raw[-agg][-ixfirst] or engine[-firstN][-wN][-iN][-db]", m, p)
 		}
 		n, err := strconv.Atoi(num)
 		if err != nil || n <= 0 {
@@ -94,7 +103,7 @@ func parseMethod(m string) (engineVariant, error) {
 // copyChild is the child process: copy with method, print a childResult.
 func copyChild(args []string) error {
 	if len(args) != 3 {
-		return fmt.Errorf("usage: %s raw|engine[-firstN][-wN][-iN] SRC DST", childCommand)
+		return fmt.Errorf("usage: %s raw[-agg][-ixfirst]|engine[-firstN][-wN][-iN][-db] SRC DST", childCommand)
 	}
 	variant, err := parseMethod(args[0])
 	if err != nil {
@@ -114,8 +123,8 @@ func copyChild(args []string) error {
 	}
 	start := time.Now()
 	var res childResult
-	if args[0] == "raw" {
-		res, err = rawCopy(ctx, start, args[1], args[2])
+	if strings.HasPrefix(args[0], "raw") {
+		res, err = rawCopy(ctx, start, args[1], args[2], strings.Contains(args[0], "ixfirst"), strings.Contains(args[0], "agg"))
 	} else {
 		res, err = engineCopy(ctx, start, variant, args[1], args[2])
 	}
@@ -131,6 +140,9 @@ func engineCopy(ctx context.Context, start time.Time, v engineVariant, src, dst 
 	logger := slog.New(&recordingHandler{Handler: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}), rec: rec})
 	opts := engine.Options{Source: mdb.URI(src), Destination: mdb.URI(dst), StopAfterCopy: true}
 	opts.Copy.FirstBatch, opts.Copy.Workers, opts.Copy.InsertersPerTask = v.firstBatch, v.workers, v.inserters
+	if v.namedDB {
+		opts.Include = []migration.Filter{{Database: "bench"}}
+	}
 	e, err := engine.New(opts, logger)
 	if err != nil {
 		return childResult{}, err
@@ -239,7 +251,7 @@ func (h *recordingHandler) WithGroup(name string) slog.Handler {
 // rawCopy is the simplest correct copy with the driver: per collection one
 // worker (4 for the benchmark's 4 collections) scans and inserts unordered
 // batches of 1000 in lock-step, then builds the secondary indexes.
-func rawCopy(ctx context.Context, start time.Time, srcURI, dstURI string) (childResult, error) {
+func rawCopy(ctx context.Context, start time.Time, srcURI, dstURI string, indexesFirst, agg bool) (childResult, error) {
 	var res childResult
 	src, err := mongo.Connect(options.Client().ApplyURI(srcURI))
 	if err != nil {
@@ -271,9 +283,31 @@ func rawCopy(ctx context.Context, start time.Time, srcURI, dstURI string) (child
 				inserting += time.Since(t)
 				return err
 			}
+			buildIndexes := func() error {
+				ixs, err := catalog.ListIndexes(ctx, src, nsOf(name))
+				if err != nil {
+					return err
+				}
+				for _, ix := range ixs {
+					if err := dst.Database("bench").RunCommand(ctx, bson.D{{Key: "createIndexes", Value: name}, {Key: "indexes", Value: bson.A{ix.Spec}}}).Err(); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			if indexesFirst {
+				if err := buildIndexes(); err != nil {
+					return err
+				}
+			}
 			t := time.Now()
 			found, n := t, 0
-			cur, err := from.Find(ctx, bson.D{}, options.Find().SetBatchSize(1000))
+			var cur *mongo.Cursor
+			if agg {
+				cur, err = from.Aggregate(ctx, bson.A{}, options.Aggregate().SetBatchSize(1000))
+			} else {
+				cur, err = from.Find(ctx, bson.D{}, options.Find().SetBatchSize(1000))
+			}
 			if err != nil {
 				return err
 			}
@@ -303,12 +337,8 @@ func rawCopy(ctx context.Context, start time.Time, srcURI, dstURI string) (child
 				}
 			}
 			indexing := time.Now()
-			ixs, err := catalog.ListIndexes(ctx, src, nsOf(name))
-			if err != nil {
-				return err
-			}
-			for _, ix := range ixs {
-				if err := dst.Database("bench").RunCommand(ctx, bson.D{{Key: "createIndexes", Value: name}, {Key: "indexes", Value: bson.A{ix.Spec}}}).Err(); err != nil {
+			if !indexesFirst {
+				if err := buildIndexes(); err != nil {
 					return err
 				}
 			}

@@ -41,6 +41,9 @@ type Options struct {
 	// after some were read — what tells a deterministic failure from a
 	// transient one (copyTask).
 	FirstBatch int
+	// Scan is how each namespace is read (default mdb.ScanFind); the engine
+	// sets the source's cheaper method (mdb.ServerInfo.ScanMethod).
+	Scan mdb.ScanMethod
 	// MaxBytesInFlight caps the document bytes read but not yet inserted,
 	// across all namespaces (default 64 MiB). Memory does not grow with the
 	// size of the data.
@@ -271,7 +274,7 @@ func (c *Copier) copyOnce(ctx context.Context, t Task, sizer *mdb.BatchSizer, pr
 func (c *Copier) read(ctx context.Context, t Task, sizer *mdb.BatchSizer, read *int64, out chan<- batch, readNanos, sendNanos *atomic.Int64, firstBatches *time.Duration) error {
 	coll := c.src.Database(t.NS.DB).Collection(t.NS.Coll)
 	began := time.Now()
-	cur, err := mdb.Find(ctx, coll, bson.D{}, sizer)
+	cur, err := mdb.Scan(ctx, coll, sizer, c.opts.Scan)
 	if err != nil {
 		return &readError{err: err}
 	}

@@ -119,9 +119,12 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 		}
 		tasks = append(tasks, t)
 	}
-	e.logger.Info("copy planned", "namespaces", len(tasks), "estimated_alongside", len(alongside), "took", time.Since(planBegan).Round(time.Millisecond))
+	e.logger.Info("copy planned", "namespaces", len(tasks), "estimated_alongside", len(alongside), "scan", e.scan,
+		"took", time.Since(planBegan).Round(time.Millisecond))
 	e.startCopyClock()
-	copier := clone.New(e.src, e.dst, e.opts.Copy, e.base)
+	copyOpts := e.opts.Copy
+	copyOpts.Scan = e.scan
+	copier := clone.New(e.src, e.dst, copyOpts, e.base)
 	err = copier.CopyAll(ctx, tasks, clone.Hooks{
 		Begin: func(ctx context.Context, t clone.Task) error {
 			defer e.step("begin", "ns", t.NS.String())()

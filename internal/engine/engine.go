@@ -44,6 +44,10 @@ type Engine struct {
 	// copy (copy.go); until it is 0 snapshots have no total.
 	estimating int
 
+	// scan is how the copy reads a namespace: Options.Copy.Scan, else the
+	// source's cheaper read (mdb.ServerInfo.ScanMethod), set in prepare.
+	scan mdb.ScanMethod
+
 	// cdc is the change-application and commit state (cdc.go, commit.go).
 	cdc *cdc
 }
@@ -203,6 +207,9 @@ func (e *Engine) prepare(ctx context.Context) (*checkpoint.Run, []catalog.Collec
 	done()
 	if err != nil {
 		return nil, nil, mdb.ServerInfo{}, err
+	}
+	if e.scan = e.opts.Copy.Scan; e.scan == "" {
+		e.scan = pf.Source.ScanMethod()
 	}
 	e.logger.Info("run prepared", "resumed", resumed, "namespaces", len(pf.Collections),
 		"source", pf.Identity.Source, "destination", pf.Identity.Destination, "source_server", pf.Source.Server())

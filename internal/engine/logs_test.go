@@ -153,6 +153,8 @@ func TestJSONLogsHaveOneKeySet(t *testing.T) {
 
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	components := map[string]int{}
+	var copyScan any
+	var verifyScans []string
 	for i, line := range lines {
 		if err := checkLogLine(line); err != nil {
 			t.Errorf("log line %d: %v\n%s", i+1, err, line)
@@ -164,6 +166,19 @@ func TestJSONLogsHaveOneKeySet(t *testing.T) {
 		}
 		c, _ := rec["component"].(string)
 		components[c]++
+		// The copy and the verifier read FerretDB with its cheaper scan.
+		switch rec["msg"] {
+		case "copy planned":
+			copyScan = rec["scan"]
+		case "scan method":
+			verifyScans = append(verifyScans, fmt.Sprint(rec["side"], "=", rec["method"]))
+		}
+	}
+	if copyScan != string(mdb.ScanAggregate) {
+		t.Errorf(`"copy planned" says scan=%v, want %q on a FerretDB source`, copyScan, mdb.ScanAggregate)
+	}
+	if slices.Sort(verifyScans); !slices.Equal(slices.Compact(verifyScans), []string{"destination=aggregate", "source=aggregate"}) {
+		t.Errorf(`verification's "scan method" records: %v, want aggregate on both FerretDB sides`, verifyScans)
 	}
 	t.Logf("%d log records by component: %v", len(lines), components)
 	// The run logs from the engine and from its stages, each under its

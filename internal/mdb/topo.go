@@ -105,6 +105,15 @@ type ServerInfo struct {
 	Oplog Oplog
 }
 
+// ScanMethod is the cheaper way to read a whole collection of this server:
+// an empty aggregation pipeline on FerretDB, find on MongoDB.
+func (s ServerInfo) ScanMethod() ScanMethod {
+	if s.FerretDB != "" {
+		return ScanAggregate
+	}
+	return ScanFind
+}
+
 // Server names the product and version: "MongoDB 7.0.5" or "FerretDB v1.24.2".
 func (s ServerInfo) Server() string {
 	if s.FerretDB != "" {

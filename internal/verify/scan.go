@@ -3,7 +3,6 @@ package verify
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -22,8 +21,8 @@ const scanBatch = 1000
 // scan streams every document of ns on one side, unsorted, calling fn with
 // the document's _id key and bytes. The document is only valid during fn.
 // A missing collection yields nothing.
-func scan(ctx context.Context, c *mongo.Client, ns migration.Namespace, scanned *atomic.Int64, fn func(key []byte, doc bson.Raw) error) error {
-	cur, err := mdb.Find(ctx, c.Database(ns.DB).Collection(ns.Coll), bson.D{}, mdb.NewBatchSizer(mdb.SizerOptions{MaxDocs: scanBatch}))
+func (v *Verifier) scan(ctx context.Context, side int, c *mongo.Client, ns migration.Namespace, fn func(key []byte, doc bson.Raw) error) error {
+	cur, err := mdb.Scan(ctx, c.Database(ns.DB).Collection(ns.Coll), mdb.NewBatchSizer(mdb.SizerOptions{MaxDocs: scanBatch}), v.scanMethod(ctx, side, c))
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", ns, err)
 	}
@@ -37,12 +36,28 @@ func scan(ctx context.Context, c *mongo.Client, ns migration.Namespace, scanned 
 		if err := fn(idKey(id), doc); err != nil {
 			return err
 		}
-		scanned.Add(1)
+		v.scanned.Add(1)
 	}
 	if err := cur.Err(); err != nil {
 		return fmt.Errorf("scan %s: %w", ns, err)
 	}
 	return nil
+}
+
+// scanMethod is the cheaper whole-collection read of side's server, probed
+// once; find when the probe fails (the scan then says what is wrong).
+func (v *Verifier) scanMethod(ctx context.Context, side int, c *mongo.Client) mdb.ScanMethod {
+	v.scanOnce[side].Do(func() {
+		v.scanWith[side] = mdb.ScanFind
+		si, err := mdb.Probe(ctx, c)
+		if err != nil {
+			v.logger.Warn("could not probe the server; scans use find", "side", sideName(side), "err", err)
+			return
+		}
+		v.scanWith[side] = si.ScanMethod()
+		v.logger.Debug("scan method", "side", sideName(side), "server", si.Server(), "method", v.scanWith[side])
+	})
+	return v.scanWith[side]
 }
 
 // sides runs f for the source and the destination concurrently.
@@ -67,7 +82,7 @@ func (v *Verifier) digests(ctx context.Context, ns migration.Namespace) ([2][]di
 		d := make([]digest, v.opts.Buckets)
 		h := hasher{ignoreFieldOrder: v.opts.IgnoreFieldOrder}
 		n := 0
-		err := scan(ctx, c, ns, &v.scanned, func(key []byte, doc bson.Raw) error {
+		err := v.scan(ctx, side, c, ns, func(key []byte, doc bson.Raw) error {
 			if err := v.paced(ctx, &n); err != nil {
 				return err
 			}

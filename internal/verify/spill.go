@@ -137,7 +137,7 @@ func (v *Verifier) diffBuckets(ctx context.Context, ns migration.Namespace, buck
 	err := v.sides(ctx, func(ctx context.Context, side int, c *mongo.Client) error {
 		h := hasher{ignoreFieldOrder: v.opts.IgnoreFieldOrder}
 		n := 0
-		return scan(ctx, c, ns, &v.scanned, func(key []byte, doc bson.Raw) error {
+		return v.scan(ctx, side, c, ns, func(key []byte, doc bson.Raw) error {
 			if err := v.paced(ctx, &n); err != nil {
 				return err
 			}

@@ -31,6 +31,11 @@ type Verifier struct {
 	mu       sync.Mutex // guards progress
 	progress Progress
 
+	// scanOnce and scanWith: each side's whole-collection read
+	// (mdb.ServerInfo.ScanMethod), probed at its first scan.
+	scanOnce [2]sync.Once
+	scanWith [2]mdb.ScanMethod
+
 	// pace, when set, is called every paceEvery documents a scan reads and
 	// before every re-read batch; it may sleep (the continuous verifier's
 	// throttle) and returns an error only when ctx ends.
