@@ -75,6 +75,9 @@ func (o Options) validate() error {
 	if err := o.Verification.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := o.Copy.Scan.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("copy: %w", err))
+	}
 	return errors.Join(errs...)
 }
 

@@ -177,21 +177,30 @@ const (
 	ScanAggregate ScanMethod = "aggregate"
 )
 
+// Validate refuses a method Scan does not know ("" is the default, find).
+func (m ScanMethod) Validate() error {
+	switch m {
+	case "", ScanFind, ScanAggregate:
+		return nil
+	}
+	return fmt.Errorf("scan method %q: want %q or %q", string(m), ScanFind, ScanAggregate)
+}
+
 // Scan reads every document of coll in natural order with m (ScanFind when
 // empty), the first batch sized by s, as Find does.
 func Scan(ctx context.Context, coll *mongo.Collection, s *BatchSizer, m ScanMethod) (*Cursor, error) {
-	switch m {
-	case ScanFind, "":
-		return Find(ctx, coll, bson.D{}, s)
-	case ScanAggregate:
-		s.Restart()
-		cur, err := coll.Aggregate(ctx, mongo.Pipeline{}, options.Aggregate().SetBatchSize(int32(s.Size())))
-		if err != nil {
-			return nil, err
-		}
-		return &Cursor{cur: cur, sizer: s}, nil
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("scan %s: %w", coll.Name(), err)
 	}
-	return nil, fmt.Errorf("scan %s: unknown scan method %q", coll.Name(), m)
+	if m != ScanAggregate {
+		return Find(ctx, coll, bson.D{}, s)
+	}
+	s.Restart()
+	cur, err := coll.Aggregate(ctx, mongo.Pipeline{}, options.Aggregate().SetBatchSize(int32(s.Size())))
+	if err != nil {
+		return nil, err
+	}
+	return &Cursor{cur: cur, sizer: s}, nil
 }
 
 // Next advances to the next document. At the end of a batch it tells the

@@ -16,9 +16,9 @@ import (
 )
 
 // Scan with either method returns every document of a collection, byte for
-// byte as find does, in batches sized by the sizer (1, 4, 16, … up to its
-// maximum); a capped collection comes in insertion order. FerretDB's scan
-// method is the aggregate one.
+// byte as find does, across many batches (the sizer starts at one document
+// and caps them at 64); a capped collection comes in insertion order.
+// FerretDB's scan method is the aggregate one; an unknown method is refused.
 func TestScanMethods(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -97,7 +97,7 @@ func TestScanMethods(t *testing.T) {
 			t.Errorf("%q: %d capped documents, want 50", m, len(capped))
 		}
 	}
-	if _, err := mdb.Scan(ctx, coll, mdb.NewBatchSizer(mdb.SizerOptions{}), "mapReduce"); err == nil || !strings.Contains(err.Error(), `unknown scan method "mapReduce"`) {
+	if _, err := mdb.Scan(ctx, coll, mdb.NewBatchSizer(mdb.SizerOptions{}), "mapReduce"); err == nil || !strings.Contains(err.Error(), `scan method "mapReduce": want "find" or "aggregate"`) {
 		t.Errorf("unknown method: err = %v", err)
 	}
 }
