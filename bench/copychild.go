@@ -54,7 +54,7 @@ type nsSplit struct {
 
 // engineVariant is the engine with some copy options changed.
 type engineVariant struct {
-	firstBatch, workers, inserters int
+	firstBatch, workers, inserters, batch int
 	// namedDB includes the benchmark's database by name, as the raw copy
 	// knows it: no listDatabases (on FerretDB a walk of every page).
 	namedDB bool
@@ -62,7 +62,7 @@ type engineVariant struct {
 
 // parseMethod checks a method name: raw, or engine with optional suffixes
 // -firstN (first cursor batch of N documents), -wN (N namespaces at once),
-// -iN (N inserters per namespace), -db (the benchmark's database named in
+// -iN (N inserters per namespace), -bN (batches of at most N documents), -db (the benchmark's database named in
 // an include filter); raw with -agg (read with an empty aggregation
 // pipeline) and -ixfirst (indexes built before the documents).
 func parseMethod(m string) (engineVariant, error) {
@@ -72,7 +72,7 @@ func parseMethod(m string) (engineVariant, error) {
 	}
 	parts := strings.Split(m, "-")
 	if parts[0] != "engine" {
-		return v, fmt.Errorf("method %q: want raw[-agg][-ixfirst] or engine[-firstN][-wN][-iN][-db]", m)
+		return v, fmt.Errorf("method %q: want raw[-agg][-ixfirst] or engine[-firstN][-wN][-iN][-bN][-db]", m)
 	}
 	for _, p := range parts[1:] {
 		if p == "db" {
@@ -88,8 +88,10 @@ func parseMethod(m string) (engineVariant, error) {
 			dst, num = &v.workers, strings.TrimPrefix(p, "w")
 		case strings.HasPrefix(p, "i"):
 			dst, num = &v.inserters, strings.TrimPrefix(p, "i")
+		case strings.HasPrefix(p, "b"):
+			dst, num = &v.batch, strings.TrimPrefix(p, "b")
 		default:
-			return v, fmt.Errorf("method %q: unknown part %q; want raw[-agg][-ixfirst] or engine[-firstN][-wN][-iN][-db]", m, p)
+			return v, fmt.Errorf("method %q: unknown part %q; want raw[-agg][-ixfirst] or engine[-firstN][-wN][-iN][-bN][-db]", m, p)
 		}
 		n, err := strconv.Atoi(num)
 		if err != nil || n <= 0 {
@@ -103,7 +105,7 @@ func parseMethod(m string) (engineVariant, error) {
 // copyChild is the child process: copy with method, print a childResult.
 func copyChild(args []string) error {
 	if len(args) != 3 {
-		return fmt.Errorf("usage: %s raw[-agg][-ixfirst]|engine[-firstN][-wN][-iN][-db] SRC DST", childCommand)
+		return fmt.Errorf("usage: %s raw[-agg][-ixfirst]|engine[-firstN][-wN][-iN][-bN][-db] SRC DST", childCommand)
 	}
 	variant, err := parseMethod(args[0])
 	if err != nil {
@@ -139,7 +141,7 @@ func engineCopy(ctx context.Context, start time.Time, v engineVariant, src, dst 
 	rec := &splitRecorder{start: start, byNS: map[string]*nsSplit{}}
 	logger := slog.New(&recordingHandler{Handler: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}), rec: rec})
 	opts := engine.Options{Source: mdb.URI(src), Destination: mdb.URI(dst), StopAfterCopy: true}
-	opts.Copy.FirstBatch, opts.Copy.Workers, opts.Copy.InsertersPerTask = v.firstBatch, v.workers, v.inserters
+	opts.Copy.FirstBatch, opts.Copy.Workers, opts.Copy.InsertersPerTask, opts.Copy.BatchDocuments = v.firstBatch, v.workers, v.inserters, v.batch
 	if v.namedDB {
 		opts.Include = []migration.Filter{{Database: "bench"}}
 	}
