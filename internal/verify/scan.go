@@ -45,18 +45,21 @@ func (v *Verifier) scan(ctx context.Context, side int, c *mongo.Client, ns migra
 }
 
 // scanMethod is the cheaper whole-collection read of side's server, probed
-// once; find when the probe fails (the scan then says what is wrong).
+// once. A failed probe is tried again at the next scan; this one uses find
+// (and, if the server is unreachable, says so itself).
 func (v *Verifier) scanMethod(ctx context.Context, side int, c *mongo.Client) mdb.ScanMethod {
-	v.scanOnce[side].Do(func() {
-		v.scanWith[side] = mdb.ScanFind
-		si, err := mdb.Probe(ctx, c)
-		if err != nil {
-			v.logger.Warn("could not probe the server; scans use find", "side", sideName(side), "err", err)
-			return
-		}
-		v.scanWith[side] = si.ScanMethod()
-		v.logger.Debug("scan method", "side", sideName(side), "server", si.Server(), "method", v.scanWith[side])
-	})
+	v.scanMu.Lock()
+	defer v.scanMu.Unlock()
+	if m := v.scanWith[side]; m != "" {
+		return m
+	}
+	si, err := mdb.Probe(ctx, c)
+	if err != nil {
+		v.logger.Warn("could not probe the server; this scan uses find", "side", sideName(side), "err", err)
+		return mdb.ScanFind
+	}
+	v.scanWith[side] = si.ScanMethod()
+	v.logger.Debug("scan method", "side", sideName(side), "server", si.Server(), "method", v.scanWith[side])
 	return v.scanWith[side]
 }
 

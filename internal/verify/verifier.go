@@ -31,9 +31,10 @@ type Verifier struct {
 	mu       sync.Mutex // guards progress
 	progress Progress
 
-	// scanOnce and scanWith: each side's whole-collection read
-	// (mdb.ServerInfo.ScanMethod), probed at its first scan.
-	scanOnce [2]sync.Once
+	// scanWith is each side's whole-collection read
+	// (mdb.ServerInfo.ScanMethod), probed at its first scan; "" until a
+	// probe succeeded. Guarded by scanMu.
+	scanMu   sync.Mutex
 	scanWith [2]mdb.ScanMethod
 
 	// pace, when set, is called every paceEvery documents a scan reads and
