@@ -50,6 +50,27 @@ var (
 	errExists = errors.New("already exists in the store")
 )
 
+// rowScanner is a *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(dest ...any) error }
+
+// queryAll runs query on q and returns every row as scan reads it.
+func queryAll[T any](ctx context.Context, q querier, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // notFoundIf maps sql.ErrNoRows to errNotFound.
 func notFoundIf(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {

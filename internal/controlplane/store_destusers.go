@@ -38,21 +38,12 @@ func (s *store) DestinationUser(ctx context.Context, id string) (destUser, error
 // DueDestinationUsers lists up to limit users due at now to be created or
 // dropped, the longest waiting first.
 func (s *store) DueDestinationUsers(ctx context.Context, now time.Time, limit int) ([]destUser, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT owner_id, kind, group_id, cluster, username, password_enc, state, attempts, sent, last_error FROM destination_users
-		WHERE state IN (?, ?) AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`, userPending, userDropping, ms(now), limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var due []destUser
-	for rows.Next() {
+	return queryAll(ctx, s.q, func(rows rowScanner) (destUser, error) {
 		var u destUser
-		if err := rows.Scan(&u.ownerID, &u.kind, &u.groupID, &u.cluster, &u.name, &u.passwordEnc, &u.state, &u.attempts, &u.sent, &u.lastErr); err != nil {
-			return nil, err
-		}
-		due = append(due, u)
-	}
-	return due, rows.Err()
+		err := rows.Scan(&u.ownerID, &u.kind, &u.groupID, &u.cluster, &u.name, &u.passwordEnc, &u.state, &u.attempts, &u.sent, &u.lastErr)
+		return u, err
+	}, `SELECT owner_id, kind, group_id, cluster, username, password_enc, state, attempts, sent, last_error FROM destination_users
+		WHERE state IN (?, ?) AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`, userPending, userDropping, ms(now), limit)
 }
 
 // NextDestinationUserAttempt is when the next create or drop is due

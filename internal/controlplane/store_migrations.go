@@ -15,7 +15,7 @@ const migrationColumns = `id, org_id, group_id, source_group_id, agent_id, host,
 	coalesce((SELECT lost FROM agents WHERE agents.id = migrations.agent_id), 0),
 	coalesce((SELECT last_seen_at FROM agents WHERE agents.id = migrations.agent_id), 0)`
 
-func scanMigration(row interface{ Scan(...any) error }) (*migration, error) {
+func scanMigration(row rowScanner) (*migration, error) {
 	m := &migration{}
 	err := row.Scan(&m.id, &m.orgID, &m.groupID, &m.sourceGroupID, &m.agentID, &m.host, &m.destination, &m.requestEnc, &m.status, &m.ready, &m.lag,
 		&m.progress, &m.errorMessage, &m.windowStarted, &m.expiresAt, &m.expiryWarned, &m.cutoverRequested, &m.stalled, &m.report, &m.createdAt, &m.updatedAt, &m.completedAt,
@@ -32,20 +32,7 @@ func (s *store) Migration(ctx context.Context, id string) (*migration, error) {
 // openMigrations lists the NEW and WORKING migrations matching where, oldest
 // first.
 func (s *store) openMigrations(ctx context.Context, where string, args ...any) ([]*migration, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT `+migrationColumns+` FROM migrations WHERE status IN ('NEW', 'WORKING') AND `+where+` ORDER BY created_at, id`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*migration
-	for rows.Next() {
-		m, err := scanMigration(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.q, scanMigration, `SELECT `+migrationColumns+` FROM migrations WHERE status IN ('NEW', 'WORKING') AND `+where+` ORDER BY created_at, id`, args...)
 }
 
 // FinishMigration moves migration id to the terminal status with error
@@ -164,20 +151,7 @@ func (s *store) OpenMigrationTo(ctx context.Context, groupID, cluster string) (s
 
 // ProjectMigrations lists project groupID's migrations, newest first.
 func (s *store) ProjectMigrations(ctx context.Context, groupID string) ([]*migration, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT `+migrationColumns+` FROM migrations WHERE group_id = ? ORDER BY created_at DESC, id DESC`, groupID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*migration
-	for rows.Next() {
-		m, err := scanMigration(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.q, scanMigration, `SELECT `+migrationColumns+` FROM migrations WHERE group_id = ? ORDER BY created_at DESC, id DESC`, groupID)
 }
 
 // StartCutover records that the cutover of migration id was asked for at now.

@@ -49,21 +49,12 @@ func (s *store) Event(ctx context.Context, id int64) (api.Event, error) {
 // DueDeliveries lists up to limit webhook deliveries due at now, oldest
 // first, with their project's webhook.
 func (s *store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]delivery, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT d.id, d.event_id, d.attempts, p.webhook_url, p.webhook_url_enc, p.webhook_secret FROM webhook_deliveries d
-		JOIN projects p ON p.id = d.group_id WHERE d.delivered_at IS NULL AND d.failed = 0 AND d.next_attempt_at <= ? ORDER BY d.id LIMIT ?`, ms(now), limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var due []delivery
-	for rows.Next() {
+	return queryAll(ctx, s.q, func(rows rowScanner) (delivery, error) {
 		var d delivery
-		if err := rows.Scan(&d.id, &d.eventID, &d.attempts, &d.url, &d.urlEnc, &d.secret); err != nil {
-			return nil, err
-		}
-		due = append(due, d)
-	}
-	return due, rows.Err()
+		err := rows.Scan(&d.id, &d.eventID, &d.attempts, &d.url, &d.urlEnc, &d.secret)
+		return d, err
+	}, `SELECT d.id, d.event_id, d.attempts, p.webhook_url, p.webhook_url_enc, p.webhook_secret FROM webhook_deliveries d
+		JOIN projects p ON p.id = d.group_id WHERE d.delivered_at IS NULL AND d.failed = 0 AND d.next_attempt_at <= ? ORDER BY d.id LIMIT ?`, ms(now), limit)
 }
 
 // NextDeliveryAttempt is when the next pending webhook delivery is due
@@ -158,25 +149,18 @@ func (s *store) NextLongCutover(ctx context.Context, after time.Duration) (time.
 
 // DueEmails lists up to limit email notifications due at now, oldest first.
 func (s *store) DueEmails(ctx context.Context, now time.Time, limit int) ([]emailNote, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT id, migration_id, kind, recipients, subject, body, attempts, created_at FROM email_notifications
-		WHERE sent_at IS NULL AND failed = 0 AND next_attempt_at <= ? ORDER BY id LIMIT ?`, ms(now), limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var due []emailNote
-	for rows.Next() {
+	return queryAll(ctx, s.q, func(rows rowScanner) (emailNote, error) {
 		var n emailNote
 		var rcpt string
 		if err := rows.Scan(&n.id, &n.migrationID, &n.kind, &rcpt, &n.subject, &n.body, &n.attempts, &n.createdAt); err != nil {
-			return nil, err
+			return n, err
 		}
 		if err := json.Unmarshal([]byte(rcpt), &n.recipients); err != nil {
-			return nil, fmt.Errorf("email notification %d: recipients: %w", n.id, err)
+			return n, fmt.Errorf("email notification %d: recipients: %w", n.id, err)
 		}
-		due = append(due, n)
-	}
-	return due, rows.Err()
+		return n, nil
+	}, `SELECT id, migration_id, kind, recipients, subject, body, attempts, created_at FROM email_notifications
+		WHERE sent_at IS NULL AND failed = 0 AND next_attempt_at <= ? ORDER BY id LIMIT ?`, ms(now), limit)
 }
 
 // NextEmailAttempt is when the next pending email notification is due
