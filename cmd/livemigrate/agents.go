@@ -75,15 +75,11 @@ func agentsRevokeCmd(e *env, flags *apiFlags) *cobra.Command {
 		Short: "Revoke one migration host agent: refused from its next call; its unfinished migrations fail",
 		Args:  oneArg("agent ID (see 'livemigrate agents list')"),
 		RunE: func(c *cobra.Command, args []string) error {
-			s, err := flags.open(e, c)
+			s, org, err := flags.openOrg(e, c, orgID)
 			if err != nil {
 				return err
 			}
 			ctx := c.Context()
-			org, err := s.orgID(ctx, orgID)
-			if err != nil {
-				return err
-			}
 			if !force {
 				ok, err := s.prompt.Confirm(fmt.Sprintf("Revoke agent %s? Its unfinished migrations fail, and registering its hostname again needs an owner's approval.", args[0]))
 				if err != nil {
@@ -171,15 +167,11 @@ func agentsDecideCmd(e *env, flags *apiFlags, approve bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := flags.open(e, c)
+			s, org, err := flags.openOrg(e, c, orgID)
 			if err != nil {
 				return err
 			}
 			ctx := c.Context()
-			org, err := s.orgID(ctx, orgID)
-			if err != nil {
-				return err
-			}
 			decide := s.client.RejectAgentRegistration
 			if approve {
 				decide = s.client.ApproveAgentRegistration

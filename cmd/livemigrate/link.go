@@ -44,15 +44,11 @@ func linkDeleteCmd(e *env, flags *apiFlags) *cobra.Command {
 		Short:   "Delete the link token and revoke the organization's migration hosts",
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			s, err := flags.open(e, c)
+			s, org, err := flags.openOrg(e, c, orgID)
 			if err != nil {
 				return err
 			}
 			ctx := c.Context()
-			org, err := s.orgID(ctx, orgID)
-			if err != nil {
-				return err
-			}
 			if !force {
 				ok, err := s.prompt.Confirm(fmt.Sprintf("Are you sure you want to delete the link-token of organization %s? Its migration hosts are revoked.", org))
 				if err != nil {

@@ -84,6 +84,21 @@ func (f *apiFlags) open(e *env, c *cobra.Command) (*session, error) {
 	}, nil
 }
 
+// openOrg opens the session and resolves the organization (orgID, else the
+// profile's): the prologue of the organization-scoped commands that take
+// arguments and so cannot go through onSession.
+func (f *apiFlags) openOrg(e *env, c *cobra.Command, orgID string) (*session, string, error) {
+	s, err := f.open(e, c)
+	if err != nil {
+		return nil, "", err
+	}
+	org, err := s.orgID(c.Context(), orgID)
+	if err != nil {
+		return nil, "", err
+	}
+	return s, org, nil
+}
+
 // onSession completes c as an Admin API command: it adds -o, and its RunE
 // checks the -o format, then the flags with check (usage errors come before
 // any call; check may be nil), opens the session and hands both to run.
