@@ -71,6 +71,13 @@ func queryAll[T any](ctx context.Context, q querier, scan func(rowScanner) (T, e
 	return out, rows.Err()
 }
 
+// scanString reads a row of one text column (for queryAll).
+func scanString(row rowScanner) (string, error) {
+	var v string
+	err := row.Scan(&v)
+	return v, err
+}
+
 // notFoundIf maps sql.ErrNoRows to errNotFound.
 func notFoundIf(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {

@@ -143,20 +143,11 @@ type clearWebhook struct{ groupID, url string }
 
 // ClearWebhookURLs lists the projects whose webhook URL is not sealed.
 func (s *store) ClearWebhookURLs(ctx context.Context) ([]clearWebhook, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT id, webhook_url FROM projects WHERE webhook_url != '' AND webhook_url_enc IS NULL`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []clearWebhook
-	for rows.Next() {
+	return queryAll(ctx, s.q, func(rows rowScanner) (clearWebhook, error) {
 		var h clearWebhook
-		if err := rows.Scan(&h.groupID, &h.url); err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, rows.Err()
+		err := rows.Scan(&h.groupID, &h.url)
+		return h, err
+	}, `SELECT id, webhook_url FROM projects WHERE webhook_url != '' AND webhook_url_enc IS NULL`)
 }
 
 // SealWebhookURL replaces project groupID's webhook URL with its display

@@ -62,21 +62,8 @@ func (s *store) OpenValidationUsers(ctx context.Context) (int, error) {
 // EndedValidationUsers lists the validations that are no longer PENDING
 // and whose user is not retired yet.
 func (s *store) EndedValidationUsers(ctx context.Context) ([]string, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT owner_id FROM destination_users d WHERE kind = ? AND state IN (?, ?)
+	return queryAll(ctx, s.q, scanString, `SELECT owner_id FROM destination_users d WHERE kind = ? AND state IN (?, ?)
 		AND NOT EXISTS (SELECT 1 FROM validations v WHERE v.id = d.owner_id AND v.status = 'PENDING')`, ownerValidation, userPending, userActive)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ended []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ended = append(ended, id)
-	}
-	return ended, rows.Err()
 }
 
 // MarkDestinationUserSent records that a createUser of owner id's user

@@ -33,20 +33,11 @@ const heartbeatDeadline = `max(last_seen_at, ?) + ?`
 
 // AgentsToLose lists the agents whose heartbeat deadline passed at now.
 func (s *store) AgentsToLose(ctx context.Context, since time.Time, after time.Duration, now time.Time) ([]lostAgent, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT id, hostname, last_seen_at FROM agents WHERE revoked = 0 AND lost = 0 AND `+heartbeatDeadline+` <= ?`, ms(since), after.Milliseconds(), ms(now))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []lostAgent
-	for rows.Next() {
+	return queryAll(ctx, s.q, func(rows rowScanner) (lostAgent, error) {
 		var a lostAgent
-		if err := rows.Scan(&a.id, &a.host, &a.seenAt); err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+		err := rows.Scan(&a.id, &a.host, &a.seenAt)
+		return a, err
+	}, `SELECT id, hostname, last_seen_at FROM agents WHERE revoked = 0 AND lost = 0 AND `+heartbeatDeadline+` <= ?`, ms(since), after.Milliseconds(), ms(now))
 }
 
 // NextAgentLoss is the earliest heartbeat deadline.
@@ -119,20 +110,11 @@ type workItem struct {
 
 // PendingWork lists agent agentID's un-acked work items, oldest first.
 func (s *store) PendingWork(ctx context.Context, agentID string) ([]workItem, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT id, kind, validation_id, migration_id FROM work_items WHERE agent_id = ? AND acked_at IS NULL ORDER BY id`, agentID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []workItem
-	for rows.Next() {
+	return queryAll(ctx, s.q, func(rows rowScanner) (workItem, error) {
 		var x workItem
-		if err := rows.Scan(&x.id, &x.kind, &x.validationID, &x.migrationID); err != nil {
-			return nil, err
-		}
-		out = append(out, x)
-	}
-	return out, rows.Err()
+		err := rows.Scan(&x.id, &x.kind, &x.validationID, &x.migrationID)
+		return x, err
+	}, `SELECT id, kind, validation_id, migration_id FROM work_items WHERE agent_id = ? AND acked_at IS NULL ORDER BY id`, agentID)
 }
 
 // AckWork retires work item id.

@@ -153,20 +153,11 @@ func (s *store) CreateProject(ctx context.Context, pr api.Project, now time.Time
 
 // Projects lists every project, oldest first.
 func (s *store) Projects(ctx context.Context) ([]api.Project, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT id, name, org_id FROM projects ORDER BY created_at, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []api.Project
-	for rows.Next() {
+	return queryAll(ctx, s.q, func(rows rowScanner) (api.Project, error) {
 		var pr api.Project
-		if err := rows.Scan(&pr.ID, &pr.Name, &pr.OrgID); err != nil {
-			return nil, err
-		}
-		out = append(out, pr)
-	}
-	return out, rows.Err()
+		err := rows.Scan(&pr.ID, &pr.Name, &pr.OrgID)
+		return pr, err
+	}, `SELECT id, name, org_id FROM projects ORDER BY created_at, id`)
 }
 
 // Project loads project id.
@@ -225,22 +216,13 @@ type principalRow struct{ id, name, desc string }
 // PrincipalsIn lists the principals of kind (service accounts excluded)
 // with a role in org orgID, oldest first.
 func (s *store) PrincipalsIn(ctx context.Context, orgID, kind string) ([]principalRow, error) {
-	rows, err := s.q.QueryContext(ctx, `SELECT p.id, p.name, p.description FROM principals p
+	return queryAll(ctx, s.q, func(rows rowScanner) (principalRow, error) {
+		var x principalRow
+		err := rows.Scan(&x.id, &x.name, &x.desc)
+		return x, err
+	}, `SELECT p.id, p.name, p.description FROM principals p
 		WHERE p.kind = ? AND p.service_account = 0 AND EXISTS (SELECT 1 FROM roles r WHERE r.principal_id = p.id AND r.org_id = ?)
 		ORDER BY p.created_at, p.id`, kind, orgID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []principalRow
-	for rows.Next() {
-		var x principalRow
-		if err := rows.Scan(&x.id, &x.name, &x.desc); err != nil {
-			return nil, err
-		}
-		out = append(out, x)
-	}
-	return out, rows.Err()
 }
 
 // DeleteAPIKey deletes API key keyID of org orgID (not a service account);
