@@ -78,7 +78,7 @@ func copyBench(args []string) error {
 	fs := flag.NewFlagSet("copy", flag.ContinueOnError)
 	cfg := copyConfig{CPUs: runtime.NumCPU()}
 	sizes := fs.String("docs", "10000,100000", "documents per collection, one dataset size per value (the defaults, 40,000 and 400,000 documents, take about 40 minutes with 3 rounds on 2 cores)")
-	methods := fs.String("methods", "raw,engine", "methods to compare: raw[-agg][-ixfirst] (the raw copy reading with an empty aggregation pipeline, building indexes before the documents), engine[-firstN][-wN][-iN][-bN][-db] (the engine with a first cursor batch of N documents, N namespaces at once, N inserters per namespace, batches of at most N documents, the database named in an include filter)")
+	methods := fs.String("methods", "raw,engine", "methods to compare: raw[-agg][-ixfirst] (the raw copy reading with an empty aggregation pipeline, building indexes before the documents), engine[-firstN][-wN][-iN][-bN][-db][-ixafter][-ixupN] (the engine with a first cursor batch of N documents, N namespaces at once, N inserters per namespace, batches of at most N documents, the database named in an include filter, every collection's indexes after its documents, indexes before the documents up to N documents)")
 	fs.IntVar(&cfg.Collections, "collections", 4, "collections")
 	fs.IntVar(&cfg.DocBytes, "doc-bytes", 1200, "approximate document size")
 	fs.IntVar(&cfg.Runs, "runs", 3, "interleaved rounds (each runs every method once; medians are reported)")

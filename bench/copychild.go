@@ -58,13 +58,18 @@ type engineVariant struct {
 	// namedDB includes the benchmark's database by name, as the raw copy
 	// knows it: no listDatabases (on FerretDB a walk of every page).
 	namedDB bool
+	// indexesFirstUpTo is engine.Options.IndexesFirstUpTo (-ixafter: -1,
+	// -ixupN: N).
+	indexesFirstUpTo int64
 }
 
 // parseMethod checks a method name: raw, or engine with optional suffixes
 // -firstN (first cursor batch of N documents), -wN (N namespaces at once),
 // -iN (N inserters per namespace), -bN (batches of at most N documents), -db (the benchmark's database named in
-// an include filter); raw with -agg (read with an empty aggregation
-// pipeline) and -ixfirst (indexes built before the documents).
+// an include filter), -ixafter (every collection's indexes after its
+// documents), -ixupN (indexes before the documents up to N documents); raw
+// with -agg (read with an empty aggregation pipeline) and -ixfirst (indexes
+// built before the documents).
 func parseMethod(m string) (engineVariant, error) {
 	var v engineVariant
 	if m == "raw" || m == "raw-ixfirst" || m == "raw-agg" || m == "raw-agg-ixfirst" || m == "engine" {
@@ -72,11 +77,22 @@ func parseMethod(m string) (engineVariant, error) {
 	}
 	parts := strings.Split(m, "-")
 	if parts[0] != "engine" {
-		return v, fmt.Errorf("method %q: want raw[-agg][-ixfirst] or engine[-firstN][-wN][-iN][-bN][-db]", m)
+		return v, fmt.Errorf("method %q: want raw[-agg][-ixfirst] or engine[-firstN][-wN][-iN][-bN][-db][-ixafter][-ixupN]", m)
 	}
 	for _, p := range parts[1:] {
 		if p == "db" {
 			v.namedDB = true
+			continue
+		}
+		if p == "ixafter" {
+			v.indexesFirstUpTo = -1
+			continue
+		}
+		if n, err := strconv.ParseInt(strings.TrimPrefix(p, "ixup"), 10, 64); strings.HasPrefix(p, "ixup") {
+			if err != nil || n <= 0 {
+				return v, fmt.Errorf("method %q: %q needs a positive number", m, p)
+			}
+			v.indexesFirstUpTo = n
 			continue
 		}
 		var dst *int
@@ -91,7 +107,7 @@ func parseMethod(m string) (engineVariant, error) {
 		case strings.HasPrefix(p, "b"):
 			dst, num = &v.batch, strings.TrimPrefix(p, "b")
 		default:
-			return v, fmt.Errorf("method %q: unknown part %q; want raw[-agg][-ixfirst] or engine[-firstN][-wN][-iN][-bN][-db]", m, p)
+			return v, fmt.Errorf("method %q: unknown part %q; want raw[-agg][-ixfirst] or engine[-firstN][-wN][-iN][-bN][-db][-ixafter][-ixupN]", m, p)
 		}
 		n, err := strconv.Atoi(num)
 		if err != nil || n <= 0 {
@@ -105,7 +121,7 @@ func parseMethod(m string) (engineVariant, error) {
 // copyChild is the child process: copy with method, print a childResult.
 func copyChild(args []string) error {
 	if len(args) != 3 {
-		return fmt.Errorf("usage: %s raw[-agg][-ixfirst]|engine[-firstN][-wN][-iN][-bN][-db] SRC DST", childCommand)
+		return fmt.Errorf("usage: %s raw[-agg][-ixfirst]|engine[-firstN][-wN][-iN][-bN][-db][-ixafter][-ixupN] SRC DST", childCommand)
 	}
 	variant, err := parseMethod(args[0])
 	if err != nil {
@@ -142,6 +158,7 @@ func engineCopy(ctx context.Context, start time.Time, v engineVariant, src, dst 
 	logger := slog.New(&recordingHandler{Handler: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}), rec: rec})
 	opts := engine.Options{Source: mdb.URI(src), Destination: mdb.URI(dst), StopAfterCopy: true}
 	opts.Copy.FirstBatch, opts.Copy.Workers, opts.Copy.InsertersPerTask, opts.Copy.BatchDocuments = v.firstBatch, v.workers, v.inserters, v.batch
+	opts.IndexesFirstUpTo = v.indexesFirstUpTo
 	if v.namedDB {
 		opts.Include = []migration.Filter{{Database: "bench"}}
 	}

@@ -97,6 +97,10 @@ func Open(dst *mongo.Client, name string, logger *slog.Logger) *Store {
 // Name is the metadata database's name.
 func (s *Store) Name() string { return s.db.Name() }
 
+// RunCollection is the collection of the metadata database (Name) that
+// holds the run's document once Begin returns.
+func (s *Store) RunCollection() string { return collRun }
+
 func (s *Store) do(ctx context.Context, what string, op func(context.Context) error) error {
 	if err := mdb.Retry(ctx, s.logger, what, s.retry, op); err != nil {
 		return fmt.Errorf("%s in %s: %w", what, s.db.Name(), err)

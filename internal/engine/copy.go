@@ -41,7 +41,7 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 			ectx, cancel := context.WithCancel(ctx)
 			var wg sync.WaitGroup
 			defer func() { cancel(); wg.Wait() }()
-			alongside = e.startEstimates(ectx, &wg, colls, states)
+			alongside = e.startEstimates(ectx, &wg, colls, states, e.indexesFirstUpTo > 0)
 		} else {
 			planned, err := e.planNew(ctx, colls, states, samples)
 			if err != nil {
@@ -60,10 +60,15 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 	}
 	e.addNamespaces(planned...)
 	byNS := map[migration.Namespace]catalog.Collection{}
+	var mu sync.Mutex // guards fresh, first and firstBuilt
 	// fresh are the namespaces just created empty: the first attempt of
 	// each needs no second drop and create.
-	var freshMu sync.Mutex
 	fresh := map[migration.Namespace]bool{}
+	// first are the namespaces whose indexes are built before their
+	// documents (indexesFirst), firstBuilt those whose first attempt built
+	// them (later attempts build them again, uncounted) and how long it took.
+	first := map[migration.Namespace]bool{}
+	firstBuilt := map[migration.Namespace]time.Duration{}
 	for _, c := range colls {
 		if c.Kind == catalog.KindView {
 			views = append(views, c)
@@ -105,12 +110,19 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 
 	tasks := make([]clone.Task, 0, len(toCopy))
 	for _, c := range toCopy {
-		t := clone.Task{NS: c.NS, EstimatedBytes: e.estimatedBytes(c.NS), Ordered: c.Capped(),
+		docs, bytes := e.estimateOf(c.NS)
+		t := clone.Task{NS: c.NS, EstimatedBytes: bytes, Ordered: c.Capped(),
 			FirstBatch: clone.FirstBatchOfSample(samples[c.NS].Documents, samples[c.NS].Largest)}
-		if ch, ok := alongside[c.NS]; ok {
+		ch, ok := alongside[c.NS]
+		if !ok {
+			first[c.NS] = e.indexesFirst(docs)
+		} else {
 			t.Prepare = func(ctx context.Context) (int, error) {
 				select {
 				case r := <-ch:
+					mu.Lock()
+					first[c.NS] = r.counted && e.indexesFirst(r.docs)
+					mu.Unlock()
 					return clone.FirstBatchOfSample(r.s.Documents, r.s.Largest), r.err
 				case <-ctx.Done():
 					return 0, ctx.Err()
@@ -119,8 +131,12 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 		}
 		tasks = append(tasks, t)
 	}
+	indexes := "after the documents"
+	if e.indexesFirstUpTo > 0 {
+		indexes = fmt.Sprintf("before the documents up to %d documents", e.indexesFirstUpTo)
+	}
 	e.logger.Info("copy planned", "namespaces", len(tasks), "estimated_alongside", len(alongside), "scan", e.scan,
-		"took", time.Since(planBegan).Round(time.Millisecond))
+		"indexes", indexes, "took", time.Since(planBegan).Round(time.Millisecond))
 	e.startCopyClock()
 	copyOpts := e.opts.Copy
 	copyOpts.Scan = e.scan
@@ -128,10 +144,11 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 	err = copier.CopyAll(ctx, tasks, clone.Hooks{
 		Begin: func(ctx context.Context, t clone.Task) error {
 			defer e.step("begin", "ns", t.NS.String())()
-			freshMu.Lock()
-			created := fresh[t.NS]
+			mu.Lock()
+			created, ixFirst := fresh[t.NS], first[t.NS]
+			_, counted := firstBuilt[t.NS]
 			delete(fresh, t.NS)
-			freshMu.Unlock()
+			mu.Unlock()
 			if !created {
 				if r, err := e.recreate(ctx, byNS[t.NS]); err != nil {
 					return err
@@ -139,12 +156,28 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 					return fmt.Errorf("re-create %s: %s", t.NS, r.Reason)
 				}
 			}
+			if ixFirst {
+				began := time.Now()
+				if err := e.buildIndexes(ctx, t.NS, !counted); err != nil {
+					return err
+				}
+				mu.Lock()
+				firstBuilt[t.NS] = time.Since(began)
+				mu.Unlock()
+			}
 			e.setNamespace(t.NS, migration.CopyRunning, 0, 0)
 			return e.store.SetCollection(ctx, e.checkpointOf(t.NS))
 		},
 		Progress: e.addCopied,
 		Done: func(ctx context.Context, t clone.Task, r clone.Result) error {
-			e.setNamespace(t.NS, migration.CopyDone, r.Documents, r.Bytes)
+			mu.Lock()
+			ixFirst, ixTook := first[t.NS], firstBuilt[t.NS]
+			mu.Unlock()
+			state := migration.CopyDone
+			if ixFirst {
+				state = migration.CopyIndexed
+			}
+			e.setNamespace(t.NS, state, r.Documents, r.Bytes)
 			done := e.step("checkpoint copied", "ns", t.NS.String())
 			err := e.store.SetCollection(ctx, e.checkpointOf(t.NS))
 			done()
@@ -154,11 +187,15 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 			e.logger.Info("collection copied", "ns", t.NS.String(), "documents", r.Documents, "bytes", r.Bytes, "took", r.Took.Round(time.Millisecond),
 				"reading", r.Reading.Round(time.Millisecond), "queueing", r.Queueing.Round(time.Millisecond), "inserting", r.Inserting.Round(time.Millisecond),
 				"first_batches", r.FirstBatches.Round(time.Millisecond))
+			if ixFirst {
+				e.logger.Info("collection indexed", "ns", t.NS.String(), "took", ixTook.Round(time.Millisecond), "before_documents", true)
+				return nil
+			}
 			began := time.Now()
 			if err := e.finishIndexes(ctx, t.NS); err != nil {
 				return err
 			}
-			e.logger.Info("collection indexed", "ns", t.NS.String(), "took", time.Since(began).Round(time.Millisecond))
+			e.logger.Info("collection indexed", "ns", t.NS.String(), "took", time.Since(began).Round(time.Millisecond), "before_documents", false)
 			return nil
 		},
 	})
@@ -168,10 +205,13 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 	return e.createViews(ctx, views, states)
 }
 
-// sampled is what a namespace's sample found, or why it could not be read.
+// sampled is what a namespace's sample found, or why it could not be read,
+// and, when the copy waits for it (startEstimates), its document count.
 type sampled struct {
-	s   catalog.Sample
-	err error
+	s       catalog.Sample
+	err     error
+	docs    int64
+	counted bool
 }
 
 // estimateAlongside reports whether the new namespaces are estimated while
@@ -203,12 +243,14 @@ func (e *Engine) estimateAlongside(colls []catalog.Collection, states map[migrat
 
 // startEstimates plans every new namespace of colls as pending (in states;
 // the checkpoint records it when its copy begins) and estimates each in a
-// goroutine of wg: first its sample, sent on the namespace's channel (its
-// copy's first batch waits for it: Task.Prepare), then its count, which
-// runs alongside the copy. Snapshots have no total until the last estimate
-// is in (setEstimate). A count that fails only leaves that namespace's
-// estimate to follow its copy.
-func (e *Engine) startEstimates(ctx context.Context, wg *sync.WaitGroup, colls []catalog.Collection, states map[migration.Namespace]checkpoint.Collection) map[migration.Namespace]<-chan sampled {
+// goroutine of wg: its sample and its count at once. The sample is sent on
+// the namespace's channel (its copy's first batch waits for it:
+// Task.Prepare) as soon as it is read, and the count runs alongside the
+// copy — unless waitCount, when the copy needs the count to choose when to
+// build the indexes: then both are sent once the count is in. Snapshots
+// have no total until the last estimate is in (setEstimate). A count that
+// fails only leaves that namespace's estimate to follow its copy.
+func (e *Engine) startEstimates(ctx context.Context, wg *sync.WaitGroup, colls []catalog.Collection, states map[migration.Namespace]checkpoint.Collection, waitCount bool) map[migration.Namespace]<-chan sampled {
 	chans := map[migration.Namespace]chan sampled{}
 	var pending []checkpoint.Collection
 	for _, c := range colls {
@@ -228,17 +270,29 @@ func (e *Engine) startEstimates(ctx context.Context, wg *sync.WaitGroup, colls [
 		go func() {
 			defer wg.Done()
 			began := time.Now()
+			var docs, serverBytes int64
+			var countErr error
+			counted := make(chan struct{})
+			go func() {
+				defer close(counted)
+				docs, serverBytes, countErr = catalog.Count(ctx, e.src, ns)
+			}()
 			s, err := catalog.SampleOf(ctx, e.src, ns)
-			ch <- sampled{s, err}
+			if err != nil || !waitCount {
+				ch <- sampled{s: s, err: err}
+			}
+			<-counted
 			if err != nil {
 				e.setEstimate(ns, 0, 0, false)
 				return
 			}
-			docs, serverBytes, err := catalog.Count(ctx, e.src, ns)
-			if err != nil && ctx.Err() == nil {
-				e.logger.Warn("estimate failed; the namespace's progress follows its copy", "ns", ns.String(), "err", err)
+			if countErr != nil && ctx.Err() == nil {
+				e.logger.Warn("estimate failed; the namespace's progress follows its copy", "ns", ns.String(), "err", countErr)
 			}
-			e.setEstimate(ns, docs, s.EstimateBytes(docs, serverBytes), err == nil)
+			e.setEstimate(ns, docs, s.EstimateBytes(docs, serverBytes), countErr == nil)
+			if waitCount {
+				ch <- sampled{s: s, docs: docs, counted: countErr == nil}
+			}
 			e.logger.Debug("step", "step", "estimate alongside the copy", "ns", ns.String(), "took", time.Since(began).Round(time.Microsecond))
 		}()
 	}
@@ -292,16 +346,38 @@ func (e *Engine) recreate(ctx context.Context, c catalog.Collection) (*catalog.R
 	return catalog.Create(ctx, e.dst, c)
 }
 
-// finishIndexes builds the secondary indexes of ns (unique ones relaxed) and
+// indexesFirst reports whether a collection of docs estimated documents
+// gets its secondary indexes before its documents (Options.IndexesFirstUpTo,
+// mdb.Storage.IndexesFirstUpTo).
+func (e *Engine) indexesFirst(docs int64) bool {
+	return e.indexesFirstUpTo > 0 && docs <= e.indexesFirstUpTo
+}
+
+// finishIndexes builds the secondary indexes of ns after its documents and
 // marks it indexed.
 func (e *Engine) finishIndexes(ctx context.Context, ns migration.Namespace) error {
 	e.updateProgress(func(p *migration.Progress) { p.Phase = migration.PhaseIndexing })
 	defer e.updateProgress(func(p *migration.Progress) { p.Phase = migration.PhaseCopying })
+	if err := e.buildIndexes(ctx, ns, true); err != nil {
+		return err
+	}
+	e.setNamespace(ns, migration.CopyIndexed, -1, -1)
+	return e.store.SetCollection(ctx, e.checkpointOf(ns))
+}
+
+// buildIndexes creates the source's secondary indexes of ns on the
+// destination (unique ones relaxed, and recorded for the commit to restore)
+// and applies the refusal policy to those the destination refuses. count
+// says whether they go into the progress and the warnings: not when an
+// attempt after the first builds them again on a re-created namespace.
+func (e *Engine) buildIndexes(ctx context.Context, ns migration.Namespace, count bool) error {
 	ixs, err := catalog.ListIndexes(ctx, e.src, ns)
 	if err != nil {
 		return err
 	}
-	e.updateProgress(func(p *migration.Progress) { p.IndexBuilding.Total += len(ixs) })
+	if count {
+		e.updateProgress(func(p *migration.Progress) { p.IndexBuilding.Total += len(ixs) })
+	}
 	var refusals []catalog.Refusal
 	for _, ix := range ixs {
 		r, err := catalog.CreateIndex(ctx, e.dst, ns, ix.Name, ix.Relaxed())
@@ -318,13 +394,14 @@ func (e *Engine) finishIndexes(ctx context.Context, ns migration.Namespace) erro
 				return err
 			}
 		}
-		e.updateProgress(func(p *migration.Progress) { p.IndexBuilding.Built++ })
+		if count {
+			e.updateProgress(func(p *migration.Progress) { p.IndexBuilding.Built++ })
+		}
 	}
-	if err := e.handleRefusals(ctx, refusals, false); err != nil {
-		return err
+	if !count {
+		return nil
 	}
-	e.setNamespace(ns, migration.CopyIndexed, -1, -1)
-	return e.store.SetCollection(ctx, e.checkpointOf(ns))
+	return e.handleRefusals(ctx, refusals, false)
 }
 
 // createViews creates views after every base collection exists.

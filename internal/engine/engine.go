@@ -47,6 +47,10 @@ type Engine struct {
 	// scan is how the copy reads a namespace: Options.Copy.Scan, else the
 	// source's cheaper read (mdb.ServerInfo.ScanMethod), set in prepare.
 	scan mdb.ScanMethod
+	// indexesFirstUpTo is the largest collection (estimated documents)
+	// whose indexes are built before its documents (0: none), from
+	// Options.IndexesFirstUpTo or the destination's storage, set in prepare.
+	indexesFirstUpTo int64
 
 	// cdc is the change-application and commit state (cdc.go, commit.go).
 	cdc *cdc
@@ -210,6 +214,18 @@ func (e *Engine) prepare(ctx context.Context) (*checkpoint.Run, []catalog.Collec
 	}
 	if e.scan = e.opts.Copy.Scan; e.scan == "" {
 		e.scan = pf.Source.ScanMethod()
+	}
+	e.indexesFirstUpTo = max(e.opts.IndexesFirstUpTo, 0)
+	if e.opts.IndexesFirstUpTo == 0 {
+		// The run's document exists now: FerretDB plans a find on it.
+		done = e.step("detect destination storage")
+		storage, err := mdb.DetectStorage(ctx, e.dst, pf.Destination, e.store.Name(), e.store.RunCollection())
+		done()
+		if err != nil {
+			e.logger.Warn("cannot tell the destination's storage; indexes are built after the documents", "err", err)
+		}
+		e.indexesFirstUpTo = storage.IndexesFirstUpTo()
+		e.logger.Debug("destination storage", "storage", string(storage), "indexes_first_up_to", e.indexesFirstUpTo)
 	}
 	e.logger.Info("run prepared", "resumed", resumed, "namespaces", len(pf.Collections),
 		"source", pf.Identity.Source, "destination", pf.Identity.Destination, "source_server", pf.Source.Server())

@@ -52,6 +52,13 @@ type Options struct {
 	// Copy tunes the initial copy.
 	Copy clone.Options
 
+	// IndexesFirstUpTo is the largest collection, in estimated documents,
+	// whose secondary indexes the copy builds before its documents instead
+	// of after them: 0 takes the destination's choice
+	// (mdb.Storage.IndexesFirstUpTo), a negative value builds every
+	// collection's indexes after its documents.
+	IndexesFirstUpTo int64
+
 	// Verification is how the commit verifies (default VerifyContinuous).
 	Verification VerifyMode
 

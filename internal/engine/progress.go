@@ -186,13 +186,15 @@ func (e *Engine) addCountsLocked(n *migration.NamespaceProgress, docs, bytes int
 	n.EstimatedBytes = est
 }
 
-func (e *Engine) estimatedBytes(ns migration.Namespace) int64 {
+// estimateOf is the estimated documents and bytes of ns (zeros when it is
+// not in the progress).
+func (e *Engine) estimateOf(ns migration.Namespace) (docs, bytes int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if i, ok := e.nsIx[ns]; ok {
-		return e.prog.Namespaces[i].EstimatedBytes
+		return e.prog.Namespaces[i].EstimatedDocuments, e.prog.Namespaces[i].EstimatedBytes
 	}
-	return 0
+	return 0, 0
 }
 
 // checkpointOf is the stored form of ns's progress.
