@@ -51,6 +51,9 @@ type Engine struct {
 	// whose indexes are built before its documents (0: none), from
 	// Options.IndexesFirstUpTo or the destination's storage, set in prepare.
 	indexesFirstUpTo int64
+	// countWait bounds the wait for a count that choice needs (copy.go:
+	// countWait; tests on a loaded machine wait longer).
+	countWait time.Duration
 
 	// cdc is the change-application and commit state (cdc.go, commit.go).
 	cdc *cdc
@@ -72,13 +75,14 @@ func New(opts Options, logger *slog.Logger) (*Engine, error) {
 		return nil, err
 	}
 	return &Engine{
-		opts:   opts,
-		logger: logger.With("component", "engine"),
-		base:   logger,
-		scope:  scope,
-		prog:   migration.Progress{State: migration.StateIdle, Phase: migration.PhaseIdle},
-		nsIx:   map[migration.Namespace]int{},
-		cdc:    newCDC(),
+		opts:      opts,
+		logger:    logger.With("component", "engine"),
+		base:      logger,
+		scope:     scope,
+		prog:      migration.Progress{State: migration.StateIdle, Phase: migration.PhaseIdle},
+		nsIx:      map[migration.Namespace]int{},
+		cdc:       newCDC(),
+		countWait: countWait,
 	}, nil
 }
 

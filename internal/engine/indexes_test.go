@@ -103,6 +103,7 @@ func TestIndexesBeforeOrAfterTheDocuments(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		e.countWait = time.Minute // small's count, however loaded the machine
 		rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 		defer cancel()
 		return e, e.Run(rctx)
