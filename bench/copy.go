@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/livemigrate/livemigrate/internal/catalog"
+	"github.com/livemigrate/livemigrate/internal/migration"
 	"github.com/livemigrate/livemigrate/internal/mongotest"
 )
 
@@ -137,6 +138,9 @@ func copyBench(args []string) error {
 			return err
 		}
 		bytes, have = bytes+b, n
+		if err := trimOplog(ctx, src, sc); err != nil {
+			return err
+		}
 		size := copySize{DocsPerCollection: n, Documents: int64(cfg.Collections * n), Bytes: bytes}
 		if size.SourceDigest, err = digest(ctx, sc); err != nil {
 			return fmt.Errorf("source digest: %w", err)
@@ -182,6 +186,38 @@ func copyBench(args []string) error {
 	return writeBenchJSON("copy", map[string]any{"config": cfg, "sizes": results})
 }
 
+// benchOplog is the source's oplog cap, in entries.
+const benchOplog = 50_000
+
+// trimOplog brings the source's oplog down to its cap after the documents
+// were generated, as a source's capped cleanup keeps it: the benchmark turns
+// the cleanup off (startCopyServers), so 4 × 100,000 generated documents
+// would leave 400,000 entries, eight times the cap, for the engine's
+// listDatabases to walk (FerretDB computes every database's size for it).
+// The cleanup runs only until the oplog is at its cap.
+func trimOplog(ctx context.Context, src *mongotest.Server, c *mongo.Client) error {
+	oplog := migration.Namespace{DB: "local", Coll: "oplog.rs"}
+	n, _, err := catalog.Count(ctx, c, oplog)
+	if err != nil || n <= benchOplog {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "trimming the source's oplog from %d entries to its cap of %d…\n", n, benchOplog)
+	if err := src.RestartTrimmingEvery(ctx, 500*time.Millisecond); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for n > benchOplog {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the source's oplog still holds %d entries after 5 minutes of capped cleanup (cap %d)", n, benchOplog)
+		}
+		time.Sleep(time.Second)
+		if n, _, err = catalog.Count(ctx, c, oplog); err != nil {
+			return err
+		}
+	}
+	return src.RestartTrimmingEvery(ctx, 24*time.Hour)
+}
+
 // startCopyServers is startServers with the source's oplog, and with debug
 // handlers (pprof) when profiling.
 func startCopyServers(ctx context.Context, backend mongotest.Backend, debug bool) (s *servers, err error) {
@@ -201,7 +237,7 @@ func startCopyServers(ctx context.Context, backend mongotest.Backend, debug bool
 	// deletes the excess (350,000 entries at 4 × 100,000), a burst of source
 	// work in whichever copy it meets. So it never runs during a benchmark:
 	// the oplog keeps one entry per generated document.
-	if s.src, err = mongotest.Start(ctx, mongotest.Options{ReplSet: "rs0", Oplog: 50_000, CappedCleanup: 24 * time.Hour,
+	if s.src, err = mongotest.Start(ctx, mongotest.Options{ReplSet: "rs0", Oplog: benchOplog, CappedCleanup: 24 * time.Hour,
 		Dir: filepath.Join(s.dir, "src"), Backend: backend, Debug: debug}); err != nil {
 		return nil, err
 	}

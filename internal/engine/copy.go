@@ -65,8 +65,10 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 	// each needs no second drop and create.
 	fresh := map[migration.Namespace]bool{}
 	// first are the namespaces whose indexes are built before their
-	// documents (indexesFirst), firstBuilt those whose first attempt built
-	// them (later attempts build them again, uncounted) and how long it took.
+	// documents (indexesFirst), firstBuilt those for which an attempt built
+	// them and how long it took: they are counted in the progress (and
+	// their refusals handled) once, though every attempt builds them again
+	// on the re-created namespace.
 	first := map[migration.Namespace]bool{}
 	firstBuilt := map[migration.Namespace]time.Duration{}
 	for _, c := range colls {
@@ -158,8 +160,22 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 			}
 			if ixFirst {
 				began := time.Now()
-				if err := e.buildIndexes(ctx, t.NS, !counted); err != nil {
+				ixs, err := catalog.ListIndexes(ctx, e.src, t.NS)
+				if err != nil {
 					return err
+				}
+				refusals, err := e.createIndexes(ctx, t.NS, ixs, nil)
+				if err != nil {
+					return err
+				}
+				if !counted { // the first attempt whose indexes were all built or refused
+					e.updateProgress(func(p *migration.Progress) {
+						p.IndexBuilding.Total += len(ixs)
+						p.IndexBuilding.Built += len(ixs) - len(refusals)
+					})
+					if err := e.handleRefusals(ctx, refusals, false); err != nil {
+						return err
+					}
 				}
 				mu.Lock()
 				firstBuilt[t.NS] = time.Since(began)
@@ -379,31 +395,31 @@ func (e *Engine) indexesFirst(docs int64) bool {
 func (e *Engine) finishIndexes(ctx context.Context, ns migration.Namespace) error {
 	e.updateProgress(func(p *migration.Progress) { p.Phase = migration.PhaseIndexing })
 	defer e.updateProgress(func(p *migration.Progress) { p.Phase = migration.PhaseCopying })
-	if err := e.buildIndexes(ctx, ns, true); err != nil {
+	ixs, err := catalog.ListIndexes(ctx, e.src, ns)
+	if err != nil {
+		return err
+	}
+	e.updateProgress(func(p *migration.Progress) { p.IndexBuilding.Total += len(ixs) })
+	refusals, err := e.createIndexes(ctx, ns, ixs, func() { e.updateProgress(func(p *migration.Progress) { p.IndexBuilding.Built++ }) })
+	if err != nil {
+		return err
+	}
+	if err := e.handleRefusals(ctx, refusals, false); err != nil {
 		return err
 	}
 	e.setNamespace(ns, migration.CopyIndexed, -1, -1)
 	return e.store.SetCollection(ctx, e.checkpointOf(ns))
 }
 
-// buildIndexes creates the source's secondary indexes of ns on the
-// destination (unique ones relaxed, and recorded for the commit to restore)
-// and applies the refusal policy to those the destination refuses. count
-// says whether they go into the progress and the warnings: not when an
-// attempt after the first builds them again on a re-created namespace.
-func (e *Engine) buildIndexes(ctx context.Context, ns migration.Namespace, count bool) error {
-	ixs, err := catalog.ListIndexes(ctx, e.src, ns)
-	if err != nil {
-		return err
-	}
-	if count {
-		e.updateProgress(func(p *migration.Progress) { p.IndexBuilding.Total += len(ixs) })
-	}
+// createIndexes creates the secondary indexes ixs of ns on the destination,
+// unique ones relaxed and recorded for the commit to restore, calling built
+// (when not nil) after each. It returns the ones the destination refused.
+func (e *Engine) createIndexes(ctx context.Context, ns migration.Namespace, ixs []catalog.Index, built func()) ([]catalog.Refusal, error) {
 	var refusals []catalog.Refusal
 	for _, ix := range ixs {
 		r, err := catalog.CreateIndex(ctx, e.dst, ns, ix.Name, ix.Relaxed())
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if r != nil {
 			refusals = append(refusals, *r)
@@ -412,17 +428,14 @@ func (e *Engine) buildIndexes(ctx context.Context, ns migration.Namespace, count
 		if ix.Unique() {
 			err := e.store.AddRelaxed(ctx, checkpoint.RelaxedIndex{NS: ns, Name: ix.Name, Spec: ix.Spec})
 			if err != nil {
-				return err
+				return nil, err
 			}
 		}
-		if count {
-			e.updateProgress(func(p *migration.Progress) { p.IndexBuilding.Built++ })
+		if built != nil {
+			built()
 		}
 	}
-	if !count {
-		return nil
-	}
-	return e.handleRefusals(ctx, refusals, false)
+	return refusals, nil
 }
 
 // createViews creates views after every base collection exists.

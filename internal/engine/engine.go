@@ -229,7 +229,7 @@ func (e *Engine) prepare(ctx context.Context) (*checkpoint.Run, []catalog.Collec
 			e.logger.Warn("cannot tell the destination's storage; indexes are built after the documents", "err", err)
 		}
 		e.indexesFirstUpTo = storage.IndexesFirstUpTo()
-		e.logger.Debug("destination storage", "storage", string(storage), "indexes_first_up_to", e.indexesFirstUpTo)
+		e.logger.Info("destination storage", "storage", string(storage), "indexes_first_up_to", e.indexesFirstUpTo)
 	}
 	e.logger.Info("run prepared", "resumed", resumed, "namespaces", len(pf.Collections),
 		"source", pf.Identity.Source, "destination", pf.Identity.Destination, "source_server", pf.Source.Server())

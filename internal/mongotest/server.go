@@ -339,6 +339,13 @@ func (s *Server) Restart(ctx context.Context) error {
 	return s.start(ctx)
 }
 
+// RestartTrimmingEvery is Restart with capped collections trimmed every d
+// from now on (Options.CappedCleanup).
+func (s *Server) RestartTrimmingEvery(ctx context.Context, d time.Duration) error {
+	s.opts.CappedCleanup = d
+	return s.Restart(ctx)
+}
+
 // Close stops the server and the PostgreSQL cluster behind it, if any.
 func (s *Server) Close() {
 	_ = s.Stop()
