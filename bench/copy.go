@@ -133,12 +133,15 @@ func copyBench(args []string) error {
 	var bytes int64
 	for si, n := range cfg.Docs {
 		fmt.Fprintf(os.Stderr, "generating %d collections × %d documents of ~%d bytes…\n", cfg.Collections, n, cfg.DocBytes)
+		if err := src.RestartTrimmingEvery(ctx, 2*time.Second); err != nil {
+			return err
+		}
 		b, err := generate(ctx, sc, cfg.Collections, have, n, cfg.DocBytes)
 		if err != nil {
 			return err
 		}
 		bytes, have = bytes+b, n
-		if err := trimOplog(ctx, src, sc); err != nil {
+		if err := settleOplog(ctx, src, sc); err != nil {
 			return err
 		}
 		size := copySize{DocsPerCollection: n, Documents: int64(cfg.Collections * n), Bytes: bytes}
@@ -189,31 +192,29 @@ func copyBench(args []string) error {
 // benchOplog is the source's oplog cap, in entries.
 const benchOplog = 50_000
 
-// trimOplog brings the source's oplog down to its cap after the documents
-// were generated, as a source's capped cleanup keeps it: the benchmark turns
-// the cleanup off (startCopyServers), so 4 × 100,000 generated documents
-// would leave 400,000 entries, eight times the cap, for the engine's
-// listDatabases to walk (FerretDB computes every database's size for it).
-// The cleanup runs only until the oplog is at its cap.
-func trimOplog(ctx context.Context, src *mongotest.Server, c *mongo.Client) error {
+// settleOplog waits until the source's capped cleanup, on while the
+// documents are generated, has brought the oplog down to its cap, then
+// turns the cleanup off for the copies (a cleanup in the middle of one
+// would be a burst of source work, and one that deletes hundreds of
+// thousands of entries takes minutes). Without it 4 × 100,000 generated
+// documents leave 400,000 entries, eight times the cap, for the engine's
+// listDatabases to walk (FerretDB computes every database's size for it),
+// where a source's cleanup keeps its oplog at the cap.
+func settleOplog(ctx context.Context, src *mongotest.Server, c *mongo.Client) error {
 	oplog := migration.Namespace{DB: "local", Coll: "oplog.rs"}
-	n, _, err := catalog.Count(ctx, c, oplog)
-	if err != nil || n <= benchOplog {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "trimming the source's oplog from %d entries to its cap of %d…\n", n, benchOplog)
-	if err := src.RestartTrimmingEvery(ctx, 500*time.Millisecond); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(5 * time.Minute)
-	for n > benchOplog {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the source's oplog still holds %d entries after 5 minutes of capped cleanup (cap %d)", n, benchOplog)
-		}
-		time.Sleep(time.Second)
-		if n, _, err = catalog.Count(ctx, c, oplog); err != nil {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		n, _, err := catalog.Count(ctx, c, oplog)
+		if err != nil {
 			return err
 		}
+		if n <= benchOplog {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the source's oplog still holds %d entries 2 minutes after the documents were generated (cap %d)", n, benchOplog)
+		}
+		time.Sleep(time.Second)
 	}
 	return src.RestartTrimmingEvery(ctx, 24*time.Hour)
 }
@@ -232,11 +233,9 @@ func startCopyServers(ctx context.Context, backend mongotest.Backend, debug bool
 	}()
 	// Nothing writes to the source during a copy, so its capped cleanup
 	// (every 2 s by default: ANALYZE over the whole oplog) would only be
-	// background load, half the source's CPU while the copy starts; and
-	// once the generated documents overflow the oplog, the first cleanup
-	// deletes the excess (350,000 entries at 4 × 100,000), a burst of source
-	// work in whichever copy it meets. So it never runs during a benchmark:
-	// the oplog keeps one entry per generated document.
+	// background load, half the source's CPU while the copy starts. So it
+	// runs only while documents are generated (settleOplog), keeping the
+	// oplog at its cap as a live source's cleanup does.
 	if s.src, err = mongotest.Start(ctx, mongotest.Options{ReplSet: "rs0", Oplog: benchOplog, CappedCleanup: 24 * time.Hour,
 		Dir: filepath.Join(s.dir, "src"), Backend: backend, Debug: debug}); err != nil {
 		return nil, err
