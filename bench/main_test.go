@@ -23,3 +23,23 @@ func TestPositiveList(t *testing.T) {
 		t.Errorf("positiveList[float64](0.0): want an error")
 	}
 }
+
+func TestParseMethod(t *testing.T) {
+	for m, want := range map[string]engineVariant{
+		"raw-agg-ixfirst":      {},
+		"engine":               {},
+		"engine-w2-i3-b500-db": {workers: 2, inserters: 3, batch: 500, namedDB: true},
+		"engine-ixafter":       {indexesFirstUpTo: -1},
+		"engine-ixup5000-db":   {indexesFirstUpTo: 5000, namedDB: true},
+		"engine-first64":       {firstBatch: 64},
+	} {
+		if got, err := parseMethod(m); err != nil || got != want {
+			t.Errorf("parseMethod(%q) = %+v, %v; want %+v", m, got, err, want)
+		}
+	}
+	for _, bad := range []string{"mongodump", "engine-ixup0", "engine-ixup", "engine-ixupx", "engine-w0", "engine-z1", "raw-fast"} {
+		if got, err := parseMethod(bad); err == nil {
+			t.Errorf("parseMethod(%q) = %+v, want an error", bad, got)
+		}
+	}
+}
