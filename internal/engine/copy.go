@@ -123,7 +123,7 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 				select {
 				case r := <-ch:
 					mu.Lock()
-					first[c.NS] = r.counted && e.indexesFirst(r.docs)
+					first[c.NS] = e.indexesFirst(r.docs)
 					mu.Unlock()
 					return clone.FirstBatchOfSample(r.s.Documents, r.s.Largest), r.err
 				case <-ctx.Done():
@@ -203,15 +203,14 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 			e.logger.Info("collection copied", "ns", t.NS.String(), "documents", r.Documents, "bytes", r.Bytes, "took", r.Took.Round(time.Millisecond),
 				"reading", r.Reading.Round(time.Millisecond), "queueing", r.Queueing.Round(time.Millisecond), "inserting", r.Inserting.Round(time.Millisecond),
 				"first_batches", r.FirstBatches.Round(time.Millisecond))
-			if ixFirst {
-				e.logger.Info("collection indexed", "ns", t.NS.String(), "took", ixTook.Round(time.Millisecond), "before_documents", true)
-				return nil
+			if !ixFirst {
+				began := time.Now()
+				if err := e.finishIndexes(ctx, t.NS); err != nil {
+					return err
+				}
+				ixTook = time.Since(began)
 			}
-			began := time.Now()
-			if err := e.finishIndexes(ctx, t.NS); err != nil {
-				return err
-			}
-			e.logger.Info("collection indexed", "ns", t.NS.String(), "took", time.Since(began).Round(time.Millisecond), "before_documents", false)
+			e.logger.Info("collection indexed", "ns", t.NS.String(), "took", ixTook.Round(time.Millisecond), "before_documents", ixFirst)
 			return nil
 		},
 	})
@@ -229,12 +228,12 @@ func (e *Engine) copyPhase(ctx context.Context, colls []catalog.Collection, copy
 const countWait = 250 * time.Millisecond
 
 // sampled is what a namespace's sample found, or why it could not be read,
-// and, when the copy waits for it (startEstimates), its document count.
+// and, when the copy waits for it (startEstimates), its document count (0
+// when the count failed or came too late).
 type sampled struct {
-	s       catalog.Sample
-	err     error
-	docs    int64
-	counted bool
+	s    catalog.Sample
+	err  error
+	docs int64
 }
 
 // estimateAlongside reports whether the new namespaces are estimated while
@@ -326,7 +325,11 @@ func (e *Engine) startEstimates(ctx context.Context, wg *sync.WaitGroup, colls [
 			}
 			e.setEstimate(ns, docs, s.EstimateBytes(docs, serverBytes), countErr == nil)
 			if !sent {
-				ch <- sampled{s: s, docs: docs, counted: countErr == nil}
+				r := sampled{s: s}
+				if countErr == nil {
+					r.docs = docs
+				}
+				ch <- r
 			}
 			e.logger.Debug("step", "step", "estimate alongside the copy", "ns", ns.String(), "took", time.Since(began).Round(time.Microsecond))
 		}()
