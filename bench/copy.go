@@ -133,8 +133,10 @@ func copyBench(args []string) error {
 	var bytes int64
 	for si, n := range cfg.Docs {
 		fmt.Fprintf(os.Stderr, "generating %d collections × %d documents of ~%d bytes…\n", cfg.Collections, n, cfg.DocBytes)
-		if err := src.RestartTrimmingEvery(ctx, 2*time.Second); err != nil {
-			return err
+		if si > 0 { // settleOplog turned the cleanup off for the last size's copies
+			if err := src.RestartTrimmingEvery(ctx, 2*time.Second); err != nil {
+				return err
+			}
 		}
 		b, err := generate(ctx, sc, cfg.Collections, have, n, cfg.DocBytes)
 		if err != nil {
@@ -234,9 +236,9 @@ func startCopyServers(ctx context.Context, backend mongotest.Backend, debug bool
 	// Nothing writes to the source during a copy, so its capped cleanup
 	// (every 2 s by default: ANALYZE over the whole oplog) would only be
 	// background load, half the source's CPU while the copy starts. So it
-	// runs only while documents are generated (settleOplog), keeping the
-	// oplog at its cap as a live source's cleanup does.
-	if s.src, err = mongotest.Start(ctx, mongotest.Options{ReplSet: "rs0", Oplog: benchOplog, CappedCleanup: 24 * time.Hour,
+	// runs only while documents are generated, keeping the oplog at its cap
+	// as a live source's cleanup does; settleOplog turns it off.
+	if s.src, err = mongotest.Start(ctx, mongotest.Options{ReplSet: "rs0", Oplog: benchOplog,
 		Dir: filepath.Join(s.dir, "src"), Backend: backend, Debug: debug}); err != nil {
 		return nil, err
 	}
