@@ -137,14 +137,23 @@ const (
 	codeCursorNotFound  = 43
 	codeCursorKilled    = 237
 	codeQueryPlanKilled = 175
+	codeInternalError   = 1
 )
 
+// ferretDBConnectionEnded is in the text of the InternalError FerretDB
+// returns for a read from a cursor whose connection has just ended: the
+// cause it gives every cursor of a connection when the connection closes.
+const ferretDBConnectionEnded = "run exits:"
+
 // IsCursorLost reports a cursor the server no longer has: killed, timed
-// out, or dropped with the connection it was opened on (FerretDB drops
-// every cursor of a connection when the connection closes). The read
-// cannot go on; it must start again.
+// out, or dropped with the connection it was opened on. FerretDB drops
+// every cursor of a connection when the connection closes: a getMore sent
+// afterwards gets CursorNotFound, one already reading gets InternalError
+// naming the closed connection's end. The read cannot go on; it must
+// start again.
 func IsCursorLost(err error) bool {
-	return hasCode(err, codeCursorNotFound, codeCursorKilled, codeQueryPlanKilled)
+	return hasCode(err, codeCursorNotFound, codeCursorKilled, codeQueryPlanKilled) ||
+		hasCode(err, codeInternalError) && strings.Contains(err.Error(), ferretDBConnectionEnded)
 }
 
 // IsReplyTooLarge reports a reply larger than the driver accepts (its

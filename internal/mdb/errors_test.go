@@ -22,6 +22,10 @@ func TestRestartableErrors(t *testing.T) {
 	}{
 		{cursorNotFound, true, "cursor lost"},
 		{mongo.CommandError{Code: 237, Name: "CursorKilled"}, true, "cursor lost"},
+		// FerretDB's text for a getMore reading when the cursor's connection closed.
+		{mongo.CommandError{Code: 1, Name: "InternalError", Message: "[msg_getmore.go:204 handler.(*Handler).MsgGetMore] " +
+			"[conn.go:144 clientconn.(*conn).run.func1] run exits: [msg_body.go:62 wire.ReadMessage] zero bytes read"}, true, "cursor lost"},
+		{mongo.CommandError{Code: 1, Name: "InternalError", Message: "no such table"}, false, "server 1"},
 		{tooLarge, true, "reply too large"},
 		{shutdown, true, "transient"},
 		{dup, false, "server 11000"},

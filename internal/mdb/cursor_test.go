@@ -1,0 +1,80 @@
+package mdb_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/livemigrate/livemigrate/internal/mdb"
+	"github.com/livemigrate/livemigrate/internal/mongotest"
+)
+
+// A cursor dies with the connection that opened it (FerretDB cancels its
+// cursors when a connection ends). A getMore already reading from such a
+// cursor on another connection then fails with InternalError, code 1,
+// carrying the closed connection's cause; one sent afterwards gets
+// CursorNotFound. Both are a lost cursor: the copy starts that collection
+// again instead of calling the source's refusal permanent.
+func TestCursorOfAClosedConnectionIsLost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := mongotest.StartSource(t)
+	direct := mongotest.Client(t, srv)
+	coll := direct.Database("app").Collection("many")
+	docs := make([]any, 0, 1000)
+	for i := range 30_000 {
+		docs = append(docs, bson.D{{Key: "_id", Value: i}, {Key: "v", Value: "0123456789abcdef0123456789abcdef"}})
+		if len(docs) == cap(docs) {
+			if _, err := coll.InsertMany(ctx, docs); err != nil {
+				t.Fatal(err)
+			}
+			docs = docs[:0]
+		}
+	}
+	proxy := mongotest.NewProxy(t, srv.Addr())
+	// A getMore of the whole collection takes about a second (FerretDB
+	// reads some 250 documents per 10 ms here); the connection that opened
+	// the cursor is reset 50 ms after it is sent. Should the getMore not
+	// have started by then, it gets CursorNotFound and the next try runs.
+	internal := false
+	for try := 0; try < 3 && !internal; try++ {
+		viaProxy, err := mongo.Connect(options.Client().ApplyURI(srv.URIFor(proxy.Addr())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = viaProxy.Disconnect(context.Background()) }()
+		var opened struct {
+			Cursor struct {
+				ID int64 `bson:"id"`
+			} `bson:"cursor"`
+		}
+		if err := viaProxy.Database("app").RunCommand(ctx, bson.D{{Key: "find", Value: "many"}, {Key: "batchSize", Value: 1}}).Decode(&opened); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			done <- direct.Database("app").RunCommand(ctx, bson.D{{Key: "getMore", Value: opened.Cursor.ID},
+				{Key: "collection", Value: "many"}, {Key: "batchSize", Value: 30_000}}).Err()
+		}()
+		time.Sleep(50 * time.Millisecond)
+		proxy.ResetAll()
+		err = <-done
+		if err == nil {
+			t.Fatalf("try %d: the getMore of a cursor whose connection was reset succeeded", try)
+		}
+		if !mdb.IsCursorLost(err) || !mdb.IsRestartable(err) || mdb.Class(err) != "cursor lost" {
+			t.Fatalf("try %d: getMore on a cursor whose connection closed: %v; IsCursorLost %v, IsRestartable %v, Class %q; want a lost cursor",
+				try, err, mdb.IsCursorLost(err), mdb.IsRestartable(err), mdb.Class(err))
+		}
+		code, _ := mdb.Code(err)
+		internal = code == 1
+		t.Logf("try %d: %v", try, err)
+	}
+	if !internal {
+		t.Fatal("no getMore was reading when the connection closed: the InternalError form was not reached")
+	}
+}
