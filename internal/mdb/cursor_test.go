@@ -18,7 +18,8 @@ import (
 // cursor on another connection then fails with InternalError, code 1,
 // carrying the closed connection's cause; one sent afterwards gets
 // CursorNotFound. Both are a lost cursor: the copy starts that collection
-// again instead of calling the source's refusal permanent.
+// again instead of calling the source's refusal permanent, and mdb.Retry
+// runs its operation (an oplog poll, a verification scan) again.
 func TestCursorOfAClosedConnectionIsLost(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -73,6 +74,18 @@ func TestCursorOfAClosedConnectionIsLost(t *testing.T) {
 		code, _ := mdb.Code(err)
 		internal = code == 1
 		t.Logf("try %d: %v", try, err)
+		// Every reader that opens its cursor again on each attempt retries it.
+		attempts := 0
+		lost := err
+		if err := mdb.Retry(ctx, nil, "read app.many", mdb.RetryPolicy{MaxElapsed: time.Minute, Initial: time.Millisecond, Max: time.Millisecond},
+			func(context.Context) error {
+				if attempts++; attempts == 1 {
+					return lost
+				}
+				return nil
+			}); err != nil || attempts != 2 {
+			t.Errorf("Retry of an operation that lost its cursor once: %v after %d attempts, want nil after 2", err, attempts)
+		}
 	}
 	if !internal {
 		t.Fatal("no getMore was reading when the connection closed: the InternalError form was not reached")

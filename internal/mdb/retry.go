@@ -20,9 +20,11 @@ type RetryPolicy struct {
 // DefaultRetry rides out a server restart or a network blackhole of a few minutes.
 var DefaultRetry = RetryPolicy{MaxElapsed: 5 * time.Minute, Initial: 100 * time.Millisecond, Max: 5 * time.Second}
 
-// Retry runs op until it succeeds, fails with a non-transient error, ctx
-// ends, or the policy's time runs out. Each retry is logged at Warn. op must
-// be idempotent.
+// Retry runs op until it succeeds, fails with an error that is neither
+// transient nor a lost cursor, ctx ends, or the policy's time runs out. Each
+// retry is logged at Warn. op must be idempotent and open its cursors anew
+// on every attempt: a cursor lost with a connection another operation
+// closed (IsCursorLost) is then as worth retrying as the connection's loss.
 func Retry(ctx context.Context, logger *slog.Logger, what string, p RetryPolicy, op func(context.Context) error) error {
 	start := time.Now()
 	delay := p.Initial
@@ -30,7 +32,7 @@ func Retry(ctx context.Context, logger *slog.Logger, what string, p RetryPolicy,
 		err := op(ctx)
 		// While ctx is alive, a deadline inside err is the attempt's own (the
 		// driver's connect or socket timeout, a blackholed network): retry it.
-		if err == nil || !IsTransient(err) && (ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded)) {
+		if err == nil || !IsTransient(err) && !IsCursorLost(err) && (ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded)) {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -40,7 +42,7 @@ func Retry(ctx context.Context, logger *slog.Logger, what string, p RetryPolicy,
 			return fmt.Errorf("%s: gave up after %d attempts in %s: %w", what, attempt, time.Since(start).Round(time.Second), err)
 		}
 		if logger != nil {
-			logger.Warn("transient error, retrying", "op", what, "attempt", attempt, "delay", delay, "err", err)
+			logger.Warn("transient error or lost cursor, retrying", "op", what, "attempt", attempt, "delay", delay, "err", err)
 		}
 		jitter := time.Duration(rand.Int64N(int64(delay)/2 + 1))
 		select {
