@@ -103,8 +103,10 @@ func (c *Copier) copyTask(ctx context.Context, t Task, h Hooks) (Result, error) 
 		ce := &CopyError{NS: t.NS, Attempts: attempt, At: read, Cause: err}
 		var re *readError
 		fromSource := errors.As(err, &re)
+		if fromSource && (mdb.IsReplyTooLarge(err) || mdb.IsTransient(err)) {
+			c.noteConnLoss(t.NS, err) // the driver closes the connection, and FerretDB its cursors
+		}
 		if fromSource && mdb.IsReplyTooLarge(err) {
-			c.noteConnLoss(t.NS, err)
 			if !sizer.TooLarge() {
 				ce.Deterministic = true
 				ce.Hint = "the server sent a reply over the driver's 48 MB limit for a batch of one document, which no document can fill: check the source server's logs and version, " + resumeHint
@@ -122,9 +124,15 @@ func (c *Copier) copyTask(ctx context.Context, t Task, h Hooks) (Result, error) 
 			best, progressAt = read, time.Now()
 		}
 		f := failure{class: mdb.Class(err), at: read}
-		if f == last && read > 0 {
+		switch {
+		case mdb.IsCursorLost(err) && c.lossElsewhere(t.NS) != nil:
+			// Another namespace's failure closed the connection under this
+			// cursor: however often that happens, it says nothing about
+			// this namespace.
+			last, same = failure{}, 0
+		case f == last && read > 0:
 			same++
-		} else {
+		default:
 			last, same = f, 1
 		}
 		if same >= c.opts.SameFailures {
@@ -157,17 +165,27 @@ func (c *Copier) noteConnLoss(ns migration.Namespace, err error) {
 	c.lastLoss = &connLoss{ns: ns, err: err, at: time.Now()}
 }
 
-// rootCause is err, or for a lost cursor the failure of another namespace
-// that closed a connection shortly before (FerretDB drops the cursors of a
-// closed connection), so the message names the cause, not the symptom.
-func (c *Copier) rootCause(ns migration.Namespace, err error) error {
-	if !mdb.IsCursorLost(err) {
-		return err
-	}
+// lossElsewhere is the latest failure of another namespace than ns that
+// closed a source connection within the last minute, or nil. FerretDB
+// drops every cursor of a closed connection, and the pool shares
+// connections between namespaces, so such a failure explains a lost cursor
+// of ns.
+func (c *Copier) lossElsewhere(ns migration.Namespace) *connLoss {
 	c.mu.Lock()
 	loss := c.lastLoss
 	c.mu.Unlock()
 	if loss == nil || loss.ns == ns || time.Since(loss.at) > time.Minute {
+		return nil
+	}
+	return loss
+}
+
+// rootCause is err, or for a lost cursor the failure of another namespace
+// that closed a connection shortly before (lossElsewhere), so the message
+// names the cause, not the symptom.
+func (c *Copier) rootCause(ns migration.Namespace, err error) error {
+	loss := c.lossElsewhere(ns)
+	if !mdb.IsCursorLost(err) || loss == nil {
 		return err
 	}
 	return fmt.Errorf("%w (the cursor was most likely dropped with a connection the driver closed after %s failed: %v)", err, loss.ns, loss.err)

@@ -339,4 +339,20 @@ func TestRootCauseOfLostCursor(t *testing.T) {
 	if got := c.rootCause(a, lost); got != lost {
 		t.Errorf("a namespace's own connection loss is not another's cause: %v", got)
 	}
+	// A connection reset (transient) closes the connection as well: it is
+	// what a lost cursor of another namespace is blamed on, and what keeps
+	// that loss from counting towards the other's deterministic failure.
+	c.noteConnLoss(a, errors.New("connection reset by peer"))
+	if loss := c.lossElsewhere(b); loss == nil || loss.ns != a {
+		t.Errorf("lossElsewhere(%s) = %+v, want %s's reset", b, loss, a)
+	}
+	if loss := c.lossElsewhere(a); loss != nil {
+		t.Errorf("lossElsewhere(%s) = %+v, want nil: its own loss", a, loss)
+	}
+	c.mu.Lock()
+	c.lastLoss.at = time.Now().Add(-2 * time.Minute)
+	c.mu.Unlock()
+	if loss := c.lossElsewhere(b); loss != nil {
+		t.Errorf("lossElsewhere after two minutes = %+v, want nil", loss)
+	}
 }
