@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -23,6 +24,8 @@ type docState struct {
 	pending []*migration.UpdateDescription
 	// fromSource: the state must be read from the source.
 	fromSource bool
+	// last is the position of the document's last event in the batch.
+	last migration.Position
 }
 
 // nsBatch is one namespace's part of a batch, documents in first-seen order.
@@ -54,11 +57,12 @@ func fold(events []migration.Event) ([]*nsBatch, error) {
 			b.docs[key] = d
 			b.order = append(b.order, key)
 		}
+		d.last = ev.Pos
 		switch {
 		case ev.Op == migration.OpDelete:
-			*d = docState{id: id, deleted: true}
+			*d = docState{id: id, deleted: true, last: ev.Pos}
 		case ev.FullDocument != nil:
-			*d = docState{id: id, image: ev.FullDocument}
+			*d = docState{id: id, image: ev.FullDocument, last: ev.Pos}
 		case ev.Op == migration.OpUpdate && ev.Update != nil:
 			switch {
 			case d.fromSource:
@@ -236,16 +240,29 @@ func DeleteIDs(ctx context.Context, coll *mongo.Collection, ids []bson.RawValue)
 }
 
 // writeIn deletes every document of the batch (DeleteIDs) and inserts the
-// final images with one unordered insertMany. Replaying it is harmless.
+// final images with one unordered insertMany. Replaying it is harmless
+// while the events are still in the source's oplog; for replays it may not
+// hold (Options.Replayed) documents already equal to their image are left
+// alone.
 func (p *Pool) writeIn(ctx context.Context, coll *mongo.Collection, b *nsBatch) error {
+	same, err := p.alreadyWritten(ctx, coll, b)
+	if err != nil {
+		return err
+	}
 	ids := make([]bson.RawValue, 0, len(b.order))
 	var docs []any
 	for _, k := range b.order {
 		d := b.docs[k]
+		if same[k] {
+			continue
+		}
 		ids = append(ids, d.id)
 		if !d.deleted && d.image != nil {
 			docs = append(docs, d.image)
 		}
+	}
+	if len(ids) == 0 {
+		return nil
 	}
 	return p.retry(ctx, "write batch to "+b.ns.String(), func(ctx context.Context) error {
 		if err := DeleteIDs(ctx, coll, ids); err != nil {
@@ -257,6 +274,36 @@ func (p *Pool) writeIn(ctx context.Context, coll *mongo.Collection, b *nsBatch) 
 		_, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 		return err
 	})
+}
+
+// alreadyWritten is the set of b's documents whose every event is a
+// possible replay (at or before Options.Replayed) and whose final image the
+// destination already holds byte for byte: one $in read for all of them.
+func (p *Pool) alreadyWritten(ctx context.Context, coll *mongo.Collection, b *nsBatch) (map[string]bool, error) {
+	if p.opts.Replayed.IsZero() {
+		return nil, nil
+	}
+	var replayed []*docState
+	for _, k := range b.order {
+		if d := b.docs[k]; d.image != nil && migration.CompareTS(d.last.TS, p.opts.Replayed.TS) <= 0 {
+			replayed = append(replayed, d)
+		}
+	}
+	if len(replayed) == 0 {
+		return nil, nil
+	}
+	cur, err := p.findIn(ctx, coll, replayed, "read destination documents a replay may already hold")
+	if err != nil {
+		return nil, err
+	}
+	same := map[string]bool{}
+	for _, d := range replayed {
+		k := idKey(d.id)
+		if have, ok := cur[k]; ok && bytes.Equal(have, d.image) {
+			same[k] = true
+		}
+	}
+	return same, nil
 }
 
 // writeBulk sends one unordered bulk write of upserting replaces and deletes.

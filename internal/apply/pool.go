@@ -60,6 +60,15 @@ type Options struct {
 	// Start is the position the events begin after; Checkpoint returns it
 	// until something newer is written.
 	Start migration.Position
+	// Replayed is the last position whose events may be replays of changes
+	// the destination already holds (the reader's replay window before its
+	// resume point). The history check does not protect them: the source
+	// may drop them from its oplog without that being an error. ModeInIDs
+	// therefore writes such a document only when the destination's differs
+	// from its final image, so a crash between deleting a batch's documents
+	// and inserting them again cannot leave one missing that no replay can
+	// restore. Zero: no event is a replay.
+	Replayed migration.Position
 	// CreateIndex builds one index from a createIndexes event (the engine
 	// relaxes unique indexes and records them). Default: build it as given.
 	CreateIndex func(ctx context.Context, ns migration.Namespace, spec bson.Raw) error

@@ -213,3 +213,89 @@ func TestInIDsDeletesByKeyOrIn(t *testing.T) {
 		}
 	}
 }
+
+// TestInIDsLeavesReplayedDocumentsAlone: events at or before
+// Options.Replayed may be replays the source's oplog need not keep. A
+// document the destination already holds exactly as such an event leaves it
+// is neither deleted nor inserted again (a crash between the two would
+// leave it missing, and no replay could restore it); one that differs, and
+// every event after Replayed, is written as usual. The destination is a
+// server with an oplog, which shows every delete and insert the pool sent.
+func TestInIDsLeavesReplayedDocumentsAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := mongotest.Client(t, mongotest.StartSource(t))
+	doc := func(id int32, v string) bson.Raw { return raw(t, bson.D{{Key: "_id", Value: id}, {Key: "v", Value: v}}) }
+	coll := c.Database(ns.DB).Collection(ns.Coll)
+	for i := int32(1); i <= 10; i++ {
+		if _, err := coll.InsertOne(ctx, doc(i, "copied")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seeded := newestOplogTS(t, c)
+	var evs []migration.Event
+	for i := int32(1); i <= 10; i++ {
+		evs = append(evs, migration.Event{Op: migration.OpInsert, NS: ns, Pos: pos(uint32(i)), DocumentKey: key(t, i), FullDocument: doc(i, "copied")})
+	}
+	evs = append(evs,
+		// A replayed change the copy did not see, and one after the replay window.
+		migration.Event{Op: migration.OpUpdate, NS: ns, Pos: pos(10), DocumentKey: key(t, 3), FullDocument: doc(3, "late")},
+		migration.Event{Op: migration.OpUpdate, NS: ns, Pos: pos(11), DocumentKey: key(t, 7), FullDocument: doc(7, "new")})
+	run(t, apply.New(c, apply.Options{Workers: 1, BatchSize: 100, Mode: apply.ModeInIDs, Replayed: pos(10), TickEvery: 5 * time.Millisecond}, nil), evs)
+
+	got := contents(t, c, ns)
+	for i := int32(1); i <= 10; i++ {
+		v := "copied"
+		switch i {
+		case 3:
+			v = "late"
+		case 7:
+			v = "new"
+		}
+		if want := (bson.D{{Key: "_id", Value: i}, {Key: "v", Value: v}}); !cmp.Equal(got[i], want) {
+			t.Errorf("document %d = %v, want %v", i, got[i], want)
+		}
+	}
+	cur, err := c.Database("local").Collection("oplog.rs").Find(ctx, bson.D{{Key: "ns", Value: ns.String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []struct {
+		TS bson.Timestamp `bson:"ts"`
+		Op string         `bson:"op"`
+		O  struct {
+			ID int32 `bson:"_id"`
+		} `bson:"o"`
+	}
+	if err := cur.All(ctx, &entries); err != nil {
+		t.Fatal(err)
+	}
+	written := map[int32][]string{}
+	for _, e := range entries {
+		if migration.CompareTS(e.TS, seeded) > 0 {
+			written[e.O.ID] = append(written[e.O.ID], e.Op)
+		}
+	}
+	if want := map[int32][]string{3: {"d", "i"}, 7: {"d", "i"}}; !cmp.Equal(written, want) {
+		t.Errorf("writes the pool sent, by _id = %v, want %v: only the documents that differ", written, want)
+	}
+}
+
+func newestOplogTS(t *testing.T, c *mongo.Client) bson.Timestamp {
+	t.Helper()
+	cur, err := c.Database("local").Collection("oplog.rs").Find(context.Background(), bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []struct {
+		TS bson.Timestamp `bson:"ts"`
+	}
+	if err := cur.All(context.Background(), &entries); err != nil {
+		t.Fatal(err)
+	}
+	var newest bson.Timestamp
+	for _, e := range entries {
+		newest = migration.MaxTS(newest, e.TS)
+	}
+	return newest
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -140,11 +141,15 @@ func (e *Engine) runChangeApplication(ctx context.Context) error {
 	from, replay := st.Pos, time.Duration(0)
 	// A checkpoint before the start point (the apply pool starts at the
 	// replay window's low end) means nothing after the start point was
-	// applied: resume from the start point with its replay again, so
-	// entries of the replay window the oplog has trimmed since are not
-	// taken for lost history.
-	if !found || migration.CompareTS(st.Pos.TS, e.StartPoint().TS) < 0 {
-		from = e.StartPoint()
+	// applied, and one within the second of a clock start point that only
+	// replays of that second were: resume from the start point with its
+	// replay again, so entries of the replay window the oplog has trimmed
+	// since are not taken for lost history (the pool does not make the
+	// destination depend on them: apply.Options.Replayed).
+	sp := e.StartPoint()
+	inStartSecond := sp.TS.I == 0 && st.Pos.TS.T == sp.TS.T
+	if !found || migration.CompareTS(st.Pos.TS, sp.TS) < 0 || inStartSecond {
+		from = sp
 		if srcCaps.FerretDB && !srcCaps.ChangeStreams {
 			// Entries up to 2 s older than the start point may become visible
 			// after it was read: the reader replays from before it (idempotent).
@@ -195,7 +200,8 @@ func (e *Engine) runChangeApplication(ctx context.Context) error {
 		if replay > 0 {
 			start = migration.Position{TS: bson.Timestamp{T: from.TS.T - min(from.TS.T, uint32(replay/time.Second))}}
 		}
-		pool := apply.New(e.dst, apply.Options{Source: e.src, Start: start, Mode: mode, CreateIndex: e.createRelaxedIndex}, e.base)
+		pool := apply.New(e.dst, apply.Options{Source: e.src, Start: start, Replayed: replayedUpTo(from, replay), Mode: mode,
+			CreateIndex: e.createRelaxedIndex}, e.base)
 		paused, err := e.applyUntil(ctx, reader, pool, from, st.Applied)
 		cp := pool.Checkpoint()
 		st = applyState{Pos: cp, Applied: st.Applied + pool.Applied(), Reader: string(reader.Kind()), CommitRequestedAt: c.requested()}
@@ -245,6 +251,18 @@ func (c *cdc) waitResume(ctx context.Context) error {
 // (its oplog logs none); each comparison lists the databases, which
 // FerretDB answers by measuring every database's size.
 const catalogEvery = 3 * time.Second
+
+// replayedUpTo is the last position a reader starting at from may deliver
+// as a replay the oplog need not keep: from itself (a checkpoint, everything
+// before it applied), or with a replay window (from is the copy's start
+// point, a clock reading) every entry of its second, as capture's history
+// check judges it (OplogReader.historyFrom).
+func replayedUpTo(from migration.Position, replay time.Duration) migration.Position {
+	if replay > 0 && from.TS.I == 0 {
+		from.TS.I = math.MaxUint32
+	}
+	return from
+}
 
 // startReplay is how far before the copy's start point FerretDB's oplog is
 // replayed: entries become visible up to ~1 s out of order (substrate.md).
