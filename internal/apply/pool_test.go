@@ -225,7 +225,9 @@ func TestInIDsLeavesReplayedDocumentsAlone(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c := mongotest.Client(t, mongotest.StartSource(t))
-	doc := func(id int32, v string) bson.Raw { return raw(t, bson.D{{Key: "_id", Value: id}, {Key: "v", Value: v}}) }
+	doc := func(id int32, v string) bson.Raw {
+		return raw(t, bson.D{{Key: "_id", Value: id}, {Key: "v", Value: v}})
+	}
 	coll := c.Database(ns.DB).Collection(ns.Coll)
 	for i := int32(1); i <= 10; i++ {
 		if _, err := coll.InsertOne(ctx, doc(i, "copied")); err != nil {
