@@ -24,8 +24,11 @@ func TestResume(t *testing.T) {
 	ctx := context.Background()
 	cp := startControlPlane(t)
 	// The 24,000 seed inserts are trimmed from a 5,000-entry oplog before the
-	// migration starts: on FerretDB every poll scans the whole oplog, and
-	// the workload's entries are what this test is about.
+	// migration starts (the test waits for it, and for the second of the
+	// last seed to end): on FerretDB every poll scans the whole oplog, and
+	// the workload's entries are what this test is about. The seeds are
+	// then older than the start point, whose second the source may trim
+	// without that being lost history (apply.md, Idempotence).
 	src := mongotest.StartSource(t, mongotest.WithOplog(5000))
 	dst := mongotest.StartDestination(t)
 	sc := mongotest.Client(t, src)
@@ -38,6 +41,12 @@ func TestResume(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	seeded := time.Now()
+	oplog := sc.Database("local").Collection("oplog.rs")
+	mongotest.WaitForErr(t, "the seeds trimmed from the oplog", 30*time.Second, func() (bool, error) {
+		n, err := oplog.EstimatedDocumentCount(ctx)
+		return err == nil && n <= 5000 && time.Now().Unix() > seeded.Unix(), err
+	})
 	if _, err := cp.Admin.CreateCluster(ctx, cp.GroupID, api.ClusterRequest{Name: "dst", ConnectionString: dst.URI()}); err != nil {
 		t.Fatal(err)
 	}

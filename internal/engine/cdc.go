@@ -141,15 +141,11 @@ func (e *Engine) runChangeApplication(ctx context.Context) error {
 	from, replay := st.Pos, time.Duration(0)
 	// A checkpoint before the start point (the apply pool starts at the
 	// replay window's low end) means nothing after the start point was
-	// applied, and one within the second of a clock start point that only
-	// replays of that second were: resume from the start point with its
-	// replay again, so entries of the replay window the oplog has trimmed
-	// since are not taken for lost history (the pool does not make the
-	// destination depend on them: apply.Options.Replayed).
-	sp := e.StartPoint()
-	inStartSecond := sp.TS.I == 0 && st.Pos.TS.T == sp.TS.T
-	if !found || migration.CompareTS(st.Pos.TS, sp.TS) < 0 || inStartSecond {
-		from = sp
+	// applied: resume from the start point with its replay again, so
+	// entries of the replay window the oplog has trimmed since are not
+	// taken for lost history.
+	if !found || migration.CompareTS(st.Pos.TS, e.StartPoint().TS) < 0 {
+		from = e.StartPoint()
 		if srcCaps.FerretDB && !srcCaps.ChangeStreams {
 			// Entries up to 2 s older than the start point may become visible
 			// after it was read: the reader replays from before it (idempotent).
