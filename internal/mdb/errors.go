@@ -140,20 +140,27 @@ const (
 	codeInternalError   = 1
 )
 
-// ferretDBConnectionEnded is in the text of the InternalError FerretDB
-// returns for a read from a cursor whose connection has just ended: the
-// cause it gives every cursor of a connection when the connection closes.
-const ferretDBConnectionEnded = "run exits:"
+// ferretDBCursorEnded tells FerretDB's InternalError for a getMore whose
+// cursor was cancelled with the connection that opened it: the getMore
+// handler in its trace, and the cancellation as the cause, either the one
+// FerretDB gives every cursor of a closing connection or the SQLite read's
+// own. The getMore's own connection is alive (it got the reply), so the
+// cancelled context can only be the cursor's.
+func ferretDBCursorEnded(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "MsgGetMore") &&
+		(strings.Contains(msg, "run exits:") || strings.Contains(msg, "context canceled"))
+}
 
 // IsCursorLost reports a cursor the server no longer has: killed, timed
 // out, or dropped with the connection it was opened on. FerretDB drops
 // every cursor of a connection when the connection closes: a getMore sent
 // afterwards gets CursorNotFound, one already reading gets InternalError
-// naming the closed connection's end. The read cannot go on; it must
+// naming the cancellation (ferretDBCursorEnded). The read cannot go on; it must
 // start again.
 func IsCursorLost(err error) bool {
 	return hasCode(err, codeCursorNotFound, codeCursorKilled, codeQueryPlanKilled) ||
-		hasCode(err, codeInternalError) && strings.Contains(err.Error(), ferretDBConnectionEnded)
+		hasCode(err, codeInternalError) && ferretDBCursorEnded(err)
 }
 
 // IsReplyTooLarge reports a reply larger than the driver accepts (its

@@ -25,6 +25,9 @@ func TestRestartableErrors(t *testing.T) {
 		// FerretDB's text for a getMore reading when the cursor's connection closed.
 		{mongo.CommandError{Code: 1, Name: "InternalError", Message: "[msg_getmore.go:204 handler.(*Handler).MsgGetMore] " +
 			"[conn.go:144 clientconn.(*conn).run.func1] run exits: [msg_body.go:62 wire.ReadMessage] zero bytes read"}, true, "cursor lost"},
+		{mongo.CommandError{Code: 1, Name: "InternalError", Message: "[msg_getmore.go:204 handler.(*Handler).MsgGetMore] " +
+			"[query_iterator.go:97 sqlite.(*queryIterator).Next] context canceled"}, true, "cursor lost"},
+		{mongo.CommandError{Code: 1, Name: "InternalError", Message: "[msg_insert.go:90 handler.(*Handler).MsgInsert] context canceled"}, false, "server 1"},
 		{mongo.CommandError{Code: 1, Name: "InternalError", Message: "no such table"}, false, "server 1"},
 		{tooLarge, true, "reply too large"},
 		{shutdown, true, "transient"},
