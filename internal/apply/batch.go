@@ -57,12 +57,11 @@ func fold(events []migration.Event) ([]*nsBatch, error) {
 			b.docs[key] = d
 			b.order = append(b.order, key)
 		}
-		d.last = ev.Pos
 		switch {
 		case ev.Op == migration.OpDelete:
-			*d = docState{id: id, deleted: true, last: ev.Pos}
+			*d = docState{id: id, deleted: true}
 		case ev.FullDocument != nil:
-			*d = docState{id: id, image: ev.FullDocument, last: ev.Pos}
+			*d = docState{id: id, image: ev.FullDocument}
 		case ev.Op == migration.OpUpdate && ev.Update != nil:
 			switch {
 			case d.fromSource:
@@ -82,6 +81,7 @@ func fold(events []migration.Event) ([]*nsBatch, error) {
 		default:
 			return nil, fmt.Errorf("%s event on %s carries neither a document nor an update description", ev.Op, ev.NS)
 		}
+		d.last = ev.Pos
 	}
 	return out, nil
 }

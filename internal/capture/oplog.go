@@ -271,13 +271,20 @@ func (r *OplogReader) mayHaveTrimmed(ctx context.Context) (bool, error) {
 	return n >= maxDocs, nil
 }
 
-// historyFrom is the position lost history is judged against. A copy's start
-// point (Replay > 0) is a server clock reading (seconds, 0): entries of that
-// same second may precede the moment it was taken, so they may be trimmed
-// without anything after the start point being lost. Later positions are
-// exact entry timestamps.
+// historyFrom is the position lost history is judged against (HistoryFloor
+// with this reader's Replay).
 func (r *OplogReader) historyFrom(from migration.Position) migration.Position {
-	if r.opts.Replay > 0 && from.TS.I == 0 {
+	return HistoryFloor(from, r.opts.Replay)
+}
+
+// HistoryFloor is the position lost history is judged against for a reader
+// starting at from with the given replay. A copy's start point (replay > 0)
+// is a server clock reading (seconds, 0): entries of that same second may
+// precede the moment it was taken, so they may be trimmed without anything
+// after the start point being lost. Later positions are exact entry
+// timestamps. Entries up to it are replays the oplog need not keep.
+func HistoryFloor(from migration.Position, replay time.Duration) migration.Position {
+	if replay > 0 && from.TS.I == 0 {
 		from.TS.I = math.MaxUint32
 	}
 	return from

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"sync"
 	"time"
 
@@ -196,7 +195,7 @@ func (e *Engine) runChangeApplication(ctx context.Context) error {
 		if replay > 0 {
 			start = migration.Position{TS: bson.Timestamp{T: from.TS.T - min(from.TS.T, uint32(replay/time.Second))}}
 		}
-		pool := apply.New(e.dst, apply.Options{Source: e.src, Start: start, Replayed: replayedUpTo(from, replay), Mode: mode,
+		pool := apply.New(e.dst, apply.Options{Source: e.src, Start: start, Replayed: capture.HistoryFloor(from, replay), Mode: mode,
 			CreateIndex: e.createRelaxedIndex}, e.base)
 		paused, err := e.applyUntil(ctx, reader, pool, from, st.Applied)
 		cp := pool.Checkpoint()
@@ -247,18 +246,6 @@ func (c *cdc) waitResume(ctx context.Context) error {
 // (its oplog logs none); each comparison lists the databases, which
 // FerretDB answers by measuring every database's size.
 const catalogEvery = 3 * time.Second
-
-// replayedUpTo is the last position a reader starting at from may deliver
-// as a replay the oplog need not keep: from itself (a checkpoint, everything
-// before it applied), or with a replay window (from is the copy's start
-// point, a clock reading) every entry of its second, as capture's history
-// check judges it (OplogReader.historyFrom).
-func replayedUpTo(from migration.Position, replay time.Duration) migration.Position {
-	if replay > 0 && from.TS.I == 0 {
-		from.TS.I = math.MaxUint32
-	}
-	return from
-}
 
 // startReplay is how far before the copy's start point FerretDB's oplog is
 // replayed: entries become visible up to ~1 s out of order (substrate.md).

@@ -156,8 +156,8 @@ func ferretDBCursorEnded(err error) bool {
 // out, or dropped with the connection it was opened on. FerretDB drops
 // every cursor of a connection when the connection closes: a getMore sent
 // afterwards gets CursorNotFound, one already reading gets InternalError
-// naming the cancellation (ferretDBCursorEnded). The read cannot go on; it must
-// start again.
+// naming the cancellation (ferretDBCursorEnded). The read cannot go on; it
+// must start again.
 func IsCursorLost(err error) bool {
 	return hasCode(err, codeCursorNotFound, codeCursorKilled, codeQueryPlanKilled) ||
 		hasCode(err, codeInternalError) && ferretDBCursorEnded(err)
